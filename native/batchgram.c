@@ -1,0 +1,741 @@
+// batchgram's kernel boundary: UDP sockets, socket options, one recvmmsg and
+// one sendmmsg per call over memory that JavaScript registered once, and libuv
+// readiness calling back into JavaScript. Every decision about what to send or
+// how to read what arrived lives in TypeScript (src/); this file only checks
+// that each index, offset and length stays inside memory it was given, then
+// asks the kernel.
+//
+// Convention: functions return a non-negative result or -errno, so the caller
+// can build a Node-style system error; wrong argument types and values that
+// would reach outside registered memory throw TypeError/RangeError instead.
+
+#define NAPI_VERSION 8
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+// Older libc headers lack the UDP offload options; the values are the
+// kernel's ABI (include/uapi/linux/udp.h) and will not change.
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef SO_RXQ_OVFL
+#define SO_RXQ_OVFL 40
+#endif
+
+// Every address slot is large enough for the largest family we speak.
+#define SOCKADDR_SLOT ((uint32_t)sizeof(struct sockaddr_in6))
+// Per received message the ring reports: length, flags, address length,
+// control length.
+#define RECV_META_FIELDS 4
+// Per message to send: first iovec, iovec count, address slot, address
+// length, control length.
+#define SEND_MSG_FIELDS 5
+// Per iovec to send: index into the buffer array, byte offset, byte length.
+#define SEND_IOV_FIELDS 3
+// One recvmmsg/sendmmsg call never needs more entries than this; it bounds
+// the memory a ring allocates whatever JavaScript asks for.
+#define MAX_RING_ENTRIES 4096
+// The kernel rejects a message with more iovecs than this (UIO_MAXIOV).
+#define MAX_IOV_PER_MSG 1024
+
+static const napi_type_tag SOCKET_TAG = {0x6261746368677261ULL, 0x6d736f636b657431ULL};
+static const napi_type_tag RECV_RING_TAG = {0x6261746368677261ULL, 0x6d72656376726e67ULL};
+static const napi_type_tag SEND_RING_TAG = {0x6261746368677261ULL, 0x6d73656e64726e67ULL};
+
+// ---------------------------------------------------------------------------
+// Argument helpers. Each returns false with a JavaScript exception pending.
+
+#define CALL(env, expr)                                                        \
+  do {                                                                         \
+    if ((expr) != napi_ok) return NULL;                                        \
+  } while (0)
+
+static bool throw_type(napi_env env, const char* what) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", what);
+  return false;
+}
+
+static bool throw_range(napi_env env, const char* what) {
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", what);
+  return false;
+}
+
+static napi_value int_value(napi_env env, int64_t v) {
+  napi_value out;
+  if (napi_create_int64(env, v, &out) != napi_ok) return NULL;
+  return out;
+}
+
+static bool get_int(napi_env env, napi_value v, int64_t lo, int64_t hi, int64_t* out,
+                    const char* what) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return throw_type(env, what);
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return throw_type(env, what);
+  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d) return throw_range(env, what);
+  *out = (int64_t)d;
+  return true;
+}
+
+// A typed array of the wanted element type; the pointer and length are read
+// afresh on every call because JavaScript may detach or resize the buffer.
+static bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, void** data,
+                      size_t* len, const char* what) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return throw_type(env, what);
+  napi_typedarray_type t;
+  size_t n;
+  void* p;
+  if (napi_get_typedarray_info(env, v, &t, &n, &p, NULL, NULL) != napi_ok) return throw_type(env, what);
+  if (t != want) return throw_type(env, what);
+  if (n > 0 && p == NULL) return throw_range(env, what);
+  *data = p;
+  *len = n;
+  return true;
+}
+
+static bool get_typed_ref(napi_env env, napi_ref ref, napi_typedarray_type want, void** data,
+                          size_t* len, const char* what) {
+  napi_value v;
+  if (napi_get_reference_value(env, ref, &v) != napi_ok || v == NULL) return throw_range(env, what);
+  return get_typed(env, v, want, data, len, what);
+}
+
+static bool unwrap(napi_env env, napi_value v, const napi_type_tag* tag, void** out, const char* what) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_object) return throw_type(env, what);
+  bool ok = false;
+  if (napi_check_object_type_tag(env, v, tag, &ok) != napi_ok || !ok) return throw_type(env, what);
+  if (napi_unwrap(env, v, out) != napi_ok || *out == NULL) return throw_type(env, what);
+  return true;
+}
+
+static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
+  for (size_t i = argc; i < want; i++) napi_get_undefined(env, &argv[i]);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Sockets. JavaScript holds a tagged wrapper object rather than a raw file
+// descriptor, so no argument can make this layer touch a descriptor it did not
+// open (stdout, or another library's socket).
+
+typedef struct {
+  int fd;
+  napi_env env;
+  uv_poll_t poll;
+  bool poll_open;     // uv_poll_init succeeded and uv_close has not been called
+  bool poll_closing;  // uv_close called, its callback pending
+  bool finalized;     // the JavaScript wrapper is gone
+  napi_ref callback;
+  napi_async_context async_ctx;
+  napi_async_cleanup_hook_handle cleanup;
+} sock_t;
+
+static void sock_free_if_done(sock_t* s) {
+  if (s->finalized && !s->poll_open && !s->poll_closing) free(s);
+}
+
+static void on_poll_closed(uv_handle_t* h) {
+  sock_t* s = (sock_t*)h->data;
+  s->poll_closing = false;
+  if (s->cleanup != NULL) {
+    napi_remove_async_cleanup_hook(s->cleanup);
+    s->cleanup = NULL;
+  }
+  sock_free_if_done(s);
+}
+
+static void sock_close_poll(sock_t* s) {
+  if (!s->poll_open) return;
+  s->poll_open = false;
+  s->poll_closing = true;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t*)&s->poll, on_poll_closed);
+  if (s->callback != NULL) {
+    napi_delete_reference(s->env, s->callback);
+    s->callback = NULL;
+  }
+  if (s->async_ctx != NULL) {
+    napi_async_destroy(s->env, s->async_ctx);
+    s->async_ctx = NULL;
+  }
+}
+
+static void sock_close_fd(sock_t* s) {
+  if (s->fd >= 0) {
+    close(s->fd);
+    s->fd = -1;
+  }
+}
+
+// A worker thread's event loop must have no open handles when it ends: the
+// environment's async cleanup hook closes ours and is removed once libuv has.
+static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void* arg) {
+  sock_t* s = (sock_t*)arg;
+  (void)handle;
+  sock_close_poll(s);
+  sock_close_fd(s);
+}
+
+static void sock_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  sock_t* s = (sock_t*)data;
+  s->finalized = true;
+  sock_close_poll(s);
+  sock_close_fd(s);
+  sock_free_if_done(s);
+}
+
+static napi_value js_socket(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int64_t family;
+  if (!get_int(env, argv[0], 4, 6, &family, "family must be 4 or 6")) return NULL;
+  if (family == 5) return throw_range(env, "family must be 4 or 6"), NULL;
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return int_value(env, -errno);
+  sock_t* s = calloc(1, sizeof(*s));
+  if (s == NULL) {
+    close(fd);
+    return int_value(env, -ENOMEM);
+  }
+  s->fd = fd;
+  s->env = env;
+  napi_value obj;
+  if (napi_create_object(env, &obj) != napi_ok ||
+      napi_wrap(env, obj, s, sock_finalize, NULL, NULL) != napi_ok) {
+    close(fd);
+    free(s);
+    return NULL;
+  }
+  CALL(env, napi_type_tag_object(env, obj, &SOCKET_TAG));
+  return obj;
+}
+
+static bool get_sock(napi_env env, napi_value v, sock_t** out) {
+  return unwrap(env, v, &SOCKET_TAG, (void**)out, "expected a batchgram socket handle");
+}
+
+// An address argument: a Uint8Array holding a sockaddr of `len` bytes.
+static bool get_sockaddr(napi_env env, napi_value buf, napi_value lenv, void** addr, socklen_t* len) {
+  size_t n;
+  int64_t l;
+  if (!get_typed(env, buf, napi_uint8_array, addr, &n, "address must be a Uint8Array")) return false;
+  if (!get_int(env, lenv, 0, SOCKADDR_SLOT, &l, "address length out of range")) return false;
+  if ((size_t)l > n) return throw_range(env, "address length exceeds its buffer");
+  *len = (socklen_t)l;
+  return true;
+}
+
+static napi_value js_bind(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  sock_t* s;
+  void* addr;
+  socklen_t len;
+  if (!get_args(env, info, 3, argv) || !get_sock(env, argv[0], &s) ||
+      !get_sockaddr(env, argv[1], argv[2], &addr, &len))
+    return NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  return int_value(env, bind(s->fd, (struct sockaddr*)addr, len) == 0 ? 0 : -errno);
+}
+
+// A zero length disconnects (connect to AF_UNSPEC), as connect(2) documents.
+static napi_value js_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  sock_t* s;
+  void* addr;
+  socklen_t len;
+  if (!get_args(env, info, 3, argv) || !get_sock(env, argv[0], &s) ||
+      !get_sockaddr(env, argv[1], argv[2], &addr, &len))
+    return NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  int r;
+  if (len == 0) {
+    struct sockaddr unspec;
+    memset(&unspec, 0, sizeof(unspec));
+    unspec.sa_family = AF_UNSPEC;
+    r = connect(s->fd, &unspec, sizeof(unspec));
+  } else {
+    r = connect(s->fd, (struct sockaddr*)addr, len);
+  }
+  return int_value(env, r == 0 ? 0 : -errno);
+}
+
+static napi_value get_name(napi_env env, napi_callback_info info, bool peer) {
+  napi_value argv[2];
+  sock_t* s;
+  void* out;
+  size_t n;
+  if (!get_args(env, info, 2, argv) || !get_sock(env, argv[0], &s) ||
+      !get_typed(env, argv[1], napi_uint8_array, &out, &n, "output must be a Uint8Array"))
+    return NULL;
+  if (n < SOCKADDR_SLOT) return throw_range(env, "output must hold a sockaddr_in6"), NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  socklen_t len = SOCKADDR_SLOT;
+  int r = peer ? getpeername(s->fd, out, &len) : getsockname(s->fd, out, &len);
+  return int_value(env, r == 0 ? (int64_t)len : -errno);
+}
+
+static napi_value js_getsockname(napi_env env, napi_callback_info info) { return get_name(env, info, false); }
+static napi_value js_getpeername(napi_env env, napi_callback_info info) { return get_name(env, info, true); }
+
+static napi_value js_setsockopt(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  sock_t* s;
+  int64_t level, name, value;
+  if (!get_args(env, info, 4, argv) || !get_sock(env, argv[0], &s) ||
+      !get_int(env, argv[1], 0, INT_MAX, &level, "level must be an int") ||
+      !get_int(env, argv[2], 0, INT_MAX, &name, "option must be an int") ||
+      !get_int(env, argv[3], INT_MIN, INT_MAX, &value, "value must be an int"))
+    return NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  int v = (int)value;
+  int r = setsockopt(s->fd, (int)level, (int)name, &v, sizeof(v));
+  return int_value(env, r == 0 ? 0 : -errno);
+}
+
+static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  sock_t* s;
+  int64_t level, name;
+  void* out;
+  size_t n;
+  if (!get_args(env, info, 4, argv) || !get_sock(env, argv[0], &s) ||
+      !get_int(env, argv[1], 0, INT_MAX, &level, "level must be an int") ||
+      !get_int(env, argv[2], 0, INT_MAX, &name, "option must be an int") ||
+      !get_typed(env, argv[3], napi_int32_array, &out, &n, "output must be an Int32Array"))
+    return NULL;
+  if (n < 1) return throw_range(env, "output must hold one int"), NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  int v = 0;
+  socklen_t len = sizeof(v);
+  int r = getsockopt(s->fd, (int)level, (int)name, &v, &len);
+  if (r != 0) return int_value(env, -errno);
+  ((int32_t*)out)[0] = v;
+  return int_value(env, 0);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  sock_t* s;
+  if (!get_args(env, info, 1, argv) || !get_sock(env, argv[0], &s)) return NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  sock_close_poll(s);
+  int r = close(s->fd);
+  s->fd = -1;
+  // close(2): the descriptor is released even when an error is reported.
+  return int_value(env, r == 0 ? 0 : -errno);
+}
+
+// ---------------------------------------------------------------------------
+// Readiness. One uv_poll per socket; JavaScript chooses the events, asking for
+// writability only while it has something queued.
+
+static void on_poll(uv_poll_t* h, int status, int events) {
+  sock_t* s = (sock_t*)h->data;
+  napi_env env = s->env;
+  if (s->callback == NULL) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[2];
+  if (napi_get_reference_value(env, s->callback, &cb) == napi_ok && cb != NULL &&
+      // napi_make_callback converts its receiver to an object: pass the global.
+      napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, status, &argv[0]) == napi_ok &&
+      napi_create_int32(env, events, &argv[1]) == napi_ok) {
+    napi_status st = napi_make_callback(env, s->async_ctx, recv, cb, 2, argv, NULL);
+    if (st == napi_pending_exception) {
+      // An exception from user code reached us through the event loop: hand
+      // it to process 'uncaughtException' rather than swallowing it.
+      napi_value err;
+      if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static napi_value js_poll_start(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  sock_t* s;
+  if (!get_args(env, info, 2, argv) || !get_sock(env, argv[0], &s)) return NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function)
+    return throw_type(env, "callback must be a function"), NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  if (s->poll_open || s->poll_closing) return int_value(env, -EALREADY);
+  uv_loop_t* loop;
+  CALL(env, napi_get_uv_event_loop(env, &loop));
+  int r = uv_poll_init_socket(loop, &s->poll, s->fd);
+  if (r != 0) return int_value(env, r);
+  s->poll.data = s;
+  s->poll_open = true;
+  napi_value name;
+  CALL(env, napi_create_string_utf8(env, "batchgram:socket", NAPI_AUTO_LENGTH, &name));
+  CALL(env, napi_async_init(env, argv[0], name, &s->async_ctx));
+  CALL(env, napi_create_reference(env, argv[1], 1, &s->callback));
+  CALL(env, napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup));
+  return int_value(env, 0);
+}
+
+// events: bit 0 readable, bit 1 writable (UV_READABLE, UV_WRITABLE); 0 stops.
+static napi_value js_poll_update(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  sock_t* s;
+  int64_t events;
+  if (!get_args(env, info, 2, argv) || !get_sock(env, argv[0], &s) ||
+      !get_int(env, argv[1], 0, 3, &events, "events must be 0..3"))
+    return NULL;
+  if (!s->poll_open) return int_value(env, -EBADF);
+  int r = events == 0 ? uv_poll_stop(&s->poll) : uv_poll_start(&s->poll, (int)events, on_poll);
+  return int_value(env, r);
+}
+
+static napi_value js_poll_ref(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  sock_t* s;
+  bool ref;
+  if (!get_args(env, info, 2, argv) || !get_sock(env, argv[0], &s)) return NULL;
+  if (napi_get_value_bool(env, argv[1], &ref) != napi_ok) return throw_type(env, "ref must be a boolean"), NULL;
+  if (!s->poll_open) return int_value(env, -EBADF);
+  if (ref)
+    uv_ref((uv_handle_t*)&s->poll);
+  else
+    uv_unref((uv_handle_t*)&s->poll);
+  return int_value(env, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Receive ring: `slots` messages of `slot_size` bytes in one arena, each with
+// its own address slot and control buffer. The kernel's per-message results
+// go to `meta` so JavaScript reads them without any object per message.
+
+typedef struct {
+  uint32_t slots, slot_size, ctrl_size;
+  napi_ref arena, names, ctrls, meta;
+  struct mmsghdr* msgs;
+  struct iovec* iovs;
+} recv_ring_t;
+
+static void delete_ref(napi_env env, napi_ref* r) {
+  if (*r != NULL) napi_delete_reference(env, *r);
+  *r = NULL;
+}
+
+static void recv_ring_finalize(napi_env env, void* data, void* hint) {
+  (void)hint;
+  recv_ring_t* r = data;
+  delete_ref(env, &r->arena);
+  delete_ref(env, &r->names);
+  delete_ref(env, &r->ctrls);
+  delete_ref(env, &r->meta);
+  free(r->msgs);
+  free(r->iovs);
+  free(r);
+}
+
+typedef struct {
+  uint8_t *arena, *names, *ctrls;
+  int32_t* meta;
+} recv_mem_t;
+
+// Resolves the registered arrays and checks they still cover `count` slots.
+static bool recv_ring_memory(napi_env env, recv_ring_t* r, uint32_t count, recv_mem_t* m) {
+  size_t arena_len, names_len, ctrls_len, meta_len;
+  if (!get_typed_ref(env, r->arena, napi_uint8_array, (void**)&m->arena, &arena_len, "receive arena") ||
+      !get_typed_ref(env, r->names, napi_uint8_array, (void**)&m->names, &names_len, "receive addresses") ||
+      !get_typed_ref(env, r->ctrls, napi_uint8_array, (void**)&m->ctrls, &ctrls_len, "receive controls") ||
+      !get_typed_ref(env, r->meta, napi_int32_array, (void**)&m->meta, &meta_len, "receive meta"))
+    return false;
+  if ((uint64_t)count * r->slot_size > arena_len || (uint64_t)count * SOCKADDR_SLOT > names_len ||
+      (uint64_t)count * r->ctrl_size > ctrls_len || (uint64_t)count * RECV_META_FIELDS > meta_len)
+    return throw_range(env, "registered receive memory is smaller than the ring");
+  return true;
+}
+
+static napi_value js_recv_ring(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  int64_t slots, slot_size, ctrl_size;
+  if (!get_args(env, info, 7, argv) ||
+      !get_int(env, argv[1], 1, MAX_RING_ENTRIES, &slots, "slots out of range") ||
+      !get_int(env, argv[2], 1, 1 << 20, &slot_size, "slot size out of range") ||
+      !get_int(env, argv[5], 0, 1 << 16, &ctrl_size, "control size out of range"))
+    return NULL;
+  recv_ring_t* r = calloc(1, sizeof(*r));
+  if (r == NULL) return int_value(env, -ENOMEM);
+  r->slots = (uint32_t)slots;
+  r->slot_size = (uint32_t)slot_size;
+  r->ctrl_size = (uint32_t)ctrl_size;
+  napi_value obj;
+  if (napi_create_object(env, &obj) != napi_ok) {
+    free(r);
+    return NULL;
+  }
+  if (napi_wrap(env, obj, r, recv_ring_finalize, NULL, NULL) != napi_ok) {
+    free(r);
+    return NULL;
+  }
+  // From here the finalizer owns r, whatever fails below.
+  CALL(env, napi_type_tag_object(env, obj, &RECV_RING_TAG));
+  CALL(env, napi_create_reference(env, argv[0], 1, &r->arena));
+  CALL(env, napi_create_reference(env, argv[3], 1, &r->names));
+  CALL(env, napi_create_reference(env, argv[4], 1, &r->ctrls));
+  CALL(env, napi_create_reference(env, argv[6], 1, &r->meta));
+  r->msgs = calloc(r->slots, sizeof(*r->msgs));
+  r->iovs = calloc(r->slots, sizeof(*r->iovs));
+  if (r->msgs == NULL || r->iovs == NULL) return int_value(env, -ENOMEM);
+  recv_mem_t m;
+  if (!recv_ring_memory(env, r, r->slots, &m)) return NULL;
+  return obj;
+}
+
+static napi_value js_recvmmsg(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  sock_t* s;
+  recv_ring_t* r;
+  int64_t count;
+  if (!get_args(env, info, 3, argv) || !get_sock(env, argv[0], &s) ||
+      !unwrap(env, argv[1], &RECV_RING_TAG, (void**)&r, "expected a receive ring"))
+    return NULL;
+  if (!get_int(env, argv[2], 1, r->slots, &count, "count exceeds the receive ring")) return NULL;
+  recv_mem_t m;
+  if (!recv_ring_memory(env, r, (uint32_t)count, &m)) return NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  for (uint32_t i = 0; i < count; i++) {
+    r->iovs[i].iov_base = m.arena + (size_t)i * r->slot_size;
+    r->iovs[i].iov_len = r->slot_size;
+    struct msghdr* h = &r->msgs[i].msg_hdr;
+    h->msg_name = m.names + (size_t)i * SOCKADDR_SLOT;
+    h->msg_namelen = SOCKADDR_SLOT;
+    h->msg_iov = &r->iovs[i];
+    h->msg_iovlen = 1;
+    h->msg_control = r->ctrl_size ? m.ctrls + (size_t)i * r->ctrl_size : NULL;
+    h->msg_controllen = r->ctrl_size;
+    h->msg_flags = 0;
+    r->msgs[i].msg_len = 0;
+  }
+  int n = recvmmsg(s->fd, r->msgs, (unsigned)count, MSG_DONTWAIT, NULL);
+  if (n < 0) return int_value(env, -errno);
+  for (int i = 0; i < n; i++) {
+    int32_t* out = m.meta + (size_t)i * RECV_META_FIELDS;
+    out[0] = (int32_t)r->msgs[i].msg_len;
+    out[1] = r->msgs[i].msg_hdr.msg_flags;
+    out[2] = (int32_t)r->msgs[i].msg_hdr.msg_namelen;
+    out[3] = (int32_t)r->msgs[i].msg_hdr.msg_controllen;
+  }
+  return int_value(env, n);
+}
+
+// ---------------------------------------------------------------------------
+// Send ring: message and iovec descriptors written by JavaScript, pointing into
+// the caller's own buffers (payloads are never copied), plus address slots and
+// control buffers for UDP_SEGMENT.
+
+typedef struct {
+  uint32_t max_msgs, max_iovs, ctrl_size;
+  napi_ref names, ctrls, msg_desc, iov_desc;
+  struct mmsghdr* msgs;
+  struct iovec* iovs;
+} send_ring_t;
+
+static void send_ring_finalize(napi_env env, void* data, void* hint) {
+  (void)hint;
+  send_ring_t* r = data;
+  delete_ref(env, &r->names);
+  delete_ref(env, &r->ctrls);
+  delete_ref(env, &r->msg_desc);
+  delete_ref(env, &r->iov_desc);
+  free(r->msgs);
+  free(r->iovs);
+  free(r);
+}
+
+typedef struct {
+  uint8_t *names, *ctrls;
+  int32_t *msg_desc, *iov_desc;
+} send_mem_t;
+
+static bool send_ring_memory(napi_env env, send_ring_t* r, send_mem_t* m) {
+  size_t names_len, ctrls_len, msg_len, iov_len;
+  if (!get_typed_ref(env, r->names, napi_uint8_array, (void**)&m->names, &names_len, "send addresses") ||
+      !get_typed_ref(env, r->ctrls, napi_uint8_array, (void**)&m->ctrls, &ctrls_len, "send controls") ||
+      !get_typed_ref(env, r->msg_desc, napi_int32_array, (void**)&m->msg_desc, &msg_len, "message descriptors") ||
+      !get_typed_ref(env, r->iov_desc, napi_int32_array, (void**)&m->iov_desc, &iov_len, "iovec descriptors"))
+    return false;
+  if ((uint64_t)r->max_msgs * SOCKADDR_SLOT > names_len || (uint64_t)r->max_msgs * r->ctrl_size > ctrls_len ||
+      (uint64_t)r->max_msgs * SEND_MSG_FIELDS > msg_len || (uint64_t)r->max_iovs * SEND_IOV_FIELDS > iov_len)
+    return throw_range(env, "registered send memory is smaller than the ring");
+  return true;
+}
+
+static napi_value js_send_ring(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  int64_t max_msgs, max_iovs, ctrl_size;
+  if (!get_args(env, info, 7, argv) ||
+      !get_int(env, argv[0], 1, MAX_RING_ENTRIES, &max_msgs, "message count out of range") ||
+      !get_int(env, argv[1], 1, MAX_RING_ENTRIES, &max_iovs, "iovec count out of range") ||
+      !get_int(env, argv[4], 0, 1 << 16, &ctrl_size, "control size out of range"))
+    return NULL;
+  send_ring_t* r = calloc(1, sizeof(*r));
+  if (r == NULL) return int_value(env, -ENOMEM);
+  r->max_msgs = (uint32_t)max_msgs;
+  r->max_iovs = (uint32_t)max_iovs;
+  r->ctrl_size = (uint32_t)ctrl_size;
+  napi_value obj;
+  if (napi_create_object(env, &obj) != napi_ok) {
+    free(r);
+    return NULL;
+  }
+  if (napi_wrap(env, obj, r, send_ring_finalize, NULL, NULL) != napi_ok) {
+    free(r);
+    return NULL;
+  }
+  CALL(env, napi_type_tag_object(env, obj, &SEND_RING_TAG));
+  CALL(env, napi_create_reference(env, argv[2], 1, &r->names));
+  CALL(env, napi_create_reference(env, argv[3], 1, &r->ctrls));
+  CALL(env, napi_create_reference(env, argv[5], 1, &r->msg_desc));
+  CALL(env, napi_create_reference(env, argv[6], 1, &r->iov_desc));
+  r->msgs = calloc(r->max_msgs, sizeof(*r->msgs));
+  r->iovs = calloc(r->max_iovs, sizeof(*r->iovs));
+  if (r->msgs == NULL || r->iovs == NULL) return int_value(env, -ENOMEM);
+  send_mem_t m;
+  if (!send_ring_memory(env, r, &m)) return NULL;
+  return obj;
+}
+
+// sendmmsg(handle, ring, buffers, first, count): sends the messages described
+// at [first, first + count) of the ring; their iovecs index into `buffers`, an
+// array of Uint8Array. Returns how many messages the kernel took.
+static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  sock_t* s;
+  send_ring_t* r;
+  int64_t first, count;
+  bool is_array = false;
+  if (!get_args(env, info, 5, argv) || !get_sock(env, argv[0], &s) ||
+      !unwrap(env, argv[1], &SEND_RING_TAG, (void**)&r, "expected a send ring"))
+    return NULL;
+  if (napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array)
+    return throw_type(env, "buffers must be an array"), NULL;
+  if (!get_int(env, argv[3], 0, r->max_msgs - 1, &first, "first message out of range") ||
+      !get_int(env, argv[4], 1, r->max_msgs - first, &count, "message count out of range"))
+    return NULL;
+  uint32_t nbuf;
+  CALL(env, napi_get_array_length(env, argv[2], &nbuf));
+  send_mem_t m;
+  if (!send_ring_memory(env, r, &m)) return NULL;
+
+  uint32_t iov_used = 0;
+  for (uint32_t j = 0; j < count; j++) {
+    const int32_t* d = m.msg_desc + (size_t)(first + j) * SEND_MSG_FIELDS;
+    int32_t iov0 = d[0], niov = d[1], slot = d[2], namelen = d[3], ctrllen = d[4];
+    if (iov0 < 0 || niov < 1 || niov > MAX_IOV_PER_MSG || (uint64_t)iov0 + (uint64_t)niov > r->max_iovs)
+      return throw_range(env, "message iovecs out of range"), NULL;
+    if (slot < 0 || (uint32_t)slot >= r->max_msgs || namelen < 0 || (uint32_t)namelen > SOCKADDR_SLOT)
+      return throw_range(env, "message address out of range"), NULL;
+    if (ctrllen < 0 || (uint32_t)ctrllen > r->ctrl_size)
+      return throw_range(env, "message control length out of range"), NULL;
+    // The kernel walks iovecs per message; we lay them out contiguously in
+    // our own array so that a descriptor can never alias another's.
+    if (iov_used + (uint32_t)niov > r->max_iovs) return throw_range(env, "too many iovecs in one call"), NULL;
+    struct iovec* iov = r->iovs + iov_used;
+    for (int32_t k = 0; k < niov; k++) {
+      const int32_t* v = m.iov_desc + (size_t)(iov0 + k) * SEND_IOV_FIELDS;
+      int32_t idx = v[0], off = v[1], len = v[2];
+      if (idx < 0 || (uint32_t)idx >= nbuf || off < 0 || len < 0)
+        return throw_range(env, "iovec out of range"), NULL;
+      napi_value el;
+      void* data;
+      size_t blen;
+      CALL(env, napi_get_element(env, argv[2], (uint32_t)idx, &el));
+      if (!get_typed(env, el, napi_uint8_array, &data, &blen, "buffers must hold Uint8Arrays")) return NULL;
+      if ((uint64_t)off + (uint64_t)len > blen) return throw_range(env, "iovec exceeds its buffer"), NULL;
+      iov[k].iov_base = (uint8_t*)data + off;
+      iov[k].iov_len = (size_t)len;
+    }
+    struct msghdr* h = &r->msgs[j].msg_hdr;
+    h->msg_name = namelen ? m.names + (size_t)slot * SOCKADDR_SLOT : NULL;
+    h->msg_namelen = (socklen_t)namelen;
+    h->msg_iov = iov;
+    h->msg_iovlen = (size_t)niov;
+    h->msg_control = ctrllen ? m.ctrls + (size_t)(first + j) * r->ctrl_size : NULL;
+    h->msg_controllen = (size_t)ctrllen;
+    h->msg_flags = 0;
+    iov_used += (uint32_t)niov;
+  }
+  if (s->fd < 0) return int_value(env, -EBADF);
+  int n = sendmmsg(s->fd, r->msgs, (unsigned)count, MSG_DONTWAIT);
+  return int_value(env, n < 0 ? -errno : n);
+}
+
+// ---------------------------------------------------------------------------
+
+static bool set_int(napi_env env, napi_value obj, const char* name, int64_t v) {
+  napi_value n = int_value(env, v);
+  return n != NULL && napi_set_named_property(env, obj, name, n) == napi_ok;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor fns[] = {
+      {"socket", NULL, js_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bind", NULL, js_bind, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"connect", NULL, js_connect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getsockname", NULL, js_getsockname, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getpeername", NULL, js_getpeername, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setsockopt", NULL, js_setsockopt, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getsockopt", NULL, js_getsockopt, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollStart", NULL, js_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollUpdate", NULL, js_poll_update, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollRef", NULL, js_poll_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvRing", NULL, js_recv_ring, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvmmsg", NULL, js_recvmmsg, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendRing", NULL, js_send_ring, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendmmsg", NULL, js_sendmmsg, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns) != napi_ok) return NULL;
+  napi_value c;
+  CALL(env, napi_create_object(env, &c));
+  bool ok = set_int(env, c, "AF_INET", AF_INET) && set_int(env, c, "AF_INET6", AF_INET6) &&
+            set_int(env, c, "SOL_SOCKET", SOL_SOCKET) && set_int(env, c, "SOL_UDP", SOL_UDP) &&
+            set_int(env, c, "IPPROTO_IP", IPPROTO_IP) && set_int(env, c, "IPPROTO_IPV6", IPPROTO_IPV6) &&
+            set_int(env, c, "UDP_SEGMENT", UDP_SEGMENT) && set_int(env, c, "UDP_GRO", UDP_GRO) &&
+            set_int(env, c, "SO_RXQ_OVFL", SO_RXQ_OVFL) && set_int(env, c, "SO_RCVBUF", SO_RCVBUF) &&
+            set_int(env, c, "SO_SNDBUF", SO_SNDBUF) && set_int(env, c, "SO_RCVBUFFORCE", SO_RCVBUFFORCE) &&
+            set_int(env, c, "SO_SNDBUFFORCE", SO_SNDBUFFORCE) && set_int(env, c, "SO_REUSEADDR", SO_REUSEADDR) &&
+            set_int(env, c, "SO_REUSEPORT", SO_REUSEPORT) && set_int(env, c, "SO_BROADCAST", SO_BROADCAST) &&
+            set_int(env, c, "IPV6_V6ONLY", IPV6_V6ONLY) && set_int(env, c, "MSG_TRUNC", MSG_TRUNC) &&
+            set_int(env, c, "MSG_CTRUNC", MSG_CTRUNC) &&
+            set_int(env, c, "CMSG_HEADER_SIZE", (int64_t)sizeof(struct cmsghdr)) &&
+            set_int(env, c, "CMSG_ALIGN", (int64_t)sizeof(size_t)) &&
+            set_int(env, c, "SOCKADDR_SLOT", SOCKADDR_SLOT) &&
+            set_int(env, c, "RECV_META_FIELDS", RECV_META_FIELDS) &&
+            set_int(env, c, "SEND_MSG_FIELDS", SEND_MSG_FIELDS) &&
+            set_int(env, c, "SEND_IOV_FIELDS", SEND_IOV_FIELDS) &&
+            set_int(env, c, "MAX_RING_ENTRIES", MAX_RING_ENTRIES) &&
+            set_int(env, c, "MAX_IOV_PER_MSG", MAX_IOV_PER_MSG);
+  if (!ok || napi_set_named_property(env, exports, "constants", c) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

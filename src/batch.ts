@@ -1,0 +1,111 @@
+// What a read hands to the user: a BatchView over the receive memory (no
+// allocation, valid until the next read) and, built from it on demand, a
+// Batch of Datagrams the user may keep.
+import type { Family, SocketAddress } from './sockaddr';
+
+/** One received datagram, safe to keep. */
+export interface Datagram {
+  data: Buffer;
+  address: string;
+  port: number;
+  family: Family;
+  /** The kernel cut the datagram to fit the receive slot: `data` is not all of it. */
+  truncated: boolean;
+}
+
+/** Datagrams of one read, in arrival order. */
+export type Batch = Datagram[];
+
+/**
+ * The zero-allocation read: datagram i is `data[offsets[i], offsets[i] +
+ * lengths[i])`. Everything here, `data` included, is overwritten by the next
+ * read, so use it inside the 'view' listener and copy what must outlive it.
+ *
+ * Messages are what the kernel returned: with GRO one message holds several
+ * datagrams of one sender, cut at `segmentSizes[m]`.
+ */
+export class BatchView {
+  /** Datagrams in this read. */
+  count = 0;
+  data: Buffer;
+  offsets: Uint32Array;
+  lengths: Uint32Array;
+  /** The message each datagram belongs to. */
+  message: Uint16Array;
+
+  /** Messages in this read. */
+  messageCount = 0;
+  messageOffsets: Uint32Array;
+  messageLengths: Int32Array;
+  /** GRO segment size of each message, 0 when it holds one datagram. */
+  segmentSizes: Int32Array;
+  messageTruncated: Uint8Array;
+  /** Sender of each message; the same object is reused while the sender repeats. */
+  peers: SocketAddress[];
+
+  constructor(data: Buffer, messages: number, datagrams: number) {
+    this.data = data;
+    this.offsets = new Uint32Array(datagrams);
+    this.lengths = new Uint32Array(datagrams);
+    this.message = new Uint16Array(datagrams);
+    this.messageOffsets = new Uint32Array(messages);
+    this.messageLengths = new Int32Array(messages);
+    this.segmentSizes = new Int32Array(messages);
+    this.messageTruncated = new Uint8Array(messages);
+    this.peers = new Array<SocketAddress>(messages);
+  }
+
+  /** Makes room for `datagrams` datagram entries (only grows, rarely). */
+  reserve(datagrams: number): void {
+    if (datagrams <= this.offsets.length) return;
+    const size = Math.max(datagrams, this.offsets.length * 2);
+    this.offsets = new Uint32Array(size);
+    this.lengths = new Uint32Array(size);
+    this.message = new Uint16Array(size);
+  }
+
+  address(i: number): string { return this.peers[this.message[i]].address; }
+  port(i: number): number { return this.peers[this.message[i]].port; }
+  family(i: number): Family { return this.peers[this.message[i]].family; }
+
+  /** Only the last datagram of a truncated message is cut; those before it are whole. */
+  truncated(i: number): boolean {
+    const m = this.message[i];
+    return this.messageTruncated[m] === 1 && (i + 1 === this.count || this.message[i + 1] !== m);
+  }
+
+  /** The bytes of datagram i, as a view into `data` (valid until the next read). */
+  datagram(i: number): Buffer {
+    return this.data.subarray(this.offsets[i], this.offsets[i] + this.lengths[i]);
+  }
+
+  /**
+   * Copies the datagrams out into a Batch. One allocation holds all their
+   * bytes, copied message by message; each datagram is a view of it.
+   */
+  toBatch(): Batch {
+    let total = 0;
+    for (let m = 0; m < this.messageCount; m++) total += this.messageLengths[m];
+    const copy = Buffer.allocUnsafe(total);
+    const base = new Int32Array(this.messageCount); // where message m starts in `copy`
+    let at = 0;
+    for (let m = 0; m < this.messageCount; m++) {
+      base[m] = at - this.messageOffsets[m];
+      const start = this.messageOffsets[m];
+      at += this.data.copy(copy, at, start, start + this.messageLengths[m]);
+    }
+    const out: Batch = new Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      const peer = this.peers[this.message[i]];
+      const from = this.offsets[i] + base[this.message[i]];
+      out[i] = {
+        data: copy.subarray(from, from + this.lengths[i]),
+        address: peer.address,
+        port: peer.port,
+        family: peer.family,
+        truncated: this.truncated(i),
+      };
+    }
+    return out;
+  }
+}

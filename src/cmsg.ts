@@ -1,0 +1,108 @@
+// Socket control messages (cmsg(3)): the ancillary data that carries the GSO
+// segment size to the kernel (UDP_SEGMENT), the GRO segment size back from it
+// (UDP_GRO) and the receive-queue drop counter (SO_RXQ_OVFL). Functions read
+// and write in place over a DataView so the receive path allocates nothing.
+import { abi } from './native';
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** struct cmsghdr's size and the alignment of CMSG_ALIGN on this machine. */
+export interface CmsgLayout { headerSize: number; align: number }
+export const NATIVE_LAYOUT: CmsgLayout = { headerSize: abi.CMSG_HEADER_SIZE, align: abi.CMSG_ALIGN };
+
+const alignUp = (n: number, a: number) => (n + a - 1) & ~(a - 1);
+/** CMSG_SPACE: bytes a control message with `dataLen` bytes of data occupies. */
+export const cmsgSpace = (dataLen: number, l: CmsgLayout = NATIVE_LAYOUT) => alignUp(l.headerSize, l.align) + alignUp(dataLen, l.align);
+/** CMSG_LEN: the value of cmsg_len for `dataLen` bytes of data. */
+export const cmsgLen = (dataLen: number, l: CmsgLayout = NATIVE_LAYOUT) => alignUp(l.headerSize, l.align) + dataLen;
+
+/**
+ * Control buffer bytes a received message needs: the GRO segment size (an
+ * int) and the drop counter (a uint32). A smaller buffer makes the kernel
+ * drop one of them and set MSG_CTRUNC.
+ */
+export const MIN_CONTROL_MESSAGE_SIZE = cmsgSpace(4) + cmsgSpace(4);
+
+/** A control buffer that cannot be parsed as control messages. */
+export class ControlMessageError extends Error {
+  readonly code = 'ERR_BATCHGRAM_BAD_CONTROL_MESSAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ControlMessageError';
+  }
+}
+
+// cmsg_len is a size_t: on 64-bit machines its high half must be zero for any
+// length that fits in a buffer we own.
+function readLen(v: DataView, at: number, l: CmsgLayout): number {
+  if (l.headerSize === 16) {
+    const lo = v.getUint32(at + (littleEndian ? 0 : 4), littleEndian);
+    const hi = v.getUint32(at + (littleEndian ? 4 : 0), littleEndian);
+    return hi === 0 ? lo : Number.MAX_SAFE_INTEGER;
+  }
+  return v.getUint32(at, littleEndian);
+}
+
+function lenBytes(l: CmsgLayout) { return l.headerSize === 16 ? 8 : 4; }
+
+/**
+ * Finds the data of the first control message in `v[start, end)` with this
+ * level and type and at least `minDataLen` bytes of data, and returns its
+ * offset in `v`, or -1 when there is none. A buffer no longer than one header
+ * holds no message. Throws ControlMessageError when a header claims less than
+ * a header or more than the buffer holds.
+ */
+export function findControlData(v: DataView, start: number, end: number, level: number, type: number,
+  minDataLen: number, l: CmsgLayout = NATIVE_LAYOUT): number {
+  const dataAt = alignUp(l.headerSize, l.align);
+  let at = start;
+  while (end - at > l.headerSize) {
+    const len = readLen(v, at, l);
+    if (len < l.headerSize || len > end - at) {
+      throw new ControlMessageError(`malformed control message at byte ${at - start}: length ${len} of ${end - at}`);
+    }
+    const off = lenBytes(l);
+    const lvl = v.getInt32(at + off, littleEndian);
+    const typ = v.getInt32(at + off + 4, littleEndian);
+    if (lvl === level && typ === type && len - dataAt >= minDataLen) return at + dataAt;
+    at += alignUp(len, l.align);
+  }
+  return -1;
+}
+
+/** The GRO segment size the kernel reported (an int), or 0 when the message was not coalesced. */
+export function readGroSegmentSize(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): number {
+  const at = findControlData(v, start, end, abi.SOL_UDP, abi.UDP_GRO, 4, l);
+  return at < 0 ? 0 : v.getInt32(at, littleEndian);
+}
+
+/** The cumulative SO_RXQ_OVFL counter, or -1 when the message carries none. */
+export function readRxqOverflows(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): number {
+  const at = findControlData(v, start, end, abi.SOL_SOCKET, abi.SO_RXQ_OVFL, 4, l);
+  return at < 0 ? -1 : v.getUint32(at, littleEndian);
+}
+
+/** Writes one control message at `at` and returns the bytes it occupies (CMSG_SPACE). */
+export function writeControl(v: DataView, at: number, level: number, type: number, data: Uint8Array,
+  l: CmsgLayout = NATIVE_LAYOUT): number {
+  const space = cmsgSpace(data.length, l);
+  for (let i = 0; i < space; i++) v.setUint8(at + i, 0); // padding and the size_t's high half stay zero
+  v.setUint32(at + (l.headerSize === 16 && !littleEndian ? 4 : 0), cmsgLen(data.length, l), littleEndian);
+  v.setInt32(at + lenBytes(l), level, littleEndian);
+  v.setInt32(at + lenBytes(l) + 4, type, littleEndian);
+  const dataAt = at + alignUp(l.headerSize, l.align);
+  for (let i = 0; i < data.length; i++) v.setUint8(dataAt + i, data[i]);
+  return space;
+}
+
+const segmentData = new Uint8Array(2);
+const segmentView = new DataView(segmentData.buffer);
+
+/**
+ * Writes the UDP_SEGMENT message that asks the kernel to cut one send into
+ * datagrams of `segmentSize` bytes (a u16), and returns its length.
+ */
+export function writeUdpSegment(v: DataView, at: number, segmentSize: number, l: CmsgLayout = NATIVE_LAYOUT): number {
+  segmentView.setUint16(0, segmentSize, littleEndian);
+  return writeControl(v, at, abi.SOL_UDP, abi.UDP_SEGMENT, segmentData, l);
+}

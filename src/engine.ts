@@ -1,0 +1,88 @@
+// The contract between the public BatchSocket and the code that talks to the
+// kernel: the batch path on Linux (mmsg.ts) and the portable single-datagram
+// path (fallback.ts). Arguments reach an engine already validated.
+import type { BatchView } from './batch';
+import type { Capabilities } from './probe';
+import type { ParsedAddress, SocketAddress } from './sockaddr';
+
+export interface SocketStats {
+  datagramsIn: number;
+  bytesIn: number;
+  /** Messages the kernel returned: fewer than datagrams when GRO coalesced them. */
+  messagesIn: number;
+  recvCalls: number;
+  datagramsOut: number;
+  bytesOut: number;
+  /** Messages handed to the kernel: fewer than datagrams when GSO coalesced them. */
+  messagesOut: number;
+  sendCalls: number;
+  /** Datagrams the kernel delivered cut short (see Datagram.truncated). */
+  truncated: number;
+  /** Datagrams the kernel dropped because the receive queue was full (SO_RXQ_OVFL). */
+  rxqOverflows: number;
+  /** TX offload was turned off after the kernel refused a GSO send (EIO). */
+  gsoDisabled: boolean;
+}
+
+export function emptyStats(): SocketStats {
+  return {
+    datagramsIn: 0, bytesIn: 0, messagesIn: 0, recvCalls: 0,
+    datagramsOut: 0, bytesOut: 0, messagesOut: 0, sendCalls: 0,
+    truncated: 0, rxqOverflows: 0, gsoDisabled: false,
+  };
+}
+
+/** A validated batch to send: datagram i is buffers[i][start, start + lengths[i]). */
+export interface WriteJob {
+  buffers: Uint8Array[];
+  start: number;
+  lengths: Int32Array;
+  /** null: the connected peer. */
+  dest: ParsedAddress | null;
+  port: number;
+  /** The destination family's largest payload, the limit of one GSO message. */
+  maxPayload: number;
+}
+
+export interface EngineHost {
+  // Mutable: BatchSocket installs its handlers after the engine is open.
+  /** A read arrived; the view is valid until this returns. */
+  deliver(view: BatchView): void;
+  /** An error not tied to a write (a failed read, an ICMP error on a connected socket). */
+  fail(err: Error): void;
+}
+
+export interface BindOptions {
+  type: 'udp4' | 'udp6';
+  address: ParsedAddress;
+  port: number;
+  batchSize: number;
+  offload: boolean;
+  neverGsoEqualTail: boolean;
+  rxqOverflowMetric: string;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  reuseAddr: boolean;
+  reusePort: boolean;
+  ipv6Only: boolean;
+  recvSlotSize: number;
+  sendQueueLimit: number;
+}
+
+export interface Engine {
+  readonly capabilities: Capabilities;
+  readonly stats: SocketStats;
+  /** Datagrams accepted by writes and not yet handed to the kernel. */
+  readonly queuedDatagrams: number;
+  address(): SocketAddress;
+  remoteAddress(): SocketAddress | null;
+  connect(dest: ParsedAddress, port: number): void | Promise<void>;
+  disconnect(): void;
+  setReading(on: boolean): void;
+  write(job: WriteJob): Promise<void>;
+  setRef(ref: boolean): void;
+  getRecvBufferSize(): number;
+  getSendBufferSize(): number;
+  /** Stops reading, rejects every pending write, releases the socket. */
+  close(): void;
+}

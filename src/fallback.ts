@@ -1,0 +1,152 @@
+// The portable path: the same engine contract over node:dgram, one datagram
+// per system call. It serves systems without the addon (anything but Linux),
+// kernels without recvmmsg/sendmmsg, and `batching: false`. It offers no
+// offload, and reports so.
+import { createSocket, type Socket } from 'node:dgram';
+import { BatchView } from './batch';
+import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
+import { emptyStats } from './engine';
+import { notRunning, queueFull } from './errors';
+import type { Capabilities } from './probe';
+import { formatAddress, type ParsedAddress, type SocketAddress } from './sockaddr';
+
+export class DgramEngine implements Engine {
+  readonly capabilities: Capabilities = { batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false };
+  readonly stats: SocketStats = emptyStats();
+  readonly #sock: Socket;
+  readonly #limit: number;
+  readonly #view = new BatchView(Buffer.alloc(0), 1, 1);
+  #queued = 0;
+  #closed = false;
+  #pending = new Set<(err: Error) => void>();
+
+  constructor(sock: Socket, o: BindOptions, host: EngineHost) {
+    this.#sock = sock;
+    this.#limit = o.sendQueueLimit;
+    // node:dgram cannot stop reading, so datagrams are delivered whether or
+    // not anyone asked; BatchSocket queues them rather than dropping them.
+    sock.on('message', (msg, rinfo) => {
+      const v = this.#view;
+      v.data = msg;
+      v.count = 1;
+      v.offsets[0] = 0;
+      v.lengths[0] = msg.length;
+      v.message[0] = 0;
+      v.messageCount = 1;
+      v.messageOffsets[0] = 0;
+      v.messageLengths[0] = msg.length;
+      v.segmentSizes[0] = 0;
+      v.messageTruncated[0] = 0;
+      v.peers[0] = { address: rinfo.address, family: rinfo.family as 'IPv4' | 'IPv6', port: rinfo.port };
+      this.stats.datagramsIn++;
+      this.stats.messagesIn++;
+      this.stats.recvCalls++;
+      this.stats.bytesIn += msg.length;
+      host.deliver(v);
+    });
+    sock.on('error', (err) => host.fail(err));
+  }
+
+  get queuedDatagrams(): number { return this.#queued; }
+
+  address(): SocketAddress {
+    const a = this.#sock.address();
+    return { address: a.address, family: a.family as 'IPv4' | 'IPv6', port: a.port };
+  }
+
+  remoteAddress(): SocketAddress | null {
+    try {
+      const a = this.#sock.remoteAddress();
+      return { address: a.address, family: a.family as 'IPv4' | 'IPv6', port: a.port };
+    } catch {
+      return null;
+    }
+  }
+
+  connect(dest: ParsedAddress, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#sock.once('error', reject);
+      this.#sock.connect(port, formatAddress(dest), () => {
+        this.#sock.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  disconnect(): void { this.#sock.disconnect(); }
+  setReading(): void {}
+  setRef(ref: boolean): void { if (ref) this.#sock.ref(); else this.#sock.unref(); }
+  getRecvBufferSize(): number { return this.#sock.getRecvBufferSize(); }
+  getSendBufferSize(): number { return this.#sock.getSendBufferSize(); }
+
+  write(job: WriteJob): Promise<void> {
+    if (this.#closed) return Promise.reject(notRunning());
+    const count = job.lengths.length;
+    if (this.#queued + count > this.#limit) return Promise.reject(queueFull(this.#limit));
+    this.#queued += count;
+    const host = job.dest ? formatAddress(job.dest) : undefined;
+    return new Promise<void>((resolve, reject) => {
+      let left = count;
+      let first: Error | null = null;
+      const done = (err: Error | null) => {
+        if (err && !first) first = err;
+        if (--left > 0) return;
+        this.#pending.delete(abort);
+        if (first) reject(first);
+        else resolve();
+      };
+      const abort = (err: Error) => { left = 1; done(err); };
+      this.#pending.add(abort);
+      for (let i = 0; i < count; i++) {
+        const len = job.lengths[i];
+        const cb = (err: Error | null) => {
+          this.#queued--;
+          if (!err) {
+            this.stats.datagramsOut++;
+            this.stats.messagesOut++;
+            this.stats.sendCalls++;
+            this.stats.bytesOut += len;
+          }
+          done(err);
+        };
+        if (host === undefined) this.#sock.send(job.buffers[i], job.start, len, cb);
+        else this.#sock.send(job.buffers[i], job.start, len, job.port, host, cb);
+      }
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#sock.close();
+    for (const abort of this.#pending) abort(notRunning());
+    this.#pending.clear();
+    this.#queued = 0;
+  }
+}
+
+export function openDgram(o: BindOptions, host: EngineHost): Promise<DgramEngine> {
+  if (o.reusePort) {
+    // node:dgram gained reusePort after Node 20; we do not emulate it.
+    return Promise.reject(Object.assign(new Error('reusePort needs the batch path (Linux with the native addon)'),
+      { code: 'ERR_BATCHGRAM_UNSUPPORTED' }));
+  }
+  const sock = createSocket({
+    type: o.type,
+    reuseAddr: o.reuseAddr,
+    ipv6Only: o.ipv6Only,
+    recvBufferSize: o.recvBufferSize,
+    sendBufferSize: o.sendBufferSize,
+  });
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      sock.close();
+      reject(err);
+    };
+    sock.once('error', onError);
+    sock.bind({ address: formatAddress(o.address), port: o.port }, () => {
+      sock.off('error', onError);
+      resolve(new DgramEngine(sock, o, host));
+    });
+  });
+}

@@ -1,0 +1,109 @@
+// Segmentation offload on send: which consecutive datagrams of a batch travel
+// to the kernel as one message that it cuts into datagrams (UDP_SEGMENT).
+// The plan is made over lengths alone, so it is tested without a socket and
+// costs no allocation per write.
+import { UDP_MAX_SEGMENTS } from './limits';
+
+/**
+ * Some kernels mishandle a GSO message whose segments all have the same
+ * length (Tailscale's "neverGSOEqualTail" knob works around it). With the
+ * workaround on, such a message gets this one-byte datagram appended as a
+ * shorter tail; receivers must ignore one-byte datagrams.
+ */
+export const SENTINEL = new Uint8Array([0]);
+
+/**
+ * With the workaround on, batches smaller than this skip GSO: the sentinel
+ * costs a datagram on the wire and at the receiver, which a small batch does
+ * not earn back. Eight minimal WireGuard messages (20 + 8 + 32 bytes each)
+ * against one 29-byte sentinel is about 6% overhead at worst.
+ */
+export const SENTINEL_BATCH_THRESHOLD = 8;
+
+export interface CoalesceOptions {
+  /** The family's largest UDP payload (MAX_IPV4_PAYLOAD or MAX_IPV6_PAYLOAD). */
+  maxPayload: number;
+  neverGsoEqualTail?: boolean;
+}
+
+/** Where each message starts in the batch and how it is sent; reused across writes. */
+export class MessagePlan {
+  readonly first: Int32Array;
+  readonly count: Int32Array;
+  /** UDP_SEGMENT size, or 0 for a message sent as a single datagram. */
+  readonly segment: Int32Array;
+  /** 1 when the message ends with the SENTINEL datagram. */
+  readonly sentinel: Uint8Array;
+  length = 0;
+
+  constructor(capacity: number) {
+    this.first = new Int32Array(capacity);
+    this.count = new Int32Array(capacity);
+    this.segment = new Int32Array(capacity);
+    this.sentinel = new Uint8Array(capacity);
+  }
+
+  /** One message per datagram: the plan when GSO is off. */
+  single(first: number, n: number): number {
+    for (let m = 0; m < n; m++) {
+      this.first[m] = first + m;
+      this.count[m] = 1;
+      this.segment[m] = 0;
+      this.sentinel[m] = 0;
+    }
+    return (this.length = n);
+  }
+}
+
+/**
+ * Groups datagrams `lengths[from, to)` into messages, in order. A datagram
+ * joins the current message while it is no longer than the message's first
+ * datagram (the segment size), the message stays within the family's payload
+ * limit and UDP_MAX_SEGMENTS, and no shorter datagram has ended it yet: the
+ * kernel allows one short datagram only as the last segment. Messages of one
+ * datagram carry no segment size. Returns the number of messages.
+ */
+export function coalesce(lengths: ArrayLike<number>, from: number, to: number, opts: CoalesceOptions,
+  plan: MessagePlan): number {
+  const never = opts.neverGsoEqualTail === true;
+  // Leave room for the sentinel in both limits.
+  const maxPayload = opts.maxPayload - (never ? SENTINEL.length : 0);
+  const maxSegments = UDP_MAX_SEGMENTS - (never ? 1 : 0);
+  let m = -1;
+  let segment = 0; // length of the message's first datagram
+  let bytes = 0;
+  let endedShort = false;
+
+  const close = () => {
+    if (m < 0) return;
+    const coalesced = plan.count[m] > 1;
+    plan.segment[m] = coalesced ? segment : 0;
+    plan.sentinel[m] = coalesced && never && !endedShort ? 1 : 0;
+  };
+
+  for (let i = from; i < to; i++) {
+    const len = lengths[i];
+    if (m >= 0 &&
+      segment > 0 && // an empty datagram cannot be a segment size: it must travel alone
+      len <= segment &&
+      bytes + len <= maxPayload &&
+      plan.count[m] < maxSegments &&
+      !endedShort &&
+      // A one-byte datagram could not be followed by a shorter sentinel.
+      (!never || len > SENTINEL.length)) {
+      plan.count[m]++;
+      bytes += len;
+      if (len < segment) endedShort = true;
+      continue;
+    }
+    close();
+    m++;
+    plan.first[m] = i;
+    plan.count[m] = 1;
+    segment = len;
+    bytes = len;
+    endedShort = false;
+  }
+  close();
+  return (plan.length = m + 1);
+}

@@ -1,0 +1,41 @@
+// The numbers that bound a batch, each with where it comes from and what
+// breaks past it.
+
+/**
+ * Most datagrams one GSO message may carry. It is UDP_MAX_SEGMENTS in the
+ * kernel's transmit path (a send with more segments fails with EINVAL) and
+ * UDP_GRO_CNT_MAX on receive. As we hand the kernel one iovec per datagram it
+ * also bounds the iovecs of a message, far below IOV_MAX (1024).
+ */
+export const UDP_MAX_SEGMENTS = 64;
+
+/**
+ * Largest UDP payload per family: a 16-bit IP length less the headers
+ * (IPv4: 20 + 8; IPv6 counts only the 8-byte UDP header, the IPv6 header is
+ * outside its payload length). A message longer than this fails with
+ * EMSGSIZE, so a GSO message must fit in it as a whole.
+ */
+export const MAX_IPV4_PAYLOAD = 65535 - 20 - 8; // 65507
+export const MAX_IPV6_PAYLOAD = 65535 - 8; // 65527
+
+/**
+ * Datagrams per batch that balance system calls against latency and memory.
+ * It matches the batch size of wireguard-go and Tailscale's batching
+ * connection, which this design follows.
+ */
+export const IDEAL_BATCH_SIZE_WITH_MMSG = 128;
+
+/** Environment variable that lowers the batch size without code changes. */
+export const BATCH_SIZE_ENV = 'BATCHGRAM_BATCH_SIZE';
+
+/**
+ * The batch size a socket uses: an explicit option wins, then the
+ * environment variable; both are clamped to [1, ideal], and anything that is
+ * not a positive integer falls back to the ideal size.
+ */
+export function resolveBatchSize(ideal: number, requested?: number, env: string | undefined = process.env[BATCH_SIZE_ENV]): number {
+  const clamp = (n: number) => Math.min(ideal, Math.max(1, n));
+  if (requested !== undefined) return clamp(requested);
+  if (env !== undefined && /^\s*\d+\s*$/.test(env)) return clamp(Number(env));
+  return ideal;
+}

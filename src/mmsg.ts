@@ -1,0 +1,456 @@
+// The batch path on Linux: one recvmmsg or sendmmsg per call over memory
+// registered once with the addon, GSO planning on send, GRO splitting and the
+// drop counter on receive, and write queueing on readiness.
+import { constants } from 'node:os';
+import { BatchView } from './batch';
+import { MIN_CONTROL_MESSAGE_SIZE, readGroSegmentSize, readRxqOverflows, writeUdpSegment } from './cmsg';
+import { counterDelta, counterFor, type Counter } from './counters';
+import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
+import { emptyStats } from './engine';
+import { GSODisabledError, notRunning, queueFull, systemError } from './errors';
+import { segmentCount, splitCoalesced } from './gro';
+import { coalesce, MessagePlan, SENTINEL, SENTINEL_BATCH_THRESHOLD } from './gso';
+import { abi, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from './native';
+import { enableRxqOverflowCounter, probeOffload, type Capabilities } from './probe';
+import { decodeSockaddr, encodeSockaddr, formatAddress, type ParsedAddress, type SocketAddress } from './sockaddr';
+
+const { EAGAIN, ENOBUFS, EIO, EINVAL, EMSGSIZE, ENOTCONN } = constants.errno;
+
+/**
+ * recvmmsg calls per readiness wake-up. Draining more per wake-up saves
+ * epoll round trips; the budget keeps one busy socket from starving timers
+ * and other sockets on the same event loop.
+ */
+const READ_BUDGET = 16;
+
+/** A GRO message can be up to 64 KiB; smaller receive slots would cut it. */
+export const GRO_SLOT_SIZE = 65536;
+
+/** Control bytes per message: room for UDP_GRO and SO_RXQ_OVFL, 8-byte aligned with spare. */
+const CONTROL_SIZE = Math.max(64, MIN_CONTROL_MESSAGE_SIZE);
+
+const POLL_READABLE = 1;
+const POLL_WRITABLE = 2;
+
+/** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
+const NOBUFS_RETRY_MS = 1;
+
+interface PendingWrite {
+  job: WriteJob;
+  /** First datagram not yet accepted by the kernel. */
+  next: number;
+  /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
+  singlesUntil: number;
+  gsoDisabled: boolean;
+  error: Error | null;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const enum SendResult { Done, Again, NoBufs }
+
+function fail(r: unknown, syscall: string, address?: string, port?: number): never {
+  throw systemError(r as number, syscall, address, port);
+}
+
+/** Sets a buffer size, beyond net.core.*mem_max where the process may (CAP_NET_ADMIN). */
+function setBufferSize(b: NativeBinding, s: SocketHandle, force: number, plain: number, size: number, name: string): void {
+  if (b.setsockopt(s, abi.SOL_SOCKET, force, size) === 0) return;
+  const r = b.setsockopt(s, abi.SOL_SOCKET, plain, size);
+  if (r < 0) fail(r, `setsockopt ${name}`);
+}
+
+export class MmsgEngine implements Engine {
+  readonly capabilities: Capabilities;
+  readonly stats: SocketStats = emptyStats();
+  readonly #b: NativeBinding;
+  readonly #s: SocketHandle;
+  readonly #host: EngineHost;
+  readonly #batchSize: number;
+  readonly #neverGsoEqualTail: boolean;
+  readonly #sendQueueLimit: number;
+  readonly #scratch = new Int32Array(1);
+  readonly #addrScratch: Uint8Array;
+
+  // Receive side.
+  readonly #recvRing: RecvRing;
+  readonly #slotSize: number;
+  readonly #names: Uint8Array;
+  readonly #controlView: DataView;
+  readonly #meta: Int32Array;
+  readonly #view: BatchView;
+  readonly #peerKey: Uint8Array; // the last sender's sockaddr bytes
+  #peerKeyLen = 0;
+  #peer: SocketAddress | null = null;
+  readonly #counter: Counter | undefined;
+  #lastOverflows = 0;
+
+  // Send side.
+  readonly #sendRing: SendRing;
+  readonly #sendNames: Uint8Array;
+  readonly #sendControlView: DataView;
+  readonly #msgDesc: Int32Array;
+  readonly #iovDesc: Int32Array;
+  readonly #plan: MessagePlan;
+  #queue: PendingWrite[] = [];
+  #queuedDatagrams = 0;
+  #retryTimer: NodeJS.Timeout | null = null;
+
+  #events = 0;
+  #reading = false;
+  #closed = false;
+
+  constructor(b: NativeBinding, s: SocketHandle, o: BindOptions, host: EngineHost) {
+    this.#b = b;
+    this.#s = s;
+    this.#host = host;
+    this.#batchSize = o.batchSize;
+    this.#neverGsoEqualTail = o.neverGsoEqualTail;
+    this.#sendQueueLimit = o.sendQueueLimit;
+    this.#addrScratch = new Uint8Array(abi.SOCKADDR_SLOT);
+
+    let tx = false, rx = false;
+    if (o.offload) ({ tx, rx } = probeOffload(b, s, o.recvSlotSize >= GRO_SLOT_SIZE));
+    this.#counter = o.rxqOverflowMetric && enableRxqOverflowCounter(b, s) ? counterFor(o.rxqOverflowMetric) : undefined;
+    this.capabilities = { batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: this.#counter !== undefined };
+
+    const slots = o.batchSize;
+    this.#slotSize = rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize;
+    // Uninitialised memory: pages become resident only as the kernel writes them.
+    const arena = Buffer.allocUnsafeSlow(slots * this.#slotSize);
+    this.#names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
+    const controls = new Uint8Array(slots * CONTROL_SIZE);
+    this.#controlView = new DataView(controls.buffer);
+    this.#meta = new Int32Array(slots * abi.RECV_META_FIELDS);
+    const ring = b.recvRing(arena, slots, this.#slotSize, this.#names, controls, CONTROL_SIZE, this.#meta);
+    if (typeof ring === 'number') fail(ring, 'recvRing');
+    this.#recvRing = ring;
+    this.#view = new BatchView(arena, slots, rx ? slots * 4 : slots);
+    this.#peerKey = new Uint8Array(abi.SOCKADDR_SLOT);
+
+    // A batch becomes at most batchSize messages; each may add a sentinel iovec.
+    const iovs = slots * 2;
+    this.#sendNames = new Uint8Array(slots * abi.SOCKADDR_SLOT);
+    const sendControls = new Uint8Array(slots * CONTROL_SIZE);
+    this.#sendControlView = new DataView(sendControls.buffer);
+    this.#msgDesc = new Int32Array(slots * abi.SEND_MSG_FIELDS);
+    this.#iovDesc = new Int32Array(iovs * abi.SEND_IOV_FIELDS);
+    const sring = b.sendRing(slots, iovs, this.#sendNames, sendControls, CONTROL_SIZE, this.#msgDesc, this.#iovDesc);
+    if (typeof sring === 'number') fail(sring, 'sendRing');
+    this.#sendRing = sring;
+    this.#plan = new MessagePlan(slots);
+
+    const r = b.pollStart(s, (status, events) => this.#onPoll(status, events));
+    if (r < 0) fail(r, 'uv_poll_start');
+  }
+
+  get queuedDatagrams(): number { return this.#queuedDatagrams; }
+
+  address(): SocketAddress {
+    const r = this.#b.getsockname(this.#s, this.#addrScratch);
+    if (r < 0) fail(r, 'getsockname');
+    return decodeSockaddr(this.#addrScratch, 0);
+  }
+
+  remoteAddress(): SocketAddress | null {
+    const r = this.#b.getpeername(this.#s, this.#addrScratch);
+    if (r === -ENOTCONN) return null;
+    if (r < 0) fail(r, 'getpeername');
+    return decodeSockaddr(this.#addrScratch, 0);
+  }
+
+  connect(dest: ParsedAddress, port: number): void {
+    const len = encodeSockaddr(this.#addrScratch, 0, dest, port);
+    const r = this.#b.connect(this.#s, this.#addrScratch, len);
+    if (r < 0) fail(r, 'connect', formatAddress(dest), port);
+  }
+
+  disconnect(): void {
+    const r = this.#b.connect(this.#s, this.#addrScratch, 0);
+    if (r < 0) fail(r, 'connect');
+  }
+
+  getRecvBufferSize(): number { return this.#getInt(abi.SO_RCVBUF, 'SO_RCVBUF'); }
+  getSendBufferSize(): number { return this.#getInt(abi.SO_SNDBUF, 'SO_SNDBUF'); }
+
+  #getInt(opt: number, name: string): number {
+    const r = this.#b.getsockopt(this.#s, abi.SOL_SOCKET, opt, this.#scratch);
+    if (r < 0) fail(r, `getsockopt ${name}`);
+    return this.#scratch[0];
+  }
+
+  setRef(ref: boolean): void {
+    if (!this.#closed) this.#b.pollRef(this.#s, ref);
+  }
+
+  setReading(on: boolean): void {
+    this.#reading = on;
+    this.#updatePoll();
+  }
+
+  // Writability is asked for only while writes wait: a UDP socket is nearly
+  // always writable, and a standing interest would wake the loop for nothing.
+  #updatePoll(): void {
+    if (this.#closed) return;
+    const events = (this.#reading ? POLL_READABLE : 0) |
+      (this.#queue.length > 0 && this.#retryTimer === null ? POLL_WRITABLE : 0);
+    if (events === this.#events) return;
+    this.#events = events;
+    this.#b.pollUpdate(this.#s, events);
+  }
+
+  #onPoll(status: number, events: number): void {
+    if (this.#closed) return;
+    if (status < 0) {
+      this.#host.fail(systemError(status, 'uv_poll'));
+      return;
+    }
+    if (events & POLL_WRITABLE) this.#pump();
+    if (events & POLL_READABLE) this.#readReady();
+  }
+
+  #readReady(): void {
+    const slots = this.#batchSize;
+    for (let k = 0; k < READ_BUDGET && this.#reading && !this.#closed; k++) {
+      const n = this.#b.recvmmsg(this.#s, this.#recvRing, slots);
+      if (n < 0) {
+        if (n !== -EAGAIN) this.#host.fail(systemError(n, 'recvmmsg'));
+        return;
+      }
+      this.stats.recvCalls++;
+      this.#fill(n);
+      this.#host.deliver(this.#view);
+      // Fewer messages than asked for: the queue is empty, skip the EAGAIN call.
+      if (n < slots) return;
+    }
+  }
+
+  // Turns the kernel's per-message results into the view's datagrams.
+  #fill(n: number): void {
+    const view = this.#view;
+    const meta = this.#meta;
+    const fields = abi.RECV_META_FIELDS;
+    const rx = this.capabilities.rxOffload;
+    let datagrams = 0, bytes = 0;
+    for (let m = 0; m < n; m++) {
+      const len = Math.min(meta[m * fields], this.#slotSize);
+      const flags = meta[m * fields + 1];
+      const controlLen = Math.min(meta[m * fields + 3], CONTROL_SIZE);
+      const seg = rx && controlLen > 0 ? readGroSegmentSize(this.#controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen) : 0;
+      view.messageOffsets[m] = m * this.#slotSize;
+      view.messageLengths[m] = len;
+      view.segmentSizes[m] = seg > 0 && seg < len ? seg : 0;
+      const truncated = (flags & abi.MSG_TRUNC) !== 0 ? 1 : 0;
+      view.messageTruncated[m] = truncated;
+      this.stats.truncated += truncated;
+      view.peers[m] = this.#peerOf(m, meta[m * fields + 2]);
+      datagrams += segmentCount(len, view.segmentSizes[m]);
+      bytes += len;
+    }
+    this.#countOverflows(n);
+    view.reserve(datagrams);
+    view.count = splitCoalesced(view.messageLengths, view.segmentSizes, n, this.#slotSize, view);
+    view.messageCount = n;
+    this.stats.datagramsIn += view.count;
+    this.stats.bytesIn += bytes;
+    this.stats.messagesIn += n;
+  }
+
+  // Consecutive messages mostly come from one peer: reuse its decoded address
+  // while the sockaddr bytes repeat.
+  #peerOf(m: number, nameLen: number): SocketAddress {
+    const names = this.#names;
+    const at = m * abi.SOCKADDR_SLOT;
+    const len = Math.min(nameLen, abi.SOCKADDR_SLOT);
+    const key = this.#peerKey;
+    if (this.#peer !== null && len === this.#peerKeyLen) {
+      let same = true;
+      for (let i = 0; i < len; i++) if (names[at + i] !== key[i]) { same = false; break; }
+      if (same) return this.#peer;
+    }
+    key.set(names.subarray(at, at + len));
+    this.#peerKeyLen = len;
+    return (this.#peer = decodeSockaddr(names, at));
+  }
+
+  // SO_RXQ_OVFL is cumulative, so only the newest message's value matters.
+  #countOverflows(n: number): void {
+    if (this.#counter === undefined || n === 0) return;
+    const m = n - 1;
+    const controlLen = Math.min(this.#meta[m * abi.RECV_META_FIELDS + 3], CONTROL_SIZE);
+    if (controlLen === 0) return;
+    const current = readRxqOverflows(this.#controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen);
+    if (current < 0 || current === this.#lastOverflows) return;
+    const delta = counterDelta(this.#lastOverflows, current);
+    this.#counter.add(delta);
+    this.stats.rxqOverflows += delta;
+    this.#lastOverflows = current;
+  }
+
+  write(job: WriteJob): Promise<void> {
+    if (this.#closed) return Promise.reject(notRunning());
+    const count = job.lengths.length;
+    if (this.#queuedDatagrams + count > this.#sendQueueLimit) return Promise.reject(queueFull(this.#sendQueueLimit));
+    if (this.#neverGsoEqualTail) job.buffers.push(SENTINEL); // iovec index `count`
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ job, next: 0, singlesUntil: 0, gsoDisabled: false, error: null, resolve, reject });
+      this.#queuedDatagrams += count;
+      if (this.#queue.length === 1) this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      const w = this.#queue[0];
+      const r = this.#send(w);
+      if (r === SendResult.NoBufs) {
+        this.#retryTimer ??= setTimeout(() => {
+          this.#retryTimer = null;
+          this.#pump();
+        }, NOBUFS_RETRY_MS);
+        break;
+      }
+      if (r === SendResult.Again) break;
+      this.#queue.shift();
+      this.#queuedDatagrams -= w.job.lengths.length - w.next;
+      if (w.gsoDisabled) w.reject(new GSODisabledError(this.#localName(), w.error));
+      else if (w.error) w.reject(w.error);
+      else w.resolve();
+    }
+    this.#updatePoll();
+  }
+
+  #send(w: PendingWrite): SendResult {
+    const job = w.job;
+    const total = job.lengths.length;
+    const plan = this.#plan;
+    const nameLen = job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
+    // Tailscale's rule: with the sentinel workaround, small batches skip GSO.
+    const gsoAllowed = !this.#neverGsoEqualTail || total >= SENTINEL_BATCH_THRESHOLD;
+    while (w.next < total) {
+      let messages: number;
+      if (this.capabilities.txOffload && gsoAllowed && w.next >= w.singlesUntil) {
+        messages = coalesce(job.lengths, w.next, total,
+          { maxPayload: job.maxPayload, neverGsoEqualTail: this.#neverGsoEqualTail }, plan);
+      } else {
+        const end = w.next < w.singlesUntil ? w.singlesUntil : total;
+        messages = plan.single(w.next, Math.min(end - w.next, this.#batchSize));
+      }
+      this.#describe(job, messages, nameLen);
+      let sent = 0;
+      while (sent < messages) {
+        const r = this.#b.sendmmsg(this.#s, this.#sendRing, job.buffers, sent, messages - sent);
+        this.stats.sendCalls++;
+        if (r > 0) {
+          this.#account(job, sent, sent + r);
+          sent += r;
+          w.next = plan.first[sent - 1] + plan.count[sent - 1];
+          continue;
+        }
+        if (r === -EAGAIN) return SendResult.Again;
+        if (r === -ENOBUFS) return SendResult.NoBufs;
+        const usedGso = plan.segment[sent] > 0;
+        if (r === -EIO && usedGso && this.capabilities.txOffload) {
+          // The device cannot offload UDP segmentation: turn GSO off for good
+          // and send the rest as plain datagrams (see GSODisabledError).
+          this.capabilities.txOffload = false;
+          this.stats.gsoDisabled = true;
+          w.gsoDisabled = true;
+          break;
+        }
+        if ((r === -EINVAL || r === -EMSGSIZE) && usedGso) {
+          // A segment larger than the path MTU is refused with GSO but is
+          // fine as one (IP-fragmented) datagram: send this message's
+          // datagrams one by one and keep GSO for the rest.
+          w.singlesUntil = plan.first[sent] + plan.count[sent];
+          break;
+        }
+        w.error = systemError(r, 'sendmmsg', job.dest ? formatAddress(job.dest) : undefined, job.dest ? job.port : undefined);
+        return SendResult.Done;
+      }
+    }
+    return SendResult.Done;
+  }
+
+  // Writes the descriptors of plan messages [0, messages): one iovec per
+  // datagram, pointing into the caller's buffer, and a UDP_SEGMENT control
+  // message for every coalesced message.
+  #describe(job: WriteJob, messages: number, nameLen: number): void {
+    const plan = this.#plan;
+    const md = this.#msgDesc, iv = this.#iovDesc;
+    const mf = abi.SEND_MSG_FIELDS, vf = abi.SEND_IOV_FIELDS;
+    const sentinelIndex = job.lengths.length;
+    let iov = 0;
+    for (let m = 0; m < messages; m++) {
+      const first = plan.first[m], count = plan.count[m];
+      md[m * mf] = iov;
+      md[m * mf + 1] = count + plan.sentinel[m];
+      md[m * mf + 2] = 0;
+      md[m * mf + 3] = nameLen;
+      md[m * mf + 4] = plan.segment[m] > 0 ? writeUdpSegment(this.#sendControlView, m * CONTROL_SIZE, plan.segment[m]) : 0;
+      for (let d = first; d < first + count; d++, iov++) {
+        iv[iov * vf] = d;
+        iv[iov * vf + 1] = job.start;
+        iv[iov * vf + 2] = job.lengths[d];
+      }
+      if (plan.sentinel[m]) {
+        iv[iov * vf] = sentinelIndex;
+        iv[iov * vf + 1] = 0;
+        iv[iov * vf + 2] = SENTINEL.length;
+        iov++;
+      }
+    }
+  }
+
+  #account(job: WriteJob, from: number, to: number): void {
+    const plan = this.#plan;
+    for (let m = from; m < to; m++) {
+      const first = plan.first[m], count = plan.count[m];
+      for (let d = first; d < first + count; d++) this.stats.bytesOut += job.lengths[d];
+      this.stats.datagramsOut += count;
+      this.#queuedDatagrams -= count;
+    }
+    this.stats.messagesOut += to - from;
+  }
+
+  #localName(): string {
+    const a = this.address();
+    return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#b.close(this.#s);
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    const pending = this.#queue;
+    this.#queue = [];
+    this.#queuedDatagrams = 0;
+    for (const w of pending) w.reject(notRunning());
+  }
+}
+
+/** Opens, configures and binds a socket on the batch path. Throws a system error on failure. */
+export function openMmsg(b: NativeBinding, o: BindOptions, host: EngineHost): MmsgEngine {
+  const s = b.socket(o.type === 'udp4' ? 4 : 6);
+  if (typeof s === 'number') fail(s, 'socket');
+  try {
+    const set = (level: number, opt: number, value: number, name: string) => {
+      const r = b.setsockopt(s, level, opt, value);
+      if (r < 0) fail(r, `setsockopt ${name}`);
+    };
+    if (o.reuseAddr) set(abi.SOL_SOCKET, abi.SO_REUSEADDR, 1, 'SO_REUSEADDR');
+    if (o.reusePort) set(abi.SOL_SOCKET, abi.SO_REUSEPORT, 1, 'SO_REUSEPORT');
+    if (o.type === 'udp6') set(abi.IPPROTO_IPV6, abi.IPV6_V6ONLY, o.ipv6Only ? 1 : 0, 'IPV6_V6ONLY');
+    if (o.recvBufferSize !== undefined) setBufferSize(b, s, abi.SO_RCVBUFFORCE, abi.SO_RCVBUF, o.recvBufferSize, 'SO_RCVBUF');
+    if (o.sendBufferSize !== undefined) setBufferSize(b, s, abi.SO_SNDBUFFORCE, abi.SO_SNDBUF, o.sendBufferSize, 'SO_SNDBUF');
+    const name = new Uint8Array(abi.SOCKADDR_SLOT);
+    const len = encodeSockaddr(name, 0, o.address, o.port);
+    const r = b.bind(s, name, len);
+    if (r < 0) fail(r, 'bind', formatAddress(o.address), o.port);
+    return new MmsgEngine(b, s, o, host);
+  } catch (err) {
+    b.close(s);
+    throw err;
+  }
+}

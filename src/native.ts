@@ -1,0 +1,75 @@
+// The native addon's interface (native/batchgram.c) and its loader. Keeping
+// the interface as a type lets tests wrap the real binding to inject kernel
+// faults, and lets the rest of src/ stay ignorant of where the addon lives.
+import { join } from 'node:path';
+
+/** Opaque handles created by the addon; only the addon can read them. */
+export interface SocketHandle { readonly __socket: unique symbol }
+export interface RecvRing { readonly __recvRing: unique symbol }
+export interface SendRing { readonly __sendRing: unique symbol }
+
+export interface NativeConstants {
+  AF_INET: number; AF_INET6: number;
+  SOL_SOCKET: number; SOL_UDP: number; IPPROTO_IP: number; IPPROTO_IPV6: number;
+  UDP_SEGMENT: number; UDP_GRO: number; SO_RXQ_OVFL: number;
+  SO_RCVBUF: number; SO_SNDBUF: number; SO_RCVBUFFORCE: number; SO_SNDBUFFORCE: number;
+  SO_REUSEADDR: number; SO_REUSEPORT: number; SO_BROADCAST: number; IPV6_V6ONLY: number;
+  MSG_TRUNC: number; MSG_CTRUNC: number;
+  CMSG_HEADER_SIZE: number; CMSG_ALIGN: number; SOCKADDR_SLOT: number;
+  RECV_META_FIELDS: number; SEND_MSG_FIELDS: number; SEND_IOV_FIELDS: number;
+  MAX_RING_ENTRIES: number; MAX_IOV_PER_MSG: number;
+}
+
+/** Every function returns a non-negative result or -errno. */
+export interface NativeBinding {
+  constants: NativeConstants;
+  socket(family: 4 | 6): SocketHandle | number;
+  bind(s: SocketHandle, addr: Uint8Array, len: number): number;
+  /** A zero length disconnects. */
+  connect(s: SocketHandle, addr: Uint8Array, len: number): number;
+  getsockname(s: SocketHandle, out: Uint8Array): number;
+  getpeername(s: SocketHandle, out: Uint8Array): number;
+  setsockopt(s: SocketHandle, level: number, name: number, value: number): number;
+  getsockopt(s: SocketHandle, level: number, name: number, out: Int32Array): number;
+  close(s: SocketHandle): number;
+  /** Events: 1 readable, 2 writable; the callback gets (status, events). */
+  pollStart(s: SocketHandle, cb: (status: number, events: number) => void): number;
+  pollUpdate(s: SocketHandle, events: number): number;
+  pollRef(s: SocketHandle, ref: boolean): number;
+  /** Per slot, meta receives [length, flags, address length, control length]. */
+  recvRing(arena: Uint8Array, slots: number, slotSize: number, names: Uint8Array,
+    controls: Uint8Array, controlSize: number, meta: Int32Array): RecvRing | number;
+  recvmmsg(s: SocketHandle, ring: RecvRing, count: number): number;
+  /** Message descriptors: [first iovec, iovec count, address slot, address length, control length];
+   *  iovec descriptors: [buffer index, byte offset, byte length]. */
+  sendRing(maxMessages: number, maxIovecs: number, names: Uint8Array, controls: Uint8Array,
+    controlSize: number, messages: Int32Array, iovecs: Int32Array): SendRing | number;
+  sendmmsg(s: SocketHandle, ring: SendRing, buffers: readonly Uint8Array[], first: number, count: number): number;
+}
+
+function load(): NativeBinding | null {
+  if (process.platform !== 'linux') return null;
+  // dist/src/native.js → native/build/Release/batchgram.node
+  return require(join(__dirname, '..', '..', 'native', 'build', 'Release', 'batchgram.node')) as NativeBinding;
+}
+
+/** The addon, or null where there is none (not Linux): sockets then use node:dgram. */
+export const binding: NativeBinding | null = load();
+
+/**
+ * The kernel ABI values the policy code needs. Where the addon is loaded they
+ * come from the C headers of this very machine (SOL_SOCKET and SO_RXQ_OVFL
+ * differ on a few architectures); elsewhere the common Linux values serve the
+ * pure functions and their tests.
+ */
+export const abi: NativeConstants = binding?.constants ?? {
+  AF_INET: 2, AF_INET6: 10,
+  SOL_SOCKET: 1, SOL_UDP: 17, IPPROTO_IP: 0, IPPROTO_IPV6: 41,
+  UDP_SEGMENT: 103, UDP_GRO: 104, SO_RXQ_OVFL: 40,
+  SO_RCVBUF: 8, SO_SNDBUF: 7, SO_RCVBUFFORCE: 33, SO_SNDBUFFORCE: 32,
+  SO_REUSEADDR: 2, SO_REUSEPORT: 15, SO_BROADCAST: 6, IPV6_V6ONLY: 26,
+  MSG_TRUNC: 0x20, MSG_CTRUNC: 0x08,
+  CMSG_HEADER_SIZE: 16, CMSG_ALIGN: 8, SOCKADDR_SLOT: 28,
+  RECV_META_FIELDS: 4, SEND_MSG_FIELDS: 5, SEND_IOV_FIELDS: 3,
+  MAX_RING_ENTRIES: 4096, MAX_IOV_PER_MSG: 1024,
+};

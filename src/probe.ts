@@ -1,0 +1,54 @@
+// What this system offers a socket: batching where Linux has recvmmsg and
+// sendmmsg, and per socket the offloads its kernel accepts. The answers are
+// read from the kernel, never assumed from a version number, except for the
+// one case below where asking would be unsafe.
+import { release } from 'node:os';
+import { IDEAL_BATCH_SIZE_WITH_MMSG } from './limits';
+import { abi, binding, type NativeBinding, type SocketHandle } from './native';
+
+export interface Capabilities {
+  /** Many datagrams per system call (recvmmsg/sendmmsg). */
+  batching: boolean;
+  /** UDP_SEGMENT: the kernel cuts one send into many datagrams. Can turn off at run time (EIO). */
+  txOffload: boolean;
+  /** UDP_GRO: the kernel hands over many datagrams of a flow as one message. */
+  rxOffload: boolean;
+  /** SO_RXQ_OVFL: the kernel reports how many datagrams it dropped for this socket. */
+  rxqOverflowCounter: boolean;
+}
+
+/**
+ * Whether this kernel has recvmmsg/sendmmsg. They arrived in 2.6.33, but
+ * Tailscale supports 2.6.32 for old NAS devices; as a cheap rule every 2.x
+ * kernel is taken as too old (UDP offload came much later anyway).
+ */
+export function kernelHasMmsg(platform: string = process.platform, kernelRelease: string = release()): boolean {
+  return platform === 'linux' && !kernelRelease.startsWith('2.');
+}
+
+/** The batch path is available: the addon loaded on a kernel with mmsg. */
+export const batchingAvailable = binding !== null && kernelHasMmsg();
+
+/** Datagrams per batch for the best throughput here: 128 with mmsg, 1 without. */
+export const IDEAL_BATCH_SIZE = batchingAvailable ? IDEAL_BATCH_SIZE_WITH_MMSG : 1;
+
+const scratch = new Int32Array(1);
+
+/**
+ * TX offload is there if the kernel knows the UDP_SEGMENT option (reading it
+ * succeeds); we never set it on the socket, because a socket-wide segment
+ * size would apply to every send, and the segment size travels per message
+ * instead. RX offload is there if enabling UDP_GRO succeeds, which also
+ * enables it; a caller whose receive slots cannot hold a 64 KiB GRO message
+ * does not ask for it.
+ */
+export function probeOffload(b: NativeBinding, s: SocketHandle, wantRx = true): { tx: boolean; rx: boolean } {
+  const tx = b.getsockopt(s, abi.SOL_UDP, abi.UDP_SEGMENT, scratch) === 0;
+  const rx = wantRx && b.setsockopt(s, abi.SOL_UDP, abi.UDP_GRO, 1) === 0;
+  return { tx, rx };
+}
+
+/** Enables SO_RXQ_OVFL (Linux 2.6.33) and says whether it took. */
+export function enableRxqOverflowCounter(b: NativeBinding, s: SocketHandle): boolean {
+  return b.setsockopt(s, abi.SOL_SOCKET, abi.SO_RXQ_OVFL, 1) === 0;
+}

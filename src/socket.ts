@@ -1,0 +1,403 @@
+// BatchSocket: the public face. It validates arguments, chooses the engine
+// (the batch path on Linux, node:dgram elsewhere), and turns reads into
+// 'view' and 'batch' events and async iteration with backpressure.
+import { EventEmitter } from 'node:events';
+import type { Batch, BatchView } from './batch';
+import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
+import { badPort, invalidAddress, invalidArgType, notRunning, outOfRange } from './errors';
+import { openDgram } from './fallback';
+import { GENEVE_FIXED_HEADER_LENGTH, GeneveHeader } from './geneve';
+import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, resolveBatchSize } from './limits';
+import { GRO_SLOT_SIZE, openMmsg } from './mmsg';
+import { binding, type NativeBinding } from './native';
+import { batchingAvailable, type Capabilities } from './probe';
+import { parseAddress, toV4Mapped, type Family, type ParsedAddress } from './sockaddr';
+
+export interface BatchSocketOptions {
+  type?: 'udp4' | 'udp6';
+  /** Local IP literal; default all addresses of the family. */
+  address?: string;
+  /** Local port; default 0, any free port. */
+  port?: number;
+  /** Most datagrams per write and messages per read; default IDEAL_BATCH_SIZE or BATCHGRAM_BATCH_SIZE. */
+  batchSize?: number;
+  /** Use UDP GSO/GRO where the kernel has them; default true. */
+  offload?: boolean;
+  /** Never send a GSO message whose segments are all one length (see README). */
+  neverGsoEqualTail?: boolean;
+  /** Name of the shared counter that receives this socket's kernel drop count (SO_RXQ_OVFL). */
+  rxqOverflowMetric?: string;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+  /**
+   * Bytes reserved per received message; a longer datagram arrives with
+   * `truncated: true`. Default 65536, which no UDP datagram exceeds. GRO needs
+   * 65536, so a smaller value also turns receive offload off.
+   */
+  recvSlotSize?: number;
+  /** Most datagrams accepted by writes and still waiting for the kernel; default 64 batches. */
+  sendQueueLimit?: number;
+  /** false: use the portable single-datagram path even where batching is available. */
+  batching?: boolean;
+}
+
+export interface WriteOptions {
+  /** With its VNI set, written into the 8 bytes before `offset` of every buffer and sent with it. */
+  geneve?: GeneveHeader;
+  /** Where each datagram's payload starts in its buffer; the bytes before it are not sent. */
+  offset?: number;
+}
+
+export interface AddressInfo { address: string; family: Family; port: number }
+
+export interface BatchSocketStats extends SocketStats {
+  /** Datagrams accepted by writes and not yet handed to the kernel. */
+  sendQueue: number;
+}
+
+export interface BatchSocketEvents {
+  view: [view: BatchView];
+  batch: [batch: Batch];
+  error: [err: Error];
+  close: [];
+}
+
+/** Batches an iterator may hold unread before the socket stops reading. */
+const ITERATOR_HIGH_WATER = 64;
+
+interface IteratorState {
+  queue: Batch[];
+  wake: ((r: IteratorResult<Batch>) => void) | null;
+  fail: ((err: Error) => void) | null;
+  error: Error | null;
+}
+
+const boolOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, dflt: boolean): boolean => {
+  const v = o[k];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw invalidArgType(`options.${k}`, 'of type boolean', v);
+  return v;
+};
+
+const intOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, min: number, max: number): number | undefined => {
+  const v = o[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number') throw invalidArgType(`options.${k}`, 'of type number', v);
+  if (!Number.isInteger(v) || v < min || v > max) throw outOfRange(`options.${k}`, `an integer >= ${min} and <= ${max}`, v);
+  return v;
+};
+
+function resolveOptions(o: BatchSocketOptions): BindOptions {
+  if (o === null || typeof o !== 'object') throw invalidArgType('options', 'of type object', o);
+  const type = o.type ?? 'udp4';
+  if (type !== 'udp4' && type !== 'udp6') throw invalidArgType('options.type', "'udp4' or 'udp6'", type);
+  const addrText = o.address ?? (type === 'udp4' ? '0.0.0.0' : '::');
+  if (typeof addrText !== 'string') throw invalidArgType('options.address', 'of type string', addrText);
+  let address = parseAddress(addrText);
+  if (address === null) throw invalidAddress(addrText);
+  if (type === 'udp4' && address.family === 6) throw invalidAddress(addrText, 'an IPv6 address on a udp4 socket');
+  if (type === 'udp6') address = toV4Mapped(address);
+  const port = o.port ?? 0;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw badPort(port);
+  if (o.rxqOverflowMetric !== undefined && typeof o.rxqOverflowMetric !== 'string') {
+    throw invalidArgType('options.rxqOverflowMetric', 'of type string', o.rxqOverflowMetric);
+  }
+  const batching = boolOpt(o, 'batching', true) && batchingAvailable;
+  const ideal = batching ? IDEAL_BATCH_SIZE_WITH_MMSG : 1;
+  const batchSize = resolveBatchSize(ideal, intOpt(o, 'batchSize', 1, 2 ** 31 - 1));
+  return {
+    type, address, port, batchSize,
+    offload: boolOpt(o, 'offload', true) && batching,
+    neverGsoEqualTail: boolOpt(o, 'neverGsoEqualTail', false),
+    rxqOverflowMetric: batching ? o.rxqOverflowMetric ?? '' : '',
+    recvBufferSize: intOpt(o, 'recvBufferSize', 1, 2 ** 31 - 1),
+    sendBufferSize: intOpt(o, 'sendBufferSize', 1, 2 ** 31 - 1),
+    reuseAddr: boolOpt(o, 'reuseAddr', false),
+    reusePort: boolOpt(o, 'reusePort', false),
+    ipv6Only: boolOpt(o, 'ipv6Only', false),
+    recvSlotSize: intOpt(o, 'recvSlotSize', 1, GRO_SLOT_SIZE) ?? GRO_SLOT_SIZE,
+    sendQueueLimit: intOpt(o, 'sendQueueLimit', 1, 2 ** 31 - 1) ?? Math.max(64 * batchSize, 1024),
+  };
+}
+
+export class BatchSocket extends EventEmitter<BatchSocketEvents> {
+  readonly #engine: Engine;
+  readonly #type: 'udp4' | 'udp6';
+  readonly #batchSize: number;
+  readonly #iterators = new Set<IteratorState>();
+  #closed = false;
+  #reading = false;
+
+  /** Opens and binds a socket. Rejects with a system error (code, errno, syscall) when the kernel refuses. */
+  // (It shadows Function.prototype.bind on the class itself, hence `override`.)
+  static override bind(options: BatchSocketOptions = {}): Promise<BatchSocket> {
+    return bindWith(options, binding);
+  }
+
+  /** @internal use BatchSocket.bind */
+  constructor(engine: Engine, host: EngineHost, type: 'udp4' | 'udp6', batchSize: number) {
+    super();
+    this.#type = type;
+    this.#batchSize = batchSize;
+    this.#engine = engine;
+    host.deliver = (v) => this.#deliver(v);
+    host.fail = (e) => this.#fail(e);
+    // Reading follows demand: it starts with the first consumer and stops
+    // with the last, so an unread socket leaves datagrams to the kernel.
+    const untyped = this as EventEmitter;
+    untyped.on('newListener', () => queueMicrotask(() => this.#updateReading()));
+    untyped.on('removeListener', () => queueMicrotask(() => this.#updateReading()));
+  }
+
+  /** What this socket does in the kernel; txOffload turns false if the kernel refuses GSO at run time. */
+  get capabilities(): Readonly<Capabilities> { return { ...this.#engine.capabilities }; }
+  get batchSize(): number { return this.#batchSize; }
+  get type(): 'udp4' | 'udp6' { return this.#type; }
+
+  address(): AddressInfo {
+    this.#assertOpen();
+    return { ...this.#engine.address() };
+  }
+
+  /** The connected peer, or null. */
+  remoteAddress(): AddressInfo | null {
+    this.#assertOpen();
+    return this.#engine.remoteAddress();
+  }
+
+  /** Restricts the socket to one peer: writeBatch() sends to it, and ICMP errors surface as 'error'. */
+  async connect(address: string, port: number): Promise<void> {
+    this.#assertOpen();
+    await this.#engine.connect(this.#destination(address), this.#port(port));
+  }
+
+  disconnect(): void {
+    this.#assertOpen();
+    this.#engine.disconnect();
+  }
+
+  /**
+   * Sends every buffer as one datagram to address:port, in order, coalescing
+   * runs of datagrams into GSO messages where the socket has TX offload.
+   * Resolves once the kernel has accepted all of them; waits for the socket
+   * to become writable rather than dropping. Rejects with GSODisabledError if
+   * the kernel refused GSO and the socket turned it off (the datagrams were
+   * still sent when its `cause` is null).
+   */
+  writeBatchTo(buffers: readonly Uint8Array[], address: string, port: number, options?: WriteOptions): Promise<void> {
+    try {
+      if (this.#closed) throw notRunning();
+      const dest = this.#destination(address);
+      return this.#engine.write(this.#job(buffers, dest, this.#port(port), options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** writeBatchTo for the connected peer. */
+  writeBatch(buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    try {
+      if (this.#closed) throw notRunning();
+      const peer = this.#engine.remoteAddress();
+      if (peer === null) throw Object.assign(new Error('Not connected'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+      const dest = this.#destination(peer.address);
+      return this.#engine.write(this.#job(buffers, dest, peer.port, options, true));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #destination(address: string): ParsedAddress {
+    if (typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+    const a = parseAddress(address);
+    if (a === null) throw invalidAddress(address);
+    if (this.#type === 'udp4' && a.family === 6) throw invalidAddress(address, 'an IPv6 address on a udp4 socket');
+    return this.#type === 'udp6' ? toV4Mapped(a) : a;
+  }
+
+  #port(port: number): number {
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw badPort(port);
+    return port;
+  }
+
+  #job(buffers: readonly Uint8Array[], dest: ParsedAddress, port: number, options: WriteOptions | undefined,
+    connected = false): WriteJob {
+    if (!Array.isArray(buffers)) throw invalidArgType('buffers', 'an array of Uint8Array', buffers);
+    if (buffers.length < 1 || buffers.length > this.#batchSize) {
+      throw outOfRange('buffers.length', `>= 1 and <= ${this.#batchSize} (the batch size)`, buffers.length);
+    }
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    const geneve = options?.geneve;
+    if (geneve !== undefined && !(geneve instanceof GeneveHeader)) {
+      throw invalidArgType('options.geneve', 'a GeneveHeader', geneve);
+    }
+    const offset = options?.offset ?? 0;
+    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
+      throw outOfRange('options.offset', 'an integer >= 0', offset);
+    }
+    const withHeader = geneve?.vniIsSet === true;
+    if (withHeader && offset < GENEVE_FIXED_HEADER_LENGTH) {
+      throw outOfRange('options.offset', `>= ${GENEVE_FIXED_HEADER_LENGTH} to leave room for the Geneve header`, offset);
+    }
+    const start = withHeader ? offset - GENEVE_FIXED_HEADER_LENGTH : offset;
+    const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
+    const lengths = new Int32Array(buffers.length);
+    for (let i = 0; i < buffers.length; i++) {
+      const b = buffers[i];
+      if (!(b instanceof Uint8Array)) throw invalidArgType(`buffers[${i}]`, 'a Uint8Array', b);
+      if (b.length < offset) throw outOfRange(`buffers[${i}].length`, `>= offset (${offset})`, b.length);
+      const len = b.length - start;
+      if (len > maxPayload) throw outOfRange(`buffers[${i}] datagram length`, `<= ${maxPayload} for this destination`, len);
+      lengths[i] = len;
+    }
+    // Written once, before the first try: a retry sends the very same bytes.
+    if (withHeader) for (const b of buffers) geneve.encode(b, start);
+    return { buffers: buffers.slice(), start, lengths, dest: connected ? null : dest, port, maxPayload };
+  }
+
+  /** Counters since the socket opened. */
+  stats(): BatchSocketStats {
+    return { ...this.#engine.stats, sendQueue: this.#engine.queuedDatagrams };
+  }
+
+  getRecvBufferSize(): number { this.#assertOpen(); return this.#engine.getRecvBufferSize(); }
+  getSendBufferSize(): number { this.#assertOpen(); return this.#engine.getSendBufferSize(); }
+
+  /** Lets the process exit while this socket is open (like dgram's unref). */
+  unref(): this { if (!this.#closed) this.#engine.setRef(false); return this; }
+  ref(): this { if (!this.#closed) this.#engine.setRef(true); return this; }
+
+  /**
+   * Async iteration over batches; each batch is safe to keep. Several
+   * iterators each see every batch. When one falls ITERATOR_HIGH_WATER
+   * batches behind, the socket stops reading until it catches up (the kernel
+   * queues, then drops and counts in SO_RXQ_OVFL). Ends when the socket closes.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Batch> {
+    const state: IteratorState = { queue: [], wake: null, fail: null, error: null };
+    if (!this.#closed) this.#iterators.add(state);
+    this.#updateReading();
+    const finish = (): IteratorResult<Batch> => {
+      this.#iterators.delete(state);
+      this.#updateReading();
+      return { value: undefined, done: true };
+    };
+    const it: AsyncIterableIterator<Batch> = {
+      next: () => {
+        const batch = state.queue.shift();
+        if (batch !== undefined) {
+          if (state.queue.length === ITERATOR_HIGH_WATER - 1) this.#updateReading();
+          return Promise.resolve({ value: batch, done: false });
+        }
+        if (state.error) {
+          const err = state.error;
+          state.error = null;
+          return Promise.reject(err);
+        }
+        if (!this.#iterators.has(state)) return Promise.resolve(finish());
+        return new Promise((resolve, reject) => {
+          state.wake = resolve;
+          state.fail = reject;
+        });
+      },
+      return: () => Promise.resolve(finish()),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  #deliver(view: BatchView): void {
+    this.emit('view', view);
+    if (this.listenerCount('batch') === 0 && this.#iterators.size === 0) return;
+    const batch = view.toBatch();
+    this.emit('batch', batch);
+    let full = false;
+    for (const it of this.#iterators) {
+      if (it.wake) {
+        const wake = it.wake;
+        it.wake = it.fail = null;
+        wake({ value: batch, done: false });
+      } else {
+        it.queue.push(batch);
+        if (it.queue.length >= ITERATOR_HIGH_WATER) full = true;
+      }
+    }
+    if (full) this.#updateReading();
+  }
+
+  #fail(err: Error): void {
+    let told = false;
+    for (const it of this.#iterators) {
+      told = true;
+      if (it.fail) {
+        const fail = it.fail;
+        it.wake = it.fail = null;
+        fail(err);
+      } else {
+        it.error = err;
+      }
+    }
+    // As with node:dgram, an error nobody handles is thrown.
+    if (!told || this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  #updateReading(): void {
+    if (this.#closed) return;
+    let demand = this.listenerCount('batch') + this.listenerCount('view') + this.#iterators.size > 0;
+    for (const it of this.#iterators) if (it.queue.length >= ITERATOR_HIGH_WATER) demand = false;
+    if (demand === this.#reading) return;
+    this.#reading = demand;
+    this.#engine.setReading(demand);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw notRunning();
+  }
+
+  /**
+   * Closes the socket: reading stops, iterators end once they have handed
+   * out what they hold, and every pending write is rejected with
+   * ERR_SOCKET_DGRAM_NOT_RUNNING. Closing twice is harmless.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#reading = false;
+    this.#engine.close();
+    for (const it of this.#iterators) {
+      if (it.wake) {
+        const wake = it.wake;
+        it.wake = it.fail = null;
+        wake({ value: undefined, done: true });
+      }
+    }
+    this.#iterators.clear();
+    return new Promise((resolve) => process.nextTick(() => {
+      this.emit('close');
+      resolve();
+    }));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Opens a socket on the given addon (the real one, or a test's wrapper that
+ * injects kernel faults); null, or `batching: false`, selects the portable path.
+ */
+export async function bindWith(options: BatchSocketOptions, b: NativeBinding | null): Promise<BatchSocket> {
+  const o = resolveOptions(options);
+  // The engine reports to whatever the socket installs here once it exists;
+  // nothing can arrive before that, as reading starts on demand.
+  const host: EngineHost = { deliver: () => {}, fail: () => {} };
+  const batching = b !== null && options.batching !== false && batchingAvailable;
+  const engine = batching ? openMmsg(b, o, host) : await openDgram(o, host);
+  return new BatchSocket(engine, host, o.type, o.batchSize);
+}
