@@ -236,27 +236,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     if (geneve !== undefined && !(geneve instanceof GeneveHeader)) {
       throw invalidArgType('options.geneve', 'a GeneveHeader', geneve);
     }
-    const offset = options?.offset ?? 0;
-    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
-      throw outOfRange('options.offset', 'an integer >= 0', offset);
-    }
-    const withHeader = geneve?.vniIsSet === true;
-    if (withHeader && offset < GENEVE_FIXED_HEADER_LENGTH) {
-      throw outOfRange('options.offset', `>= ${GENEVE_FIXED_HEADER_LENGTH} to leave room for the Geneve header`, offset);
-    }
-    const start = withHeader ? offset - GENEVE_FIXED_HEADER_LENGTH : offset;
     const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
-    const lengths = new Int32Array(buffers.length);
-    for (let i = 0; i < buffers.length; i++) {
-      const b = buffers[i];
-      if (!(b instanceof Uint8Array)) throw invalidArgType(`buffers[${i}]`, 'a Uint8Array', b);
-      if (b.length < offset) throw outOfRange(`buffers[${i}].length`, `>= offset (${offset})`, b.length);
-      const len = b.length - start;
-      if (len > maxPayload) throw outOfRange(`buffers[${i}] datagram length`, `<= ${maxPayload} for this destination`, len);
-      lengths[i] = len;
-    }
-    // Written once, before the first try: a retry sends the very same bytes.
-    if (withHeader) for (const b of buffers) geneve.encode(b, start);
+    const { start, lengths } = datagramSpans(buffers, options?.offset ?? 0, geneve, maxPayload);
     return { buffers: buffers.slice(), start, lengths, dest: connected ? null : dest, port, maxPayload };
   }
 
@@ -386,6 +367,36 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * Where each buffer's datagram lies: from `offset`, or with a Geneve header
+ * whose VNI is set, from the 8 bytes before it, which the header fills.
+ * Validates that every buffer has room and fits the destination's payload
+ * limit, then writes the headers; nothing is written if any check fails.
+ */
+export function datagramSpans(buffers: readonly Uint8Array[], offset: number, geneve: GeneveHeader | undefined,
+  maxPayload: number): { start: number; lengths: Int32Array } {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
+    throw outOfRange('options.offset', 'an integer >= 0', offset);
+  }
+  const withHeader = geneve?.vniIsSet === true;
+  if (withHeader && offset < GENEVE_FIXED_HEADER_LENGTH) {
+    throw outOfRange('options.offset', `>= ${GENEVE_FIXED_HEADER_LENGTH} to leave room for the Geneve header`, offset);
+  }
+  const start = withHeader ? offset - GENEVE_FIXED_HEADER_LENGTH : offset;
+  const lengths = new Int32Array(buffers.length);
+  for (let i = 0; i < buffers.length; i++) {
+    const b = buffers[i];
+    if (!(b instanceof Uint8Array)) throw invalidArgType(`buffers[${i}]`, 'a Uint8Array', b);
+    if (b.length < offset) throw outOfRange(`buffers[${i}].length`, `>= offset (${offset})`, b.length);
+    const len = b.length - start;
+    if (len > maxPayload) throw outOfRange(`buffers[${i}] datagram length`, `<= ${maxPayload} for this destination`, len);
+    lengths[i] = len;
+  }
+  // Written once, before the first try: a retry sends the very same bytes.
+  if (withHeader) for (const b of buffers) geneve.encode(b, start);
+  return { start, lengths };
 }
 
 /**

@@ -1,0 +1,137 @@
+// GSO planning, with the reference design's coalescing table: each case lists
+// the datagram lengths of every planned message and its segment size.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GeneveHeader, GENEVE_FIXED_HEADER_LENGTH as G, GENEVE_PROTOCOL_WIREGUARD } from '../src/geneve';
+import { coalesce, MessagePlan, SENTINEL } from '../src/gso';
+import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS } from '../src/limits';
+import { datagramSpans } from '../src/socket';
+
+const S = SENTINEL.length;
+const geneve = new GeneveHeader({ protocol: GENEVE_PROTOCOL_WIREGUARD, vni: 1 });
+
+/** Plans `lengths` and returns, per message, the lengths it carries (sentinel last) and its segment size. */
+function plan(lengths: number[], opts: { maxPayload?: number; never?: boolean } = {}) {
+  const p = new MessagePlan(lengths.length);
+  const n = coalesce(lengths, 0, lengths.length, { maxPayload: opts.maxPayload ?? MAX_IPV4_PAYLOAD, neverGsoEqualTail: opts.never }, p);
+  const msgs: number[][] = [];
+  const gso: number[] = [];
+  for (let m = 0; m < n; m++) {
+    const lens = lengths.slice(p.first[m], p.first[m] + p.count[m]);
+    if (p.sentinel[m]) lens.push(S);
+    msgs.push(lens);
+    gso.push(p.segment[m]);
+  }
+  return { msgs, gso };
+}
+
+// Payload lengths as written by the caller, each behind 8 bytes of room for
+// a Geneve header (offset 8), as in the reference's table.
+const cases: Array<{ name: string; payloads: number[]; vni?: boolean; never?: boolean; msgs: number[][]; gso: number[] }> = [
+  { name: 'one message, no coalescing', payloads: [1], msgs: [[1]], gso: [0] },
+  { name: 'one message, no coalescing, Geneve', payloads: [1], vni: true, msgs: [[1 + G]], gso: [0] },
+  { name: 'two equal lengths coalesce', payloads: [1, 1], msgs: [[1, 1]], gso: [1] },
+  { name: 'two equal lengths coalesce, Geneve', payloads: [1, 1], vni: true, msgs: [[1 + G, 1 + G]], gso: [1 + G] },
+  { name: 'shorter second coalesces', payloads: [2, 1], msgs: [[2, 1]], gso: [2] },
+  { name: 'shorter second coalesces, Geneve', payloads: [2, 1], vni: true, msgs: [[2 + G, 1 + G]], gso: [2 + G] },
+  { name: 'a short datagram ends the message', payloads: [2, 1, 2], msgs: [[2, 1], [2]], gso: [2, 0] },
+  { name: 'a short datagram ends the message, Geneve', payloads: [2, 1, 2], vni: true, msgs: [[2 + G, 1 + G], [2 + G]], gso: [2 + G, 0] },
+  { name: 'three equal lengths coalesce', payloads: [2, 2, 2], msgs: [[2, 2, 2]], gso: [2] },
+  { name: 'three equal lengths coalesce, Geneve', payloads: [2, 2, 2], vni: true, msgs: [[2 + G, 2 + G, 2 + G]], gso: [2 + G] },
+  { name: 'sentinel after equal lengths', payloads: [3, 3], never: true, msgs: [[3, 3, S]], gso: [3] },
+  { name: 'sentinel after equal lengths, Geneve', payloads: [3, 3], vni: true, never: true, msgs: [[3 + G, 3 + G, S]], gso: [3 + G] },
+  { name: 'no sentinel after a naturally short tail', payloads: [3, 2], never: true, msgs: [[3, 2]], gso: [3] },
+  { name: 'a one-byte datagram is not coalesced with the sentinel option', payloads: [2, 1], never: true, msgs: [[2], [1]], gso: [0, 0] },
+  { name: 'with Geneve a one-byte payload is 9 bytes and coalesces', payloads: [2, 1], vni: true, never: true, msgs: [[2 + G, 1 + G]], gso: [2 + G] },
+  { name: 'sentinel on the message a longer datagram closes', payloads: [3, 3, 3, 5], never: true, msgs: [[3, 3, 3, S], [5]], gso: [3, 0] },
+  { name: 'a single datagram gets no sentinel', payloads: [3], never: true, msgs: [[3]], gso: [0] },
+  { name: 'short tail, then a new single message', payloads: [3, 3, 2, 3], never: true, msgs: [[3, 3, 2], [3]], gso: [3, 0] },
+];
+
+describe('coalesce (reference table)', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const buffers = c.payloads.map((n) => new Uint8Array(n + G));
+      const { lengths } = datagramSpans(buffers, G, c.vni ? geneve : undefined, MAX_IPV4_PAYLOAD);
+      const got = plan([...lengths], { never: c.never });
+      assert.deepEqual(got.msgs, c.msgs);
+      assert.deepEqual(got.gso, c.gso);
+    });
+  }
+});
+
+describe('coalesce limits', () => {
+  it('carries at most UDP_MAX_SEGMENTS datagrams per message', () => {
+    const got = plan(new Array(UDP_MAX_SEGMENTS + 1).fill(100));
+    assert.deepEqual(got.msgs.map((m) => m.length), [UDP_MAX_SEGMENTS, 1]);
+    assert.deepEqual(got.gso, [100, 0]);
+  });
+
+  it('keeps one datagram of room for the sentinel', () => {
+    const got = plan(new Array(UDP_MAX_SEGMENTS).fill(100), { never: true });
+    assert.deepEqual(got.msgs.map((m) => m.length), [UDP_MAX_SEGMENTS, 1]); // 63 + sentinel, then 1
+    assert.equal(got.msgs[0].at(-1), S);
+  });
+
+  it('keeps each message within the family payload limit', () => {
+    const ipv4 = plan([30000, 30000, 30000]);
+    assert.deepEqual(ipv4.msgs, [[30000, 30000], [30000]]);
+    const fits = plan([21835, 21835, 21835]); // 65505 <= 65507
+    assert.deepEqual(fits.msgs, [[21835, 21835, 21835]]);
+    const ipv6 = plan([21842, 21842, 21842], { maxPayload: MAX_IPV6_PAYLOAD }); // 65526 <= 65527
+    assert.equal(ipv6.msgs.length, 1);
+    assert.equal(plan([21842, 21842, 21842]).msgs.length, 2); // 65526 > 65507 on IPv4
+  });
+
+  it('keeps a byte of room for the sentinel in the payload limit', () => {
+    assert.deepEqual(plan([32753, 32753], { maxPayload: 65506 }).msgs, [[32753, 32753]]);
+    assert.deepEqual(plan([32753, 32753], { maxPayload: 65506, never: true }).msgs, [[32753], [32753]]);
+  });
+
+  it('never uses an empty datagram as a segment size', () => {
+    assert.deepEqual(plan([0, 0, 5]).msgs, [[0], [0], [5]]);
+    assert.deepEqual(plan([5, 0, 5]).msgs, [[5, 0], [5]]);
+  });
+
+  it('plans a sub-range of the batch', () => {
+    const p = new MessagePlan(4);
+    const n = coalesce([9, 4, 4, 4], 1, 4, { maxPayload: MAX_IPV4_PAYLOAD }, p);
+    assert.equal(n, 1);
+    assert.deepEqual([p.first[0], p.count[0], p.segment[0]], [1, 3, 4]);
+  });
+});
+
+describe('datagramSpans', () => {
+  it('writes the Geneve header into the 8 bytes before the offset', () => {
+    const b = new Uint8Array(20).fill(0xee);
+    const { start, lengths } = datagramSpans([b], 10, geneve, MAX_IPV4_PAYLOAD);
+    assert.equal(start, 2);
+    assert.equal(lengths[0], 18);
+    assert.deepEqual(GeneveHeader.decode(b, 2).vni, 1);
+    assert.equal(b[0], 0xee);
+  });
+
+  it('skips the bytes before the offset without a VNI', () => {
+    const b = new Uint8Array(20).fill(0xee);
+    const { start, lengths } = datagramSpans([b], 10, new GeneveHeader(), MAX_IPV4_PAYLOAD);
+    assert.equal(start, 10);
+    assert.equal(lengths[0], 10);
+    assert.ok(b.every((x) => x === 0xee));
+  });
+
+  it('rejects without writing anything', () => {
+    const ok = new Uint8Array(20);
+    const cases: Array<[Uint8Array[], number, GeneveHeader | undefined, string]> = [
+      [[ok], 4, geneve, 'ERR_OUT_OF_RANGE'], // no room for the header
+      [[ok, new Uint8Array(3)], 8, geneve, 'ERR_OUT_OF_RANGE'], // second buffer shorter than the offset
+      [[ok], -1, undefined, 'ERR_OUT_OF_RANGE'],
+      [[ok], 1.5, undefined, 'ERR_OUT_OF_RANGE'],
+      [[ok, 'x' as unknown as Uint8Array], 0, undefined, 'ERR_INVALID_ARG_TYPE'],
+      [[new Uint8Array(MAX_IPV4_PAYLOAD + 1)], 0, undefined, 'ERR_OUT_OF_RANGE'],
+    ];
+    for (const [buffers, offset, g, code] of cases) {
+      assert.throws(() => datagramSpans(buffers, offset, g, MAX_IPV4_PAYLOAD), { code });
+      assert.ok(ok.every((x) => x === 0), 'nothing written on failure');
+    }
+  });
+});
