@@ -1,0 +1,157 @@
+// Kernel faults injected through the native-layer interface: the real addon
+// wrapped so that chosen sendmmsg calls fail as a kernel would make them.
+import assert from 'node:assert/strict';
+import { constants } from 'node:os';
+import { after, describe, it } from 'node:test';
+import { BatchSocket, GeneveHeader, GSODisabledError } from '../src/index';
+import { abi, binding, type NativeBinding } from '../src/native';
+import { bindWith } from '../src/socket';
+import { collect, payload } from './helpers';
+
+const { EIO, EAGAIN, EINVAL, EPERM } = constants.errno;
+const open: BatchSocket[] = [];
+after(() => Promise.all(open.map((s) => s.close())));
+
+interface Call { messages: number; segmented: number; result: number }
+
+/**
+ * The real binding, except that `inject(call, usesGso)` may return a -errno
+ * for a sendmmsg call instead of making it. Records every call.
+ */
+function faulty(inject: (call: number, usesGso: boolean) => number | undefined) {
+  const real = binding as NativeBinding;
+  const calls: Call[] = [];
+  let desc: Int32Array | null = null;
+  const b: NativeBinding = {
+    ...real,
+    sendRing(maxMessages, maxIovecs, names, controls, controlSize, messages, iovecs) {
+      desc = messages;
+      return real.sendRing(maxMessages, maxIovecs, names, controls, controlSize, messages, iovecs);
+    },
+    sendmmsg(s, ring, buffers, first, count) {
+      let segmented = 0;
+      for (let m = first; m < first + count; m++) if (desc![m * abi.SEND_MSG_FIELDS + 4] > 0) segmented++;
+      const fault = inject(calls.length, segmented > 0);
+      const result = fault ?? real.sendmmsg(s, ring, buffers, first, count);
+      calls.push({ messages: count, segmented, result });
+      return result;
+    },
+  };
+  return { b, calls };
+}
+
+async function setup(inject: (call: number, usesGso: boolean) => number | undefined) {
+  const { b, calls } = faulty(inject);
+  const rx = await BatchSocket.bind({ address: '127.0.0.1', recvBufferSize: 8 << 20 });
+  const tx = await bindWith({ address: '127.0.0.1' }, b);
+  open.push(rx, tx);
+  return { rx, tx, calls, port: rx.address().port };
+}
+
+const batch = (n: number, size = 1000, from = 0) => Array.from({ length: n }, (_, i) => payload(from + i, size));
+
+describe('GSO fallback', { skip: binding === null }, () => {
+  it('turns GSO off after EIO, retries once without it, and still delivers', async () => {
+    const { rx, tx, calls, port } = await setup((_call, usesGso) => (usesGso ? -EIO : undefined));
+    assert.equal(tx.capabilities.txOffload, true);
+    const arriving = collect(rx, 10);
+    const err = await tx.writeBatchTo(batch(10), '127.0.0.1', port).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof GSODisabledError, `got ${String(err)}`);
+    assert.equal(err.code, 'ERR_BATCHGRAM_GSO_DISABLED');
+    assert.equal(err.cause, null, 'the retry succeeded');
+    assert.equal(err.localAddress, `127.0.0.1:${tx.address().port}`);
+    const got = await arriving;
+    got.forEach((d, i) => assert.ok(d.data.equals(payload(i, 1000)), `datagram ${i}`));
+    assert.deepEqual(calls.map((c) => [c.messages, c.segmented, c.result]), [[1, 1, -EIO], [10, 0, 10]]);
+    assert.equal(tx.stats().gsoDisabled, true);
+    assert.equal(tx.capabilities.txOffload, false);
+
+    // Later writes skip GSO from the start.
+    const more = collect(rx, 10);
+    await tx.writeBatchTo(batch(10, 1000, 10), '127.0.0.1', port);
+    assert.equal((await more).length, 10);
+    assert.deepEqual(calls.slice(2).map((c) => c.segmented), [0]);
+  });
+
+  it('carries the retry\'s error as the cause when the retry fails too', async () => {
+    const { tx, calls, port } = await setup((call) => (call === 0 ? -EIO : -EPERM));
+    const err = await tx.writeBatchTo(batch(4), '127.0.0.1', port).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof GSODisabledError);
+    assert.equal((err.cause as NodeJS.ErrnoException).code, 'EPERM');
+    assert.equal((err.cause as NodeJS.ErrnoException).syscall, 'sendmmsg');
+    assert.equal(calls.length, 2);
+  });
+
+  it('sends the very same Geneve bytes on the retry', async () => {
+    const { rx, tx, port } = await setup((_call, usesGso) => (usesGso ? -EIO : undefined));
+    const arriving = collect(rx, 3);
+    const bufs = batch(3, 100).map((p) => Buffer.concat([Buffer.alloc(8), p]));
+    await assert.rejects(tx.writeBatchTo(bufs, '127.0.0.1', port, { geneve: new GeneveHeader({ vni: 7 }), offset: 8 }), GSODisabledError);
+    for (const [i, d] of (await arriving).entries()) {
+      assert.equal(GeneveHeader.decode(d.data).vni, 7);
+      assert.ok(d.data.subarray(8).equals(payload(i, 100)));
+    }
+  });
+
+  it('sends a message the kernel refuses to segment (EINVAL) as single datagrams, keeping GSO', async () => {
+    const { rx, tx, calls, port } = await setup((call, usesGso) => (call === 0 && usesGso ? -EINVAL : undefined));
+    const arriving = collect(rx, 5);
+    await tx.writeBatchTo(batch(5), '127.0.0.1', port);
+    assert.equal((await arriving).length, 5);
+    assert.deepEqual(calls.map((c) => [c.messages, c.segmented]), [[1, 1], [5, 0]]);
+    assert.equal(tx.capabilities.txOffload, true);
+  });
+});
+
+describe('send path', { skip: binding === null }, () => {
+  it('keeps sending from where a partial sendmmsg stopped', async () => {
+    // The kernel takes one message per call.
+    const { b, calls } = faulty(() => undefined);
+    const oneAtATime: NativeBinding = { ...b, sendmmsg: (s, r, bufs, first) => b.sendmmsg(s, r, bufs, first, 1) };
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', offload: false });
+    const tx = await bindWith({ address: '127.0.0.1', offload: false }, oneAtATime);
+    open.push(rx, tx);
+    const arriving = collect(rx, 6);
+    await tx.writeBatchTo(batch(6, 50), '127.0.0.1', rx.address().port);
+    (await arriving).forEach((d, i) => assert.equal(d.data.readUInt32BE(0), i));
+    assert.equal(calls.length, 6);
+    assert.equal(tx.stats().sendCalls, 6);
+  });
+
+  it('waits for writability on EAGAIN instead of dropping', async () => {
+    const { rx, tx, calls, port } = await setup((call) => (call < 2 ? -EAGAIN : undefined));
+    const arriving = collect(rx, 8);
+    const pending = tx.writeBatchTo(batch(8), '127.0.0.1', port);
+    assert.equal(tx.stats().sendQueue, 8, 'accepted and waiting');
+    await pending;
+    assert.equal((await arriving).length, 8);
+    assert.deepEqual(calls.slice(0, 2).map((c) => c.result), [-EAGAIN, -EAGAIN]);
+    assert.equal(tx.stats().sendQueue, 0);
+  });
+
+  it('keeps writes in order behind a waiting one, and rejects them all on close', async () => {
+    const { tx, port } = await setup(() => -EAGAIN);
+    const a = tx.writeBatchTo(batch(2), '127.0.0.1', port);
+    const b2 = tx.writeBatchTo(batch(2), '127.0.0.1', port);
+    assert.equal(tx.stats().sendQueue, 4);
+    await tx.close();
+    await assert.rejects(a, { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
+    await assert.rejects(b2, { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
+  });
+
+  it('rejects past the send queue limit with a clear error', async () => {
+    const { b } = faulty(() => -EAGAIN);
+    const tx = await bindWith({ address: '127.0.0.1', sendQueueLimit: 3 }, b);
+    open.push(tx);
+    const first = tx.writeBatchTo(batch(3), '127.0.0.1', 9);
+    await assert.rejects(tx.writeBatchTo(batch(1), '127.0.0.1', 9), { code: 'ERR_BATCHGRAM_QUEUE_FULL' });
+    await tx.close();
+    await assert.rejects(first, { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
+  });
+
+  it('reports a system error Node-style', async () => {
+    const { tx, port } = await setup(() => -EPERM);
+    await assert.rejects(tx.writeBatchTo(batch(1), '127.0.0.1', port),
+      { code: 'EPERM', errno: -EPERM, syscall: 'sendmmsg', address: '127.0.0.1', port });
+  });
+});

@@ -1,0 +1,42 @@
+// Shared helpers for tests that use real sockets.
+import type { BatchSocket, Datagram } from '../src/index';
+
+/** Deterministic bytes for datagram `seq`: a 4-byte sequence number, then a pattern. */
+export function payload(seq: number, size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (seq * 31 + i * 7) & 0xff;
+  if (size >= 4) b.writeUInt32BE(seq, 0);
+  return b;
+}
+
+/** Resolves with the first `n` datagrams the socket reads; rejects after `ms` with how many came. */
+export function collect(sock: BatchSocket, n: number, ms = 5000): Promise<Datagram[]> {
+  return new Promise((resolve, reject) => {
+    const got: Datagram[] = [];
+    const onBatch = (batch: Datagram[]) => {
+      got.push(...batch);
+      if (got.length >= n) {
+        finish();
+        resolve(got);
+      }
+    };
+    const timer = setTimeout(() => {
+      finish();
+      reject(new Error(`timed out with ${got.length} of ${n} datagrams`));
+    }, ms);
+    const finish = () => {
+      clearTimeout(timer);
+      sock.off('batch', onBatch);
+    };
+    sock.on('batch', onBatch);
+  });
+}
+
+/** Waits until `f()` holds, polling; fails after `ms`. */
+export async function until(f: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,248 @@
+// Real sockets on loopback: what goes in comes out, complete, in order,
+// byte-exact, from the right sender, with offload on and off, IPv4 and IPv6.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, describe, it } from 'node:test';
+import { BatchSocket, GeneveHeader, GENEVE_PROTOCOL_WIREGUARD, getCounter, type BatchView } from '../src/index';
+import { collect, payload, until } from './helpers';
+
+const linux = process.platform === 'linux';
+const open: BatchSocket[] = [];
+after(() => Promise.all(open.map((s) => s.close())));
+
+async function pair(type: 'udp4' | 'udp6', offload: boolean, extra: object = {}) {
+  const address = type === 'udp4' ? '127.0.0.1' : '::1';
+  const rx = await BatchSocket.bind({ type, address, offload, recvBufferSize: 16 << 20, ...extra });
+  const tx = await BatchSocket.bind({ type, address, offload });
+  open.push(rx, tx);
+  return { rx, tx, address };
+}
+
+// Runs of equal sizes (coalesced by GSO), shorter tails, a one-byte and an
+// empty datagram, and the largest datagram of each family.
+function mixedSizes(max: number): number[] {
+  return [1200, 1200, 1200, 1200, 700, 1200, 1200, 1, 0, 1300, 1300, 1300, 9000, 9000, 500, max, 64, 64, 64];
+}
+
+for (const type of ['udp4', 'udp6'] as const) {
+  for (const offload of [true, false]) {
+    describe(`${type}, offload ${offload ? 'on' : 'off'}`, { skip: !linux }, () => {
+      it('delivers a mixed batch complete, in order, byte-exact, from the sender', async () => {
+        const { rx, tx, address } = await pair(type, offload);
+        assert.deepEqual(rx.capabilities, { batching: true, txOffload: offload, rxOffload: offload, rxqOverflowCounter: false });
+        const sizes = mixedSizes(type === 'udp4' ? 65507 : 65527);
+        const sent = sizes.map((n, i) => payload(i, n));
+        const arriving = collect(rx, sent.length);
+        await tx.writeBatchTo(sent, address, rx.address().port);
+        const got = await arriving;
+        assert.equal(got.length, sent.length);
+        for (let i = 0; i < sent.length; i++) {
+          assert.ok(got[i].data.equals(sent[i]), `datagram ${i} (${sizes[i]} bytes) differs`);
+          assert.equal(got[i].address, address);
+          assert.equal(got[i].port, tx.address().port);
+          assert.equal(got[i].family, type === 'udp4' ? 'IPv4' : 'IPv6');
+          assert.equal(got[i].truncated, false);
+        }
+        const txs = tx.stats(), rxs = rx.stats();
+        assert.equal(txs.datagramsOut, sent.length);
+        assert.equal(rxs.datagramsIn, sent.length);
+        assert.equal(txs.bytesOut, sizes.reduce((a, b) => a + b));
+        assert.equal(rxs.bytesIn, txs.bytesOut);
+        if (offload) {
+          assert.ok(txs.messagesOut < txs.datagramsOut, `GSO: ${txs.messagesOut} messages for ${txs.datagramsOut} datagrams`);
+          assert.ok(rxs.messagesIn < rxs.datagramsIn, `GRO: ${rxs.messagesIn} messages for ${rxs.datagramsIn} datagrams`);
+        } else {
+          assert.equal(txs.messagesOut, txs.datagramsOut);
+          assert.equal(rxs.messagesIn, rxs.datagramsIn);
+        }
+        assert.equal(txs.sendCalls, 1, 'one sendmmsg for the whole batch');
+      });
+
+      it('receives 10 000 datagrams without loss', async () => {
+        const { rx, tx, address } = await pair(type, offload);
+        const total = 10_000, batch = tx.batchSize;
+        const arriving = collect(rx, total, 20_000);
+        for (let seq = 0; seq < total; seq += batch) {
+          const n = Math.min(batch, total - seq);
+          await tx.writeBatchTo(Array.from({ length: n }, (_, i) => payload(seq + i, 1200)), address, rx.address().port);
+        }
+        const got = await arriving;
+        assert.equal(got.length, total);
+        got.forEach((d, i) => assert.equal(d.data.readUInt32BE(0), i));
+      });
+    });
+  }
+}
+
+describe('receive offload', { skip: !linux }, () => {
+  it('splits real GRO messages at their segment size, in the zero-allocation view', async () => {
+    const { rx, tx, address } = await pair('udp4', true);
+    const sizes = [...new Array(64).fill(1000), 300];
+    const seen: Array<{ count: number; messages: number; segments: number[]; bytes: Buffer[] }> = [];
+    let total = 0;
+    const done = new Promise<void>((resolve) => {
+      rx.on('view', (v: BatchView) => {
+        const bytes: Buffer[] = [];
+        for (let i = 0; i < v.count; i++) bytes.push(Buffer.from(v.datagram(i)));
+        seen.push({ count: v.count, messages: v.messageCount, segments: Array.from(v.segmentSizes.subarray(0, v.messageCount)), bytes });
+        total += v.count;
+        if (total >= sizes.length) resolve();
+      });
+    });
+    await tx.writeBatchTo(sizes.map((n, i) => payload(i, n)), address, rx.address().port);
+    await done;
+    const bytes = seen.flatMap((s) => s.bytes);
+    bytes.forEach((b, i) => assert.ok(b.equals(payload(i, sizes[i])), `datagram ${i}`));
+    const messages = seen.reduce((a, s) => a + s.messages, 0);
+    assert.ok(messages < sizes.length, `${messages} messages for ${sizes.length} datagrams`);
+    assert.ok(seen.some((s) => s.segments.includes(1000)), 'a message coalesced at 1000 bytes');
+  });
+
+  it('reports truncation instead of delivering a cut datagram as whole', async () => {
+    const { rx, tx, address } = await pair('udp4', true, { recvSlotSize: 100 });
+    assert.equal(rx.capabilities.rxOffload, false, 'GRO needs 64 KiB slots');
+    const arriving = collect(rx, 3);
+    await tx.writeBatchTo([payload(0, 100), payload(1, 150), payload(2, 10)], address, rx.address().port);
+    const got = await arriving;
+    assert.deepEqual(got.map((d) => [d.data.length, d.truncated]), [[100, false], [100, true], [10, false]]);
+    assert.ok(got[1].data.equals(payload(1, 150).subarray(0, 100)));
+    assert.equal(rx.stats().truncated, 1);
+  });
+});
+
+describe('addresses', { skip: !linux }, () => {
+  it('sends from udp6 to an IPv4 peer through an IPv4-mapped address', async () => {
+    const rx = await BatchSocket.bind({ type: 'udp4', address: '127.0.0.1' });
+    const tx = await BatchSocket.bind({ type: 'udp6', address: '::' });
+    open.push(rx, tx);
+    const arriving = collect(rx, 2);
+    await tx.writeBatchTo([payload(0, 100), payload(1, 100)], '127.0.0.1', rx.address().port);
+    const got = await arriving;
+    assert.equal(got[0].address, '127.0.0.1');
+    assert.equal(got[0].port, tx.address().port);
+
+    const back = collect(tx, 1);
+    await rx.writeBatchTo([payload(2, 10)], '127.0.0.1', tx.address().port);
+    assert.equal((await back)[0].address, '::ffff:127.0.0.1');
+  });
+});
+
+describe('Geneve', { skip: !linux }, () => {
+  it('sends the header before the offset with a VNI, and skips those bytes without one', async () => {
+    const { rx, tx, address } = await pair('udp4', true);
+    const header = new GeneveHeader({ protocol: GENEVE_PROTOCOL_WIREGUARD, vni: 0x123456 });
+    const room = 16;
+    const bufs = [0, 1, 2].map((i) => Buffer.concat([Buffer.alloc(room, 0xaa), payload(i, 200)]));
+    let arriving = collect(rx, 3);
+    await tx.writeBatchTo(bufs, address, rx.address().port, { geneve: header, offset: room });
+    for (const [i, d] of (await arriving).entries()) {
+      assert.equal(d.data.length, 208);
+      const h = GeneveHeader.decode(d.data);
+      assert.deepEqual([h.vni, h.protocol, h.version], [0x123456, GENEVE_PROTOCOL_WIREGUARD, 0]);
+      assert.ok(d.data.subarray(8).equals(payload(i, 200)));
+    }
+    arriving = collect(rx, 3);
+    await tx.writeBatchTo(bufs, address, rx.address().port, { geneve: new GeneveHeader(), offset: room });
+    (await arriving).forEach((d, i) => assert.ok(d.data.equals(payload(i, 200))));
+  });
+});
+
+describe('neverGsoEqualTail', { skip: !linux }, () => {
+  it('ends an all-equal GSO message with a one-byte sentinel datagram', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1', neverGsoEqualTail: true });
+    open.push(rx, tx);
+    const arriving = collect(rx, 9);
+    await tx.writeBatchTo(Array.from({ length: 8 }, (_, i) => payload(i, 500)), '127.0.0.1', rx.address().port);
+    const got = await arriving;
+    assert.deepEqual(got.map((d) => d.data.length), [500, 500, 500, 500, 500, 500, 500, 500, 1]);
+    assert.equal(tx.stats().datagramsOut, 8, 'the sentinel is not one of the caller\'s datagrams');
+    assert.equal(tx.stats().messagesOut, 1);
+  });
+
+  it('skips GSO for batches under eight datagrams', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1', neverGsoEqualTail: true });
+    open.push(rx, tx);
+    const arriving = collect(rx, 7);
+    await tx.writeBatchTo(Array.from({ length: 7 }, (_, i) => payload(i, 500)), '127.0.0.1', rx.address().port);
+    assert.equal((await arriving).length, 7);
+    assert.equal(tx.stats().messagesOut, 7);
+  });
+});
+
+describe('drop counter', { skip: !linux }, () => {
+  it('adds the kernel drop count to the named counter, equal to /proc/net/udp', async () => {
+    // Without offload every datagram is its own skb, and the kernel counts
+    // drops per skb: with GRO one count can stand for up to 64 datagrams.
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', offload: false, recvBufferSize: 4096, rxqOverflowMetric: 'test_loopback_drops' });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1', offload: false });
+    open.push(rx, tx);
+    assert.equal(rx.capabilities.rxqOverflowCounter, true);
+    // Nobody reads yet: the tiny queue overflows and the kernel counts drops.
+    for (let i = 0; i < 8; i++) await tx.writeBatchTo(Array.from({ length: 64 }, (_, j) => payload(i * 64 + j, 1000)), '127.0.0.1', rx.address().port);
+    const kernelDrops = procDrops(rx.address().port);
+    assert.ok(kernelDrops > 0, 'the kernel dropped datagrams');
+    let received = 0;
+    rx.on('batch', (b) => { received += b.length; });
+    await until(() => received === 512 - kernelDrops, 5000, 'the queued datagrams');
+    // The kernel stamps the count on datagrams queued after the drops, so the
+    // ones already waiting carry none: one more datagram brings it.
+    await tx.writeBatchTo([payload(512, 10)], '127.0.0.1', rx.address().port);
+    await until(() => received === 513 - kernelDrops, 5000, 'the last datagram');
+    assert.equal(rx.stats().rxqOverflows, kernelDrops);
+    assert.equal(getCounter('test_loopback_drops')?.value, kernelDrops);
+  });
+});
+
+/** The drops column of /proc/net/udp for the socket bound to this local port. */
+function procDrops(port: number): number {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1]?.endsWith(`:${hexPort}`)) return Number(f[12]);
+  }
+  throw new Error(`no socket on port ${port} in /proc/net/udp`);
+}
+
+describe('iteration and close', { skip: !linux }, () => {
+  it('iterates batches and ends when the socket closes', async () => {
+    const { rx, tx, address } = await pair('udp4', true);
+    const got: number[] = [];
+    const reading = (async () => {
+      for await (const batch of rx) for (const d of batch) got.push(d.data.readUInt32BE(0));
+    })();
+    await tx.writeBatchTo([payload(0, 100), payload(1, 100), payload(2, 100)], address, rx.address().port);
+    await until(() => got.length === 3, 5000, 'three datagrams');
+    await rx.close();
+    await reading;
+    assert.deepEqual(got, [0, 1, 2]);
+  });
+
+  it('rejects writes after close, closes twice harmlessly, and emits close', async () => {
+    const { tx, address } = await pair('udp4', true);
+    let closed = 0;
+    tx.on('close', () => closed++);
+    await tx.close();
+    await tx.close();
+    assert.equal(closed, 1);
+    await assert.rejects(tx.writeBatchTo([payload(0, 10)], address, 9), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
+    assert.throws(() => tx.address(), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
+  });
+});
+
+describe('portable path (batching: false)', () => {
+  it('offers the same API over node:dgram with honest capabilities', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', batching: false });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1', batching: false });
+    open.push(rx, tx);
+    assert.deepEqual(tx.capabilities, { batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false });
+    assert.equal(tx.batchSize, 1);
+    const arriving = collect(rx, 3);
+    for (let i = 0; i < 3; i++) await tx.writeBatchTo([payload(i, 300 + i)], '127.0.0.1', rx.address().port);
+    const got = await arriving;
+    got.forEach((d, i) => assert.ok(d.data.equals(payload(i, 300 + i))));
+    assert.equal(got[0].port, tx.address().port);
+    await assert.rejects(tx.writeBatchTo([payload(0, 1), payload(1, 1)], '127.0.0.1', 9), { code: 'ERR_OUT_OF_RANGE' });
+  });
+});
