@@ -1,0 +1,423 @@
+/*
+ * udpref.c - C baseline for the batchgram benchmarks: the same system calls
+ * as the Node code (recvmmsg/sendmmsg, UDP GRO, UDP GSO), kept plain on purpose
+ * so that a measured gap is the cost of the runtime, not of a smarter design.
+ *
+ *   udpref recv --mode plain|gso --bind ADDR --port N [--batch 128]
+ *   udpref send --mode plain|gso --to ADDR --port N --size BYTES
+ *               --duration SECONDS [--batch 128]
+ *
+ * stdout carries one JSON object per line. The receiver stops on SIGTERM,
+ * SIGINT, EOF on stdin or a "stop" line, so keep its stdin an open pipe.
+ * Build: cc -O2 -Wall -Wextra -std=gnu11 -o udpref udpref.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/udp.h> /* UDP_SEGMENT, UDP_GRO (glibc >= 2.28, musl) */
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLOT_SIZE    65536      /* fits any datagram and any GRO train */
+#define MAX_BATCH    1024       /* UIO_MAXIOV: the kernel caps vlen there */
+#define SOCKBUF      (64 << 20) /* so the baseline is never buffer-starved */
+#define GSO_MAX_SEGS 64         /* UDP_MAX_SEGMENTS on older kernels */
+#define PROGRESS_S   0.25
+#define CONTROL_S    0.02       /* how often a busy receiver polls stdin */
+#define DRAIN_MAX_S  2.0
+
+static volatile sig_atomic_t stop_requested;
+
+struct opts {
+	int send, gso;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	long port, size, batch;
+	double duration;
+};
+
+struct stats {
+	unsigned long long datagrams, bytes, calls, messages, retries;
+	double first, last; /* CLOCK_MONOTONIC of the first/last useful call */
+};
+
+static void usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "udpref: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	exit(2);
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "udpref: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long parse_long(const char *name, const char *s, long lo, long hi)
+{
+	char *end;
+	long v;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		usage_error("invalid value for", name);
+	return v;
+}
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	/* One bit per option so each command can reject the options it would
+	 * ignore: a silently dropped --size on recv would hide a harness bug. */
+	enum { M = 1, B = 2, T = 4, P = 8, S = 16, D = 32, N = 64 };
+	static const struct option lo[] = {
+		{ "mode", 1, NULL, M }, { "bind", 1, NULL, B }, { "to", 1, NULL, T },
+		{ "port", 1, NULL, P }, { "size", 1, NULL, S },
+		{ "duration", 1, NULL, D }, { "batch", 1, NULL, N }, { NULL, 0, NULL, 0 },
+	};
+	const char *mode = NULL, *addr = NULL;
+	int c, seen = 0, allowed, needed;
+	char *end;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&o->addr;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&o->addr;
+
+	memset(o, 0, sizeof *o);
+	o->batch = 128;
+	if (argc < 2)
+		usage_error("usage: udpref recv|send --mode plain|gso ...", NULL);
+	if (strcmp(argv[1], "send") == 0)
+		o->send = 1;
+	else if (strcmp(argv[1], "recv") != 0)
+		usage_error("unknown command (want recv or send)", argv[1]);
+	optind = 2;
+	opterr = 0; /* we print our own single line */
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case M: mode = optarg; break;
+		case B: case T: addr = optarg; break;
+		case P: o->port = parse_long("--port", optarg, 0, 65535); break;
+		case S: o->size = parse_long("--size", optarg, 1, 65527); break;
+		case N: o->batch = parse_long("--batch", optarg, 1, MAX_BATCH); break;
+		case D:
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			/* Written so that NaN fails the range test too. */
+			if (errno || end == optarg || *end || !(o->duration > 0 && o->duration < 1e7))
+				usage_error("invalid value for", "--duration");
+			break;
+		default:
+			usage_error("unknown option or missing value", argv[optind - 1]);
+		}
+		seen |= c;
+	}
+	if (optind < argc)
+		usage_error("unexpected argument", argv[optind]);
+	allowed = o->send ? (M | T | P | S | D | N) : (M | B | P | N);
+	needed = o->send ? (M | T | P | S | D) : (M | B | P);
+	if (seen & ~allowed)
+		usage_error("option not valid for this command", argv[1]);
+	if ((seen & needed) != needed)
+		usage_error(o->send ? "send needs --mode --to --port --size --duration"
+				    : "recv needs --mode --bind --port", NULL);
+	if (strcmp(mode, "gso") == 0)
+		o->gso = 1;
+	else if (strcmp(mode, "plain") != 0)
+		usage_error("invalid --mode (want plain or gso)", mode);
+	if (o->send && o->port == 0)
+		usage_error("invalid value for", "--port");
+
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)o->port);
+	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)o->port);
+	} else {
+		usage_error("not an IPv4 or IPv6 address", addr);
+	}
+	o->addrlen = a4->sin_family == AF_INET ? sizeof *a4 : sizeof *a6;
+	/* 65535 minus the UDP header, and for IPv4 minus the IP header too: the
+	 * IPv6 payload length does not count IPv6's fixed header. */
+	if (o->send && o->size > (o->addr.ss_family == AF_INET6 ? 65527 : 65507))
+		usage_error("--size too large for this address family", NULL);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int make_socket(const struct opts *o)
+{
+	int fd = socket(o->addr.ss_family, SOCK_DGRAM, 0), sz = SOCKBUF;
+
+	if (fd < 0)
+		die("socket");
+	/* FORCE ignores net.core.[rw]mem_max but needs CAP_NET_ADMIN; the plain
+	 * option is silently clamped. A small buffer only costs throughput, so
+	 * failure is deliberately ignored. */
+	if (setsockopt(fd, SOL_SOCKET, o->send ? SO_SNDBUFFORCE : SO_RCVBUFFORCE,
+		       &sz, sizeof sz) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, o->send ? SO_SNDBUF : SO_RCVBUF,
+				 &sz, sizeof sz);
+	return fd;
+}
+
+static void print_done(const struct stats *st, double seconds, int with_retries)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("{\"event\":\"done\",\"datagrams\":%llu,\"bytes\":%llu,\"seconds\":%.6f,"
+	       "\"cpuUser\":%.6f,\"cpuSystem\":%.6f,\"calls\":%llu,\"messages\":%llu",
+	       st->datagrams, st->bytes, seconds,
+	       ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, st->calls, st->messages);
+	if (with_retries)
+		printf(",\"retries\":%llu", st->retries);
+	printf("}\n");
+	fflush(stdout);
+}
+
+/* True once the controller asked us to stop: EOF or a "stop" line. Uses
+ * read(2) on fd 0, not stdio, whose buffer would hide input from poll(2).
+ * One read per call is enough: if more is pending, the next call sees it. */
+static int stdin_says_stop(void)
+{
+	static char line[8]; /* "stop\r" fits; longer lines just saturate */
+	static size_t used;
+	static int unusable;
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	char buf[256];
+	ssize_t n;
+
+	if (unusable || poll(&p, 1, 0) <= 0)
+		return 0;
+	if (p.revents & POLLNVAL) { /* no stdin at all: rely on signals */
+		unusable = 1;
+		return 0;
+	}
+	n = read(0, buf, sizeof buf);
+	if (n <= 0) /* EOF, or an error that means the controller is gone */
+		return !(n < 0 && errno == EINTR);
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] != '\n') {
+			if (used < sizeof line)
+				line[used++] = buf[i];
+			continue;
+		}
+		if ((used == 4 || (used == 5 && line[4] == '\r')) && memcmp(line, "stop", 4) == 0)
+			return 1;
+		used = 0;
+	}
+	return 0;
+}
+
+static void account_recv(struct stats *st, struct mmsghdr *msgs, int n, double now)
+{
+	static int warned;
+	for (int i = 0; i < n; i++) {
+		struct msghdr *h = &msgs[i].msg_hdr;
+		unsigned long long len = msgs[i].msg_len, segs = 1;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+			int seg;
+			if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO)
+				continue;
+			memcpy(&seg, CMSG_DATA(c), sizeof seg); /* may be unaligned */
+			if (seg > 0) /* a GRO train: all segments but the last are full */
+				segs = (len + seg - 1) / seg;
+		}
+		if ((h->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && !warned++)
+			fprintf(stderr, "udpref: warning: truncated message\n");
+		st->datagrams += segs;
+		st->bytes += len;
+	}
+	if (st->calls++ == 0)
+		st->first = now;
+	st->last = now;
+	st->messages += n;
+}
+
+static int run_recv(struct opts *o)
+{
+	typedef union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(int))]; } ctrl_t;
+	int fd = make_socket(o), one = 1, n;
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof bound;
+	struct stats st = { 0 };
+	double now = now_mono(), next_progress = now + PROGRESS_S, next_control = now;
+	double drain_end = 0;
+	char *data = malloc((size_t)o->batch * SLOT_SIZE);
+	struct iovec *iov = calloc(o->batch, sizeof *iov);
+	struct mmsghdr *msgs = calloc(o->batch, sizeof *msgs);
+	ctrl_t *ctrl = calloc(o->batch, sizeof *ctrl);
+
+	if (!data || !iov || !msgs || !ctrl)
+		die("malloc");
+	if (o->gso && setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) < 0)
+		die("setsockopt(UDP_GRO) failed (needs Linux >= 5.0)");
+	/* A timeout rather than non-blocking I/O: an idle receiver sleeps in the
+	 * kernel yet still wakes up to notice stop requests. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+		die("setsockopt(SO_RCVTIMEO)");
+	if (bind(fd, (struct sockaddr *)&o->addr, o->addrlen) < 0)
+		die("bind");
+	if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0)
+		die("getsockname");
+	for (long i = 0; i < o->batch; i++) {
+		iov[i] = (struct iovec){ data + i * SLOT_SIZE, SLOT_SIZE };
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		msgs[i].msg_hdr.msg_control = o->gso ? ctrl[i].b : NULL;
+	}
+	printf("{\"event\":\"ready\",\"port\":%u}\n", ntohs(bound.ss_family == AF_INET6
+		? ((struct sockaddr_in6 *)&bound)->sin6_port
+		: ((struct sockaddr_in *)&bound)->sin_port));
+	fflush(stdout);
+
+	for (;;) {
+		/* The kernel overwrites msg_controllen with the length it used. */
+		for (long i = 0; i < o->batch; i++)
+			msgs[i].msg_hdr.msg_controllen = o->gso ? sizeof ctrl[i].b : 0;
+		/* WAITFORONE blocks for the first message only and then takes what
+		 * is queued, so a slow sender cannot stall us until a batch fills. */
+		n = recvmmsg(fd, msgs, o->batch, drain_end > 0 ? MSG_DONTWAIT : MSG_WAITFORONE, NULL);
+		now = now_mono();
+		if (n > 0)
+			account_recv(&st, msgs, n, now);
+		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			die("recvmmsg");
+		if (drain_end > 0) {
+			if (n <= 0 || now >= drain_end)
+				break;
+			continue;
+		}
+		/* Polling stdin after every call would add a syscall per batch that
+		 * the Node side does not make; check when idle or every 20 ms. */
+		if (!stop_requested && (n <= 0 || now >= next_control)) {
+			next_control = now + CONTROL_S;
+			if (stdin_says_stop())
+				stop_requested = 1;
+		}
+		/* The sender has usually finished by now, but what it sent may still
+		 * sit in our large buffer and should count: drain it, bounded in
+		 * time in case the sender is still going. */
+		if (stop_requested) {
+			drain_end = now + DRAIN_MAX_S;
+			continue;
+		}
+		if (now >= next_progress) {
+			next_progress = now + PROGRESS_S;
+			printf("{\"event\":\"progress\",\"datagrams\":%llu,\"bytes\":%llu}\n",
+			       st.datagrams, st.bytes);
+			fflush(stdout);
+		}
+	}
+	print_done(&st, st.last - st.first, 0);
+	return 0;
+}
+
+static int run_send(struct opts *o)
+{
+	union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(uint16_t))]; } ctrl;
+	long maxk = (o->addr.ss_family == AF_INET6 ? 65527 : 65507) / o->size;
+	long k = !o->gso ? 1 : maxk < GSO_MAX_SEGS ? maxk : GSO_MAX_SEGS;
+	long nmsg = (o->batch + k - 1) / k, off = 0;
+	int fd = make_socket(o), r;
+	uint16_t seg = (uint16_t)o->size;
+	struct stats st = { 0 };
+	double start;
+	unsigned char *buf = malloc((size_t)k * o->size);
+	long *segs = calloc(nmsg, sizeof *segs);
+	struct iovec *iov = calloc(nmsg, sizeof *iov);
+	struct mmsghdr *msgs = calloc(nmsg, sizeof *msgs);
+
+	if (!buf || !segs || !iov || !msgs)
+		die("malloc");
+	/* Each segment repeats the same pattern, so a GSO train is exactly k
+	 * copies of the plain payload and receivers see identical datagrams. */
+	for (long i = 0; i < k * o->size; i++)
+		buf[i] = (unsigned char)('a' + (i % o->size) % 26);
+	/* The kernel only reads send-side control data, so one copy serves every
+	 * message; its cmsg_len must be exactly CMSG_LEN(sizeof(u16)). */
+	memset(&ctrl, 0, sizeof ctrl);
+	ctrl.align.cmsg_level = SOL_UDP;
+	ctrl.align.cmsg_type = UDP_SEGMENT;
+	ctrl.align.cmsg_len = CMSG_LEN(sizeof seg);
+	memcpy(CMSG_DATA(&ctrl.align), &seg, sizeof seg);
+	for (long i = 0; i < nmsg; i++) {
+		struct msghdr *h = &msgs[i].msg_hdr;
+		segs[i] = o->batch - i * k < k ? o->batch - i * k : k;
+		iov[i] = (struct iovec){ buf, (size_t)segs[i] * o->size }; /* shared, read-only */
+		h->msg_name = &o->addr; /* no connect(): per-message destination */
+		h->msg_namelen = o->addrlen;
+		h->msg_iov = &iov[i];
+		h->msg_iovlen = 1;
+		/* A single datagram needs no segmentation; without the cmsg it
+		 * takes the ordinary path. */
+		if (segs[i] >= 2) {
+			h->msg_control = ctrl.b;
+			h->msg_controllen = sizeof ctrl.b;
+		}
+	}
+
+	start = now_mono();
+	while (!stop_requested && now_mono() - start < o->duration) {
+		r = sendmmsg(fd, msgs + off, nmsg - off, 0);
+		if (r < 0) {
+			/* Transient queue/buffer pressure: just try again. */
+			if (errno == ENOBUFS || errno == EAGAIN || errno == EWOULDBLOCK) {
+				st.retries++;
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			if (o->gso && (errno == EINVAL || errno == EIO))
+				fprintf(stderr, "udpref: hint: UDP_SEGMENT needs size + headers "
+					"<= path MTU and checksum offload on the device\n");
+			die("sendmmsg");
+		}
+		st.calls++;
+		st.messages += r;
+		for (long i = off; i < off + r; i++)
+			st.datagrams += segs[i];
+		/* After a short return only the remainder is resent, so each round
+		 * of calls covers exactly `batch` datagrams. */
+		off = off + r >= nmsg ? 0 : off + r;
+	}
+	st.bytes = st.datagrams * (unsigned long long)o->size;
+	print_done(&st, now_mono() - start, 1);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	parse_args(argc, argv, &o);
+	/* No SA_RESTART: a blocked recvmmsg should return EINTR at once. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	/* A vanished harness must not kill us before "done" is attempted. */
+	signal(SIGPIPE, SIG_IGN);
+	return o.send ? run_send(&o) : run_recv(&o);
+}
