@@ -63,9 +63,18 @@ static const napi_type_tag SEND_RING_TAG = {0x6261746368677261ULL, 0x6d73656e647
 // ---------------------------------------------------------------------------
 // Argument helpers. Each returns false with a JavaScript exception pending.
 
+// A failed Node-API call returns undefined to JavaScript only with an
+// exception pending: never silently.
+static napi_value napi_failed(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && !pending)
+    napi_throw_error(env, "ERR_BATCHGRAM_NAPI", "Node-API call failed");
+  return NULL;
+}
+
 #define CALL(env, expr)                                                        \
   do {                                                                         \
-    if ((expr) != napi_ok) return NULL;                                        \
+    if ((expr) != napi_ok) return napi_failed(env);                            \
   } while (0)
 
 static bool throw_type(napi_env env, const char* what) {
@@ -228,7 +237,7 @@ static napi_value js_socket(napi_env env, napi_callback_info info) {
       napi_wrap(env, obj, s, sock_finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(s);
-    return NULL;
+    return napi_failed(env);
   }
   CALL(env, napi_type_tag_object(env, obj, &SOCKET_TAG));
   return obj;
@@ -481,19 +490,22 @@ static napi_value js_recv_ring(napi_env env, napi_callback_info info) {
       !get_int(env, argv[2], 1, 1 << 20, &slot_size, "slot size out of range") ||
       !get_int(env, argv[5], 0, 1 << 16, &ctrl_size, "control size out of range"))
     return NULL;
+  void* p;
+  size_t n;
+  if (!get_typed(env, argv[0], napi_uint8_array, &p, &n, "arena must be a Uint8Array") ||
+      !get_typed(env, argv[3], napi_uint8_array, &p, &n, "addresses must be a Uint8Array") ||
+      !get_typed(env, argv[4], napi_uint8_array, &p, &n, "controls must be a Uint8Array") ||
+      !get_typed(env, argv[6], napi_int32_array, &p, &n, "meta must be an Int32Array"))
+    return NULL;
   recv_ring_t* r = calloc(1, sizeof(*r));
   if (r == NULL) return int_value(env, -ENOMEM);
   r->slots = (uint32_t)slots;
   r->slot_size = (uint32_t)slot_size;
   r->ctrl_size = (uint32_t)ctrl_size;
   napi_value obj;
-  if (napi_create_object(env, &obj) != napi_ok) {
+  if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, r, recv_ring_finalize, NULL, NULL) != napi_ok) {
     free(r);
-    return NULL;
-  }
-  if (napi_wrap(env, obj, r, recv_ring_finalize, NULL, NULL) != napi_ok) {
-    free(r);
-    return NULL;
+    return napi_failed(env);
   }
   // From here the finalizer owns r, whatever fails below.
   CALL(env, napi_type_tag_object(env, obj, &RECV_RING_TAG));
@@ -596,19 +608,22 @@ static napi_value js_send_ring(napi_env env, napi_callback_info info) {
       !get_int(env, argv[1], 1, MAX_RING_ENTRIES, &max_iovs, "iovec count out of range") ||
       !get_int(env, argv[4], 0, 1 << 16, &ctrl_size, "control size out of range"))
     return NULL;
+  void* p;
+  size_t n;
+  if (!get_typed(env, argv[2], napi_uint8_array, &p, &n, "addresses must be a Uint8Array") ||
+      !get_typed(env, argv[3], napi_uint8_array, &p, &n, "controls must be a Uint8Array") ||
+      !get_typed(env, argv[5], napi_int32_array, &p, &n, "message descriptors must be an Int32Array") ||
+      !get_typed(env, argv[6], napi_int32_array, &p, &n, "iovec descriptors must be an Int32Array"))
+    return NULL;
   send_ring_t* r = calloc(1, sizeof(*r));
   if (r == NULL) return int_value(env, -ENOMEM);
   r->max_msgs = (uint32_t)max_msgs;
   r->max_iovs = (uint32_t)max_iovs;
   r->ctrl_size = (uint32_t)ctrl_size;
   napi_value obj;
-  if (napi_create_object(env, &obj) != napi_ok) {
+  if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, r, send_ring_finalize, NULL, NULL) != napi_ok) {
     free(r);
-    return NULL;
-  }
-  if (napi_wrap(env, obj, r, send_ring_finalize, NULL, NULL) != napi_ok) {
-    free(r);
-    return NULL;
+    return napi_failed(env);
   }
   CALL(env, napi_type_tag_object(env, obj, &SEND_RING_TAG));
   CALL(env, napi_create_reference(env, argv[2], 1, &r->names));

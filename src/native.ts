@@ -47,10 +47,14 @@ export interface NativeBinding {
   sendmmsg(s: SocketHandle, ring: SendRing, buffers: readonly Uint8Array[], first: number, count: number): number;
 }
 
+/** Set by `npm run test:asan` to load the sanitizer build instead of the release one. */
+const ADDON_ENV = 'BATCHGRAM_ADDON';
+
 function load(): NativeBinding | null {
   if (process.platform !== 'linux') return null;
   // dist/src/native.js → native/build/Release/batchgram.node
-  return require(join(__dirname, '..', '..', 'native', 'build', 'Release', 'batchgram.node')) as NativeBinding;
+  const path = process.env[ADDON_ENV] || join(__dirname, '..', '..', 'native', 'build', 'Release', 'batchgram.node');
+  return require(path) as NativeBinding;
 }
 
 /** The addon, or null where there is none (not Linux): sockets then use node:dgram. */

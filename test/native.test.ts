@@ -1,0 +1,72 @@
+// The native boundary holds against any JavaScript input (a short fuzz run;
+// `npm run fuzz` makes the long one), and its validation is specific.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { abi, binding, type NativeBinding, type SocketHandle } from '../src/native';
+import { fuzzNative } from './fuzz';
+
+const b = binding as NativeBinding;
+
+describe('native boundary', { skip: binding === null }, () => {
+  it('survives 20 000 random calls with only TypeError/RangeError', () => {
+    for (const seed of [1, 2, 3, 4]) {
+      const res = fuzzNative(5_000, seed);
+      assert.equal(res.calls, 5_000);
+      assert.ok(res.threw > 0 && res.returned > 0, 'both outcomes exercised');
+    }
+  });
+
+  it('rejects handles that are not its own', () => {
+    assert.throws(() => b.close({} as SocketHandle), TypeError);
+    const ring = b.recvRing(new Uint8Array(100), 1, 100, new Uint8Array(28), new Uint8Array(64), 64, new Int32Array(4));
+    assert.equal(typeof ring, 'object');
+    assert.throws(() => b.close(ring as unknown as SocketHandle), TypeError);
+  });
+
+  it('checks registered memory again on every call', () => {
+    const s = b.socket(4) as SocketHandle;
+    const ab = new ArrayBuffer(400, { maxByteLength: 400 });
+    const arena = new Uint8Array(ab);
+    const ring = b.recvRing(arena, 4, 100, new Uint8Array(4 * 28), new Uint8Array(256), 64, new Int32Array(16));
+    assert.equal(typeof ring, 'object');
+    if (typeof ring === 'number') return;
+    assert.equal(b.recvmmsg(s, ring, 4), -11); // EAGAIN: nothing queued
+    ab.resize(150); // now shorter than 4 slots of 100
+    assert.throws(() => b.recvmmsg(s, ring, 4), RangeError);
+    assert.equal(b.recvmmsg(s, ring, 1), -11, 'one slot still fits');
+    structuredClone(ab, { transfer: [ab] });
+    assert.throws(() => b.recvmmsg(s, ring, 1), RangeError);
+    b.close(s);
+  });
+
+  it('checks every iovec against its buffer', () => {
+    const s = b.socket(4) as SocketHandle;
+    const names = new Uint8Array(28);
+    const md = new Int32Array(abi.SEND_MSG_FIELDS);
+    const iv = new Int32Array(abi.SEND_IOV_FIELDS);
+    const ring = b.sendRing(1, 1, names, new Uint8Array(64), 64, md, iv);
+    if (typeof ring === 'number') assert.fail('sendRing failed');
+    md.set([0, 1, 0, 0, 0]);
+    iv.set([0, 10, 11]); // 10 + 11 > 20
+    assert.throws(() => b.sendmmsg(s, ring, [new Uint8Array(20)], 0, 1), RangeError);
+    iv.set([1, 0, 1]); // no buffer 1
+    assert.throws(() => b.sendmmsg(s, ring, [new Uint8Array(20)], 0, 1), RangeError);
+    iv.set([0, 0, 1]);
+    assert.throws(() => b.sendmmsg(s, ring, ['x' as unknown as Uint8Array], 0, 1), TypeError);
+    md.set([0, 2, 0, 0, 0]); // two iovecs in a one-iovec ring
+    assert.throws(() => b.sendmmsg(s, ring, [new Uint8Array(20)], 0, 1), RangeError);
+    md.set([0, 1, 0, 29, 0]); // address longer than its slot
+    assert.throws(() => b.sendmmsg(s, ring, [new Uint8Array(20)], 0, 1), RangeError);
+    md.set([0, 1, 0, 0, 65]); // control longer than its buffer
+    assert.throws(() => b.sendmmsg(s, ring, [new Uint8Array(20)], 0, 1), RangeError);
+    assert.throws(() => b.sendmmsg(s, ring, [new Uint8Array(20)], 1, 1), RangeError); // past the ring
+    b.close(s);
+  });
+
+  it('returns -EBADF after close instead of touching a reused descriptor', () => {
+    const s = b.socket(4) as SocketHandle;
+    assert.equal(b.close(s), 0);
+    assert.equal(b.close(s), -9);
+    assert.equal(b.setsockopt(s, abi.SOL_SOCKET, abi.SO_RCVBUF, 4096), -9);
+  });
+});
