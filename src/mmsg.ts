@@ -49,6 +49,15 @@ interface PendingWrite {
 
 const enum SendResult { Done, Again, NoBufs }
 
+/** The memory registered for recvmmsg, and the view over it. */
+interface RecvMemory {
+  ring: RecvRing;
+  names: Uint8Array;
+  controlView: DataView;
+  meta: Int32Array;
+  view: BatchView;
+}
+
 function fail(r: unknown, syscall: string, address?: string, port?: number): never {
   throw systemError(r as number, syscall, address, port);
 }
@@ -72,13 +81,10 @@ export class MmsgEngine implements Engine {
   readonly #scratch = new Int32Array(1);
   readonly #addrScratch: Uint8Array;
 
-  // Receive side.
-  readonly #recvRing: RecvRing;
+  // Receive side, made on the first read: a socket that only sends never
+  // pays for a receive arena.
+  #recv: RecvMemory | null = null;
   readonly #slotSize: number;
-  readonly #names: Uint8Array;
-  readonly #controlView: DataView;
-  readonly #meta: Int32Array;
-  readonly #view: BatchView;
   readonly #peerKey: Uint8Array; // the last sender's sockaddr bytes
   #peerKeyLen = 0;
   #peer: SocketAddress | null = null;
@@ -116,16 +122,6 @@ export class MmsgEngine implements Engine {
 
     const slots = o.batchSize;
     this.#slotSize = rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize;
-    // Uninitialised memory: pages become resident only as the kernel writes them.
-    const arena = Buffer.allocUnsafeSlow(slots * this.#slotSize);
-    this.#names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
-    const controls = new Uint8Array(slots * CONTROL_SIZE);
-    this.#controlView = new DataView(controls.buffer);
-    this.#meta = new Int32Array(slots * abi.RECV_META_FIELDS);
-    const ring = b.recvRing(arena, slots, this.#slotSize, this.#names, controls, CONTROL_SIZE, this.#meta);
-    if (typeof ring === 'number') fail(ring, 'recvRing');
-    this.#recvRing = ring;
-    this.#view = new BatchView(arena, slots, rx ? slots * 4 : slots);
     this.#peerKey = new Uint8Array(abi.SOCKADDR_SLOT);
 
     // A batch becomes at most batchSize messages; each may add a sentinel iovec.
@@ -184,8 +180,22 @@ export class MmsgEngine implements Engine {
   }
 
   setReading(on: boolean): void {
+    if (on) this.#recv ??= this.#registerReceiveMemory();
     this.#reading = on;
     this.#updatePoll();
+  }
+
+  #registerReceiveMemory(): RecvMemory {
+    const slots = this.#batchSize;
+    // Uninitialised memory: pages become resident only as the kernel writes them.
+    const arena = Buffer.allocUnsafeSlow(slots * this.#slotSize);
+    const names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
+    const controls = new Uint8Array(slots * CONTROL_SIZE);
+    const meta = new Int32Array(slots * abi.RECV_META_FIELDS);
+    const ring = this.#b.recvRing(arena, slots, this.#slotSize, names, controls, CONTROL_SIZE, meta);
+    if (typeof ring === 'number') fail(ring, 'recvRing');
+    const view = new BatchView(arena, slots, this.capabilities.rxOffload ? slots * 4 : slots);
+    return { ring, names, controlView: new DataView(controls.buffer), meta, view };
   }
 
   // Writability is asked for only while writes wait: a UDP socket is nearly
@@ -211,24 +221,25 @@ export class MmsgEngine implements Engine {
 
   #readReady(): void {
     const slots = this.#batchSize;
+    const recv = this.#recv;
+    if (recv === null) return;
     for (let k = 0; k < READ_BUDGET && this.#reading && !this.#closed; k++) {
-      const n = this.#b.recvmmsg(this.#s, this.#recvRing, slots);
+      const n = this.#b.recvmmsg(this.#s, recv.ring, slots);
       if (n < 0) {
         if (n !== -EAGAIN) this.#host.fail(systemError(n, 'recvmmsg'));
         return;
       }
       this.stats.recvCalls++;
-      this.#fill(n);
-      this.#host.deliver(this.#view);
+      this.#fill(recv, n);
+      this.#host.deliver(recv.view);
       // Fewer messages than asked for: the queue is empty, skip the EAGAIN call.
       if (n < slots) return;
     }
   }
 
   // Turns the kernel's per-message results into the view's datagrams.
-  #fill(n: number): void {
-    const view = this.#view;
-    const meta = this.#meta;
+  #fill(recv: RecvMemory, n: number): void {
+    const { view, meta, controlView } = recv;
     const fields = abi.RECV_META_FIELDS;
     const rx = this.capabilities.rxOffload;
     let datagrams = 0, bytes = 0;
@@ -236,18 +247,18 @@ export class MmsgEngine implements Engine {
       const len = Math.min(meta[m * fields], this.#slotSize);
       const flags = meta[m * fields + 1];
       const controlLen = Math.min(meta[m * fields + 3], CONTROL_SIZE);
-      const seg = rx && controlLen > 0 ? readGroSegmentSize(this.#controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen) : 0;
+      const seg = rx && controlLen > 0 ? readGroSegmentSize(controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen) : 0;
       view.messageOffsets[m] = m * this.#slotSize;
       view.messageLengths[m] = len;
       view.segmentSizes[m] = seg > 0 && seg < len ? seg : 0;
       const truncated = (flags & abi.MSG_TRUNC) !== 0 ? 1 : 0;
       view.messageTruncated[m] = truncated;
       this.stats.truncated += truncated;
-      view.peers[m] = this.#peerOf(m, meta[m * fields + 2]);
+      view.peers[m] = this.#peerOf(recv.names, m, meta[m * fields + 2]);
       datagrams += segmentCount(len, view.segmentSizes[m]);
       bytes += len;
     }
-    this.#countOverflows(n);
+    this.#countOverflows(recv, n);
     view.reserve(datagrams);
     view.count = splitCoalesced(view.messageLengths, view.segmentSizes, n, this.#slotSize, view);
     view.messageCount = n;
@@ -258,8 +269,7 @@ export class MmsgEngine implements Engine {
 
   // Consecutive messages mostly come from one peer: reuse its decoded address
   // while the sockaddr bytes repeat.
-  #peerOf(m: number, nameLen: number): SocketAddress {
-    const names = this.#names;
+  #peerOf(names: Uint8Array, m: number, nameLen: number): SocketAddress {
     const at = m * abi.SOCKADDR_SLOT;
     const len = Math.min(nameLen, abi.SOCKADDR_SLOT);
     const key = this.#peerKey;
@@ -274,12 +284,12 @@ export class MmsgEngine implements Engine {
   }
 
   // SO_RXQ_OVFL is cumulative, so only the newest message's value matters.
-  #countOverflows(n: number): void {
+  #countOverflows(recv: RecvMemory, n: number): void {
     if (this.#counter === undefined || n === 0) return;
     const m = n - 1;
-    const controlLen = Math.min(this.#meta[m * abi.RECV_META_FIELDS + 3], CONTROL_SIZE);
+    const controlLen = Math.min(recv.meta[m * abi.RECV_META_FIELDS + 3], CONTROL_SIZE);
     if (controlLen === 0) return;
-    const current = readRxqOverflows(this.#controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen);
+    const current = readRxqOverflows(recv.controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen);
     if (current < 0 || current === this.#lastOverflows) return;
     const delta = counterDelta(this.#lastOverflows, current);
     this.#counter.add(delta);

@@ -1,0 +1,113 @@
+// Resources come back: descriptors and memory stay flat over many sockets,
+// worker threads can use sockets and end cleanly, and an idle process exits.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { BatchSocket } from '../src/index';
+import { collect } from './helpers';
+
+const linux = process.platform === 'linux';
+const openFds = () => readdirSync('/proc/self/fd').length;
+const index = join(__dirname, '..', 'src', 'index.js');
+
+/** Runs a script in a fresh node process and returns its exit status, output and time. */
+function node(script: string, timeoutMs = 20_000) {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: timeoutMs });
+  return { status: r.status, signal: r.signal, out: r.stdout + r.stderr, ms: Date.now() - t0 };
+}
+
+describe('lifecycle', { skip: !linux }, () => {
+  it('leaves descriptors and memory flat over 10 000 bind/close cycles', async () => {
+    const cycle = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const s = await BatchSocket.bind({ address: '127.0.0.1' });
+        s.on('batch', () => {}); // reading: the receive arena and a live poll handle
+        await Promise.resolve(); // reading starts in a microtask
+        await s.close();
+        // A server's event loop turns; Node runs addon finalizers there.
+        if (i % 50 === 0) await new Promise(setImmediate);
+      }
+      await new Promise(setImmediate);
+    };
+    await cycle(500); // warm up allocators and JIT
+    global.gc?.();
+    const fds = openFds();
+    const rss = process.memoryUsage().rss;
+    await cycle(10_000);
+    global.gc?.();
+    assert.equal(openFds(), fds, 'descriptors');
+    const grown = process.memoryUsage().rss - rss;
+    assert.ok(grown < 64 << 20, `resident memory grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+  });
+
+  it('works in a worker thread, and the process exits when the worker is terminated with a socket open', () => {
+    const r = node(`
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker(\`
+        const { BatchSocket } = require(${JSON.stringify(index)});
+        const { parentPort } = require('node:worker_threads');
+        (async () => {
+          const s = await BatchSocket.bind({ address: '127.0.0.1' });
+          s.on('batch', (b) => parentPort.postMessage(b.map((d) => d.data.toString()).join(',')));
+          await s.writeBatchTo([Buffer.from('a'), Buffer.from('b')], '127.0.0.1', s.address().port);
+        })();
+      \`, { eval: true });
+      w.on('message', (m) => { console.log('worker got ' + m); w.terminate(); });
+    `);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /worker got a,b/);
+  });
+
+  it('lets the process exit once every socket is closed, or unref()ed', () => {
+    for (const end of ['await s.close();', 's.unref();']) {
+      const r = node(`
+        const { BatchSocket } = require(${JSON.stringify(index)});
+        (async () => {
+          const s = await BatchSocket.bind({ address: '127.0.0.1' });
+          s.on('batch', () => {});
+          ${end}
+        })();
+      `, 10_000);
+      assert.equal(r.status, 0, `${end}: ${r.out}`);
+      assert.ok(r.ms < 5_000, `${end}: exited after ${r.ms} ms`);
+    }
+  });
+
+  it('keeps the process alive while a socket reads', () => {
+    const r = node(`
+      const { BatchSocket } = require(${JSON.stringify(index)});
+      (async () => {
+        const s = await BatchSocket.bind({ address: '127.0.0.1' });
+        s.on('batch', () => {});
+      })();
+    `, 1_500);
+    assert.equal(r.signal, 'SIGTERM', 'still running when the timeout killed it');
+  });
+
+  it('ends a waiting iterator when the socket closes during the read', async () => {
+    const s = await BatchSocket.bind({ address: '127.0.0.1' });
+    const it = s[Symbol.asyncIterator]();
+    const pending = it.next();
+    await s.close();
+    assert.deepEqual(await pending, { value: undefined, done: true });
+    assert.deepEqual(await it.next(), { value: undefined, done: true });
+  });
+
+  it('hands out what an iterator holds before it ends', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const it = rx[Symbol.asyncIterator]();
+    const arrived = collect(rx, 2);
+    await tx.writeBatchTo([Buffer.from('x')], '127.0.0.1', rx.address().port);
+    await tx.writeBatchTo([Buffer.from('y')], '127.0.0.1', rx.address().port);
+    await arrived;
+    await rx.close();
+    await tx.close();
+    const seen: string[] = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) seen.push(...r.value.map((d) => d.data.toString()));
+    assert.deepEqual(seen, ['x', 'y']);
+  });
+});
