@@ -738,7 +738,7 @@ static napi_value init(napi_env env, napi_value exports) {
             set_int(env, c, "SO_RXQ_OVFL", SO_RXQ_OVFL) && set_int(env, c, "SO_RCVBUF", SO_RCVBUF) &&
             set_int(env, c, "SO_SNDBUF", SO_SNDBUF) && set_int(env, c, "SO_RCVBUFFORCE", SO_RCVBUFFORCE) &&
             set_int(env, c, "SO_SNDBUFFORCE", SO_SNDBUFFORCE) && set_int(env, c, "SO_REUSEADDR", SO_REUSEADDR) &&
-            set_int(env, c, "SO_REUSEPORT", SO_REUSEPORT) && set_int(env, c, "SO_BROADCAST", SO_BROADCAST) &&
+            set_int(env, c, "SO_REUSEPORT", SO_REUSEPORT) && set_int(env, c, "SO_BROADCAST", SO_BROADCAST) && set_int(env, c, "SO_ERROR", SO_ERROR) &&
             set_int(env, c, "IPV6_V6ONLY", IPV6_V6ONLY) && set_int(env, c, "MSG_TRUNC", MSG_TRUNC) &&
             set_int(env, c, "MSG_CTRUNC", MSG_CTRUNC) &&
             set_int(env, c, "CMSG_HEADER_SIZE", (int64_t)sizeof(struct cmsghdr)) &&

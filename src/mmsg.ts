@@ -212,7 +212,14 @@ export class MmsgEngine implements Engine {
   #onPoll(status: number, events: number): void {
     if (this.#closed) return;
     if (status < 0) {
-      this.#host.fail(systemError(status, 'uv_poll'));
+      // On POLLERR libuv stops the poll and reports EBADF. The socket's own
+      // pending error (an ICMP error on a connected socket, say) is the real
+      // news: take it (reading SO_ERROR clears it) and poll again.
+      const r = this.#b.getsockopt(this.#s, abi.SOL_SOCKET, abi.SO_ERROR, this.#scratch);
+      const pending = r === 0 ? this.#scratch[0] : 0;
+      this.#events = 0;
+      this.#updatePoll();
+      this.#host.fail(pending > 0 ? systemError(-pending, 'recvmmsg') : systemError(status, 'uv_poll'));
       return;
     }
     if (events & POLL_WRITABLE) this.#pump();

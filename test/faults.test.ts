@@ -73,6 +73,24 @@ describe('GSO fallback', { skip: binding === null }, () => {
     assert.deepEqual(calls.slice(2).map((c) => c.segmented), [0]);
   });
 
+  it('delivers a long stream complete and in order when GSO sends fail with EIO', async () => {
+    const { rx, tx, calls, port } = await setup((_call, usesGso) => (usesGso ? -EIO : undefined));
+    const batches = 100, per = 64;
+    const arriving = collect(rx, batches * per, 20_000);
+    let disabled = 0;
+    for (let k = 0; k < batches; k++) {
+      await tx.writeBatchTo(batch(per, 1000, k * per), '127.0.0.1', port).catch((e: unknown) => {
+        assert.ok(e instanceof GSODisabledError && e.cause === null);
+        disabled++;
+      });
+    }
+    const got = await arriving;
+    got.forEach((d, i) => assert.equal(d.data.readUInt32BE(0), i));
+    assert.equal(disabled, 1, 'GSO turned off once');
+    assert.equal(calls.filter((c) => c.result === -EIO).length, 1);
+    assert.equal(tx.stats().datagramsOut, batches * per);
+  });
+
   it('carries the retry\'s error as the cause when the retry fails too', async () => {
     const { tx, calls, port } = await setup((call) => (call === 0 ? -EIO : -EPERM));
     const err = await tx.writeBatchTo(batch(4), '127.0.0.1', port).then(() => null, (e: unknown) => e);
