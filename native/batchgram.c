@@ -325,6 +325,26 @@ static napi_value js_setsockopt(napi_env env, napi_callback_info info) {
   return int_value(env, r == 0 ? 0 : -errno);
 }
 
+// For options whose value is a struct (multicast memberships): the bytes of
+// `buf[0, len)` are passed as they are; the kernel checks their meaning.
+static napi_value js_setsockopt_bytes(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  sock_t* s;
+  int64_t level, name, len;
+  void* data;
+  size_t n;
+  if (!get_args(env, info, 5, argv) || !get_sock(env, argv[0], &s) ||
+      !get_int(env, argv[1], 0, INT_MAX, &level, "level must be an int") ||
+      !get_int(env, argv[2], 0, INT_MAX, &name, "option must be an int") ||
+      !get_typed(env, argv[3], napi_uint8_array, &data, &n, "value must be a Uint8Array") ||
+      !get_int(env, argv[4], 0, 1024, &len, "length out of range"))
+    return NULL;
+  if ((size_t)len > n) return throw_range(env, "length exceeds its buffer"), NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  int r = setsockopt(s->fd, (int)level, (int)name, data, (socklen_t)len);
+  return int_value(env, r == 0 ? 0 : -errno);
+}
+
 static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   sock_t* s;
@@ -719,6 +739,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"getpeername", NULL, js_getpeername, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setsockopt", NULL, js_setsockopt, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getsockopt", NULL, js_getsockopt, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setsockoptBytes", NULL, js_setsockopt_bytes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, js_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollUpdate", NULL, js_poll_update, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -740,6 +761,17 @@ static napi_value init(napi_env env, napi_value exports) {
             set_int(env, c, "SO_SNDBUFFORCE", SO_SNDBUFFORCE) && set_int(env, c, "SO_REUSEADDR", SO_REUSEADDR) &&
             set_int(env, c, "SO_REUSEPORT", SO_REUSEPORT) && set_int(env, c, "SO_BROADCAST", SO_BROADCAST) && set_int(env, c, "SO_ERROR", SO_ERROR) &&
             set_int(env, c, "IPV6_V6ONLY", IPV6_V6ONLY) && set_int(env, c, "MSG_TRUNC", MSG_TRUNC) &&
+            set_int(env, c, "IP_TTL", IP_TTL) && set_int(env, c, "IP_MULTICAST_TTL", IP_MULTICAST_TTL) &&
+            set_int(env, c, "IP_MULTICAST_LOOP", IP_MULTICAST_LOOP) && set_int(env, c, "IP_MULTICAST_IF", IP_MULTICAST_IF) &&
+            set_int(env, c, "IP_ADD_MEMBERSHIP", IP_ADD_MEMBERSHIP) && set_int(env, c, "IP_DROP_MEMBERSHIP", IP_DROP_MEMBERSHIP) &&
+            set_int(env, c, "IP_ADD_SOURCE_MEMBERSHIP", IP_ADD_SOURCE_MEMBERSHIP) &&
+            set_int(env, c, "IP_DROP_SOURCE_MEMBERSHIP", IP_DROP_SOURCE_MEMBERSHIP) &&
+            set_int(env, c, "IPV6_UNICAST_HOPS", IPV6_UNICAST_HOPS) && set_int(env, c, "IPV6_MULTICAST_HOPS", IPV6_MULTICAST_HOPS) &&
+            set_int(env, c, "IPV6_MULTICAST_LOOP", IPV6_MULTICAST_LOOP) && set_int(env, c, "IPV6_MULTICAST_IF", IPV6_MULTICAST_IF) &&
+            set_int(env, c, "IPV6_JOIN_GROUP", IPV6_JOIN_GROUP) && set_int(env, c, "IPV6_LEAVE_GROUP", IPV6_LEAVE_GROUP) &&
+            set_int(env, c, "MCAST_JOIN_SOURCE_GROUP", MCAST_JOIN_SOURCE_GROUP) &&
+            set_int(env, c, "MCAST_LEAVE_SOURCE_GROUP", MCAST_LEAVE_SOURCE_GROUP) &&
+            set_int(env, c, "SIZEOF_GROUP_SOURCE_REQ", (int64_t)sizeof(struct group_source_req)) &&
             set_int(env, c, "MSG_CTRUNC", MSG_CTRUNC) &&
             set_int(env, c, "CMSG_HEADER_SIZE", (int64_t)sizeof(struct cmsghdr)) &&
             set_int(env, c, "CMSG_ALIGN", (int64_t)sizeof(size_t)) &&

@@ -32,6 +32,12 @@ export function emptyStats(): SocketStats {
   };
 }
 
+/**
+ * A write that failed part-way says how many of its datagrams the kernel took
+ * before the failure (they were sent; the rest were not).
+ */
+export interface WriteError extends Error { datagramsSent?: number }
+
 /** A validated batch to send: datagram i is buffers[i][start, start + lengths[i]). */
 export interface WriteJob {
   buffers: Uint8Array[];

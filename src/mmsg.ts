@@ -5,7 +5,7 @@ import { constants } from 'node:os';
 import { BatchView } from './batch';
 import { MIN_CONTROL_MESSAGE_SIZE, readGroSegmentSize, readRxqOverflows, writeUdpSegment } from './cmsg';
 import { counterDelta, counterFor, type Counter } from './counters';
-import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
+import type { BindOptions, Engine, EngineHost, SocketStats, WriteError, WriteJob } from './engine';
 import { emptyStats } from './engine';
 import { GSODisabledError, notRunning, queueFull, systemError } from './errors';
 import { segmentCount, splitCoalesced } from './gro';
@@ -166,13 +166,25 @@ export class MmsgEngine implements Engine {
     if (r < 0) fail(r, 'connect');
   }
 
-  getRecvBufferSize(): number { return this.#getInt(abi.SO_RCVBUF, 'SO_RCVBUF'); }
-  getSendBufferSize(): number { return this.#getInt(abi.SO_SNDBUF, 'SO_SNDBUF'); }
+  getRecvBufferSize(): number { return this.getIntOption(abi.SOL_SOCKET, abi.SO_RCVBUF, 'SO_RCVBUF'); }
+  getSendBufferSize(): number { return this.getIntOption(abi.SOL_SOCKET, abi.SO_SNDBUF, 'SO_SNDBUF'); }
 
-  #getInt(opt: number, name: string): number {
-    const r = this.#b.getsockopt(this.#s, abi.SOL_SOCKET, opt, this.#scratch);
-    if (r < 0) fail(r, `getsockopt ${name}`);
+  // Socket options beyond the bind options, for layers built on this engine
+  // (the dgram-compatible socket); they throw Node-style system errors.
+  getIntOption(level: number, name: number, what: string): number {
+    const r = this.#b.getsockopt(this.#s, level, name, this.#scratch);
+    if (r < 0) fail(r, `getsockopt ${what}`);
     return this.#scratch[0];
+  }
+
+  setIntOption(level: number, name: number, value: number, what: string): void {
+    const r = this.#b.setsockopt(this.#s, level, name, value);
+    if (r < 0) fail(r, `setsockopt ${what}`);
+  }
+
+  setBytesOption(level: number, name: number, value: Uint8Array, what: string): void {
+    const r = this.#b.setsockoptBytes(this.#s, level, name, value, value.length);
+    if (r < 0) fail(r, `setsockopt ${what}`);
   }
 
   setRef(ref: boolean): void {
@@ -382,7 +394,9 @@ export class MmsgEngine implements Engine {
           w.singlesUntil = plan.first[sent] + plan.count[sent];
           break;
         }
-        w.error = systemError(r, 'sendmmsg', job.dest ? formatAddress(job.dest) : undefined, job.dest ? job.port : undefined);
+        const err: WriteError = systemError(r, 'sendmmsg', job.dest ? formatAddress(job.dest) : undefined, job.dest ? job.port : undefined);
+        err.datagramsSent = w.next;
+        w.error = err;
         return SendResult.Done;
       }
     }

@@ -15,6 +15,11 @@ export interface NativeConstants {
   SO_RCVBUF: number; SO_SNDBUF: number; SO_RCVBUFFORCE: number; SO_SNDBUFFORCE: number;
   SO_REUSEADDR: number; SO_REUSEPORT: number; SO_BROADCAST: number; SO_ERROR: number; IPV6_V6ONLY: number;
   MSG_TRUNC: number; MSG_CTRUNC: number;
+  IP_TTL: number; IP_MULTICAST_TTL: number; IP_MULTICAST_LOOP: number; IP_MULTICAST_IF: number;
+  IP_ADD_MEMBERSHIP: number; IP_DROP_MEMBERSHIP: number; IP_ADD_SOURCE_MEMBERSHIP: number; IP_DROP_SOURCE_MEMBERSHIP: number;
+  IPV6_UNICAST_HOPS: number; IPV6_MULTICAST_HOPS: number; IPV6_MULTICAST_LOOP: number; IPV6_MULTICAST_IF: number;
+  IPV6_JOIN_GROUP: number; IPV6_LEAVE_GROUP: number; MCAST_JOIN_SOURCE_GROUP: number; MCAST_LEAVE_SOURCE_GROUP: number;
+  SIZEOF_GROUP_SOURCE_REQ: number;
   CMSG_HEADER_SIZE: number; CMSG_ALIGN: number; SOCKADDR_SLOT: number;
   RECV_META_FIELDS: number; SEND_MSG_FIELDS: number; SEND_IOV_FIELDS: number;
   MAX_RING_ENTRIES: number; MAX_IOV_PER_MSG: number;
@@ -31,6 +36,8 @@ export interface NativeBinding {
   getpeername(s: SocketHandle, out: Uint8Array): number;
   setsockopt(s: SocketHandle, level: number, name: number, value: number): number;
   getsockopt(s: SocketHandle, level: number, name: number, out: Int32Array): number;
+  /** For struct-valued options: passes value[0, len). */
+  setsockoptBytes(s: SocketHandle, level: number, name: number, value: Uint8Array, len: number): number;
   close(s: SocketHandle): number;
   /** Events: 1 readable, 2 writable; the callback gets (status, events). */
   pollStart(s: SocketHandle, cb: (status: number, events: number) => void): number;
@@ -73,6 +80,11 @@ export const abi: NativeConstants = binding?.constants ?? {
   SO_RCVBUF: 8, SO_SNDBUF: 7, SO_RCVBUFFORCE: 33, SO_SNDBUFFORCE: 32,
   SO_REUSEADDR: 2, SO_REUSEPORT: 15, SO_BROADCAST: 6, SO_ERROR: 4, IPV6_V6ONLY: 26,
   MSG_TRUNC: 0x20, MSG_CTRUNC: 0x08,
+  IP_TTL: 2, IP_MULTICAST_TTL: 33, IP_MULTICAST_LOOP: 34, IP_MULTICAST_IF: 32,
+  IP_ADD_MEMBERSHIP: 35, IP_DROP_MEMBERSHIP: 36, IP_ADD_SOURCE_MEMBERSHIP: 39, IP_DROP_SOURCE_MEMBERSHIP: 40,
+  IPV6_UNICAST_HOPS: 16, IPV6_MULTICAST_HOPS: 18, IPV6_MULTICAST_LOOP: 19, IPV6_MULTICAST_IF: 17,
+  IPV6_JOIN_GROUP: 20, IPV6_LEAVE_GROUP: 21, MCAST_JOIN_SOURCE_GROUP: 46, MCAST_LEAVE_SOURCE_GROUP: 47,
+  SIZEOF_GROUP_SOURCE_REQ: 264,
   CMSG_HEADER_SIZE: 16, CMSG_ALIGN: 8, SOCKADDR_SLOT: 28,
   RECV_META_FIELDS: 4, SEND_MSG_FIELDS: 5, SEND_IOV_FIELDS: 3,
   MAX_RING_ENTRIES: 4096, MAX_IOV_PER_MSG: 1024,
