@@ -33,7 +33,7 @@
 #define SOCKBUF      (64 << 20) /* so the baseline is never buffer-starved */
 #define GSO_MAX_SEGS 64         /* UDP_MAX_SEGMENTS on older kernels */
 #define PROGRESS_S   0.25
-#define CONTROL_S    0.02       /* how often a busy receiver polls stdin */
+#define CONTROL_S    0.02       /* how often a busy child polls stdin */
 #define DRAIN_MAX_S  2.0
 
 static volatile sig_atomic_t stop_requested;
@@ -379,7 +379,15 @@ static int run_send(struct opts *o)
 	}
 
 	start = now_mono();
+	double next_control = start + CONTROL_S;
 	while (!stop_requested && now_mono() - start < o->duration) {
+		/* A controller that died closes our stdin: stop, rather than flood
+		 * loopback for the rest of the duration. */
+		if (now_mono() >= next_control) {
+			next_control = now_mono() + CONTROL_S;
+			if (stdin_says_stop())
+				break;
+		}
 		r = sendmmsg(fd, msgs + off, nmsg - off, 0);
 		if (r < 0) {
 			/* Transient queue/buffer pressure: just try again. */

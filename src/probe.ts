@@ -2,9 +2,11 @@
 // sendmmsg, and per socket the offloads its kernel accepts. The answers are
 // read from the kernel, never assumed from a version number, except for the
 // one case below where asking would be unsafe.
-import { release } from 'node:os';
+import { constants, release } from 'node:os';
+import { writeUdpSegment } from './cmsg';
 import { IDEAL_BATCH_SIZE_WITH_MMSG } from './limits';
 import { abi, binding, type NativeBinding, type SocketHandle } from './native';
+import { encodeSockaddr, parseAddress } from './sockaddr';
 
 export interface Capabilities {
   /** Many datagrams per system call (recvmmsg/sendmmsg). */
@@ -51,4 +53,36 @@ export function probeOffload(b: NativeBinding, s: SocketHandle, wantRx = true): 
 /** Enables SO_RXQ_OVFL (Linux 2.6.33) and says whether it took. */
 export function enableRxqOverflowCounter(b: NativeBinding, s: SocketHandle): boolean {
   return b.setsockopt(s, abi.SOL_SOCKET, abi.SO_RXQ_OVFL, 1) === 0;
+}
+
+/** Bytes per segment of the probe's GSO send: 128 of them are 2 KiB, far within any MTU and message limit. */
+const PROBE_SEGMENT = 16;
+
+/**
+ * Whether the kernel takes one GSO send of `segments` segments. Its cap,
+ * UDP_MAX_SEGMENTS, was 64 for years and 128 on newer kernels; past it a
+ * send fails with EINVAL. The library stays at 64 (see limits.ts), so the
+ * question is asked with one raw sendmmsg to a socket's own address.
+ * null: no answer (no batch path, or another error).
+ */
+export function probeGsoSegments(segments: number): boolean | null {
+  if (binding === null) return null;
+  const b = binding;
+  const s = b.socket(4);
+  if (typeof s === 'number') return null;
+  try {
+    const name = new Uint8Array(abi.SOCKADDR_SLOT);
+    const nameLen = encodeSockaddr(name, 0, parseAddress('127.0.0.1')!, 0);
+    if (b.bind(s, name, nameLen) < 0 || b.getsockname(s, name) < 0) return null;
+    const controls = new Uint8Array(64);
+    const controlLen = writeUdpSegment(new DataView(controls.buffer), 0, PROBE_SEGMENT);
+    const messages = Int32Array.of(0, 1, 0, nameLen, controlLen); // first iovec, iovecs, address slot, lengths
+    const iovecs = Int32Array.of(0, 0, segments * PROBE_SEGMENT); // buffer index, offset, length
+    const ring = b.sendRing(1, 1, name, controls, controls.length, messages, iovecs);
+    if (typeof ring === 'number') return null;
+    const r = b.sendmmsg(s, ring, [new Uint8Array(segments * PROBE_SEGMENT)], 0, 1);
+    return r === 1 ? true : r === -constants.errno.EINVAL ? false : null;
+  } finally {
+    b.close(s);
+  }
 }

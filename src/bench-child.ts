@@ -1,0 +1,271 @@
+// One side of one `batchgram bench` run for the Node implementations, in its
+// own process so that sender and receiver each have a core and an event loop
+// of their own. It speaks the line protocol of bench/udpref.c (see
+// ChildEvent in bench.ts), so the harness drives Node and C alike:
+//
+//   bench-child recv --impl IMPL --bind ADDR --port N
+//   bench-child send --impl IMPL --to ADDR --port N --size BYTES --duration SECONDS
+//
+// The receiver stops on a "stop" line, EOF on stdin or SIGTERM; a sender
+// stops after --duration or on EOF, so an orphan never outlives its harness.
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { createInterface } from 'node:readline';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { NODE_IMPLS, type ChildCounts, type ChildEvent, type NodeImpl } from './bench';
+import { BatchSocket, GSODisabledError, type Batch, type BatchView } from './index';
+
+/** Same as udpref's SOCKBUF: so that no implementation is buffer-starved. */
+const SOCKET_BUFFER = 64 << 20;
+/** How often the receiver reports its running total, as udpref does. */
+const PROGRESS_MS = 250;
+/** After a stop request, keep reading while datagrams still arrive this often... */
+const DRAIN_IDLE_MS = 20;
+/** ...but no longer than udpref's DRAIN_MAX_S. */
+const DRAIN_MAX_MS = 2000;
+/** node:dgram sends kept in flight: enough to never wait on a callback, bounded so memory stays flat. */
+const DGRAM_WINDOW = 256;
+/**
+ * A batch write that the kernel takes at once resolves in a microtask, so a
+ * sending loop never reaches the event loop by itself; it yields every this
+ * many writes to notice stdin EOF and signals.
+ */
+const WRITES_PER_YIELD = 64;
+
+interface Args {
+  impl: NodeImpl;
+  address: string;
+  port: number;
+  size: number;
+  duration: number;
+}
+
+function emit(e: ChildEvent): void {
+  process.stdout.write(JSON.stringify(e) + '\n');
+}
+
+function familyOf(address: string): 'udp4' | 'udp6' {
+  return isIPv6(address) ? 'udp6' : 'udp4';
+}
+
+/** CPU seconds since `since` (a process.cpuUsage() snapshot). */
+function cpuSince(since: NodeJS.CpuUsage): { cpuUser: number; cpuSystem: number } {
+  const d = process.cpuUsage(since);
+  return { cpuUser: d.user / 1e6, cpuSystem: d.system / 1e6 };
+}
+
+/** Resolves on a "stop" line, EOF on stdin, or SIGTERM/SIGINT. */
+function stopRequested(): Promise<void> {
+  return new Promise((resolve) => {
+    const lines = createInterface({ input: process.stdin });
+    lines.on('line', (l) => { if (l.trim() === 'stop') resolve(); });
+    lines.on('close', () => resolve());
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+}
+
+// --- Receiver ---------------------------------------------------------------
+
+interface Tally { datagrams: number; bytes: number; first: number; last: number }
+
+interface Receiver {
+  port: number;
+  /** recvmmsg calls and messages so far (node:dgram: one each per datagram). */
+  calls(): { calls: number; messages: number };
+  close(): void;
+}
+
+function arrived(t: Tally, datagrams: number, bytes: number): void {
+  const now = performance.now();
+  if (t.datagrams === 0) t.first = now;
+  t.last = now;
+  t.datagrams += datagrams;
+  t.bytes += bytes;
+}
+
+async function dgramReceiver(a: Args, t: Tally): Promise<Receiver> {
+  const sock: Socket = createSocket({ type: familyOf(a.address), recvBufferSize: SOCKET_BUFFER });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(a.port, a.address, () => { sock.off('error', reject); resolve(); });
+  });
+  sock.on('message', (msg) => arrived(t, 1, msg.length));
+  return {
+    port: sock.address().port,
+    calls: () => ({ calls: t.datagrams, messages: t.datagrams }),
+    close: () => sock.close(),
+  };
+}
+
+async function batchReceiver(a: Args, t: Tally): Promise<Receiver> {
+  const sock = await BatchSocket.bind({
+    type: familyOf(a.address), address: a.address, port: a.port,
+    offload: a.impl !== 'mmsg', recvBufferSize: SOCKET_BUFFER,
+  });
+  if (a.impl === 'gso-zero') {
+    // The zero-allocation path: read lengths in place, copy nothing.
+    sock.on('view', (v: BatchView) => {
+      let bytes = 0;
+      for (let m = 0; m < v.messageCount; m++) bytes += v.messageLengths[m];
+      arrived(t, v.count, bytes);
+    });
+  } else {
+    sock.on('batch', (b: Batch) => {
+      let bytes = 0;
+      for (const d of b) bytes += d.data.length;
+      arrived(t, b.length, bytes);
+    });
+  }
+  return {
+    port: sock.address().port,
+    calls: () => { const s = sock.stats(); return { calls: s.recvCalls, messages: s.messagesIn }; },
+    close: () => void sock.close(),
+  };
+}
+
+/** Resolves once no datagram arrived for DRAIN_IDLE_MS, or DRAIN_MAX_MS passed. */
+function drained(t: Tally): Promise<void> {
+  const deadline = performance.now() + DRAIN_MAX_MS;
+  return new Promise((resolve) => {
+    let seen = t.datagrams;
+    const timer = setInterval(() => {
+      if (t.datagrams === seen || performance.now() >= deadline) {
+        clearInterval(timer);
+        resolve();
+      }
+      seen = t.datagrams;
+    }, DRAIN_IDLE_MS);
+  });
+}
+
+async function receive(a: Args): Promise<void> {
+  const t: Tally = { datagrams: 0, bytes: 0, first: 0, last: 0 };
+  const stop = stopRequested();
+  const rx = a.impl === 'dgram' ? await dgramReceiver(a, t) : await batchReceiver(a, t);
+  // CPU is counted from here: Node's own start-up is not the data path.
+  const cpu0 = process.cpuUsage();
+  emit({ event: 'ready', port: rx.port });
+  const progress = setInterval(() => emit({ event: 'progress', datagrams: t.datagrams, bytes: t.bytes }), PROGRESS_MS);
+  await stop;
+  clearInterval(progress);
+  // What the sender sent may still wait in the socket buffer: count it, as udpref does.
+  await drained(t);
+  rx.close();
+  emit({
+    event: 'done', datagrams: t.datagrams, bytes: t.bytes, seconds: (t.last - t.first) / 1e3,
+    ...cpuSince(cpu0), ...rx.calls(),
+  });
+}
+
+// --- Sender -----------------------------------------------------------------
+
+interface Sent { datagrams: number; calls: number; messages: number }
+
+/** node:dgram as an application would use it at speed: connected, callbacks, a window of sends in flight. */
+async function dgramSend(a: Args, until: () => boolean): Promise<Sent> {
+  const sock = createSocket({ type: familyOf(a.address), sendBufferSize: SOCKET_BUFFER });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.connect(a.port, a.address, () => { sock.off('error', reject); resolve(); });
+  });
+  const buf = Buffer.alloc(a.size, 0x61);
+  let sent = 0, inFlight = 0;
+  await new Promise<void>((resolve, reject) => {
+    const onSent = (err: Error | null) => {
+      inFlight--;
+      if (err) return reject(err);
+      sent++;
+      // Refill only when the window is empty, from a fresh turn of the event
+      // loop: refilling from the callback itself would never let it turn.
+      if (inFlight === 0) setImmediate(pump);
+    };
+    const pump = () => {
+      if (until()) return resolve();
+      while (inFlight < DGRAM_WINDOW) {
+        inFlight++;
+        sock.send(buf, onSent);
+      }
+    };
+    pump();
+  });
+  sock.close();
+  return { datagrams: sent, calls: sent, messages: sent };
+}
+
+/** batchgram: one writeBatchTo of batchSize reused buffers after another. */
+async function batchSend(a: Args, until: () => boolean): Promise<Sent> {
+  const sock = await BatchSocket.bind({ type: familyOf(a.address), offload: a.impl !== 'mmsg', sendBufferSize: SOCKET_BUFFER });
+  const bufs = Array.from({ length: sock.batchSize }, () => Buffer.alloc(a.size, 0x61));
+  let sent = 0;
+  for (let n = 1; !until(); n++) {
+    try {
+      await sock.writeBatchTo(bufs, a.address, a.port);
+    } catch (err) {
+      // The kernel refused GSO and the socket fell back: the batch still went.
+      if (!(err instanceof GSODisabledError && err.cause === null)) throw err;
+    }
+    sent += bufs.length;
+    if (n % WRITES_PER_YIELD === 0) await yieldToLoop();
+  }
+  const s = sock.stats();
+  await sock.close();
+  return { datagrams: sent, calls: s.sendCalls, messages: s.messagesOut };
+}
+
+async function send(a: Args): Promise<void> {
+  let stopped = false;
+  void stopRequested().then(() => { stopped = true; });
+  const start = performance.now();
+  const end = start + a.duration * 1e3;
+  const cpu0 = process.cpuUsage();
+  const until = () => stopped || performance.now() >= end;
+  const s = a.impl === 'dgram' ? await dgramSend(a, until) : await batchSend(a, until);
+  const done: ChildCounts = {
+    datagrams: s.datagrams, bytes: s.datagrams * a.size, seconds: (performance.now() - start) / 1e3,
+    ...cpuSince(cpu0), calls: s.calls, messages: s.messages,
+  };
+  emit({ event: 'done', ...done });
+}
+
+// --- Arguments --------------------------------------------------------------
+
+/** The harness builds these arguments; a mistake is a bug there, reported in one line. */
+function parse(argv: string[]): { command: 'recv' | 'send'; args: Args } {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: {
+      impl: { type: 'string' }, bind: { type: 'string' }, to: { type: 'string' },
+      port: { type: 'string' }, size: { type: 'string', default: '0' }, duration: { type: 'string', default: '0' },
+    },
+  });
+  const command = positionals[0];
+  if (positionals.length !== 1 || (command !== 'recv' && command !== 'send')) throw new Error('want recv or send');
+  const impl = NODE_IMPLS.find((i) => i === values.impl);
+  if (impl === undefined) throw new Error(`--impl must be one of ${NODE_IMPLS.join(', ')}`);
+  const address = command === 'recv' ? values.bind : values.to;
+  if (address === undefined) throw new Error(command === 'recv' ? 'recv needs --bind' : 'send needs --to');
+  const args = { impl, address, port: Number(values.port), size: Number(values.size), duration: Number(values.duration) };
+  const bad = command === 'send' && !(args.port > 0 && args.size > 0 && args.duration > 0);
+  if (!Number.isInteger(args.port) || bad) throw new Error('send needs --port, --size and --duration > 0');
+  return { command, args };
+}
+
+function main(): void {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench-child: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const run = parsed.command === 'recv' ? receive(parsed.args) : send(parsed.args);
+  // Exit explicitly: stdin stays open (it is how the harness reaches us).
+  run.then(() => process.exit(0), (err: Error) => {
+    process.stderr.write(`bench-child: ${err.message}\n`);
+    process.exit(1);
+  });
+}
+
+main();

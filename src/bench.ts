@@ -1,0 +1,451 @@
+// `batchgram bench`: loopback throughput of each implementation, receiver and
+// sender in separate processes. Node children (bench-child.ts) and the C
+// reference (bench/udpref.c) speak one line protocol, so a run is the same
+// for all: start the receiver, wait for "ready", run the sender for the
+// duration, let the receiver drain, stop it, and read both "done" lines.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Implementations run by bench-child.ts. */
+export const NODE_IMPLS = ['dgram', 'mmsg', 'gso', 'gso-zero'] as const;
+/** Modes of bench/udpref.c. */
+const C_IMPLS = ['c-plain', 'c-gso'] as const;
+export const IMPLS = [...NODE_IMPLS, ...C_IMPLS] as const;
+export type NodeImpl = (typeof NODE_IMPLS)[number];
+type CImpl = (typeof C_IMPLS)[number];
+export type Impl = NodeImpl | CImpl;
+
+/** The C mode making the same system calls with the same offloads: the ceiling for each implementation. */
+const C_MATCH: Record<Impl, CImpl> = {
+  dgram: 'c-plain', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'c-plain': 'c-plain', 'c-gso': 'c-gso',
+};
+
+/** What a child reports when it is done. seconds: receiver first→last datagram, sender start→end. */
+export interface ChildCounts {
+  datagrams: number;
+  bytes: number;
+  seconds: number;
+  cpuUser: number;
+  cpuSystem: number;
+  /** System calls (recvmmsg/sendmmsg; node:dgram one per datagram). */
+  calls: number;
+  /** Messages: fewer than datagrams when GSO/GRO coalesced them. */
+  messages: number;
+}
+
+/** One line of a child's stdout (bench/udpref.c defines the protocol). */
+export type ChildEvent =
+  | { event: 'ready'; port: number }
+  | { event: 'progress'; datagrams: number; bytes: number }
+  | ({ event: 'done' } & ChildCounts);
+
+export interface BenchOptions {
+  sizes: number[];
+  /** Seconds each sender runs. */
+  duration: number;
+  impls: Impl[];
+  json: boolean;
+  svg?: string;
+}
+
+export interface BenchRow {
+  impl: Impl;
+  size: number;
+  rx: ChildCounts | null;
+  tx: ChildCounts | null;
+  rxDatagramsPerSecond: number | null;
+  rxGbitPerSecond: number | null;
+  offeredDatagramsPerSecond: number | null;
+  offeredGbitPerSecond: number | null;
+  /** 1 - received/sent. */
+  loss: number | null;
+  /** CPU seconds (user + system) per million datagrams, receiver and sender. */
+  cpuRxPerMillion: number | null;
+  cpuTxPerMillion: number | null;
+  /** Received rate over dgram's at the same size. */
+  vsDgram: number | null;
+  /** Received rate, and offered rate, over the matching C mode's (C_MATCH). */
+  vsC: number | null;
+  vsCOffered: number | null;
+  error: string | null;
+}
+
+const ADDRESS = '127.0.0.1';
+/** A child that has not bound its socket by then is stuck. */
+const READY_TIMEOUT_MS = 10_000;
+/** Beyond --duration, for start-up and a slow exit; past it the sender is killed. */
+const SEND_GRACE_MS = 15_000;
+/** Lets the receiver take in what is still in flight before it is told to stop. */
+const SETTLE_MS = 300;
+/** udpref drains for up to 2 s after a stop; the rest is margin. */
+const STOP_TIMEOUT_MS = 8_000;
+
+// --- The C reference -------------------------------------------------------
+
+const REPO = join(__dirname, '..', '..');
+const UDPREF_SOURCE = join(REPO, 'bench', 'udpref.c');
+
+function writableDir(dir: string): string | null {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, fsConstants.W_OK);
+    return dir;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Compiles bench/udpref.c with the system C compiler unless an up-to-date
+ * binary exists. The cache sits beside the source (git-ignored), or in the
+ * temp directory where the package is read-only, as in a global install.
+ */
+function buildUdpref(): string {
+  if (!existsSync(UDPREF_SOURCE)) throw new Error(`${UDPREF_SOURCE} is missing`);
+  const dir = writableDir(join(REPO, 'bench', '.build')) ?? writableDir(join(tmpdir(), 'batchgram-bench'));
+  if (dir === null) throw new Error('no writable directory to build bench/udpref.c in');
+  const bin = join(dir, 'udpref');
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(UDPREF_SOURCE).mtimeMs) return bin;
+  // Built under a private name and renamed, so concurrent runs never execute a half-written file.
+  const partial = `${bin}.${process.pid}`;
+  const r = spawnSync('cc', ['-O2', '-Wall', '-std=gnu11', '-o', partial, UDPREF_SOURCE], { encoding: 'utf8' });
+  if (r.error) throw new Error(`cannot run the C compiler 'cc' (${(r.error as NodeJS.ErrnoException).code}); c-plain and c-gso need it`);
+  if (r.status !== 0) throw new Error(`cc could not build bench/udpref.c: ${r.stderr.trim().split('\n')[0]}`);
+  renameSync(partial, bin);
+  return bin;
+}
+
+let udpref: { path: string } | { error: Error } | undefined;
+
+/** The C reference's path, built once per process; a failed build fails each C run alike. */
+function udprefPath(): string {
+  if (udpref === undefined) {
+    try {
+      udpref = { path: buildUdpref() };
+    } catch (err) {
+      udpref = { error: err as Error };
+    }
+  }
+  if ('error' in udpref) throw udpref.error;
+  return udpref.path;
+}
+
+// --- Children ---------------------------------------------------------------
+
+function isCImpl(impl: Impl): impl is CImpl {
+  return (C_IMPLS as readonly Impl[]).includes(impl);
+}
+
+/** The program and arguments of one side of a run. */
+function command(impl: Impl, side: 'recv' | 'send', rest: string[]): [string, string[]] {
+  if (isCImpl(impl)) return [udprefPath(), [side, '--mode', impl === 'c-gso' ? 'gso' : 'plain', ...rest]];
+  return [process.execPath, [join(__dirname, 'bench-child.js'), side, '--impl', impl, ...rest]];
+}
+
+/** A child process read line by line; it never outlives a timeout or the harness. */
+class Child {
+  readonly #name: string;
+  readonly #proc: ChildProcess;
+  readonly #got = new Map<string, ChildEvent>();
+  readonly #watchers = new Set<() => void>();
+  #stderr = '';
+  #closed: string | null = null;
+
+  constructor(name: string, [file, args]: [string, string[]], onProgress?: (datagrams: number) => void) {
+    this.#name = name;
+    this.#proc = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#proc.on('error', (err) => this.#close(err.message));
+    this.#proc.stderr!.on('data', (d: Buffer) => { this.#stderr = (this.#stderr + d.toString()).slice(-2000); });
+    // A child that dies first leaves a broken pipe; its exit says why.
+    this.#proc.stdin!.on('error', () => {});
+    createInterface({ input: this.#proc.stdout! }).on('line', (line) => {
+      const e = parseEvent(line);
+      if (e === null) return;
+      if (e.event === 'progress') onProgress?.(e.datagrams);
+      else this.#got.set(e.event, e);
+      this.#notify();
+    });
+    // 'close', not 'exit': by then every line of stdout has been read.
+    this.#proc.on('close', (code, signal) => this.#close(signal ?? `status ${code}`));
+  }
+
+  #close(how: string): void {
+    this.#closed ??= how;
+    this.#notify();
+  }
+
+  #notify(): void {
+    for (const w of this.#watchers) w();
+  }
+
+  waitFor<K extends 'ready' | 'done'>(kind: K, timeoutMs: number): Promise<Extract<ChildEvent, { event: K }>> {
+    return new Promise((resolve, reject) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.#watchers.delete(check);
+      };
+      const check = () => {
+        const e = this.#got.get(kind);
+        if (e !== undefined) {
+          finish();
+          resolve(e as Extract<ChildEvent, { event: K }>);
+        } else if (this.#closed !== null) {
+          finish();
+          reject(new Error(`${this.#name} ended (${this.#closed}) without '${kind}'${this.#why()}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        this.kill();
+        reject(new Error(`${this.#name} sent no '${kind}' within ${timeoutMs / 1000} s${this.#why()}`));
+      }, timeoutMs);
+      this.#watchers.add(check);
+      check();
+    });
+  }
+
+  #why(): string {
+    const last = this.#stderr.trim().split('\n').pop();
+    return last ? `: ${last}` : '';
+  }
+
+  /** Asks a receiver to finish: a "stop" line, then EOF for good measure. */
+  stop(): void {
+    this.#proc.stdin!.end('stop\n');
+  }
+
+  kill(): void {
+    if (this.#proc.exitCode === null && this.#proc.signalCode === null) this.#proc.kill('SIGKILL');
+  }
+}
+
+function parseEvent(line: string): ChildEvent | null {
+  try {
+    const e = JSON.parse(line) as ChildEvent;
+    return typeof e === 'object' && e !== null && typeof e.event === 'string' ? e : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A "done" line without its tag. */
+const countsOf = ({ event: _, ...counts }: Extract<ChildEvent, { event: 'done' }>): ChildCounts => counts;
+
+/** One run: `impl` receiving and sending `size`-byte datagrams for `duration` seconds. */
+async function measure(impl: Impl, size: number, duration: number, onProgress: (datagrams: number) => void):
+  Promise<{ rx: ChildCounts; tx: ChildCounts }> {
+  const rx = new Child(`${impl} receiver`, command(impl, 'recv', ['--bind', ADDRESS, '--port', '0']), onProgress);
+  try {
+    const { port } = await rx.waitFor('ready', READY_TIMEOUT_MS);
+    const tx = new Child(`${impl} sender`, command(impl, 'send',
+      ['--to', ADDRESS, '--port', String(port), '--size', String(size), '--duration', String(duration)]));
+    let txDone: ChildCounts;
+    try {
+      txDone = countsOf(await tx.waitFor('done', duration * 1e3 + SEND_GRACE_MS));
+    } finally {
+      tx.kill();
+    }
+    await sleep(SETTLE_MS);
+    rx.stop();
+    return { rx: countsOf(await rx.waitFor('done', STOP_TIMEOUT_MS)), tx: txDone };
+  } finally {
+    rx.kill();
+  }
+}
+
+// --- Figures ----------------------------------------------------------------
+
+const per = (n: number, seconds: number): number | null => (seconds > 0 ? n / seconds : null);
+const cpuPerMillion = (c: ChildCounts): number | null =>
+  (c.datagrams > 0 ? ((c.cpuUser + c.cpuSystem) / c.datagrams) * 1e6 : null);
+const ratio = (a: number | null, b: number | null | undefined): number | null =>
+  (a !== null && b !== null && b !== undefined && b > 0 ? a / b : null);
+
+function row(impl: Impl, size: number, r: { rx: ChildCounts; tx: ChildCounts } | Error): BenchRow {
+  if (r instanceof Error) {
+    return {
+      impl, size, rx: null, tx: null, rxDatagramsPerSecond: null, rxGbitPerSecond: null,
+      offeredDatagramsPerSecond: null, offeredGbitPerSecond: null, loss: null, cpuRxPerMillion: null,
+      cpuTxPerMillion: null, vsDgram: null, vsC: null, vsCOffered: null, error: r.message,
+    };
+  }
+  const { rx, tx } = r;
+  return {
+    impl, size, rx, tx,
+    rxDatagramsPerSecond: per(rx.datagrams, rx.seconds),
+    rxGbitPerSecond: per((rx.bytes * 8) / 1e9, rx.seconds),
+    offeredDatagramsPerSecond: per(tx.datagrams, tx.seconds),
+    offeredGbitPerSecond: per((tx.bytes * 8) / 1e9, tx.seconds),
+    loss: tx.datagrams > 0 ? Math.max(0, 1 - rx.datagrams / tx.datagrams) : null,
+    cpuRxPerMillion: cpuPerMillion(rx),
+    cpuTxPerMillion: cpuPerMillion(tx),
+    vsDgram: null, vsC: null, vsCOffered: null, error: null,
+  };
+}
+
+/** Fills in the ratios against the baselines measured in the same run (absent baselines stay null). */
+function compare(rows: BenchRow[]): void {
+  const find = (impl: Impl, size: number) => rows.find((r) => r.impl === impl && r.size === size && r.error === null);
+  for (const r of rows) {
+    const dgram = find('dgram', r.size), c = find(C_MATCH[r.impl], r.size);
+    r.vsDgram = ratio(r.rxDatagramsPerSecond, dgram?.rxDatagramsPerSecond);
+    r.vsC = ratio(r.rxDatagramsPerSecond, c?.rxDatagramsPerSecond);
+    r.vsCOffered = ratio(r.offeredDatagramsPerSecond, c?.offeredDatagramsPerSecond);
+  }
+}
+
+// --- Output -----------------------------------------------------------------
+
+const DASH = '—';
+const fixed = (v: number | null, digits: number, scale = 1): string => (v === null ? DASH : (v / scale).toFixed(digits));
+const times = (v: number | null): string => (v === null ? DASH : `${v.toFixed(2)}×`);
+
+const COLUMNS: { title: string; cell: (r: BenchRow) => string }[] = [
+  { title: 'impl', cell: (r) => r.impl },
+  { title: 'size', cell: (r) => String(r.size) },
+  { title: 'rx Mdgram/s', cell: (r) => fixed(r.rxDatagramsPerSecond, 3, 1e6) },
+  { title: 'rx Gbit/s', cell: (r) => fixed(r.rxGbitPerSecond, 2) },
+  { title: 'offered Mdgram/s', cell: (r) => fixed(r.offeredDatagramsPerSecond, 3, 1e6) },
+  { title: 'loss %', cell: (r) => fixed(r.loss, 1, 0.01) },
+  { title: 'cpu rx s/M', cell: (r) => fixed(r.cpuRxPerMillion, 3) },
+  { title: 'cpu tx s/M', cell: (r) => fixed(r.cpuTxPerMillion, 3) },
+  { title: '×dgram', cell: (r) => times(r.vsDgram) },
+  { title: '×C rx', cell: (r) => times(r.vsC) },
+  { title: '×C tx', cell: (r) => times(r.vsCOffered) },
+];
+
+/** The results as a text table: names left-aligned, figures right-aligned, failures on their own line. */
+export function table(rows: BenchRow[]): string {
+  const cells = rows.map((r) => COLUMNS.map((c) => c.cell(r)));
+  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, ...cells.map((line) => line[i].length)));
+  const line = (values: string[]) => values.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  const out = [line(COLUMNS.map((c) => c.title))];
+  rows.forEach((r, i) => out.push(r.error === null ? line(cells[i]) : `${line(cells[i].slice(0, 2))}  failed: ${r.error}`));
+  return out.join('\n');
+}
+
+const LEGEND = [
+  'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
+  'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
+  '×dgram: rx over node:dgram\'s; ×C rx/tx: rx and offered over the C reference making the same calls',
+  '(dgram, mmsg vs c-plain; gso, gso-zero vs c-gso). —: no baseline in this run.',
+];
+
+function machine() {
+  const c = cpus();
+  return { node: process.version, kernel: release(), platform: process.platform, arch: process.arch, cpus: c.length, cpuModel: c[0]?.model ?? null };
+}
+
+const COLORS: Record<Impl, string> = {
+  dgram: '#8c8c8c', mmsg: '#4c78a8', gso: '#f58518', 'gso-zero': '#e45756', 'c-plain': '#54a24b', 'c-gso': '#2f6b2a',
+};
+
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k) at or above v: the top of the axis. */
+function niceCeiling(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  return [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * p).find((n) => n >= v) ?? 10 * p;
+}
+
+/** A self-contained SVG bar chart of received datagrams/s: a group per size, a bar per implementation. */
+export function svgChart(rows: BenchRow[], impls: readonly Impl[], sizes: readonly number[]): string {
+  const bar = 26, gap = 36, left = 64, top = 48, plotH = 240, legendW = 120;
+  const groupW = impls.length * bar + gap;
+  // Wide enough for the title and subtitle however few bars there are.
+  const width = Math.max(600, left + sizes.length * groupW + legendW), height = top + plotH + 56;
+  const max = niceCeiling(Math.max(1e5, ...rows.map((r) => r.rxDatagramsPerSecond ?? 0)) / 1e6);
+  const y = (mdps: number) => top + plotH - (mdps / max) * plotH;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">batchgram bench: datagrams/s received over loopback</text>`,
+    `<text x="${left}" y="36" fill="#555">${escapeXml(`${machine().cpuModel ?? ''} · Linux ${release()} · Node ${process.version}`)}</text>`,
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const v = (max * i) / 5;
+    out.push(`<line x1="${left}" x2="${left + sizes.length * groupW}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`,
+      `<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${+v.toFixed(3)}</text>`);
+  }
+  out.push(`<text transform="translate(16 ${top + plotH / 2}) rotate(-90)" text-anchor="middle">Mdatagrams/s</text>`);
+  sizes.forEach((size, g) => {
+    const x0 = left + g * groupW + gap / 2;
+    impls.forEach((impl, i) => {
+      const r = rows.find((q) => q.impl === impl && q.size === size);
+      const v = (r?.rxDatagramsPerSecond ?? 0) / 1e6;
+      const x = x0 + i * bar;
+      out.push(`<rect x="${x + 2}" y="${y(v)}" width="${bar - 4}" height="${top + plotH - y(v)}" fill="${COLORS[impl]}"/>`,
+        `<text x="${x + bar / 2}" y="${y(v) - 4}" text-anchor="middle" font-size="9">${r?.rxDatagramsPerSecond == null ? DASH : v.toFixed(2)}</text>`);
+    });
+    out.push(`<text x="${x0 + (impls.length * bar) / 2}" y="${top + plotH + 18}" text-anchor="middle">${size} B</text>`);
+  });
+  impls.forEach((impl, i) => {
+    const x = left + sizes.length * groupW + 16, yy = top + i * 18;
+    out.push(`<rect x="${x}" y="${yy}" width="12" height="12" fill="${COLORS[impl]}"/>`, `<text x="${x + 18}" y="${yy + 10}">${impl}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+// --- Progress ---------------------------------------------------------------
+
+/** A live line on a terminal, one plain line per finished run otherwise; on stderr, so stdout stays the result. */
+class Progress {
+  readonly #tty = process.stderr.isTTY === true;
+  #label = '';
+  #started = 0;
+  #last = { t: 0, datagrams: 0 };
+
+  start(label: string): void {
+    this.#label = label;
+    this.#started = this.#last.t = performance.now();
+    this.#last.datagrams = 0;
+    if (this.#tty) process.stderr.write(`\r\x1b[K${label}: starting`);
+  }
+
+  update(datagrams: number, duration: number): void {
+    if (!this.#tty) return;
+    const now = performance.now();
+    const rate = ((datagrams - this.#last.datagrams) / (now - this.#last.t)) * 1e3;
+    this.#last = { t: now, datagrams };
+    const elapsed = Math.min((now - this.#started) / 1e3, duration);
+    process.stderr.write(`\r\x1b[K${this.#label}: ${(rate / 1e6).toFixed(3)} Mdgram/s received, ${elapsed.toFixed(1)}/${duration} s`);
+  }
+
+  finish(r: BenchRow): void {
+    const what = r.error !== null ? `failed: ${r.error}`
+      : `rx ${fixed(r.rxDatagramsPerSecond, 3, 1e6)} Mdgram/s (${fixed(r.rxGbitPerSecond, 2)} Gbit/s), ` +
+        `offered ${fixed(r.offeredDatagramsPerSecond, 3, 1e6)} Mdgram/s, loss ${fixed(r.loss, 1, 0.01)}%`;
+    process.stderr.write(`${this.#tty ? '\r\x1b[K' : ''}${this.#label}: ${what}\n`);
+  }
+}
+
+/** Runs every (size, implementation) pair and prints the results; returns the exit status. */
+export async function runBench(o: BenchOptions): Promise<number> {
+  const progress = new Progress();
+  const rows: BenchRow[] = [];
+  const total = o.sizes.length * o.impls.length;
+  for (const size of o.sizes) {
+    for (const impl of o.impls) {
+      progress.start(`[${rows.length + 1}/${total}] ${impl} ${size} B`);
+      const result = await measure(impl, size, o.duration, (d) => progress.update(d, o.duration)).catch((err: Error) => err);
+      rows.push(row(impl, size, result));
+      progress.finish(rows[rows.length - 1]);
+    }
+  }
+  compare(rows);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ machine: machine(), options: { sizes: o.sizes, duration: o.duration, impls: o.impls }, rows }, null, 2) + '\n');
+  } else {
+    process.stdout.write(`${table(rows)}\n\n${LEGEND.join('\n')}\n`);
+  }
+  if (o.svg !== undefined) {
+    writeFileSync(o.svg, svgChart(rows, o.impls, o.sizes));
+    process.stderr.write(`wrote ${o.svg}\n`);
+  }
+  return rows.some((r) => r.error !== null) ? 1 : 0;
+}

@@ -1,0 +1,315 @@
+#!/usr/bin/env node
+// The batchgram command line: `bench`, `probe`, `recv` and `send`. This file
+// parses and checks arguments (node:util parseArgs), prints help, and hands
+// over to bench.ts and tester.ts; `probe` is short enough to live here. A bad
+// argument costs one line on stderr and exit status 2, never a stack trace.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { platform, release } from 'node:os';
+import { parseArgs } from 'node:util';
+import { IMPLS, runBench, type Impl } from './bench';
+import { BatchSocket, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS, type Capabilities } from './index';
+import { probeGsoSegments } from './probe';
+import { DEFAULT_SEND_SECONDS, HEADER_SIZE, runRecv, runSend, type Endpoint } from './tester';
+
+/** Datagrams per second `send` paces to without --rate or --max. */
+const DEFAULT_RATE = 10_000;
+
+/** A mistake in the command line: reported in one line with a pointer to --help. */
+class UsageError extends Error {}
+
+type Values = Record<string, string | boolean | undefined>;
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; default?: string }>;
+
+interface Command {
+  summary: string;
+  /** The help text after the first line. */
+  help: string;
+  options: OptionSpec;
+  positionals: number;
+  run(values: Values, positionals: string[]): Promise<number>;
+}
+
+// --- Argument checks --------------------------------------------------------
+
+function number(name: string, text: string, min: number, max: number, integer: boolean): number {
+  const v = Number(text);
+  const kind = integer ? 'an integer' : 'a number';
+  if (text.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
+    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`${name} must be ${kind} ${range}, not '${text}'`);
+  }
+  return v;
+}
+
+/** A positive, finite number of seconds. */
+function secondsOpt(name: string, text: string): number {
+  const v = Number(text);
+  if (!(v > 0 && v < Infinity)) throw new UsageError(`${name} must be a number of seconds > 0, not '${text}'`);
+  return v;
+}
+
+const optional = <T>(text: string | boolean | undefined, parse: (s: string) => T): T | undefined =>
+  (typeof text === 'string' ? parse(text) : undefined);
+
+/** ADDR:PORT with an IP literal; IPv6 in brackets, as in a URL: [fd00::1]:5201. */
+function endpoint(text: string, minPort: number): Endpoint {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]]+):(\d+)$/.exec(text);
+  if (m === null) throw new UsageError(`'${text}' is not ADDR:PORT (IPv6 as [ADDR]:PORT)`);
+  const [, address, port] = m;
+  if (isIP(address) === 0) throw new UsageError(`'${address}' is not an IPv4 or IPv6 address`);
+  return { address, port: number('port', port, minPort, 65535, true) };
+}
+
+/** The largest UDP payload towards this address. */
+const maxPayload = (address: string) => (isIP(address) === 6 ? MAX_IPV6_PAYLOAD : MAX_IPV4_PAYLOAD);
+
+function list<T>(name: string, text: string, parse: (s: string) => T): T[] {
+  const items = text.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw new UsageError(`${name} must be a comma-separated list, not '${text}'`);
+  return items.map(parse);
+}
+
+function impl(text: string): Impl {
+  const found = IMPLS.find((i) => i === text);
+  if (found === undefined) throw new UsageError(`unknown implementation '${text}' (want ${IMPLS.join(', ')})`);
+  return found;
+}
+
+// --- probe ------------------------------------------------------------------
+
+/** /proc/sys/net/core/NAME as a number, or null where it cannot be read (not Linux, a sandbox). */
+function netCore(name: string): number | null {
+  try {
+    return Number(readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim());
+  } catch {
+    return null;
+  }
+}
+
+async function ipv6Available(): Promise<boolean> {
+  try {
+    await (await BatchSocket.bind({ type: 'udp6', address: '::1' })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface ProbeReport {
+  kernel: string;
+  platform: string;
+  /** A fresh udp4 socket's capabilities, exactly as BatchSocket reports them. */
+  socket: Capabilities;
+  gso128Segments: boolean | null;
+  ipv6: boolean;
+  buffers: { rmemMax: number | null; wmemMax: number | null; rmemDefault: number | null; wmemDefault: number | null };
+}
+
+async function probe(values: Values): Promise<number> {
+  const sock = await BatchSocket.bind({ address: '127.0.0.1', rxqOverflowMetric: 'batchgram.probe' });
+  const socket = sock.capabilities;
+  await sock.close();
+  const r: ProbeReport = {
+    kernel: release(), platform: platform(), socket,
+    gso128Segments: socket.txOffload ? probeGsoSegments(128) : null,
+    ipv6: await ipv6Available(),
+    buffers: {
+      rmemMax: netCore('rmem_max'), wmemMax: netCore('wmem_max'),
+      rmemDefault: netCore('rmem_default'), wmemDefault: netCore('wmem_default'),
+    },
+  };
+  if (values.json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    return 0;
+  }
+  const yes = (v: boolean | null) => (v === null ? 'unknown' : v ? 'yes' : 'no');
+  const bytes = (v: number | null) => (v === null ? 'unknown' : `${v} (${(v / 2 ** 20).toFixed(1)} MiB)`);
+  const lines: [string, string][] = [
+    ['kernel', `${r.platform} ${r.kernel}`],
+    ['recvmmsg/sendmmsg', yes(socket.batching)],
+    ['UDP_SEGMENT (GSO)', yes(socket.txOffload)],
+    ['UDP_GRO', yes(socket.rxOffload)],
+    ['SO_RXQ_OVFL', yes(socket.rxqOverflowCounter)],
+    ['128 GSO segments', `${yes(r.gso128Segments)} (batchgram uses ${UDP_MAX_SEGMENTS})`],
+    ['IPv6', yes(r.ipv6)],
+    ['net.core.rmem_max', bytes(r.buffers.rmemMax)],
+    ['net.core.wmem_max', bytes(r.buffers.wmemMax)],
+    ['net.core.rmem_default', bytes(r.buffers.rmemDefault)],
+    ['net.core.wmem_default', bytes(r.buffers.wmemDefault)],
+  ];
+  const width = Math.max(...lines.map(([k]) => k.length));
+  process.stdout.write(lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
+  return 0;
+}
+
+// --- Commands ---------------------------------------------------------------
+
+const COMMANDS: Record<string, Command> = {
+  bench: {
+    summary: 'loopback throughput: node:dgram, batchgram and a C reference side by side',
+    help: `Usage: batchgram bench [options]
+
+Runs a receiver and a sender process on 127.0.0.1 for each implementation
+and datagram size, and prints datagrams/s and Gbit/s received and offered,
+loss, CPU seconds per million datagrams on each side, and ratios against
+node:dgram and against the C reference making the same system calls.
+
+Implementations: dgram (node:dgram), mmsg (batchgram, offload off),
+gso (batchgram GSO+GRO, 'batch' events), gso-zero (GSO+GRO, zero-allocation
+'view' events), c-plain and c-gso (bench/udpref.c, built with cc at first use).
+
+Options:
+  --size N[,N...]     datagram payload bytes, 1-${MAX_IPV4_PAYLOAD} (default 1200)
+  --duration SECONDS  how long each sender runs (default 3)
+  --impl LIST         implementations to run (default all: ${IMPLS.join(',')})
+  --json              print the results as JSON
+  --svg FILE          also write a bar chart of datagrams/s received
+  -h, --help          show this help`,
+    options: {
+      size: { type: 'string', default: '1200' }, duration: { type: 'string', default: '3' },
+      impl: { type: 'string', default: IMPLS.join(',') }, json: { type: 'boolean' }, svg: { type: 'string' },
+    },
+    positionals: 0,
+    run: (v) => runBench({
+      sizes: [...new Set(list('--size', v.size as string, (s) => number('--size', s, 1, MAX_IPV4_PAYLOAD, true)))],
+      duration: secondsOpt('--duration', v.duration as string),
+      impls: [...new Set(list('--impl', v.impl as string, impl))],
+      json: v.json === true,
+      svg: optional(v.svg, (s) => s),
+    }),
+  },
+  probe: {
+    summary: 'what this kernel and a fresh socket support',
+    help: `Usage: batchgram probe [--json]
+
+Reports the kernel version, whether a fresh socket gets recvmmsg/sendmmsg,
+UDP_SEGMENT (GSO), UDP_GRO and SO_RXQ_OVFL, whether the kernel accepts 128
+GSO segments in one send, whether IPv6 is available, and the socket buffer
+limits in /proc/sys/net/core.
+
+Options:
+  --json      print the report as JSON
+  -h, --help  show this help`,
+    options: { json: { type: 'boolean' } },
+    positionals: 0,
+    run: (v) => probe(v),
+  },
+  recv: {
+    summary: 'receive test traffic from `batchgram send` and report loss, reordering, duplicates',
+    help: `Usage: batchgram recv --bind ADDR:PORT [options]
+
+Receives the datagrams of 'batchgram send' and reports, per interval and at
+the end, throughput, loss, reordering, duplicates and jitter (RFC 3550).
+IPv6 addresses go in brackets: --bind [::]:5201. Port 0 picks a free port.
+Stops after --duration, after --count datagrams, when idle, or on Ctrl-C.
+
+Options:
+  --bind ADDR:PORT    where to listen (required)
+  --interval SECONDS  time between reports (default 1)
+  --duration SECONDS  stop after this long
+  --count N           stop after N distinct datagrams; loss counts against N
+  --idle SECONDS      stop this long after the last datagram; 0: never (default 2)
+  --json              print one JSON object per line
+  -h, --help          show this help`,
+    options: {
+      bind: { type: 'string' }, interval: { type: 'string', default: '1' }, duration: { type: 'string' },
+      count: { type: 'string' }, idle: { type: 'string', default: '2' }, json: { type: 'boolean' },
+    },
+    positionals: 0,
+    run: (v) => {
+      if (typeof v.bind !== 'string') throw new UsageError('recv needs --bind ADDR:PORT');
+      return runRecv({
+        bind: endpoint(v.bind, 0),
+        interval: secondsOpt('--interval', v.interval as string),
+        duration: optional(v.duration, (s) => secondsOpt('--duration', s)),
+        count: optional(v.count, (s) => number('--count', s, 1, Number.MAX_SAFE_INTEGER, true)),
+        idle: number('--idle', v.idle as string, 0, Infinity, false),
+        json: v.json === true,
+      });
+    },
+  },
+  send: {
+    summary: 'send numbered, timestamped test traffic to `batchgram recv`',
+    help: `Usage: batchgram send ADDR:PORT [options]
+
+Sends datagrams carrying a sequence number and a send timestamp to a
+'batchgram recv', at a steady rate or as fast as the socket takes them, and
+reports what it sent. IPv6 addresses go in brackets: [fd00::1]:5201.
+
+Options:
+  --size N            datagram payload bytes, ${HEADER_SIZE}-${MAX_IPV4_PAYLOAD} (IPv6: ${MAX_IPV6_PAYLOAD}) (default 1200)
+  --rate PPS          datagrams per second (default ${DEFAULT_RATE})
+  --max               send as fast as possible instead of at --rate
+  --duration SECONDS  how long to send (default ${DEFAULT_SEND_SECONDS}, or until --count)
+  --count N           send exactly N datagrams
+  --interval SECONDS  time between reports (default 1)
+  --json              print one JSON object per line
+  -h, --help          show this help`,
+    options: {
+      size: { type: 'string', default: '1200' }, rate: { type: 'string' }, max: { type: 'boolean' },
+      duration: { type: 'string' }, count: { type: 'string' }, interval: { type: 'string', default: '1' },
+      json: { type: 'boolean' },
+    },
+    positionals: 1,
+    run: (v, [target]) => {
+      if (target === undefined) throw new UsageError('send needs a destination ADDR:PORT');
+      const to = endpoint(target, 1);
+      if (v.max === true && v.rate !== undefined) throw new UsageError('--rate and --max exclude each other');
+      return runSend({
+        to,
+        size: number('--size', v.size as string, HEADER_SIZE, maxPayload(to.address), true),
+        rate: v.max === true ? null : optional(v.rate, (s) => number('--rate', s, 1, Infinity, false)) ?? DEFAULT_RATE,
+        duration: optional(v.duration, (s) => secondsOpt('--duration', s)),
+        count: optional(v.count, (s) => number('--count', s, 1, Number.MAX_SAFE_INTEGER, true)),
+        interval: secondsOpt('--interval', v.interval as string),
+        json: v.json === true,
+      });
+    },
+  },
+};
+
+const MAIN_HELP = `Usage: batchgram <command> [options]
+
+Commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(6)}  ${c.summary}`).join('\n')}
+
+Run 'batchgram <command> --help' for a command's options.`;
+
+// --- Entry ------------------------------------------------------------------
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(MAIN_HELP + '\n');
+    return 0;
+  }
+  if (!Object.hasOwn(COMMANDS, name)) throw new UsageError(`unknown command '${name}'`);
+  const cmd = COMMANDS[name];
+  const { values, positionals } = parseArgs({
+    args: rest, strict: true, allowPositionals: true,
+    options: { ...cmd.options, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help === true) {
+    process.stdout.write(cmd.help + '\n');
+    return 0;
+  }
+  if (positionals.length > cmd.positionals) throw new UsageError(`unexpected argument '${positionals[cmd.positionals]}'`);
+  return cmd.run(values, positionals);
+}
+
+/** parseArgs reports mistakes as TypeErrors with an ERR_PARSE_ARGS_* code. */
+function isUsageError(err: unknown): err is Error {
+  return err instanceof UsageError || (err instanceof Error && String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS_'));
+}
+
+const argv = process.argv.slice(2);
+main(argv).then((status) => { process.exitCode = status; }, (err: unknown) => {
+  const message = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
+  process.stderr.write(`batchgram: ${message}\n`);
+  if (isUsageError(err)) {
+    const name = argv[0] !== undefined && Object.hasOwn(COMMANDS, argv[0]) ? `${argv[0]} ` : '';
+    process.stderr.write(`Run 'batchgram ${name}--help' for usage.\n`);
+  }
+  process.exitCode = isUsageError(err) ? 2 : 1;
+});

@@ -1,0 +1,180 @@
+// The batchgram command line, run as a user runs it: each test spawns
+// dist/src/cli.js and reads what it prints.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { BatchSocket } from '../src/index';
+import { SequenceTracker } from '../src/tester';
+import { netnsUnavailable, NodeProgram, TwoHosts } from './netns';
+
+const CLI = join(__dirname, '..', 'src', 'cli.js');
+
+interface Result { status: number | null; stdout: string; stderr: string }
+
+/** Runs a command to completion (`prefix` runs it inside something, e.g. ip netns exec). */
+function run(args: string[], prefix: string[] = []): Promise<Result> {
+  const [file, ...rest] = [...prefix, process.execPath, CLI, ...args];
+  const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d; });
+  child.stderr.on('data', (d: Buffer) => { stderr += d; });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const jsonLines = (text: string) => text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('probe', () => {
+  test('--json parses and reports what a fresh socket reports', async () => {
+    const r = await run(['probe', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    const sock = await BatchSocket.bind({ address: '127.0.0.1', rxqOverflowMetric: 'test.probe' });
+    const own = sock.capabilities;
+    await sock.close();
+    assert.deepEqual(report.socket, own);
+    assert.equal(typeof report.kernel, 'string');
+    assert.equal(typeof report.ipv6, 'boolean');
+    assert.ok(report.gso128Segments === null || typeof report.gso128Segments === 'boolean');
+    for (const v of Object.values(report.buffers)) assert.ok(v === null || (typeof v === 'number' && v > 0));
+  });
+});
+
+describe('bench', () => {
+  test('--duration 1 --impl dgram,mmsg,gso --json gives sane figures for each', async () => {
+    const r = await run(['bench', '--duration', '1', '--impl', 'dgram,mmsg,gso', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const { machine, rows } = JSON.parse(r.stdout);
+    assert.equal(machine.node, process.version);
+    assert.deepEqual(rows.map((x: { impl: string }) => x.impl), ['dgram', 'mmsg', 'gso']);
+    for (const row of rows) {
+      const what = `${row.impl}: ${JSON.stringify(row)}`;
+      assert.equal(row.error, null, what);
+      assert.equal(row.size, 1200, what);
+      // A second of loopback moves far more than 10,000 datagrams, and never more than were sent.
+      assert.ok(row.rx.datagrams > 10_000 && row.rx.datagrams <= row.tx.datagrams, what);
+      assert.equal(row.rx.bytes, row.rx.datagrams * 1200, what);
+      assert.ok(row.tx.seconds >= 1 && row.tx.seconds < 3, what);
+      for (const k of ['rxDatagramsPerSecond', 'offeredDatagramsPerSecond', 'cpuRxPerMillion', 'cpuTxPerMillion']) {
+        assert.ok(Number.isFinite(row[k]) && row[k] > 0, `${k} of ${what}`);
+      }
+      assert.ok(row.loss >= 0 && row.loss < 1, what);
+      assert.ok(Math.abs(row.rxGbitPerSecond - (row.rxDatagramsPerSecond * 1200 * 8) / 1e9) < 1e-9, what);
+      assert.equal(row.vsC, null, 'no C baseline was run');
+    }
+    const [dgram, mmsg, gso] = rows;
+    assert.equal(dgram.vsDgram, 1);
+    assert.equal(dgram.rx.calls, dgram.rx.datagrams, 'node:dgram reads one datagram per call');
+    assert.ok(mmsg.rx.calls < mmsg.rx.datagrams && mmsg.tx.calls < mmsg.tx.datagrams, 'mmsg batches its calls');
+    assert.equal(mmsg.tx.messages, mmsg.tx.datagrams, 'mmsg sends without GSO');
+    assert.ok(gso.tx.messages < gso.tx.datagrams, 'gso coalesces sends');
+    assert.ok(gso.rx.messages < gso.rx.datagrams, 'gso receives coalesced messages');
+    assert.ok(Math.abs(gso.vsDgram - gso.rxDatagramsPerSecond / dgram.rxDatagramsPerSecond) < 1e-9);
+  });
+});
+
+describe('arguments', () => {
+  const helpFor = ['bench', 'probe', 'recv', 'send'];
+  for (const cmd of helpFor) {
+    test(`${cmd} --help prints its usage and exits 0`, async () => {
+      const r = await run([cmd, '--help']);
+      assert.equal(r.status, 0);
+      assert.match(r.stdout, new RegExp(`^Usage: batchgram ${cmd}`));
+    });
+  }
+
+  test('no command prints the command list', async () => {
+    const r = await run([]);
+    assert.equal(r.status, 0);
+    for (const cmd of helpFor) assert.match(r.stdout, new RegExp(`^  ${cmd} `, 'm'));
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    ['unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
+    ['bad address', ['send', '10.0.0.300:5201'], /'10\.0\.0\.300' is not an IPv4 or IPv6 address/],
+    ['IPv6 without brackets', ['recv', '--bind', 'fd00::1:5201'], /is not ADDR:PORT/],
+    ['bad port', ['send', '127.0.0.1:65536'], /port must be an integer from 1 to 65535/],
+    ['size > 65507 (send)', ['send', '127.0.0.1:5201', '--size', '65508'], /--size must be an integer from 16 to 65507/],
+    ['size > 65507 (bench)', ['bench', '--size', '64,65508'], /--size must be an integer from 1 to 65507/],
+    ['negative duration', ['bench', '--duration=-1'], /--duration must be a number of seconds > 0/],
+    ['negative duration, separate', ['send', '127.0.0.1:5201', '--duration', '-2'], /--duration/],
+    ['unknown implementation', ['bench', '--impl', 'dgram,quic'], /unknown implementation 'quic'/],
+    ['unknown option', ['probe', '--verbose'], /Unknown option '--verbose'/],
+    ['--rate with --max', ['send', '127.0.0.1:5201', '--rate', '10', '--max'], /exclude each other/],
+    ['recv without --bind', ['recv'], /recv needs --bind/],
+    ['extra argument', ['probe', 'now'], /unexpected argument 'now'/],
+  ];
+  for (const [name, args, message] of bad) {
+    test(`${name}: exit 2, one line and the usage hint`, async () => {
+      const r = await run(args);
+      assert.equal(r.status, 2, r.stderr);
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 2, r.stderr);
+      assert.match(lines[0], /^batchgram: /);
+      assert.match(lines[0], message);
+      const cmd = args[0] === 'frobnicate' ? '' : `${args[0]} `;
+      assert.equal(lines[1], `Run 'batchgram ${cmd}--help' for usage.`);
+      assert.equal(r.stdout, '');
+    });
+  }
+
+  test('a failure at run time is one line, no usage hint, exit 1', async () => {
+    // TEST-NET-1 is assigned to no interface here: bind fails with EADDRNOTAVAIL.
+    const r = await run(['recv', '--bind', '192.0.2.1:5201']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, 'batchgram: bind EADDRNOTAVAIL 192.0.2.1:5201\n');
+  });
+});
+
+describe('SequenceTracker', () => {
+  // Each case: sequence numbers in arrival order, then what the receiver concludes.
+  const cases: [string, number[], { missing: number; reordered: number; duplicates: number; distinct: number }][] = [
+    ['in order', [0, 1, 2, 3], { missing: 0, reordered: 0, duplicates: 0, distinct: 4 }],
+    ['a gap stays missing', [0, 1, 4], { missing: 2, reordered: 0, duplicates: 0, distinct: 3 }],
+    ['a late arrival fills its gap', [0, 2, 1], { missing: 0, reordered: 1, duplicates: 0, distinct: 3 }],
+    ['a repeat is a duplicate', [0, 1, 1, 0], { missing: 0, reordered: 0, duplicates: 2, distinct: 2 }],
+    ['a late arrival repeated', [0, 3, 1, 1], { missing: 1, reordered: 1, duplicates: 1, distinct: 3 }],
+    ['the first datagram lost', [1, 2], { missing: 1, reordered: 0, duplicates: 0, distinct: 2 }],
+    ['a jump beyond the window forgets old numbers', [0, 5_000_000, 5_000_000], { missing: 4_999_999, reordered: 0, duplicates: 1, distinct: 2 }],
+  ];
+  for (const [name, arrivals, expected] of cases) {
+    test(name, () => {
+      const t = new SequenceTracker();
+      for (const s of arrivals) t.add(s);
+      assert.deepEqual({ missing: t.missing, reordered: t.reordered, duplicates: t.duplicates, distinct: t.distinct }, expected);
+    });
+  }
+});
+
+describe('send and recv across two network namespaces', () => {
+  const skip = netnsUnavailable() ?? false;
+  if (skip) console.log(`# send/recv namespace tests skipped: ${skip}`);
+  let hosts: TwoHosts;
+  before(() => { if (!skip) hosts = new TwoHosts(2); });
+  after(() => hosts?.destroy());
+
+  const COUNT = 20_000;
+  for (const family of ['v4', 'v6'] as const) {
+    test(`IP${family}: zero loss and the exact count at 20,000 datagrams/s`, { skip, timeout: 30_000 }, async () => {
+      const address = family === 'v4' ? hosts.b.v4 : `[${hosts.b.v6}]`;
+      const rx = new NodeProgram(spawn('ip', ['netns', 'exec', hosts.b.ns, process.execPath, CLI,
+        'recv', '--bind', `${address}:0`, '--count', String(COUNT), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      const listening = await rx.next();
+      assert.equal(listening.event, 'listening');
+      const tx = await run(['send', `${address}:${listening.port}`, '--count', String(COUNT), '--rate', '20000', '--json'],
+        ['ip', 'netns', 'exec', hosts.a.ns]);
+      assert.equal(tx.status, 0, tx.stderr);
+      const sent = jsonLines(tx.stdout).at(-1)!;
+      assert.deepEqual({ event: sent.event, datagrams: sent.datagrams }, { event: 'done', datagrams: COUNT });
+      let got = await rx.next();
+      while (got.event === 'interval') got = await rx.next();
+      assert.equal(await rx.exited, 0);
+      assert.deepEqual(
+        { event: got.event, datagrams: got.datagrams, distinct: got.distinct, lost: got.lost, duplicates: got.duplicates, bytes: got.bytes },
+        { event: 'done', datagrams: COUNT, distinct: COUNT, lost: 0, duplicates: 0, bytes: COUNT * 1200 });
+    });
+  }
+});
