@@ -658,9 +658,30 @@ static napi_value js_send_ring(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+// A payload source: a Uint8Array, or an ArrayBuffer when JavaScript merged
+// datagrams that lie back to back in one buffer into a single iovec. Asking
+// for the typed array first keeps the common case to one call per iovec.
+static bool get_payload(napi_env env, napi_value v, void** data, size_t* len) {
+  napi_typedarray_type t;
+  size_t n;
+  void* p;
+  if (napi_get_typedarray_info(env, v, &t, &n, &p, NULL, NULL) == napi_ok) {
+    if (t != napi_uint8_array) return throw_type(env, "buffers must hold Uint8Arrays");
+  } else {
+    bool is_ab = false;
+    if (napi_is_arraybuffer(env, v, &is_ab) != napi_ok || !is_ab ||
+        napi_get_arraybuffer_info(env, v, &p, &n) != napi_ok)
+      return throw_type(env, "buffers must hold Uint8Arrays");
+  }
+  if (n > 0 && p == NULL) return throw_range(env, "buffer is detached");
+  *data = p;
+  *len = n;
+  return true;
+}
+
 // sendmmsg(handle, ring, buffers, first, count): sends the messages described
 // at [first, first + count) of the ring; their iovecs index into `buffers`, an
-// array of Uint8Array. Returns how many messages the kernel took.
+// array of Uint8Array (or ArrayBuffer). Returns how many messages the kernel took.
 static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   sock_t* s;
@@ -703,7 +724,7 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
       void* data;
       size_t blen;
       CALL(env, napi_get_element(env, argv[2], (uint32_t)idx, &el));
-      if (!get_typed(env, el, napi_uint8_array, &data, &blen, "buffers must hold Uint8Arrays")) return NULL;
+      if (!get_payload(env, el, &data, &blen)) return NULL;
       if ((uint64_t)off + (uint64_t)len > blen) return throw_range(env, "iovec exceeds its buffer"), NULL;
       iov[k].iov_base = (uint8_t*)data + off;
       iov[k].iov_len = (size_t)len;

@@ -38,9 +38,12 @@ export function emptyStats(): SocketStats {
  */
 export interface WriteError extends Error { datagramsSent?: number }
 
-/** A validated batch to send: datagram i is buffers[i][start, start + lengths[i]). */
+/**
+ * A validated batch to send: datagram i is buffers[i][start, start + lengths[i]).
+ * An engine reads `buffers` during write() and keeps its own copy if it must.
+ */
 export interface WriteJob {
-  buffers: Uint8Array[];
+  buffers: readonly Uint8Array[];
   start: number;
   lengths: Int32Array;
   /** null: the connected peer. */

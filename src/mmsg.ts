@@ -37,6 +37,13 @@ const NOBUFS_RETRY_MS = 1;
 
 interface PendingWrite {
   job: WriteJob;
+  /**
+   * What the iovecs index: the job's buffers, then the sentinel, then the
+   * ArrayBuffers of merged runs (rebuilt by every #describe).
+   */
+  sources: Array<Uint8Array | ArrayBuffer>;
+  /** sources.length before merged runs are added. */
+  fixedSources: number;
   /** First datagram not yet accepted by the kernel. */
   next: number;
   /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
@@ -320,9 +327,12 @@ export class MmsgEngine implements Engine {
     if (this.#closed) return Promise.reject(notRunning());
     const count = job.lengths.length;
     if (this.#queuedDatagrams + count > this.#sendQueueLimit) return Promise.reject(queueFull(this.#sendQueueLimit));
-    if (this.#neverGsoEqualTail) job.buffers.push(SENTINEL); // iovec index `count`
+    const sources: Array<Uint8Array | ArrayBuffer> = job.buffers.slice();
+    if (this.#neverGsoEqualTail) sources.push(SENTINEL); // index `count`
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ job, next: 0, singlesUntil: 0, gsoDisabled: false, error: null, resolve, reject });
+      this.#queue.push({
+        job, sources, fixedSources: sources.length, next: 0, singlesUntil: 0, gsoDisabled: false, error: null, resolve, reject,
+      });
       this.#queuedDatagrams += count;
       if (this.#queue.length === 1) this.#pump();
     });
@@ -365,10 +375,10 @@ export class MmsgEngine implements Engine {
         const end = w.next < w.singlesUntil ? w.singlesUntil : total;
         messages = plan.single(w.next, Math.min(end - w.next, this.#batchSize));
       }
-      this.#describe(job, messages, nameLen);
+      this.#describe(w, messages, nameLen);
       let sent = 0;
       while (sent < messages) {
-        const r = this.#b.sendmmsg(this.#s, this.#sendRing, job.buffers, sent, messages - sent);
+        const r = this.#b.sendmmsg(this.#s, this.#sendRing, w.sources, sent, messages - sent);
         this.stats.sendCalls++;
         if (r > 0) {
           this.#account(job, sent, sent + r);
@@ -403,34 +413,70 @@ export class MmsgEngine implements Engine {
     return SendResult.Done;
   }
 
-  // Writes the descriptors of plan messages [0, messages): one iovec per
-  // datagram, pointing into the caller's buffer, and a UDP_SEGMENT control
-  // message for every coalesced message.
-  #describe(job: WriteJob, messages: number, nameLen: number): void {
+  // Writes the descriptors of plan messages [0, messages): iovecs pointing
+  // into the caller's buffers, and a UDP_SEGMENT control message for every
+  // coalesced message.
+  #describe(w: PendingWrite, messages: number, nameLen: number): void {
     const plan = this.#plan;
-    const md = this.#msgDesc, iv = this.#iovDesc;
+    const md = this.#msgDesc;
     const mf = abi.SEND_MSG_FIELDS, vf = abi.SEND_IOV_FIELDS;
-    const sentinelIndex = job.lengths.length;
+    w.sources.length = w.fixedSources;
     let iov = 0;
     for (let m = 0; m < messages; m++) {
-      const first = plan.first[m], count = plan.count[m];
+      const first = plan.first[m];
       md[m * mf] = iov;
-      md[m * mf + 1] = count + plan.sentinel[m];
       md[m * mf + 2] = 0;
       md[m * mf + 3] = nameLen;
       md[m * mf + 4] = plan.segment[m] > 0 ? writeUdpSegment(this.#sendControlView, m * CONTROL_SIZE, plan.segment[m]) : 0;
-      for (let d = first; d < first + count; d++, iov++) {
-        iv[iov * vf] = d;
-        iv[iov * vf + 1] = job.start;
-        iv[iov * vf + 2] = job.lengths[d];
-      }
+      const end = this.#iovecs(w, first, first + plan.count[m], iov);
       if (plan.sentinel[m]) {
-        iv[iov * vf] = sentinelIndex;
-        iv[iov * vf + 1] = 0;
-        iv[iov * vf + 2] = SENTINEL.length;
-        iov++;
+        this.#iovDesc[end * vf] = w.job.lengths.length; // the sentinel's index in sources
+        this.#iovDesc[end * vf + 1] = 0;
+        this.#iovDesc[end * vf + 2] = SENTINEL.length;
       }
+      md[m * mf + 1] = end + plan.sentinel[m] - iov;
+      iov = end + plan.sentinel[m];
     }
+  }
+
+  // The iovecs of datagrams [from, to) starting at iovec `iov`; returns the
+  // next free iovec. One per datagram, except that datagrams lying back to
+  // back in one ArrayBuffer share one: the kernel cuts GSO segments from the
+  // message's bytes wherever its iovecs end, and fewer iovecs are less work
+  // for the addon and the kernel alike.
+  #iovecs(w: PendingWrite, from: number, to: number, iov: number): number {
+    const { buffers, lengths, start } = w.job;
+    const iv = this.#iovDesc, vf = abi.SEND_IOV_FIELDS;
+    let run = from; // first datagram of the current run
+    let runBuffer = buffers[from].buffer;
+    let runEnd = buffers[from].byteOffset + start + lengths[from];
+    const emit = (end: number) => {
+      if (end - run > 1) {
+        // runBuffer is an ArrayBuffer: only those extend a run.
+        iv[iov * vf] = w.sources.push(runBuffer as ArrayBuffer) - 1;
+        iv[iov * vf + 1] = buffers[run].byteOffset + start;
+        iv[iov * vf + 2] = runEnd - (buffers[run].byteOffset + start);
+      } else {
+        iv[iov * vf] = run;
+        iv[iov * vf + 1] = start;
+        iv[iov * vf + 2] = lengths[run];
+      }
+      iov++;
+    };
+    for (let d = from + 1; d < to; d++) {
+      const b = buffers[d];
+      const at = b.byteOffset + start;
+      if (b.buffer === runBuffer && at === runEnd && runBuffer instanceof ArrayBuffer) {
+        runEnd += lengths[d];
+        continue;
+      }
+      emit(d);
+      run = d;
+      runBuffer = b.buffer;
+      runEnd = at + lengths[d];
+    }
+    emit(to);
+    return iov;
   }
 
   #account(job: WriteJob, from: number, to: number): void {

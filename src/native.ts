@@ -51,7 +51,8 @@ export interface NativeBinding {
    *  iovec descriptors: [buffer index, byte offset, byte length]. */
   sendRing(maxMessages: number, maxIovecs: number, names: Uint8Array, controls: Uint8Array,
     controlSize: number, messages: Int32Array, iovecs: Int32Array): SendRing | number;
-  sendmmsg(s: SocketHandle, ring: SendRing, buffers: readonly Uint8Array[], first: number, count: number): number;
+  /** An ArrayBuffer in `buffers` serves iovecs that span datagrams lying back to back in it. */
+  sendmmsg(s: SocketHandle, ring: SendRing, buffers: ReadonlyArray<Uint8Array | ArrayBuffer>, first: number, count: number): number;
 }
 
 /** Set by `npm run test:asan` to load the sanitizer build instead of the release one. */

@@ -238,7 +238,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     }
     const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
     const { start, lengths } = datagramSpans(buffers, options?.offset ?? 0, geneve, maxPayload);
-    return { buffers: buffers.slice(), start, lengths, dest: connected ? null : dest, port, maxPayload };
+    return { buffers, start, lengths, dest: connected ? null : dest, port, maxPayload };
   }
 
   /** Counters since the socket opened. */

@@ -246,3 +246,39 @@ describe('portable path (batching: false)', () => {
     await assert.rejects(tx.writeBatchTo([payload(0, 1), payload(1, 1)], '127.0.0.1', 9), { code: 'ERR_OUT_OF_RANGE' });
   });
 });
+
+describe('iovecs', { skip: !linux }, () => {
+  it('sends datagrams lying back to back in one buffer as one iovec per GSO message, byte-exact', async () => {
+    const { binding } = await import('../src/native.js');
+    const { bindWith } = await import('../src/socket.js');
+    const { abi } = await import('../src/native.js');
+    const real = binding!;
+    let desc: Int32Array | null = null;
+    const iovecsPerMessage: number[] = [];
+    const recording = {
+      ...real,
+      sendRing: (...a: Parameters<typeof real.sendRing>) => { desc = a[5]; return real.sendRing(...a); },
+      sendmmsg: (...a: Parameters<typeof real.sendmmsg>) => {
+        for (let m = a[3]; m < a[3] + a[4]; m++) iovecsPerMessage.push(desc![m * abi.SEND_MSG_FIELDS + 1]);
+        return real.sendmmsg(...a);
+      },
+    };
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', recvBufferSize: 8 << 20 });
+    const tx = await bindWith({ address: '127.0.0.1' }, recording);
+    open.push(rx, tx);
+    // Ten 500-byte datagrams back to back in one slab, then one elsewhere,
+    // then three more back to back but with a 300-byte tail.
+    const slab = Buffer.alloc(10 * 500 + 2 * 500 + 300);
+    const sizes = [...new Array(10).fill(500), 500, 500, 500, 300];
+    const bufs: Buffer[] = [];
+    for (let i = 0, at = 0; i < 10; i++, at += 500) bufs.push(slab.subarray(at, at + 500));
+    bufs.push(Buffer.alloc(500));
+    for (let i = 11, at = 5000; i < 14; at += sizes[i], i++) bufs.push(slab.subarray(at, at + sizes[i]));
+    bufs.forEach((b, i) => payload(i, b.length).copy(b));
+    const arriving = collect(rx, bufs.length);
+    await tx.writeBatchTo(bufs, '127.0.0.1', rx.address().port);
+    const got = await arriving;
+    got.forEach((d, i) => assert.ok(d.data.equals(payload(i, sizes[i])), `datagram ${i}`));
+    assert.deepEqual(iovecsPerMessage, [3], 'one GSO message: the slab run, the lone buffer, the second run');
+  });
+});
