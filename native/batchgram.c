@@ -50,9 +50,11 @@
 #define SEND_MSG_FIELDS 5
 // Per iovec to send: index into the buffer array, byte offset, byte length.
 #define SEND_IOV_FIELDS 3
-// One recvmmsg/sendmmsg call never needs more entries than this; it bounds
-// the memory a ring allocates whatever JavaScript asks for.
+// One recvmmsg/sendmmsg call never needs more messages than this, nor more
+// iovecs than the second (a message of every slot with 64 segments, each its
+// own iovec); they bound what a ring allocates whatever JavaScript asks for.
 #define MAX_RING_ENTRIES 4096
+#define MAX_RING_IOVECS (1 << 16)
 // The kernel rejects a message with more iovecs than this (UIO_MAXIOV).
 #define MAX_IOV_PER_MSG 1024
 
@@ -625,7 +627,7 @@ static napi_value js_send_ring(napi_env env, napi_callback_info info) {
   int64_t max_msgs, max_iovs, ctrl_size;
   if (!get_args(env, info, 7, argv) ||
       !get_int(env, argv[0], 1, MAX_RING_ENTRIES, &max_msgs, "message count out of range") ||
-      !get_int(env, argv[1], 1, MAX_RING_ENTRIES, &max_iovs, "iovec count out of range") ||
+      !get_int(env, argv[1], 1, MAX_RING_IOVECS, &max_iovs, "iovec count out of range") ||
       !get_int(env, argv[4], 0, 1 << 16, &ctrl_size, "control size out of range"))
     return NULL;
   void* p;
@@ -800,7 +802,7 @@ static napi_value init(napi_env env, napi_value exports) {
             set_int(env, c, "RECV_META_FIELDS", RECV_META_FIELDS) &&
             set_int(env, c, "SEND_MSG_FIELDS", SEND_MSG_FIELDS) &&
             set_int(env, c, "SEND_IOV_FIELDS", SEND_IOV_FIELDS) &&
-            set_int(env, c, "MAX_RING_ENTRIES", MAX_RING_ENTRIES) &&
+            set_int(env, c, "MAX_RING_ENTRIES", MAX_RING_ENTRIES) && set_int(env, c, "MAX_RING_IOVECS", MAX_RING_IOVECS) &&
             set_int(env, c, "MAX_IOV_PER_MSG", MAX_IOV_PER_MSG);
   if (!ok || napi_set_named_property(env, exports, "constants", c) != napi_ok) return NULL;
   return exports;

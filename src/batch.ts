@@ -25,6 +25,8 @@ export type Batch = Datagram[];
  * datagrams of one sender, cut at `segmentSizes[m]`.
  */
 export class BatchView {
+  /** True while the view is being delivered: only then is its memory this read's. */
+  live = false;
   /** Datagrams in this read. */
   count = 0;
   data: Buffer;

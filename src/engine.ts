@@ -39,13 +39,21 @@ export function emptyStats(): SocketStats {
 export interface WriteError extends Error { datagramsSent?: number }
 
 /**
- * A validated batch to send: datagram i is buffers[i][start, start + lengths[i]).
- * An engine reads `buffers` during write() and keeps its own copy if it must.
+ * A validated batch to send: datagram i is buffers[i][at, at + lengths[i]),
+ * where `at` is offsets[i], or `start` when there are no offsets. An engine
+ * reads `buffers` during write() and keeps its own copy if it must.
  */
 export interface WriteJob {
   buffers: readonly Uint8Array[];
   start: number;
+  offsets: Int32Array | null;
   lengths: Int32Array;
+  /**
+   * The bytes are only lent for the duration of write() (a received view
+   * being forwarded): what the kernel does not take at once, the engine
+   * copies before it returns.
+   */
+  borrowed: boolean;
   /** null: the connected peer. */
   dest: ParsedAddress | null;
   port: number;

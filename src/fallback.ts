@@ -42,7 +42,12 @@ export class DgramEngine implements Engine {
       this.stats.messagesIn++;
       this.stats.recvCalls++;
       this.stats.bytesIn += msg.length;
-      host.deliver(v);
+      v.live = true;
+      try {
+        host.deliver(v);
+      } finally {
+        v.live = false;
+      }
     });
     sock.on('error', (err) => host.fail(err));
   }
@@ -109,8 +114,10 @@ export class DgramEngine implements Engine {
           }
           done(err);
         };
-        if (host === undefined) this.#sock.send(job.buffers[i], job.start, len, cb);
-        else this.#sock.send(job.buffers[i], job.start, len, job.port, host, cb);
+        // A borrowed view here is a fresh 'message' Buffer, never reused.
+        const at = job.offsets ? job.offsets[i] : job.start;
+        if (host === undefined) this.#sock.send(job.buffers[i], at, len, cb);
+        else this.#sock.send(job.buffers[i], at, len, job.port, host, cb);
       }
     });
   }

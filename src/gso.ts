@@ -61,7 +61,8 @@ export class MessagePlan {
  * datagram (the segment size), the message stays within the family's payload
  * limit and UDP_MAX_SEGMENTS, and no shorter datagram has ended it yet: the
  * kernel allows one short datagram only as the last segment. Messages of one
- * datagram carry no segment size. Returns the number of messages.
+ * datagram carry no segment size. Stops when the plan is full. Returns the
+ * number of messages; they end at plan.first[n-1] + plan.count[n-1].
  */
 export function coalesce(lengths: ArrayLike<number>, from: number, to: number, opts: CoalesceOptions,
   plan: MessagePlan): number {
@@ -97,6 +98,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
       continue;
     }
     close();
+    if (m + 1 === plan.first.length) return (plan.length = m + 1); // full: the caller sends these, then plans on
     m++;
     plan.first[m] = i;
     plan.count[m] = 1;

@@ -10,6 +10,7 @@ import { emptyStats } from './engine';
 import { GSODisabledError, notRunning, queueFull, systemError } from './errors';
 import { segmentCount, splitCoalesced } from './gro';
 import { coalesce, MessagePlan, SENTINEL, SENTINEL_BATCH_THRESHOLD } from './gso';
+import { UDP_MAX_SEGMENTS } from './limits';
 import { abi, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from './native';
 import { enableRxqOverflowCounter, probeOffload, type Capabilities } from './probe';
 import { decodeSockaddr, encodeSockaddr, formatAddress, type ParsedAddress, type SocketAddress } from './sockaddr';
@@ -44,6 +45,8 @@ interface PendingWrite {
   sources: Array<Uint8Array | ArrayBuffer>;
   /** sources.length before merged runs are added. */
   fixedSources: number;
+  /** Where each datagram starts in its source; null: the job's `start` for all. */
+  offsets: Int32Array | null;
   /** First datagram not yet accepted by the kernel. */
   next: number;
   /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
@@ -131,8 +134,9 @@ export class MmsgEngine implements Engine {
     this.#slotSize = rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize;
     this.#peerKey = new Uint8Array(abi.SOCKADDR_SLOT);
 
-    // A batch becomes at most batchSize messages; each may add a sentinel iovec.
-    const iovs = slots * 2;
+    // A send becomes at most batchSize messages of at most UDP_MAX_SEGMENTS
+    // datagrams (a forwarded view can hold that many), sentinel included.
+    const iovs = slots * UDP_MAX_SEGMENTS;
     this.#sendNames = new Uint8Array(slots * abi.SOCKADDR_SLOT);
     const sendControls = new Uint8Array(slots * CONTROL_SIZE);
     this.#sendControlView = new DataView(sendControls.buffer);
@@ -257,7 +261,12 @@ export class MmsgEngine implements Engine {
       }
       this.stats.recvCalls++;
       this.#fill(recv, n);
-      this.#host.deliver(recv.view);
+      recv.view.live = true;
+      try {
+        this.#host.deliver(recv.view);
+      } finally {
+        recv.view.live = false;
+      }
       // Fewer messages than asked for: the queue is empty, skip the EAGAIN call.
       if (n < slots) return;
     }
@@ -330,12 +339,34 @@ export class MmsgEngine implements Engine {
     const sources: Array<Uint8Array | ArrayBuffer> = job.buffers.slice();
     if (this.#neverGsoEqualTail) sources.push(SENTINEL); // index `count`
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({
-        job, sources, fixedSources: sources.length, next: 0, singlesUntil: 0, gsoDisabled: false, error: null, resolve, reject,
-      });
+      const w: PendingWrite = {
+        job, sources, fixedSources: sources.length, offsets: job.offsets, next: 0, singlesUntil: 0,
+        gsoDisabled: false, error: null, resolve, reject,
+      };
+      this.#queue.push(w);
       this.#queuedDatagrams += count;
       if (this.#queue.length === 1) this.#pump();
+      if (job.borrowed && this.#queue.includes(w)) this.#own(w);
     });
+  }
+
+  // Copies what is left of a borrowed write into memory of its own, so it
+  // can wait for the kernel after the lender reuses its buffer.
+  #own(w: PendingWrite): void {
+    const { lengths } = w.job;
+    let total = 0;
+    for (let d = w.next; d < lengths.length; d++) total += lengths[d];
+    const owned = Buffer.allocUnsafe(total);
+    const offsets = new Int32Array(lengths.length);
+    for (let d = w.next, at = 0; d < lengths.length; d++) {
+      const src = w.sources[d] as Uint8Array;
+      const from = w.offsets ? w.offsets[d] : w.job.start;
+      owned.set(src.subarray(from, from + lengths[d]), at);
+      w.sources[d] = owned;
+      offsets[d] = at;
+      at += lengths[d];
+    }
+    w.offsets = offsets;
   }
 
   #pump(): void {
@@ -445,27 +476,31 @@ export class MmsgEngine implements Engine {
   // message's bytes wherever its iovecs end, and fewer iovecs are less work
   // for the addon and the kernel alike.
   #iovecs(w: PendingWrite, from: number, to: number, iov: number): number {
-    const { buffers, lengths, start } = w.job;
+    const { lengths, start } = w.job;
+    const { offsets } = w;
+    const buffers = w.sources as Uint8Array[]; // [0, count) are the datagrams' own Uint8Arrays
     const iv = this.#iovDesc, vf = abi.SEND_IOV_FIELDS;
+    const offsetOf = (d: number) => (offsets ? offsets[d] : start);
     let run = from; // first datagram of the current run
     let runBuffer = buffers[from].buffer;
-    let runEnd = buffers[from].byteOffset + start + lengths[from];
+    let runStart = buffers[from].byteOffset + offsetOf(from);
+    let runEnd = runStart + lengths[from];
     const emit = (end: number) => {
       if (end - run > 1) {
         // runBuffer is an ArrayBuffer: only those extend a run.
         iv[iov * vf] = w.sources.push(runBuffer as ArrayBuffer) - 1;
-        iv[iov * vf + 1] = buffers[run].byteOffset + start;
-        iv[iov * vf + 2] = runEnd - (buffers[run].byteOffset + start);
+        iv[iov * vf + 1] = runStart;
+        iv[iov * vf + 2] = runEnd - runStart;
       } else {
         iv[iov * vf] = run;
-        iv[iov * vf + 1] = start;
+        iv[iov * vf + 1] = offsetOf(run);
         iv[iov * vf + 2] = lengths[run];
       }
       iov++;
     };
     for (let d = from + 1; d < to; d++) {
       const b = buffers[d];
-      const at = b.byteOffset + start;
+      const at = b.byteOffset + offsetOf(d);
       if (b.buffer === runBuffer && at === runEnd && runBuffer instanceof ArrayBuffer) {
         runEnd += lengths[d];
         continue;
@@ -473,6 +508,7 @@ export class MmsgEngine implements Engine {
       emit(d);
       run = d;
       runBuffer = b.buffer;
+      runStart = at;
       runEnd = at + lengths[d];
     }
     emit(to);

@@ -22,7 +22,7 @@ export interface NativeConstants {
   SIZEOF_GROUP_SOURCE_REQ: number;
   CMSG_HEADER_SIZE: number; CMSG_ALIGN: number; SOCKADDR_SLOT: number;
   RECV_META_FIELDS: number; SEND_MSG_FIELDS: number; SEND_IOV_FIELDS: number;
-  MAX_RING_ENTRIES: number; MAX_IOV_PER_MSG: number;
+  MAX_RING_ENTRIES: number; MAX_RING_IOVECS: number; MAX_IOV_PER_MSG: number;
 }
 
 /** Every function returns a non-negative result or -errno. */
@@ -88,5 +88,5 @@ export const abi: NativeConstants = binding?.constants ?? {
   SIZEOF_GROUP_SOURCE_REQ: 264,
   CMSG_HEADER_SIZE: 16, CMSG_ALIGN: 8, SOCKADDR_SLOT: 28,
   RECV_META_FIELDS: 4, SEND_MSG_FIELDS: 5, SEND_IOV_FIELDS: 3,
-  MAX_RING_ENTRIES: 4096, MAX_IOV_PER_MSG: 1024,
+  MAX_RING_ENTRIES: 4096, MAX_RING_IOVECS: 65536, MAX_IOV_PER_MSG: 1024,
 };

@@ -2,7 +2,7 @@
 // (the batch path on Linux, node:dgram elsewhere), and turns reads into
 // 'view' and 'batch' events and async iteration with backpressure.
 import { EventEmitter } from 'node:events';
-import type { Batch, BatchView } from './batch';
+import { BatchView, type Batch } from './batch';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
 import { badPort, invalidAddress, invalidArgType, notRunning, outOfRange } from './errors';
 import { openDgram } from './fallback';
@@ -210,6 +210,42 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     }
   }
 
+  /**
+   * Forwards every datagram of a received view to address:port as it is:
+   * runs of equal datagrams (a GRO message) leave as GSO messages whose
+   * iovecs point into the receive memory, without splitting them into
+   * objects or copying them. Call it inside the 'view' listener, while the
+   * view is live; what the kernel cannot take at once is copied before the
+   * listener returns, so the next read cannot overwrite it. Resolves like
+   * writeBatchTo.
+   */
+  forwardTo(view: BatchView, address: string, port: number): Promise<void> {
+    try {
+      if (this.#closed) throw notRunning();
+      if (!(view instanceof BatchView)) throw invalidArgType('view', 'a BatchView', view);
+      if (!view.live) {
+        throw Object.assign(new Error('the view is no longer live: forward it inside its \'view\' listener'),
+          { code: 'ERR_BATCHGRAM_VIEW_EXPIRED' });
+      }
+      const dest = this.#destination(address);
+      const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
+      const n = view.count;
+      const lengths = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const len = view.lengths[i];
+        if (len > maxPayload) throw outOfRange(`datagram ${i} length`, `<= ${maxPayload} for this destination`, len);
+        lengths[i] = len;
+      }
+      const job: WriteJob = {
+        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: Int32Array.from(view.offsets.subarray(0, n)),
+        lengths, borrowed: true, dest, port: this.#port(port), maxPayload,
+      };
+      return this.#engine.write(job);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   #destination(address: string): ParsedAddress {
     if (typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
     const a = parseAddress(address);
@@ -238,7 +274,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     }
     const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
     const { start, lengths } = datagramSpans(buffers, options?.offset ?? 0, geneve, maxPayload);
-    return { buffers, start, lengths, dest: connected ? null : dest, port, maxPayload };
+    return { buffers, start, offsets: null, lengths, borrowed: false, dest: connected ? null : dest, port, maxPayload };
   }
 
   /** Counters since the socket opened. */
