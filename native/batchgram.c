@@ -457,52 +457,89 @@ static napi_value js_poll_ref(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------
+// Rings. Each keeps references to four typed arrays JavaScript registered,
+// how many elements each must hold, and the kernel's mmsghdr and iovec arrays,
+// allocated once. The arrays are resolved afresh on every call, since
+// JavaScript may detach or resize them, and must still cover the whole ring.
+
+#define RING_ARRAYS 4
+
+typedef struct {
+  napi_ref refs[RING_ARRAYS];
+  napi_typedarray_type types[RING_ARRAYS];
+  size_t need[RING_ARRAYS];
+  const char* what;
+  struct mmsghdr* msgs;
+  struct iovec* iovs;
+} ring_t;
+
+typedef struct {
+  void* data[RING_ARRAYS];
+} ring_mem_t;
+
+static void ring_finalize(napi_env env, void* data, void* hint) {
+  (void)hint;
+  ring_t* r = data;
+  for (int i = 0; i < RING_ARRAYS; i++)
+    if (r->refs[i] != NULL) napi_delete_reference(env, r->refs[i]);
+  free(r->msgs);
+  free(r->iovs);
+  free(r);  // the ring_t is the first member of the ring's struct
+}
+
+static bool ring_memory(napi_env env, ring_t* r, ring_mem_t* m) {
+  for (int i = 0; i < RING_ARRAYS; i++) {
+    size_t len;
+    if (!get_typed_ref(env, r->refs[i], r->types[i], &m->data[i], &len, r->what)) return false;
+    if (len < r->need[i]) return throw_range(env, "registered memory is smaller than the ring");
+  }
+  return true;
+}
+
+// Makes the tagged wrapper of a ring whose struct, `size` bytes, starts with
+// a ring_t; `arrays` are the typed arrays to register, each of `types[i]`
+// holding at least `need[i]` elements.
+static napi_value ring_new(napi_env env, size_t size, const napi_type_tag* tag, const char* what,
+                           const napi_value arrays[RING_ARRAYS], const napi_typedarray_type types[RING_ARRAYS],
+                           const size_t need[RING_ARRAYS], size_t msgs, size_t iovs, ring_t** out) {
+  for (int i = 0; i < RING_ARRAYS; i++) {
+    void* p;
+    size_t n;
+    if (!get_typed(env, arrays[i], types[i], &p, &n, what)) return NULL;
+  }
+  ring_t* r = calloc(1, size);
+  if (r == NULL) return int_value(env, -ENOMEM);
+  r->what = what;
+  memcpy(r->types, types, sizeof(r->types));
+  memcpy(r->need, need, sizeof(r->need));
+  napi_value obj;
+  if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, r, ring_finalize, NULL, NULL) != napi_ok) {
+    free(r);
+    return napi_failed(env);
+  }
+  // From here the finalizer owns r, whatever fails below.
+  CALL(env, napi_type_tag_object(env, obj, tag));
+  for (int i = 0; i < RING_ARRAYS; i++) CALL(env, napi_create_reference(env, arrays[i], 1, &r->refs[i]));
+  r->msgs = calloc(msgs, sizeof(*r->msgs));
+  r->iovs = calloc(iovs, sizeof(*r->iovs));
+  if (r->msgs == NULL || r->iovs == NULL) return int_value(env, -ENOMEM);
+  ring_mem_t m;
+  if (!ring_memory(env, r, &m)) return NULL;
+  *out = r;
+  return obj;
+}
+
 // Receive ring: `slots` messages of `slot_size` bytes in one arena, each with
 // its own address slot and control buffer. The kernel's per-message results
 // go to `meta` so JavaScript reads them without any object per message.
+// Arrays: arena, addresses, controls (Uint8Array), meta (Int32Array).
 
 typedef struct {
+  ring_t ring;
   uint32_t slots, slot_size, ctrl_size;
-  napi_ref arena, names, ctrls, meta;
-  struct mmsghdr* msgs;
-  struct iovec* iovs;
 } recv_ring_t;
 
-static void delete_ref(napi_env env, napi_ref* r) {
-  if (*r != NULL) napi_delete_reference(env, *r);
-  *r = NULL;
-}
-
-static void recv_ring_finalize(napi_env env, void* data, void* hint) {
-  (void)hint;
-  recv_ring_t* r = data;
-  delete_ref(env, &r->arena);
-  delete_ref(env, &r->names);
-  delete_ref(env, &r->ctrls);
-  delete_ref(env, &r->meta);
-  free(r->msgs);
-  free(r->iovs);
-  free(r);
-}
-
-typedef struct {
-  uint8_t *arena, *names, *ctrls;
-  int32_t* meta;
-} recv_mem_t;
-
-// Resolves the registered arrays and checks they still cover `count` slots.
-static bool recv_ring_memory(napi_env env, recv_ring_t* r, uint32_t count, recv_mem_t* m) {
-  size_t arena_len, names_len, ctrls_len, meta_len;
-  if (!get_typed_ref(env, r->arena, napi_uint8_array, (void**)&m->arena, &arena_len, "receive arena") ||
-      !get_typed_ref(env, r->names, napi_uint8_array, (void**)&m->names, &names_len, "receive addresses") ||
-      !get_typed_ref(env, r->ctrls, napi_uint8_array, (void**)&m->ctrls, &ctrls_len, "receive controls") ||
-      !get_typed_ref(env, r->meta, napi_int32_array, (void**)&m->meta, &meta_len, "receive meta"))
-    return false;
-  if ((uint64_t)count * r->slot_size > arena_len || (uint64_t)count * SOCKADDR_SLOT > names_len ||
-      (uint64_t)count * r->ctrl_size > ctrls_len || (uint64_t)count * RECV_META_FIELDS > meta_len)
-    return throw_range(env, "registered receive memory is smaller than the ring");
-  return true;
-}
+enum { RECV_ARENA, RECV_NAMES, RECV_CTRLS, RECV_META };
 
 static napi_value js_recv_ring(napi_env env, napi_callback_info info) {
   napi_value argv[7];
@@ -512,34 +549,19 @@ static napi_value js_recv_ring(napi_env env, napi_callback_info info) {
       !get_int(env, argv[2], 1, 1 << 20, &slot_size, "slot size out of range") ||
       !get_int(env, argv[5], 0, 1 << 16, &ctrl_size, "control size out of range"))
     return NULL;
-  void* p;
-  size_t n;
-  if (!get_typed(env, argv[0], napi_uint8_array, &p, &n, "arena must be a Uint8Array") ||
-      !get_typed(env, argv[3], napi_uint8_array, &p, &n, "addresses must be a Uint8Array") ||
-      !get_typed(env, argv[4], napi_uint8_array, &p, &n, "controls must be a Uint8Array") ||
-      !get_typed(env, argv[6], napi_int32_array, &p, &n, "meta must be an Int32Array"))
-    return NULL;
-  recv_ring_t* r = calloc(1, sizeof(*r));
-  if (r == NULL) return int_value(env, -ENOMEM);
+  const napi_value arrays[RING_ARRAYS] = {argv[0], argv[3], argv[4], argv[6]};
+  const napi_typedarray_type types[RING_ARRAYS] = {napi_uint8_array, napi_uint8_array, napi_uint8_array, napi_int32_array};
+  const size_t need[RING_ARRAYS] = {(size_t)slots * (size_t)slot_size, (size_t)slots * SOCKADDR_SLOT,
+                                    (size_t)slots * (size_t)ctrl_size, (size_t)slots * RECV_META_FIELDS};
+  ring_t* ring = NULL;
+  napi_value obj = ring_new(env, sizeof(recv_ring_t), &RECV_RING_TAG,
+                            "receive ring: arena, addresses, controls (Uint8Array), meta (Int32Array)",
+                            arrays, types, need, (size_t)slots, (size_t)slots, &ring);
+  if (ring == NULL) return obj;
+  recv_ring_t* r = (recv_ring_t*)ring;
   r->slots = (uint32_t)slots;
   r->slot_size = (uint32_t)slot_size;
   r->ctrl_size = (uint32_t)ctrl_size;
-  napi_value obj;
-  if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, r, recv_ring_finalize, NULL, NULL) != napi_ok) {
-    free(r);
-    return napi_failed(env);
-  }
-  // From here the finalizer owns r, whatever fails below.
-  CALL(env, napi_type_tag_object(env, obj, &RECV_RING_TAG));
-  CALL(env, napi_create_reference(env, argv[0], 1, &r->arena));
-  CALL(env, napi_create_reference(env, argv[3], 1, &r->names));
-  CALL(env, napi_create_reference(env, argv[4], 1, &r->ctrls));
-  CALL(env, napi_create_reference(env, argv[6], 1, &r->meta));
-  r->msgs = calloc(r->slots, sizeof(*r->msgs));
-  r->iovs = calloc(r->slots, sizeof(*r->iovs));
-  if (r->msgs == NULL || r->iovs == NULL) return int_value(env, -ENOMEM);
-  recv_mem_t m;
-  if (!recv_ring_memory(env, r, r->slots, &m)) return NULL;
   return obj;
 }
 
@@ -552,30 +574,34 @@ static napi_value js_recvmmsg(napi_env env, napi_callback_info info) {
       !unwrap(env, argv[1], &RECV_RING_TAG, (void**)&r, "expected a receive ring"))
     return NULL;
   if (!get_int(env, argv[2], 1, r->slots, &count, "count exceeds the receive ring")) return NULL;
-  recv_mem_t m;
-  if (!recv_ring_memory(env, r, (uint32_t)count, &m)) return NULL;
+  ring_mem_t m;
+  if (!ring_memory(env, &r->ring, &m)) return NULL;
   if (s->fd < 0) return int_value(env, -EBADF);
+  uint8_t *arena = m.data[RECV_ARENA], *names = m.data[RECV_NAMES], *ctrls = m.data[RECV_CTRLS];
+  struct mmsghdr* msgs = r->ring.msgs;
   for (uint32_t i = 0; i < count; i++) {
-    r->iovs[i].iov_base = m.arena + (size_t)i * r->slot_size;
-    r->iovs[i].iov_len = r->slot_size;
-    struct msghdr* h = &r->msgs[i].msg_hdr;
-    h->msg_name = m.names + (size_t)i * SOCKADDR_SLOT;
+    struct iovec* iov = &r->ring.iovs[i];
+    iov->iov_base = arena + (size_t)i * r->slot_size;
+    iov->iov_len = r->slot_size;
+    struct msghdr* h = &msgs[i].msg_hdr;
+    h->msg_name = names + (size_t)i * SOCKADDR_SLOT;
     h->msg_namelen = SOCKADDR_SLOT;
-    h->msg_iov = &r->iovs[i];
+    h->msg_iov = iov;
     h->msg_iovlen = 1;
-    h->msg_control = r->ctrl_size ? m.ctrls + (size_t)i * r->ctrl_size : NULL;
+    h->msg_control = r->ctrl_size ? ctrls + (size_t)i * r->ctrl_size : NULL;
     h->msg_controllen = r->ctrl_size;
     h->msg_flags = 0;
-    r->msgs[i].msg_len = 0;
+    msgs[i].msg_len = 0;
   }
-  int n = recvmmsg(s->fd, r->msgs, (unsigned)count, MSG_DONTWAIT, NULL);
+  int n = recvmmsg(s->fd, msgs, (unsigned)count, MSG_DONTWAIT, NULL);
   if (n < 0) return int_value(env, -errno);
+  int32_t* meta = m.data[RECV_META];
   for (int i = 0; i < n; i++) {
-    int32_t* out = m.meta + (size_t)i * RECV_META_FIELDS;
-    out[0] = (int32_t)r->msgs[i].msg_len;
-    out[1] = r->msgs[i].msg_hdr.msg_flags;
-    out[2] = (int32_t)r->msgs[i].msg_hdr.msg_namelen;
-    out[3] = (int32_t)r->msgs[i].msg_hdr.msg_controllen;
+    int32_t* out = meta + (size_t)i * RECV_META_FIELDS;
+    out[0] = (int32_t)msgs[i].msg_len;
+    out[1] = msgs[i].msg_hdr.msg_flags;
+    out[2] = (int32_t)msgs[i].msg_hdr.msg_namelen;
+    out[3] = (int32_t)msgs[i].msg_hdr.msg_controllen;
   }
   return int_value(env, n);
 }
@@ -586,41 +612,11 @@ static napi_value js_recvmmsg(napi_env env, napi_callback_info info) {
 // control buffers for UDP_SEGMENT.
 
 typedef struct {
+  ring_t ring;
   uint32_t max_msgs, max_iovs, ctrl_size;
-  napi_ref names, ctrls, msg_desc, iov_desc;
-  struct mmsghdr* msgs;
-  struct iovec* iovs;
 } send_ring_t;
 
-static void send_ring_finalize(napi_env env, void* data, void* hint) {
-  (void)hint;
-  send_ring_t* r = data;
-  delete_ref(env, &r->names);
-  delete_ref(env, &r->ctrls);
-  delete_ref(env, &r->msg_desc);
-  delete_ref(env, &r->iov_desc);
-  free(r->msgs);
-  free(r->iovs);
-  free(r);
-}
-
-typedef struct {
-  uint8_t *names, *ctrls;
-  int32_t *msg_desc, *iov_desc;
-} send_mem_t;
-
-static bool send_ring_memory(napi_env env, send_ring_t* r, send_mem_t* m) {
-  size_t names_len, ctrls_len, msg_len, iov_len;
-  if (!get_typed_ref(env, r->names, napi_uint8_array, (void**)&m->names, &names_len, "send addresses") ||
-      !get_typed_ref(env, r->ctrls, napi_uint8_array, (void**)&m->ctrls, &ctrls_len, "send controls") ||
-      !get_typed_ref(env, r->msg_desc, napi_int32_array, (void**)&m->msg_desc, &msg_len, "message descriptors") ||
-      !get_typed_ref(env, r->iov_desc, napi_int32_array, (void**)&m->iov_desc, &iov_len, "iovec descriptors"))
-    return false;
-  if ((uint64_t)r->max_msgs * SOCKADDR_SLOT > names_len || (uint64_t)r->max_msgs * r->ctrl_size > ctrls_len ||
-      (uint64_t)r->max_msgs * SEND_MSG_FIELDS > msg_len || (uint64_t)r->max_iovs * SEND_IOV_FIELDS > iov_len)
-    return throw_range(env, "registered send memory is smaller than the ring");
-  return true;
-}
+enum { SEND_NAMES, SEND_CTRLS, SEND_MSG_DESC, SEND_IOV_DESC };
 
 static napi_value js_send_ring(napi_env env, napi_callback_info info) {
   napi_value argv[7];
@@ -630,33 +626,19 @@ static napi_value js_send_ring(napi_env env, napi_callback_info info) {
       !get_int(env, argv[1], 1, MAX_RING_IOVECS, &max_iovs, "iovec count out of range") ||
       !get_int(env, argv[4], 0, 1 << 16, &ctrl_size, "control size out of range"))
     return NULL;
-  void* p;
-  size_t n;
-  if (!get_typed(env, argv[2], napi_uint8_array, &p, &n, "addresses must be a Uint8Array") ||
-      !get_typed(env, argv[3], napi_uint8_array, &p, &n, "controls must be a Uint8Array") ||
-      !get_typed(env, argv[5], napi_int32_array, &p, &n, "message descriptors must be an Int32Array") ||
-      !get_typed(env, argv[6], napi_int32_array, &p, &n, "iovec descriptors must be an Int32Array"))
-    return NULL;
-  send_ring_t* r = calloc(1, sizeof(*r));
-  if (r == NULL) return int_value(env, -ENOMEM);
+  const napi_value arrays[RING_ARRAYS] = {argv[2], argv[3], argv[5], argv[6]};
+  const napi_typedarray_type types[RING_ARRAYS] = {napi_uint8_array, napi_uint8_array, napi_int32_array, napi_int32_array};
+  const size_t need[RING_ARRAYS] = {(size_t)max_msgs * SOCKADDR_SLOT, (size_t)max_msgs * (size_t)ctrl_size,
+                                    (size_t)max_msgs * SEND_MSG_FIELDS, (size_t)max_iovs * SEND_IOV_FIELDS};
+  ring_t* ring = NULL;
+  napi_value obj = ring_new(env, sizeof(send_ring_t), &SEND_RING_TAG,
+                            "send ring: addresses, controls (Uint8Array), message and iovec descriptors (Int32Array)",
+                            arrays, types, need, (size_t)max_msgs, (size_t)max_iovs, &ring);
+  if (ring == NULL) return obj;
+  send_ring_t* r = (send_ring_t*)ring;
   r->max_msgs = (uint32_t)max_msgs;
   r->max_iovs = (uint32_t)max_iovs;
   r->ctrl_size = (uint32_t)ctrl_size;
-  napi_value obj;
-  if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, r, send_ring_finalize, NULL, NULL) != napi_ok) {
-    free(r);
-    return napi_failed(env);
-  }
-  CALL(env, napi_type_tag_object(env, obj, &SEND_RING_TAG));
-  CALL(env, napi_create_reference(env, argv[2], 1, &r->names));
-  CALL(env, napi_create_reference(env, argv[3], 1, &r->ctrls));
-  CALL(env, napi_create_reference(env, argv[5], 1, &r->msg_desc));
-  CALL(env, napi_create_reference(env, argv[6], 1, &r->iov_desc));
-  r->msgs = calloc(r->max_msgs, sizeof(*r->msgs));
-  r->iovs = calloc(r->max_iovs, sizeof(*r->iovs));
-  if (r->msgs == NULL || r->iovs == NULL) return int_value(env, -ENOMEM);
-  send_mem_t m;
-  if (!send_ring_memory(env, r, &m)) return NULL;
   return obj;
 }
 
@@ -700,12 +682,14 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
     return NULL;
   uint32_t nbuf;
   CALL(env, napi_get_array_length(env, argv[2], &nbuf));
-  send_mem_t m;
-  if (!send_ring_memory(env, r, &m)) return NULL;
+  ring_mem_t m;
+  if (!ring_memory(env, &r->ring, &m)) return NULL;
+  const int32_t *msg_desc = m.data[SEND_MSG_DESC], *iov_desc = m.data[SEND_IOV_DESC];
+  uint8_t *names = m.data[SEND_NAMES], *ctrls = m.data[SEND_CTRLS];
 
   uint32_t iov_used = 0;
   for (uint32_t j = 0; j < count; j++) {
-    const int32_t* d = m.msg_desc + (size_t)(first + j) * SEND_MSG_FIELDS;
+    const int32_t* d = msg_desc + (size_t)(first + j) * SEND_MSG_FIELDS;
     int32_t iov0 = d[0], niov = d[1], slot = d[2], namelen = d[3], ctrllen = d[4];
     if (iov0 < 0 || niov < 1 || niov > MAX_IOV_PER_MSG || (uint64_t)iov0 + (uint64_t)niov > r->max_iovs)
       return throw_range(env, "message iovecs out of range"), NULL;
@@ -716,9 +700,9 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
     // The kernel walks iovecs per message; we lay them out contiguously in
     // our own array so that a descriptor can never alias another's.
     if (iov_used + (uint32_t)niov > r->max_iovs) return throw_range(env, "too many iovecs in one call"), NULL;
-    struct iovec* iov = r->iovs + iov_used;
+    struct iovec* iov = r->ring.iovs + iov_used;
     for (int32_t k = 0; k < niov; k++) {
-      const int32_t* v = m.iov_desc + (size_t)(iov0 + k) * SEND_IOV_FIELDS;
+      const int32_t* v = iov_desc + (size_t)(iov0 + k) * SEND_IOV_FIELDS;
       int32_t idx = v[0], off = v[1], len = v[2];
       if (idx < 0 || (uint32_t)idx >= nbuf || off < 0 || len < 0)
         return throw_range(env, "iovec out of range"), NULL;
@@ -731,18 +715,18 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
       iov[k].iov_base = (uint8_t*)data + off;
       iov[k].iov_len = (size_t)len;
     }
-    struct msghdr* h = &r->msgs[j].msg_hdr;
-    h->msg_name = namelen ? m.names + (size_t)slot * SOCKADDR_SLOT : NULL;
+    struct msghdr* h = &r->ring.msgs[j].msg_hdr;
+    h->msg_name = namelen ? names + (size_t)slot * SOCKADDR_SLOT : NULL;
     h->msg_namelen = (socklen_t)namelen;
     h->msg_iov = iov;
     h->msg_iovlen = (size_t)niov;
-    h->msg_control = ctrllen ? m.ctrls + (size_t)(first + j) * r->ctrl_size : NULL;
+    h->msg_control = ctrllen ? ctrls + (size_t)(first + j) * r->ctrl_size : NULL;
     h->msg_controllen = (size_t)ctrllen;
     h->msg_flags = 0;
     iov_used += (uint32_t)niov;
   }
   if (s->fd < 0) return int_value(env, -EBADF);
-  int n = sendmmsg(s->fd, r->msgs, (unsigned)count, MSG_DONTWAIT);
+  int n = sendmmsg(s->fd, r->ring.msgs, (unsigned)count, MSG_DONTWAIT);
   return int_value(env, n < 0 ? -errno : n);
 }
 
