@@ -1,0 +1,36 @@
+// The package as users load it: by name, from ESM and from CommonJS.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+const root = join(__dirname, '..', '..');
+const exported = [
+  'BatchSocket', 'BatchView', 'GeneveHeader', 'GeneveError', 'GSODisabledError', 'IDEAL_BATCH_SIZE',
+  'GENEVE_FIXED_HEADER_LENGTH', 'GENEVE_PROTOCOL_DISCO', 'GENEVE_PROTOCOL_WIREGUARD', 'MIN_CONTROL_MESSAGE_SIZE',
+  'UDP_MAX_SEGMENTS', 'MAX_IPV4_PAYLOAD', 'MAX_IPV6_PAYLOAD', 'BATCH_SIZE_ENV', 'NEVER_GSO_EQUAL_TAIL_SENTINEL',
+  'Counter', 'getCounter', 'counters',
+];
+
+function run(args: string[]): string {
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+describe('package', () => {
+  it('exports the same API by name to ESM and CommonJS', () => {
+    const names = JSON.stringify(exported);
+    const esm = run(['--input-type=module', '-e', `
+      import * as m from 'batchgram';
+      import { BatchSocket } from 'batchgram';
+      console.log(JSON.stringify(${names}.filter((n) => m[n] === undefined)), typeof BatchSocket.bind);
+    `]);
+    assert.equal(esm, '[] function');
+    const cjs = run(['-e', `
+      const m = require('batchgram');
+      console.log(JSON.stringify(${names}.filter((n) => m[n] === undefined)), typeof m.BatchSocket.bind);
+    `]);
+    assert.equal(cjs, '[] function');
+  });
+});
