@@ -6,9 +6,14 @@
  *   udpref recv --mode plain|gso --bind ADDR --port N [--batch 128]
  *   udpref send --mode plain|gso --to ADDR --port N --size BYTES
  *               --duration SECONDS [--batch 128]
+ *   udpref relay --bind ADDR --port N --to ADDR --to-port M [--batch 128]
  *
- * stdout carries one JSON object per line. The receiver stops on SIGTERM,
- * SIGINT, EOF on stdin or a "stop" line, so keep its stdin an open pipe.
+ * relay is a receiver (always with GRO) that forwards every message it reads,
+ * unchanged and uncopied, to ADDR:M: the ceiling for a user-space forwarder.
+ *
+ * stdout carries one JSON object per line. The receiver and the relay stop on
+ * SIGTERM, SIGINT, EOF on stdin or a "stop" line, so keep their stdin an open
+ * pipe.
  * Build: cc -O2 -Wall -Wextra -std=gnu11 -o udpref udpref.c
  */
 #define _GNU_SOURCE
@@ -32,17 +37,26 @@
 #define MAX_BATCH    1024       /* UIO_MAXIOV: the kernel caps vlen there */
 #define SOCKBUF      (64 << 20) /* so the baseline is never buffer-starved */
 #define GSO_MAX_SEGS 64         /* UDP_MAX_SEGMENTS on older kernels */
+/* A GRO train never exceeds 64 segments (UDP_GRO_CNT_MAX in the kernel's
+ * net/ipv4/udp_offload.c, and on loopback it is the sender's GSO message, at
+ * most GSO_MAX_SEGS here), so the relay can resend any train as one GSO
+ * message without meeting UDP_MAX_SEGMENTS (EINVAL past it). */
 #define PROGRESS_S   0.25
 #define CONTROL_S    0.02       /* how often a busy child polls stdin */
 #define DRAIN_MAX_S  2.0
 
 static volatile sig_atomic_t stop_requested;
 
+enum command { RECV, SEND, RELAY };
+
 struct opts {
-	int send, gso;
-	struct sockaddr_storage addr;
+	enum command cmd;
+	int gso;
+	struct sockaddr_storage addr; /* recv, relay: bound; send: destination */
 	socklen_t addrlen;
-	long port, size, batch;
+	struct sockaddr_storage to;   /* relay: where messages are forwarded */
+	socklen_t tolen;
+	long port, to_port, size, batch;
 	double duration;
 };
 
@@ -81,37 +95,70 @@ static long parse_long(const char *name, const char *s, long lo, long hi)
 	return v;
 }
 
+/* An IP literal and port as a socket address; returns its length. */
+static socklen_t parse_addr(const char *text, long port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET, text, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		return sizeof *a4;
+	}
+	if (inet_pton(AF_INET6, text, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		return sizeof *a6;
+	}
+	usage_error("not an IPv4 or IPv6 address", text);
+	return 0; /* not reached */
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	/* One bit per option so each command can reject the options it would
 	 * ignore: a silently dropped --size on recv would hide a harness bug. */
-	enum { M = 1, B = 2, T = 4, P = 8, S = 16, D = 32, N = 64 };
+	enum { M = 1, B = 2, T = 4, P = 8, S = 16, D = 32, N = 64, R = 128 };
 	static const struct option lo[] = {
 		{ "mode", 1, NULL, M }, { "bind", 1, NULL, B }, { "to", 1, NULL, T },
-		{ "port", 1, NULL, P }, { "size", 1, NULL, S },
+		{ "port", 1, NULL, P }, { "to-port", 1, NULL, R }, { "size", 1, NULL, S },
 		{ "duration", 1, NULL, D }, { "batch", 1, NULL, N }, { NULL, 0, NULL, 0 },
 	};
-	const char *mode = NULL, *addr = NULL;
-	int c, seen = 0, allowed, needed;
+	/* Per command: the options it takes, the ones it needs, and its usage. */
+	static const struct { const char *name; int allowed, needed; const char *needs; } cmds[] = {
+		[RECV] = { "recv", M | B | P | N, M | B | P, "recv needs --mode --bind --port" },
+		[SEND] = { "send", M | T | P | S | D | N, M | T | P | S | D,
+			   "send needs --mode --to --port --size --duration" },
+		[RELAY] = { "relay", B | T | P | R | N, B | T | P | R,
+			    "relay needs --bind --port --to --to-port" },
+	};
+	const char *mode = NULL, *bind_addr = NULL, *to_addr = NULL;
+	int c, seen = 0;
 	char *end;
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&o->addr;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&o->addr;
 
 	memset(o, 0, sizeof *o);
 	o->batch = 128;
 	if (argc < 2)
-		usage_error("usage: udpref recv|send --mode plain|gso ...", NULL);
-	if (strcmp(argv[1], "send") == 0)
-		o->send = 1;
-	else if (strcmp(argv[1], "recv") != 0)
-		usage_error("unknown command (want recv or send)", argv[1]);
+		usage_error("usage: udpref recv|send --mode plain|gso ... | udpref relay ...", NULL);
+	if (strcmp(argv[1], "recv") == 0)
+		o->cmd = RECV;
+	else if (strcmp(argv[1], "send") == 0)
+		o->cmd = SEND;
+	else if (strcmp(argv[1], "relay") == 0)
+		o->cmd = RELAY;
+	else
+		usage_error("unknown command (want recv, send or relay)", argv[1]);
 	optind = 2;
 	opterr = 0; /* we print our own single line */
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case M: mode = optarg; break;
-		case B: case T: addr = optarg; break;
+		case B: bind_addr = optarg; break;
+		case T: to_addr = optarg; break;
 		case P: o->port = parse_long("--port", optarg, 0, 65535); break;
+		case R: o->to_port = parse_long("--to-port", optarg, 1, 65535); break;
 		case S: o->size = parse_long("--size", optarg, 1, 65527); break;
 		case N: o->batch = parse_long("--batch", optarg, 1, MAX_BATCH); break;
 		case D:
@@ -128,33 +175,30 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument", argv[optind]);
-	allowed = o->send ? (M | T | P | S | D | N) : (M | B | P | N);
-	needed = o->send ? (M | T | P | S | D) : (M | B | P);
-	if (seen & ~allowed)
+	if (seen & ~cmds[o->cmd].allowed)
 		usage_error("option not valid for this command", argv[1]);
-	if ((seen & needed) != needed)
-		usage_error(o->send ? "send needs --mode --to --port --size --duration"
-				    : "recv needs --mode --bind --port", NULL);
-	if (strcmp(mode, "gso") == 0)
+	if ((seen & cmds[o->cmd].needed) != cmds[o->cmd].needed)
+		usage_error(cmds[o->cmd].needs, NULL);
+	/* The relay forwards GRO trains as GSO messages: it has no plain mode. */
+	if (o->cmd == RELAY)
+		o->gso = 1;
+	else if (strcmp(mode, "gso") == 0)
 		o->gso = 1;
 	else if (strcmp(mode, "plain") != 0)
 		usage_error("invalid --mode (want plain or gso)", mode);
-	if (o->send && o->port == 0)
+	if (o->cmd == SEND && o->port == 0)
 		usage_error("invalid value for", "--port");
 
-	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)o->port);
-	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)o->port);
-	} else {
-		usage_error("not an IPv4 or IPv6 address", addr);
+	o->addrlen = parse_addr(o->cmd == SEND ? to_addr : bind_addr, o->port, &o->addr);
+	if (o->cmd == RELAY) {
+		o->tolen = parse_addr(to_addr, o->to_port, &o->to);
+		/* One socket does both: its family is the bound address's. */
+		if (o->to.ss_family != o->addr.ss_family)
+			usage_error("--to must be of the same address family as --bind", to_addr);
 	}
-	o->addrlen = a4->sin_family == AF_INET ? sizeof *a4 : sizeof *a6;
 	/* 65535 minus the UDP header, and for IPv4 minus the IP header too: the
 	 * IPv6 payload length does not count IPv6's fixed header. */
-	if (o->send && o->size > (o->addr.ss_family == AF_INET6 ? 65527 : 65507))
+	if (o->cmd == SEND && o->size > (o->addr.ss_family == AF_INET6 ? 65527 : 65507))
 		usage_error("--size too large for this address family", NULL);
 }
 
@@ -164,19 +208,26 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
+/* FORCE ignores net.core.[rw]mem_max but needs CAP_NET_ADMIN; the plain
+ * option is silently clamped. A small buffer only costs throughput, so
+ * failure is deliberately ignored. */
+static void set_buffer(int fd, int force, int plain)
+{
+	int sz = SOCKBUF;
+	if (setsockopt(fd, SOL_SOCKET, force, &sz, sizeof sz) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, plain, &sz, sizeof sz);
+}
+
 static int make_socket(const struct opts *o)
 {
-	int fd = socket(o->addr.ss_family, SOCK_DGRAM, 0), sz = SOCKBUF;
+	int fd = socket(o->addr.ss_family, SOCK_DGRAM, 0);
 
 	if (fd < 0)
 		die("socket");
-	/* FORCE ignores net.core.[rw]mem_max but needs CAP_NET_ADMIN; the plain
-	 * option is silently clamped. A small buffer only costs throughput, so
-	 * failure is deliberately ignored. */
-	if (setsockopt(fd, SOL_SOCKET, o->send ? SO_SNDBUFFORCE : SO_RCVBUFFORCE,
-		       &sz, sizeof sz) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, o->send ? SO_SNDBUF : SO_RCVBUF,
-				 &sz, sizeof sz);
+	if (o->cmd != SEND) /* the relay receives and sends: both */
+		set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
+	if (o->cmd != RECV)
+		set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
 	return fd;
 }
 
@@ -229,24 +280,38 @@ static int stdin_says_stop(void)
 	return 0;
 }
 
-static void account_recv(struct stats *st, struct mmsghdr *msgs, int n, double now)
+/* The GRO segment size of a received message: 0 when the kernel attached no
+ * UDP_GRO control message, i.e. the message is one datagram as sent. */
+static int gro_segment_size(struct msghdr *h)
+{
+	int seg = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO)
+			memcpy(&seg, CMSG_DATA(c), sizeof seg); /* may be unaligned */
+	return seg > 0 ? seg : 0;
+}
+
+/* Datagrams in a message of len bytes: a GRO train is cut at seg, and all its
+ * segments but the last are full. */
+static unsigned long long segments(unsigned long long len, int seg)
+{
+	return seg > 0 && len > 0 ? (len + seg - 1) / seg : 1;
+}
+
+static void warn_if_truncated(const struct msghdr *h)
 {
 	static int warned;
+	if ((h->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && !warned++)
+		fprintf(stderr, "udpref: warning: truncated message\n");
+}
+
+static void account_recv(struct stats *st, struct mmsghdr *msgs, int n, double now)
+{
 	for (int i = 0; i < n; i++) {
 		struct msghdr *h = &msgs[i].msg_hdr;
-		unsigned long long len = msgs[i].msg_len, segs = 1;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
-			int seg;
-			if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO)
-				continue;
-			memcpy(&seg, CMSG_DATA(c), sizeof seg); /* may be unaligned */
-			if (seg > 0) /* a GRO train: all segments but the last are full */
-				segs = (len + seg - 1) / seg;
-		}
-		if ((h->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && !warned++)
-			fprintf(stderr, "udpref: warning: truncated message\n");
-		st->datagrams += segs;
-		st->bytes += len;
+		warn_if_truncated(h);
+		st->datagrams += segments(msgs[i].msg_len, gro_segment_size(h));
+		st->bytes += msgs[i].msg_len;
 	}
 	if (st->calls++ == 0)
 		st->first = now;
@@ -254,6 +319,94 @@ static void account_recv(struct stats *st, struct mmsghdr *msgs, int n, double n
 	st->messages += n;
 }
 
+typedef union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(uint16_t))]; } segment_ctrl_t;
+
+/* The relay's send side: message i resends receive slot i, so nothing is
+ * copied and one table serves every batch. */
+struct relay {
+	struct mmsghdr *msgs;
+	struct iovec *iov;
+	segment_ctrl_t *ctrl;   /* UDP_SEGMENT, one per message: sizes differ */
+	unsigned long long *segs; /* datagrams in message i */
+};
+
+static void relay_init(struct relay *r, struct opts *o, const struct iovec *slots)
+{
+	r->msgs = calloc(o->batch, sizeof *r->msgs);
+	r->iov = calloc(o->batch, sizeof *r->iov);
+	r->ctrl = calloc(o->batch, sizeof *r->ctrl);
+	r->segs = calloc(o->batch, sizeof *r->segs);
+	if (!r->msgs || !r->iov || !r->ctrl || !r->segs)
+		die("malloc");
+	for (long i = 0; i < o->batch; i++) {
+		struct msghdr *h = &r->msgs[i].msg_hdr;
+		r->iov[i].iov_base = slots[i].iov_base;
+		h->msg_name = &o->to;
+		h->msg_namelen = o->tolen;
+		h->msg_iov = &r->iov[i];
+		h->msg_iovlen = 1;
+		/* As in run_send: cmsg_len must be exactly CMSG_LEN(sizeof(u16)). */
+		r->ctrl[i].align.cmsg_level = SOL_UDP;
+		r->ctrl[i].align.cmsg_type = UDP_SEGMENT;
+		r->ctrl[i].align.cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	}
+}
+
+/* Forwards the n messages just received, each as it came: one message whose
+ * one iovec is its receive slot, and for a GRO train of two or more datagrams
+ * UDP_SEGMENT at the train's segment size, so the kernel cuts it into the same
+ * datagrams again. Counts what the kernel took; returns once it took all. */
+static void relay_forward(int fd, struct relay *r, struct mmsghdr *in, int n,
+			  struct stats *st, double now)
+{
+	for (int i = 0; i < n; i++) {
+		struct msghdr *h = &r->msgs[i].msg_hdr;
+		int seg = gro_segment_size(&in[i].msg_hdr);
+		warn_if_truncated(&in[i].msg_hdr);
+		r->iov[i].iov_len = in[i].msg_len;
+		r->segs[i] = segments(in[i].msg_len, seg);
+		if (r->segs[i] >= 2) {
+			uint16_t seg16 = (uint16_t)seg; /* seg < len <= 65535 */
+			memcpy(CMSG_DATA(&r->ctrl[i].align), &seg16, sizeof seg16);
+			h->msg_control = r->ctrl[i].b;
+			h->msg_controllen = sizeof r->ctrl[i].b;
+		} else {
+			h->msg_control = NULL;
+			h->msg_controllen = 0;
+		}
+	}
+	if (st->calls++ == 0) /* the recvmmsg that brought them */
+		st->first = now;
+	for (int off = 0; off < n;) {
+		int k = sendmmsg(fd, r->msgs + off, n - off, 0);
+		if (k < 0) {
+			/* Transient queue/buffer pressure: just try again. */
+			if (errno == ENOBUFS || errno == EAGAIN || errno == EWOULDBLOCK) {
+				st->retries++;
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno == EINVAL || errno == EIO)
+				fprintf(stderr, "udpref: hint: UDP_SEGMENT needs segments "
+					"<= path MTU and checksum offload on the device\n");
+			die("sendmmsg");
+		}
+		/* A short count: continue with the message the kernel stopped at. */
+		st->calls++;
+		st->messages += k;
+		for (int i = off; i < off + k; i++) {
+			st->datagrams += r->segs[i];
+			st->bytes += r->iov[i].iov_len;
+		}
+		off += k;
+	}
+	st->last = now_mono();
+}
+
+/* The receiver, and the relay, which is a receiver that forwards what it reads
+ * instead of only counting it: same socket, loop, drain and line protocol, so
+ * that its figures compare with recv's. */
 static int run_recv(struct opts *o)
 {
 	typedef union { struct cmsghdr align; char b[CMSG_SPACE(sizeof(int))]; } ctrl_t;
@@ -268,6 +421,7 @@ static int run_recv(struct opts *o)
 	struct iovec *iov = calloc(o->batch, sizeof *iov);
 	struct mmsghdr *msgs = calloc(o->batch, sizeof *msgs);
 	ctrl_t *ctrl = calloc(o->batch, sizeof *ctrl);
+	struct relay relay = { 0 };
 
 	if (!data || !iov || !msgs || !ctrl)
 		die("malloc");
@@ -287,6 +441,8 @@ static int run_recv(struct opts *o)
 		msgs[i].msg_hdr.msg_iovlen = 1;
 		msgs[i].msg_hdr.msg_control = o->gso ? ctrl[i].b : NULL;
 	}
+	if (o->cmd == RELAY)
+		relay_init(&relay, o, iov);
 	printf("{\"event\":\"ready\",\"port\":%u}\n", ntohs(bound.ss_family == AF_INET6
 		? ((struct sockaddr_in6 *)&bound)->sin6_port
 		: ((struct sockaddr_in *)&bound)->sin_port));
@@ -300,7 +456,9 @@ static int run_recv(struct opts *o)
 		 * is queued, so a slow sender cannot stall us until a batch fills. */
 		n = recvmmsg(fd, msgs, o->batch, drain_end > 0 ? MSG_DONTWAIT : MSG_WAITFORONE, NULL);
 		now = now_mono();
-		if (n > 0)
+		if (n > 0 && o->cmd == RELAY)
+			relay_forward(fd, &relay, msgs, n, &st, now);
+		else if (n > 0)
 			account_recv(&st, msgs, n, now);
 		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			die("recvmmsg");
@@ -330,7 +488,7 @@ static int run_recv(struct opts *o)
 			fflush(stdout);
 		}
 	}
-	print_done(&st, st.last - st.first, 0);
+	print_done(&st, st.last - st.first, o->cmd == RELAY);
 	return 0;
 }
 
@@ -427,5 +585,5 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	/* A vanished harness must not kill us before "done" is attempted. */
 	signal(SIGPIPE, SIG_IGN);
-	return o.send ? run_send(&o) : run_recv(&o);
+	return o.cmd == SEND ? run_send(&o) : run_recv(&o);
 }

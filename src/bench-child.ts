@@ -5,15 +5,20 @@
 //
 //   bench-child recv --impl IMPL --bind ADDR --port N
 //   bench-child send --impl IMPL --to ADDR --port N --size BYTES --duration SECONDS
+//   bench-child relay --impl relay --bind ADDR --port N --to ADDR --to-port M
 //
-// The receiver stops on a "stop" line, EOF on stdin or SIGTERM; a sender
-// stops after --duration or on EOF, so an orphan never outlives its harness.
+// The relay takes udpref relay's arguments: it receives on ADDR:N (0: any
+// port) and forwards every datagram to ADDR:M.
+//
+// The receiver and the relay stop on a "stop" line, EOF on stdin or SIGTERM;
+// a sender stops after --duration or on EOF, so an orphan never outlives its
+// harness.
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { NODE_IMPLS, type ChildCounts, type ChildEvent, type NodeImpl } from './bench';
+import { NODE_IMPLS, NODE_RELAY, type ChildCounts, type ChildEvent, type NodeImpl } from './bench';
 import { BatchSocket, GSODisabledError, type Batch, type BatchView } from './index';
 
 /** Same as udpref's SOCKBUF: so that no implementation is buffer-starved. */
@@ -34,11 +39,15 @@ const DGRAM_WINDOW = 256;
 const WRITES_PER_YIELD = 64;
 
 interface Args {
-  impl: NodeImpl;
+  impl: NodeImpl | typeof NODE_RELAY;
+  /** recv, relay: the address to bind; send: the destination. */
   address: string;
   port: number;
   size: number;
   duration: number;
+  /** relay: where to forward. */
+  to: string;
+  toPort: number;
 }
 
 function emit(e: ChildEvent): void {
@@ -159,6 +168,73 @@ async function receive(a: Args): Promise<void> {
   });
 }
 
+// --- Relay ------------------------------------------------------------------
+
+/**
+ * batchgram as a forwarder, the way an application relays at speed: each read
+ * goes on as it came with forwardTo, inside the 'view' listener, so GRO
+ * messages leave as GSO messages that point into the receive memory. Nothing
+ * is split into objects or copied unless the kernel makes a forward wait.
+ */
+async function relay(a: Args): Promise<void> {
+  const got: Tally = { datagrams: 0, bytes: 0, first: 0, last: 0 };
+  const forwarded: Tally = { datagrams: 0, bytes: 0, first: 0, last: 0 };
+  /** Datagrams refused because the send queue was full: a relay's drops, like the kernel's. */
+  let dropped = 0;
+  let pending = 0;
+  let allSettled: (() => void) | null = null;
+  const settle = () => { if (--pending === 0) allSettled?.(); };
+  const stop = stopRequested();
+  const sock = await BatchSocket.bind({
+    type: familyOf(a.address), address: a.address, port: a.port, offload: true,
+    recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER,
+  });
+  const refused = (err: Error, datagrams: number, bytes: number) => {
+    // The kernel refused GSO and the socket fell back: the datagrams still went.
+    if (err instanceof GSODisabledError && err.cause === null) {
+      arrived(forwarded, datagrams, bytes);
+    } else if ((err as NodeJS.ErrnoException).code === 'ERR_BATCHGRAM_QUEUE_FULL') {
+      dropped += datagrams;
+    } else {
+      process.stderr.write(`bench-child: forwardTo: ${err.message}\n`);
+      process.exit(1);
+    }
+    settle();
+  };
+  sock.on('view', (view: BatchView) => {
+    const n = view.count;
+    let bytes = 0;
+    for (let m = 0; m < view.messageCount; m++) bytes += view.messageLengths[m];
+    arrived(got, n, bytes);
+    pending++;
+    // Counted as forwarded when the promise resolves, i.e. once the kernel
+    // took every datagram of the view, not when they were handed over: the
+    // relay's figures are what it really sent, as udpref's are.
+    sock.forwardTo(view, a.to, a.toPort).then(() => { arrived(forwarded, n, bytes); settle(); },
+      (err: Error) => refused(err, n, bytes));
+  });
+  const cpu0 = process.cpuUsage();
+  emit({ event: 'ready', port: sock.address().port });
+  const progress = setInterval(() => emit({ event: 'progress', datagrams: forwarded.datagrams, bytes: forwarded.bytes }),
+    PROGRESS_MS);
+  await stop;
+  clearInterval(progress);
+  await drained(got);
+  // Reading stops with the last listener; what was handed over still goes out.
+  sock.removeAllListeners('view');
+  if (pending > 0) await new Promise<void>((resolve) => { allSettled = resolve; });
+  const s = sock.stats();
+  await sock.close();
+  emit({
+    event: 'done', datagrams: forwarded.datagrams, bytes: forwarded.bytes,
+    seconds: forwarded.datagrams > 0 ? (forwarded.last - got.first) / 1e3 : 0, ...cpuSince(cpu0),
+    // messagesIn: messages as received. forwardTo plans its GSO messages anew
+    // and may merge consecutive trains of one size, so fewer can leave (the
+    // final receiver's count shows how many); udpref relay sends one per message read.
+    calls: s.recvCalls + s.sendCalls, messages: s.messagesIn, dropped,
+  });
+}
+
 // --- Sender -----------------------------------------------------------------
 
 interface Sent { datagrams: number; calls: number; messages: number }
@@ -237,24 +313,38 @@ async function send(a: Args): Promise<void> {
 
 // --- Arguments --------------------------------------------------------------
 
+type Command = 'recv' | 'send' | 'relay';
+
 /** The harness builds these arguments; a mistake is a bug there, reported in one line. */
-function parse(argv: string[]): { command: 'recv' | 'send'; args: Args } {
+function parse(argv: string[]): { command: Command; args: Args } {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
     options: {
       impl: { type: 'string' }, bind: { type: 'string' }, to: { type: 'string' },
-      port: { type: 'string' }, size: { type: 'string', default: '0' }, duration: { type: 'string', default: '0' },
+      port: { type: 'string' }, 'to-port': { type: 'string', default: '0' },
+      size: { type: 'string', default: '0' }, duration: { type: 'string', default: '0' },
     },
   });
   const command = positionals[0];
-  if (positionals.length !== 1 || (command !== 'recv' && command !== 'send')) throw new Error('want recv or send');
-  const impl = NODE_IMPLS.find((i) => i === values.impl);
-  if (impl === undefined) throw new Error(`--impl must be one of ${NODE_IMPLS.join(', ')}`);
-  const address = command === 'recv' ? values.bind : values.to;
-  if (address === undefined) throw new Error(command === 'recv' ? 'recv needs --bind' : 'send needs --to');
-  const args = { impl, address, port: Number(values.port), size: Number(values.size), duration: Number(values.duration) };
-  const bad = command === 'send' && !(args.port > 0 && args.size > 0 && args.duration > 0);
-  if (!Number.isInteger(args.port) || bad) throw new Error('send needs --port, --size and --duration > 0');
+  if (positionals.length !== 1 || (command !== 'recv' && command !== 'send' && command !== 'relay')) {
+    throw new Error('want recv, send or relay');
+  }
+  const impls: readonly Args['impl'][] = command === 'relay' ? [NODE_RELAY] : NODE_IMPLS;
+  const impl = impls.find((i) => i === values.impl);
+  if (impl === undefined) throw new Error(`--impl must be one of ${impls.join(', ')} for ${command}`);
+  const address = command === 'send' ? values.to : values.bind;
+  if (address === undefined) throw new Error(command === 'send' ? 'send needs --to' : `${command} needs --bind`);
+  const args: Args = {
+    impl, address, port: Number(values.port), size: Number(values.size), duration: Number(values.duration),
+    to: values.to ?? '', toPort: Number(values['to-port']),
+  };
+  if (!Number.isInteger(args.port)) throw new Error('--port must be an integer');
+  if (command === 'send' && !(args.port > 0 && args.size > 0 && args.duration > 0)) {
+    throw new Error('send needs --port, --size and --duration > 0');
+  }
+  if (command === 'relay' && !(args.to !== '' && Number.isInteger(args.toPort) && args.toPort > 0)) {
+    throw new Error('relay needs --to and --to-port > 0');
+  }
   return { command, args };
 }
 
@@ -266,7 +356,7 @@ function main(): void {
     process.stderr.write(`bench-child: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const run = parsed.command === 'recv' ? receive(parsed.args) : send(parsed.args);
+  const run = { recv: receive, send, relay }[parsed.command](parsed.args);
   // Exit explicitly: stdin stays open (it is how the harness reaches us).
   run.then(() => process.exit(0), (err: Error) => {
     process.stderr.write(`bench-child: ${err.message}\n`);

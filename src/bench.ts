@@ -3,6 +3,11 @@
 // reference (bench/udpref.c) speak one line protocol, so a run is the same
 // for all: start the receiver, wait for "ready", run the sender for the
 // duration, let the receiver drain, stop it, and read both "done" lines.
+//
+// A relay run puts a third process in the middle: the C sender (gso) sends to
+// the relay under test, which forwards every datagram to the C receiver (gso).
+// Started from the far end, stopped from the near end, each stage draining
+// into one that still reads; the figure is what reaches the final receiver.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
@@ -14,14 +19,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export const NODE_IMPLS = ['dgram', 'mmsg', 'gso', 'gso-zero'] as const;
 /** Modes of bench/udpref.c. */
 const C_IMPLS = ['c-plain', 'c-gso'] as const;
-export const IMPLS = [...NODE_IMPLS, ...C_IMPLS] as const;
+/** The batchgram relay of bench-child.ts (forwardTo in the 'view' listener). */
+export const NODE_RELAY = 'relay';
+/** Relays, each between the C sender and the C receiver in gso mode: batchgram's, and `udpref relay`. */
+const RELAY_IMPLS = [NODE_RELAY, 'c-relay'] as const;
+export const IMPLS = [...NODE_IMPLS, ...C_IMPLS, ...RELAY_IMPLS] as const;
 export type NodeImpl = (typeof NODE_IMPLS)[number];
 type CImpl = (typeof C_IMPLS)[number];
-export type Impl = NodeImpl | CImpl;
+type RelayImpl = (typeof RELAY_IMPLS)[number];
+export type Impl = NodeImpl | CImpl | RelayImpl;
 
-/** The C mode making the same system calls with the same offloads: the ceiling for each implementation. */
-const C_MATCH: Record<Impl, CImpl> = {
+/** The C program making the same system calls with the same offloads: the ceiling for each implementation. */
+const C_MATCH: Record<Impl, CImpl | 'c-relay'> = {
   dgram: 'c-plain', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'c-plain': 'c-plain', 'c-gso': 'c-gso',
+  relay: 'c-relay', 'c-relay': 'c-relay',
 };
 
 /** What a child reports when it is done. seconds: receiver first→last datagram, sender start→end. */
@@ -35,6 +46,10 @@ export interface ChildCounts {
   calls: number;
   /** Messages: fewer than datagrams when GSO/GRO coalesced them. */
   messages: number;
+  /** udpref send and relay: sendmmsg calls retried after EAGAIN/ENOBUFS. */
+  retries?: number;
+  /** The Node relay: datagrams it dropped because its send queue was full. */
+  dropped?: number;
 }
 
 /** One line of a child's stdout (bench/udpref.c defines the protocol). */
@@ -52,11 +67,17 @@ export interface BenchOptions {
   svg?: string;
 }
 
+/**
+ * One (implementation, size) result. For a relay, rx is the final receiver
+ * (udpref recv, gso) and tx the sender (udpref send, gso), so the rx figures
+ * are datagrams forwarded end to end; the relay's own report is `relay`.
+ */
 export interface BenchRow {
   impl: Impl;
   size: number;
   rx: ChildCounts | null;
   tx: ChildCounts | null;
+  relay: ChildCounts | null;
   rxDatagramsPerSecond: number | null;
   rxGbitPerSecond: number | null;
   offeredDatagramsPerSecond: number | null;
@@ -66,9 +87,14 @@ export interface BenchRow {
   /** CPU seconds (user + system) per million datagrams, receiver and sender. */
   cpuRxPerMillion: number | null;
   cpuTxPerMillion: number | null;
-  /** Received rate over dgram's at the same size. */
+  /** Relays: the relay process's CPU seconds per million datagrams it forwarded; null otherwise. */
+  cpuRelayPerMillion: number | null;
+  /** Received rate over dgram's at the same size (null for relays: node:dgram has no relay here). */
   vsDgram: number | null;
-  /** Received rate, and offered rate, over the matching C mode's (C_MATCH). */
+  /**
+   * Received rate, and offered rate, over the matching C program's (C_MATCH).
+   * A relay's offered ratio is null: both relays are fed by the same C sender.
+   */
   vsC: number | null;
   vsCOffered: number | null;
   error: string | null;
@@ -140,10 +166,20 @@ function isCImpl(impl: Impl): impl is CImpl {
   return (C_IMPLS as readonly Impl[]).includes(impl);
 }
 
+export function isRelay(impl: Impl): impl is RelayImpl {
+  return (RELAY_IMPLS as readonly Impl[]).includes(impl);
+}
+
 /** The program and arguments of one side of a run. */
-function command(impl: Impl, side: 'recv' | 'send', rest: string[]): [string, string[]] {
+function command(impl: NodeImpl | CImpl, side: 'recv' | 'send', rest: string[]): [string, string[]] {
   if (isCImpl(impl)) return [udprefPath(), [side, '--mode', impl === 'c-gso' ? 'gso' : 'plain', ...rest]];
   return [process.execPath, [join(__dirname, 'bench-child.js'), side, '--impl', impl, ...rest]];
+}
+
+/** The program and arguments of a relay; both take udpref relay's arguments. */
+function relayCommand(impl: RelayImpl, rest: string[]): [string, string[]] {
+  if (impl === 'c-relay') return [udprefPath(), ['relay', ...rest]];
+  return [process.execPath, [join(__dirname, 'bench-child.js'), 'relay', '--impl', impl, ...rest]];
 }
 
 /** A child process read line by line; it never outlives a timeout or the harness. */
@@ -213,7 +249,7 @@ class Child {
     return last ? `: ${last}` : '';
   }
 
-  /** Asks a receiver to finish: a "stop" line, then EOF for good measure. */
+  /** Asks a receiver or relay to finish: a "stop" line, then EOF for good measure. */
   stop(): void {
     this.#proc.stdin!.end('stop\n');
   }
@@ -235,23 +271,62 @@ function parseEvent(line: string): ChildEvent | null {
 /** A "done" line without its tag. */
 const countsOf = ({ event: _, ...counts }: Extract<ChildEvent, { event: 'done' }>): ChildCounts => counts;
 
+/** What the processes of one run reported; `relay` only in a relay run. */
+interface Measured { rx: ChildCounts; tx: ChildCounts; relay?: ChildCounts }
+
+/** Runs `impl`'s sender to `port` for `duration` seconds and returns its report. */
+async function sendFor(name: string, impl: NodeImpl | CImpl, port: number, size: number, duration: number):
+  Promise<ChildCounts> {
+  const tx = new Child(name, command(impl, 'send',
+    ['--to', ADDRESS, '--port', String(port), '--size', String(size), '--duration', String(duration)]));
+  try {
+    return countsOf(await tx.waitFor('done', duration * 1e3 + SEND_GRACE_MS));
+  } finally {
+    tx.kill();
+  }
+}
+
+/** Lets what is in flight arrive, stops a receiving child and returns its report. */
+async function stopAfterSettling(child: Child): Promise<ChildCounts> {
+  await sleep(SETTLE_MS);
+  child.stop();
+  return countsOf(await child.waitFor('done', STOP_TIMEOUT_MS));
+}
+
 /** One run: `impl` receiving and sending `size`-byte datagrams for `duration` seconds. */
 async function measure(impl: Impl, size: number, duration: number, onProgress: (datagrams: number) => void):
-  Promise<{ rx: ChildCounts; tx: ChildCounts }> {
+  Promise<Measured> {
+  if (isRelay(impl)) return measureRelay(impl, size, duration, onProgress);
   const rx = new Child(`${impl} receiver`, command(impl, 'recv', ['--bind', ADDRESS, '--port', '0']), onProgress);
   try {
     const { port } = await rx.waitFor('ready', READY_TIMEOUT_MS);
-    const tx = new Child(`${impl} sender`, command(impl, 'send',
-      ['--to', ADDRESS, '--port', String(port), '--size', String(size), '--duration', String(duration)]));
-    let txDone: ChildCounts;
+    const tx = await sendFor(`${impl} sender`, impl, port, size, duration);
+    return { rx: await stopAfterSettling(rx), tx };
+  } finally {
+    rx.kill();
+  }
+}
+
+/**
+ * One relay run: udpref send (gso) → the relay → udpref recv (gso). Started
+ * receiver first, each next stage told the port of the one before; stopped
+ * sender first, so the relay drains into a receiver that still reads.
+ */
+async function measureRelay(impl: RelayImpl, size: number, duration: number,
+  onProgress: (datagrams: number) => void): Promise<Measured> {
+  const rx = new Child(`${impl}: final receiver`, command('c-gso', 'recv', ['--bind', ADDRESS, '--port', '0']));
+  try {
+    const { port: rxPort } = await rx.waitFor('ready', READY_TIMEOUT_MS);
+    const relay = new Child(impl, relayCommand(impl,
+      ['--bind', ADDRESS, '--port', '0', '--to', ADDRESS, '--to-port', String(rxPort)]), onProgress);
     try {
-      txDone = countsOf(await tx.waitFor('done', duration * 1e3 + SEND_GRACE_MS));
+      const { port } = await relay.waitFor('ready', READY_TIMEOUT_MS);
+      const tx = await sendFor(`${impl}: sender`, 'c-gso', port, size, duration);
+      const relayed = await stopAfterSettling(relay);
+      return { rx: await stopAfterSettling(rx), tx, relay: relayed };
     } finally {
-      tx.kill();
+      relay.kill();
     }
-    await sleep(SETTLE_MS);
-    rx.stop();
-    return { rx: countsOf(await rx.waitFor('done', STOP_TIMEOUT_MS)), tx: txDone };
   } finally {
     rx.kill();
   }
@@ -265,17 +340,17 @@ const cpuPerMillion = (c: ChildCounts): number | null =>
 const ratio = (a: number | null, b: number | null | undefined): number | null =>
   (a !== null && b !== null && b !== undefined && b > 0 ? a / b : null);
 
-function row(impl: Impl, size: number, r: { rx: ChildCounts; tx: ChildCounts } | Error): BenchRow {
+function row(impl: Impl, size: number, r: Measured | Error): BenchRow {
   if (r instanceof Error) {
     return {
-      impl, size, rx: null, tx: null, rxDatagramsPerSecond: null, rxGbitPerSecond: null,
+      impl, size, rx: null, tx: null, relay: null, rxDatagramsPerSecond: null, rxGbitPerSecond: null,
       offeredDatagramsPerSecond: null, offeredGbitPerSecond: null, loss: null, cpuRxPerMillion: null,
-      cpuTxPerMillion: null, vsDgram: null, vsC: null, vsCOffered: null, error: r.message,
+      cpuTxPerMillion: null, cpuRelayPerMillion: null, vsDgram: null, vsC: null, vsCOffered: null, error: r.message,
     };
   }
-  const { rx, tx } = r;
+  const { rx, tx, relay = null } = r;
   return {
-    impl, size, rx, tx,
+    impl, size, rx, tx, relay,
     rxDatagramsPerSecond: per(rx.datagrams, rx.seconds),
     rxGbitPerSecond: per((rx.bytes * 8) / 1e9, rx.seconds),
     offeredDatagramsPerSecond: per(tx.datagrams, tx.seconds),
@@ -283,6 +358,7 @@ function row(impl: Impl, size: number, r: { rx: ChildCounts; tx: ChildCounts } |
     loss: tx.datagrams > 0 ? Math.max(0, 1 - rx.datagrams / tx.datagrams) : null,
     cpuRxPerMillion: cpuPerMillion(rx),
     cpuTxPerMillion: cpuPerMillion(tx),
+    cpuRelayPerMillion: relay === null ? null : cpuPerMillion(relay),
     vsDgram: null, vsC: null, vsCOffered: null, error: null,
   };
 }
@@ -291,10 +367,11 @@ function row(impl: Impl, size: number, r: { rx: ChildCounts; tx: ChildCounts } |
 function compare(rows: BenchRow[]): void {
   const find = (impl: Impl, size: number) => rows.find((r) => r.impl === impl && r.size === size && r.error === null);
   for (const r of rows) {
-    const dgram = find('dgram', r.size), c = find(C_MATCH[r.impl], r.size);
+    const relay = isRelay(r.impl);
+    const dgram = relay ? undefined : find('dgram', r.size), c = find(C_MATCH[r.impl], r.size);
     r.vsDgram = ratio(r.rxDatagramsPerSecond, dgram?.rxDatagramsPerSecond);
     r.vsC = ratio(r.rxDatagramsPerSecond, c?.rxDatagramsPerSecond);
-    r.vsCOffered = ratio(r.offeredDatagramsPerSecond, c?.offeredDatagramsPerSecond);
+    r.vsCOffered = relay ? null : ratio(r.offeredDatagramsPerSecond, c?.offeredDatagramsPerSecond);
   }
 }
 
@@ -311,7 +388,8 @@ const COLUMNS: { title: string; cell: (r: BenchRow) => string }[] = [
   { title: 'rx Gbit/s', cell: (r) => fixed(r.rxGbitPerSecond, 2) },
   { title: 'offered Mdgram/s', cell: (r) => fixed(r.offeredDatagramsPerSecond, 3, 1e6) },
   { title: 'loss %', cell: (r) => fixed(r.loss, 1, 0.01) },
-  { title: 'cpu rx s/M', cell: (r) => fixed(r.cpuRxPerMillion, 3) },
+  // A relay's receiver is the C reference, the same in every relay row: the relay's own CPU is the news.
+  { title: 'cpu rx s/M', cell: (r) => fixed(isRelay(r.impl) ? r.cpuRelayPerMillion : r.cpuRxPerMillion, 3) },
   { title: 'cpu tx s/M', cell: (r) => fixed(r.cpuTxPerMillion, 3) },
   { title: '×dgram', cell: (r) => times(r.vsDgram) },
   { title: '×C rx', cell: (r) => times(r.vsC) },
@@ -332,7 +410,9 @@ const LEGEND = [
   'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
   'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
   '×dgram: rx over node:dgram\'s; ×C rx/tx: rx and offered over the C reference making the same calls',
-  '(dgram, mmsg vs c-plain; gso, gso-zero vs c-gso). —: no baseline in this run.',
+  '(dgram, mmsg vs c-plain; gso, gso-zero vs c-gso; relay vs c-relay). —: no baseline in this run.',
+  'relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
+  'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).',
 ];
 
 function machine() {
@@ -342,6 +422,7 @@ function machine() {
 
 const COLORS: Record<Impl, string> = {
   dgram: '#8c8c8c', mmsg: '#4c78a8', gso: '#f58518', 'gso-zero': '#e45756', 'c-plain': '#54a24b', 'c-gso': '#2f6b2a',
+  relay: '#b279a2', 'c-relay': '#72b7b2',
 };
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -352,7 +433,10 @@ function niceCeiling(v: number): number {
   return [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * p).find((n) => n >= v) ?? 10 * p;
 }
 
-/** A self-contained SVG bar chart of received datagrams/s: a group per size, a bar per implementation. */
+/**
+ * A self-contained SVG bar chart of received datagrams/s (for relays:
+ * forwarded end to end): a group per size, a bar per implementation.
+ */
 export function svgChart(rows: BenchRow[], impls: readonly Impl[], sizes: readonly number[]): string {
   const bar = 26, gap = 36, left = 64, top = 48, plotH = 240, legendW = 120;
   const groupW = impls.length * bar + gap;
@@ -363,7 +447,7 @@ export function svgChart(rows: BenchRow[], impls: readonly Impl[], sizes: readon
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${left}" y="20" font-size="14" font-weight="bold">batchgram bench: datagrams/s received over loopback</text>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">batchgram bench: datagrams/s received over loopback${impls.some(isRelay) ? ' (relays: forwarded)' : ''}</text>`,
     `<text x="${left}" y="36" fill="#555">${escapeXml(`${machine().cpuModel ?? ''} · Linux ${release()} · Node ${process.version}`)}</text>`,
   ];
   for (let i = 0; i <= 5; i++) {
@@ -397,11 +481,14 @@ export function svgChart(rows: BenchRow[], impls: readonly Impl[], sizes: readon
 class Progress {
   readonly #tty = process.stderr.isTTY === true;
   #label = '';
+  /** What the live rate counts: datagrams received, or for a relay forwarded. */
+  #verb = 'received';
   #started = 0;
   #last = { t: 0, datagrams: 0 };
 
-  start(label: string): void {
+  start(label: string, verb: string): void {
     this.#label = label;
+    this.#verb = verb;
     this.#started = this.#last.t = performance.now();
     this.#last.datagrams = 0;
     if (this.#tty) process.stderr.write(`\r\x1b[K${label}: starting`);
@@ -413,12 +500,12 @@ class Progress {
     const rate = ((datagrams - this.#last.datagrams) / (now - this.#last.t)) * 1e3;
     this.#last = { t: now, datagrams };
     const elapsed = Math.min((now - this.#started) / 1e3, duration);
-    process.stderr.write(`\r\x1b[K${this.#label}: ${(rate / 1e6).toFixed(3)} Mdgram/s received, ${elapsed.toFixed(1)}/${duration} s`);
+    process.stderr.write(`\r\x1b[K${this.#label}: ${(rate / 1e6).toFixed(3)} Mdgram/s ${this.#verb}, ${elapsed.toFixed(1)}/${duration} s`);
   }
 
   finish(r: BenchRow): void {
     const what = r.error !== null ? `failed: ${r.error}`
-      : `rx ${fixed(r.rxDatagramsPerSecond, 3, 1e6)} Mdgram/s (${fixed(r.rxGbitPerSecond, 2)} Gbit/s), ` +
+      : `${isRelay(r.impl) ? 'forwarded' : 'rx'} ${fixed(r.rxDatagramsPerSecond, 3, 1e6)} Mdgram/s (${fixed(r.rxGbitPerSecond, 2)} Gbit/s), ` +
         `offered ${fixed(r.offeredDatagramsPerSecond, 3, 1e6)} Mdgram/s, loss ${fixed(r.loss, 1, 0.01)}%`;
     process.stderr.write(`${this.#tty ? '\r\x1b[K' : ''}${this.#label}: ${what}\n`);
   }
@@ -431,7 +518,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const total = o.sizes.length * o.impls.length;
   for (const size of o.sizes) {
     for (const impl of o.impls) {
-      progress.start(`[${rows.length + 1}/${total}] ${impl} ${size} B`);
+      progress.start(`[${rows.length + 1}/${total}] ${impl} ${size} B`, isRelay(impl) ? 'forwarded' : 'received');
       const result = await measure(impl, size, o.duration, (d) => progress.update(d, o.duration)).catch((err: Error) => err);
       rows.push(row(impl, size, result));
       progress.finish(rows[rows.length - 1]);

@@ -74,6 +74,36 @@ describe('bench', () => {
     assert.ok(gso.rx.messages < gso.rx.datagrams, 'gso receives coalesced messages');
     assert.ok(Math.abs(gso.vsDgram - gso.rxDatagramsPerSecond / dgram.rxDatagramsPerSecond) < 1e-9);
   });
+
+  test('--duration 1 --impl relay,c-relay --json: forwarded figures and the ratio to the C relay', async () => {
+    const r = await run(['bench', '--duration', '1', '--impl', 'relay,c-relay', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const { rows } = JSON.parse(r.stdout);
+    assert.deepEqual(rows.map((x: { impl: string }) => x.impl), ['relay', 'c-relay']);
+    for (const row of rows) {
+      const what = `${row.impl}: ${JSON.stringify(row)}`;
+      assert.equal(row.error, null, what);
+      // Every datagram the final receiver got went through the relay, which got it from the sender.
+      assert.ok(row.rx.datagrams > 10_000, what);
+      assert.ok(row.rx.datagrams <= row.relay.datagrams && row.relay.datagrams <= row.tx.datagrams, what);
+      assert.equal(row.rx.bytes, row.rx.datagrams * 1200, what);
+      // GRO trains leave as GSO messages: the relay reads coalesced messages and sends no more than it read.
+      // (forwardTo may merge trains of one size; udpref relay forwards message for message.)
+      assert.ok(row.relay.messages < row.relay.datagrams, `the relay reads coalesced messages: ${what}`);
+      assert.ok(row.rx.messages <= row.relay.messages, what);
+      if (row.impl === 'c-relay') assert.equal(row.rx.messages, row.relay.messages, what);
+      for (const k of ['rxDatagramsPerSecond', 'offeredDatagramsPerSecond', 'cpuRelayPerMillion', 'vsC']) {
+        assert.ok(Number.isFinite(row[k]) && row[k] > 0, `${k} of ${what}`);
+      }
+      assert.ok(row.loss >= 0 && row.loss <= 1, what);
+      assert.equal(row.vsDgram, null, 'no node:dgram relay');
+      assert.equal(row.vsCOffered, null, 'both relays are fed by the same C sender');
+    }
+    const [node, c] = rows;
+    assert.equal(c.vsC, 1);
+    assert.ok(Math.abs(node.vsC - node.rxDatagramsPerSecond / c.rxDatagramsPerSecond) < 1e-9);
+    assert.equal(node.relay.dropped, 0, 'the Node relay never met a full send queue');
+  });
 });
 
 describe('arguments', () => {
