@@ -156,15 +156,22 @@ async function receive(a: Args): Promise<void> {
   // CPU is counted from here: Node's own start-up is not the data path.
   const cpu0 = process.cpuUsage();
   emit({ event: 'ready', port: rx.port });
-  const progress = setInterval(() => emit({ event: 'progress', datagrams: t.datagrams, bytes: t.bytes }), PROGRESS_MS);
+  // Resident memory once traffic has flowed for a second (buffers touched,
+  // code optimised) and at the end: a long run shows whether it stays flat.
+  let rssWarm = 0;
+  const progress = setInterval(() => {
+    if (rssWarm === 0 && t.datagrams > 0 && performance.now() - t.first >= 1000) rssWarm = process.memoryUsage().rss;
+    emit({ event: 'progress', datagrams: t.datagrams, bytes: t.bytes });
+  }, PROGRESS_MS);
   await stop;
   clearInterval(progress);
   // What the sender sent may still wait in the socket buffer: count it, as udpref does.
   await drained(t);
+  const rssEnd = process.memoryUsage().rss;
   rx.close();
   emit({
     event: 'done', datagrams: t.datagrams, bytes: t.bytes, seconds: (t.last - t.first) / 1e3,
-    ...cpuSince(cpu0), ...rx.calls(),
+    ...cpuSince(cpu0), ...rx.calls(), ...(rssWarm > 0 ? { rssWarm, rssEnd } : {}),
   });
 }
 

@@ -50,6 +50,9 @@ export interface ChildCounts {
   retries?: number;
   /** The Node relay: datagrams it dropped because its send queue was full. */
   dropped?: number;
+  /** Node receivers: resident bytes after one second of traffic, and at the end of the run. */
+  rssWarm?: number;
+  rssEnd?: number;
 }
 
 /** One line of a child's stdout (bench/udpref.c defines the protocol). */

@@ -43,6 +43,25 @@ describe('lifecycle', { skip: !linux }, () => {
     assert.ok(grown < 64 << 20, `resident memory grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
   });
 
+  it('costs each socket no more than its receive arena and 1 MiB', async () => {
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const socks: BatchSocket[] = [];
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 50; i++) {
+      const s = await BatchSocket.bind({ address: '127.0.0.1' });
+      const arrived = collect(s, 128);
+      await tx.writeBatchTo(Array.from({ length: 128 }, () => Buffer.alloc(1200)), '127.0.0.1', s.address().port);
+      await arrived; // the arena is allocated and the kernel has written into it
+      socks.push(s);
+    }
+    const perSocket = (process.memoryUsage().rss - before) / socks.length;
+    await Promise.all([...socks, tx].map((s) => s.close()));
+    // What the kernel wrote is at most one GRO message per slot in use.
+    const written = 128 * 1200;
+    assert.ok(perSocket < written + (1 << 20), `${(perSocket / 2 ** 10).toFixed(0)} KiB per socket`);
+    console.log(`${(perSocket / 2 ** 10).toFixed(0)} KiB resident per reading socket`);
+  });
+
   it('works in a worker thread, and the process exits when the worker is terminated with a socket open', () => {
     const r = node(`
       const { Worker } = require('node:worker_threads');
