@@ -482,12 +482,11 @@ export class MmsgEngine implements Engine {
     const iv = this.#iovDesc, vf = abi.SEND_IOV_FIELDS;
     const offsetOf = (d: number) => (offsets ? offsets[d] : start);
     let run = from; // first datagram of the current run
-    let runBuffer = buffers[from].buffer;
     let runStart = buffers[from].byteOffset + offsetOf(from);
     let runEnd = runStart + lengths[from];
+    let runBuffer: ArrayBufferLike | null = null; // looked up only once a neighbour may extend the run
     const emit = (end: number) => {
       if (end - run > 1) {
-        // runBuffer is an ArrayBuffer: only those extend a run.
         iv[iov * vf] = w.sources.push(runBuffer as ArrayBuffer) - 1;
         iv[iov * vf + 1] = runStart;
         iv[iov * vf + 2] = runEnd - runStart;
@@ -501,13 +500,18 @@ export class MmsgEngine implements Engine {
     for (let d = from + 1; d < to; d++) {
       const b = buffers[d];
       const at = b.byteOffset + offsetOf(d);
-      if (b.buffer === runBuffer && at === runEnd && runBuffer instanceof ArrayBuffer) {
-        runEnd += lengths[d];
-        continue;
+      // The .buffer getter is not free: compare offsets first. Only an
+      // ArrayBuffer can serve as an iovec source (not a SharedArrayBuffer).
+      if (at === runEnd) {
+        runBuffer ??= buffers[run].buffer;
+        if (b.buffer === runBuffer && runBuffer instanceof ArrayBuffer) {
+          runEnd += lengths[d];
+          continue;
+        }
       }
       emit(d);
       run = d;
-      runBuffer = b.buffer;
+      runBuffer = null;
       runStart = at;
       runEnd = at + lengths[d];
     }
