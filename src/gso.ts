@@ -85,7 +85,9 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
   for (let i = from; i < to; i++) {
     const len = lengths[i];
     if (m >= 0 &&
-      segment > 0 && // an empty datagram cannot be a segment size: it must travel alone
+      // An empty datagram can neither be a segment size nor a segment: the
+      // kernel would send a message that ends in it as if it were not there.
+      segment > 0 && len > 0 &&
       len <= segment &&
       bytes + len <= maxPayload &&
       plan.count[m] < maxSegments &&

@@ -543,7 +543,11 @@ export class MmsgEngine implements Engine {
     const pending = this.#queue;
     this.#queue = [];
     this.#queuedDatagrams = 0;
-    for (const w of pending) w.reject(notRunning());
+    for (const w of pending) {
+      const err: WriteError = notRunning();
+      err.datagramsSent = w.next;
+      w.reject(err);
+    }
   }
 }
 

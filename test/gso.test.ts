@@ -88,9 +88,10 @@ describe('coalesce limits', () => {
     assert.deepEqual(plan([32753, 32753], { maxPayload: 65506, never: true }).msgs, [[32753], [32753]]);
   });
 
-  it('never uses an empty datagram as a segment size', () => {
+  it('sends an empty datagram alone', () => {
     assert.deepEqual(plan([0, 0, 5]).msgs, [[0], [0], [5]]);
-    assert.deepEqual(plan([5, 0, 5]).msgs, [[5, 0], [5]]);
+    assert.deepEqual(plan([5, 0]).msgs, [[5], [0]]);
+    assert.deepEqual(plan([5, 5, 0, 5]).msgs, [[5, 5], [0], [5]]);
   });
 
   it('plans a sub-range of the batch', () => {

@@ -21,7 +21,7 @@ async function pair(type: 'udp4' | 'udp6', offload: boolean, extra: object = {})
 // Runs of equal sizes (coalesced by GSO), shorter tails, a one-byte and an
 // empty datagram, and the largest datagram of each family.
 function mixedSizes(max: number): number[] {
-  return [1200, 1200, 1200, 1200, 700, 1200, 1200, 1, 0, 1300, 1300, 1300, 9000, 9000, 500, max, 64, 64, 64];
+  return [1200, 1200, 1200, 1200, 700, 1200, 1200, 1, 0, 1300, 1300, 1300, 9000, 9000, 500, max, 64, 64, 64, 0, 5, 5, 0];
 }
 
 for (const type of ['udp4', 'udp6'] as const) {

@@ -1,0 +1,943 @@
+// The dgram drop-in, judged by node:dgram itself: every parity scenario runs
+// once against node:dgram and once against batchgram's createSocket, records
+// what each socket saw (events in order, callback arguments, return values,
+// thrown errors with class, code, message and properties) and the two records
+// must be equal. Then what only batchgram promises: sends of one tick become
+// few system calls, in order, each with its own result; first the batching
+// rules alone, over a scripted engine.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as dns from 'node:dns';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SendCoalescer, type SendDone } from '../src/coalescer';
+import type { WriteError, WriteJob } from '../src/engine';
+import { GSODisabledError, notRunning } from '../src/errors';
+import { compatStats, createSocket, type SocketOptions } from '../src/index';
+import { parseAddress } from '../src/sockaddr';
+import { payload, until } from './helpers';
+import { netnsUnavailable, TwoHosts } from './netns';
+
+const linux = process.platform === 'linux';
+const INDEX = JSON.stringify(join(__dirname, '..', 'src', 'index.js'));
+
+type Create = (type: dgram.SocketType | SocketOptions) => dgram.Socket;
+const nodeCreateSocket = dgram.createSocket as Create;
+
+/** Records, per socket (an "actor"), what happened, with ports replaced by names. */
+class Recorder {
+  readonly logs = new Map<string, unknown[]>();
+  readonly #ports = new Map<number, string>();
+  readonly #sockets: dgram.Socket[] = [];
+
+  constructor(readonly create: Create, readonly batching: boolean) {}
+
+  /** A socket whose events are all logged under `actor`; its port is named `actor` once it listens. */
+  socket(actor: string, type: dgram.SocketType | SocketOptions): dgram.Socket {
+    const s = this.create(type);
+    assert.equal(compatStats(s) !== null, this.batching, 'createSocket returned the implementation under test');
+    this.#sockets.push(s);
+    s.on('listening', () => {
+      this.name(actor, s.address().port);
+      this.log(actor, 'listening');
+    });
+    s.on('connect', () => this.log(actor, 'connect'));
+    s.on('close', () => this.log(actor, 'close'));
+    s.on('error', (err) => this.log(actor, 'error', this.summary(err)));
+    s.on('message', (msg, rinfo) => this.log(actor, 'message', msg.toString(), this.summary(rinfo)));
+    return s;
+  }
+
+  name(label: string, port: number): void { this.#ports.set(port, label); }
+
+  log(actor: string, ...entry: unknown[]): void {
+    let l = this.logs.get(actor);
+    if (l === undefined) this.logs.set(actor, (l = []));
+    l.push(entry);
+  }
+
+  /** A callback that logs its arguments. */
+  cb(actor: string, label: string): (...args: unknown[]) => void {
+    return (...args) => this.log(actor, label, ...args.map((a) => this.summary(a)));
+  }
+
+  /** Logs what `f` returns or throws. */
+  call(actor: string, label: string, f: () => unknown): void {
+    try {
+      this.log(actor, label, 'returned', this.summary(f()));
+    } catch (err) {
+      this.log(actor, label, 'threw', this.summary(err));
+    }
+  }
+
+  count(actor: string, event: string): number {
+    return (this.logs.get(actor) ?? []).filter((e) => (e as unknown[])[0] === event).length;
+  }
+
+  until(actor: string, event: string, n = 1): Promise<void> {
+    return until(() => this.count(actor, event) >= n, 3000, `${actor} ${event} x${n}`);
+  }
+
+  #text(s: string): string {
+    return s.replace(/\b\d{2,5}\b/g, (d) => this.#ports.get(Number(d)) ?? d);
+  }
+
+  summary(v: unknown): unknown {
+    if (v instanceof Error) {
+      const e = v as Error & Record<string, unknown>;
+      const cls = e instanceof RangeError ? 'RangeError' : e instanceof TypeError ? 'TypeError' : 'Error';
+      const props: Record<string, unknown> = {};
+      for (const k of Object.keys(e).sort()) props[k] = this.summary(e[k]);
+      return { class: cls, name: e.name, message: this.#text(e.message), props };
+    }
+    if (this.#sockets.includes(v as dgram.Socket)) return '<the socket>';
+    if (Buffer.isBuffer(v)) return `<buffer ${v.toString()}>`;
+    if (typeof v === 'number') return this.#ports.get(v) ?? v;
+    if (typeof v === 'string') return this.#text(v);
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) out[k] = this.summary((v as Record<string, unknown>)[k]);
+      return out;
+    }
+    return v;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const s of this.#sockets) {
+      try {
+        s.close();
+      } catch {
+        // closed by the scenario
+      }
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+type Scenario = (r: Recorder) => Promise<void>;
+
+/** A port nobody listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise<void>((resolve) => s.close(resolve));
+  return port;
+}
+
+const settle = (ms = 40) => new Promise((r) => setTimeout(r, ms));
+
+/** A lookup that fails for `nowhere.test` the way getaddrinfo does, and asks DNS for the rest. */
+function failing(host: string, family: number, cb: (err: Error | null, address: string, family: number) => void): void {
+  if (host !== 'nowhere.test') return dns.lookup(host, family, cb);
+  const err = Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.test'),
+    { errno: -3008, code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: 'nowhere.test' });
+  process.nextTick(cb, err, '', 0);
+}
+const lookup = failing as unknown as SocketOptions['lookup'];
+
+async function receiver(r: Recorder, actor = 'rx', type: dgram.SocketType = 'udp4', address = '127.0.0.1'): Promise<[dgram.Socket, number]> {
+  const s = r.socket(actor, type);
+  s.bind(0, address);
+  await r.until(actor, 'listening');
+  return [s, s.address().port];
+}
+
+async function record(create: Create, batching: boolean, scenario: Scenario): Promise<unknown> {
+  const r = new Recorder(create, batching);
+  try {
+    await scenario(r);
+    return JSON.parse(JSON.stringify(Object.fromEntries(r.logs)));
+  } finally {
+    await r.closeAll();
+  }
+}
+
+function parity(name: string, scenario: Scenario): void {
+  it(name, async () => {
+    const want = await record(nodeCreateSocket, false, scenario);
+    const got = await record(createSocket, true, scenario);
+    // COMPAT_DEBUG=1 prints both records, to read a failure whole.
+    if (process.env.COMPAT_DEBUG) console.log(JSON.stringify({ want, got }, null, 1));
+    assert.deepEqual(got, want);
+  });
+}
+
+/**
+ * An engine whose writes settle as the test scripts them, recording what it
+ * was given. Like MmsgEngine it sends in order: a held write (the kernel took
+ * `sent` of its datagrams, then the buffer was full) holds all after it.
+ */
+class ScriptedEngine {
+  readonly jobs: number[][] = [];
+  queuedDatagrams = 0;
+  #held: Array<{ reject: (e: Error) => void; sent: number }> = [];
+  constructor(readonly script: Array<Error | null> = []) {}
+  write(job: WriteJob): Promise<void> {
+    this.jobs.push(Array.from(job.lengths));
+    const outcome = this.script.shift() ?? null;
+    const hold = (outcome as { held?: number } | null)?.held;
+    if (hold === undefined && this.#held.length === 0) return outcome === null ? Promise.resolve() : Promise.reject(outcome);
+    this.queuedDatagrams += job.lengths.length - (hold ?? 0);
+    return new Promise((_, reject) => this.#held.push({ reject, sent: hold ?? 0 }));
+  }
+  /**
+   * Closes as MmsgEngine does: what it holds is rejected with
+   * ERR_SOCKET_DGRAM_NOT_RUNNING, saying how many datagrams the kernel took.
+   */
+  close(): void {
+    this.queuedDatagrams = 0;
+    for (const { reject, sent } of this.#held.splice(0)) reject(Object.assign(notRunning(), { datagramsSent: sent }));
+  }
+}
+
+const refused = (sent: number, code = 'EMSGSIZE'): WriteError => Object.assign(new Error(code), { code, datagramsSent: sent });
+const hold = (sent: number) => Object.assign(new Error('held'), { held: sent });
+const A = parseAddress('127.0.0.1')!, B = parseAddress('127.0.0.2')!;
+
+interface CoalescerCase {
+  name: string;
+  batchSize?: number;
+  script?: Array<Error | null>;
+  /** Sends in issue order: [destination, length], or a failure before the kernel. */
+  sends: Array<['A' | 'B', number] | 'fail'>;
+  closeAfterFlush?: boolean;
+  writes: number[][];
+  /** Each send's result in the order the callbacks ran: [send index, error code or bytes]. */
+  results: Array<[number, string | number]>;
+}
+
+const coalescerCases: CoalescerCase[] = [
+  {
+    name: 'cuts a destination\'s sends into writes of the batch size',
+    batchSize: 4, sends: [['A', 1], ['A', 2], ['A', 3], ['A', 4], ['A', 5], ['A', 6]],
+    writes: [[1, 2, 3, 4], [5, 6]], results: [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 6]],
+  },
+  {
+    name: 'writes each destination apart but hands out results in issue order',
+    sends: [['A', 1], ['B', 2], 'fail', ['A', 3], ['B', 4]],
+    writes: [[1, 3], [2, 4]], results: [[0, 1], [1, 2], [2, 'ELOOKUP'], [3, 3], [4, 4]],
+  },
+  {
+    name: 'a refused datagram fails alone; those behind it are written again, before anything else',
+    script: [refused(1)], sends: [['A', 1], ['A', 70000], ['A', 3], ['B', 4]],
+    writes: [[1, 70000, 3], [3], [4]], results: [[0, 1], [1, 'EMSGSIZE'], [2, 3], [3, 4]],
+  },
+  {
+    name: 'GSO turned off and the retry succeeded: every datagram went',
+    script: [new GSODisabledError('127.0.0.1:1', null)], sends: [['A', 1], ['A', 1]],
+    writes: [[1, 1]], results: [[0, 1], [1, 1]],
+  },
+  {
+    name: 'GSO turned off and the retry failed: as the cause says',
+    script: [new GSODisabledError('127.0.0.1:1', refused(0, 'ENETUNREACH'))], sends: [['A', 1], ['A', 2]],
+    writes: [[1, 2], [2]], results: [[0, 'ENETUNREACH'], [1, 2]],
+  },
+  {
+    name: 'close: what the kernel took succeeds, what the engine held is cancelled after \'close\'',
+    script: [hold(1)], sends: [['A', 1], ['A', 2], ['B', 3]], closeAfterFlush: true,
+    writes: [[1, 2], [3]], results: [[0, 1], [-1, 'close'], [1, 'ERR_SOCKET_DGRAM_NOT_RUNNING'], [2, 'ERR_SOCKET_DGRAM_NOT_RUNNING']],
+  },
+];
+
+describe('SendCoalescer: batching rules over a scripted engine', () => {
+  for (const c of coalescerCases) {
+    it(c.name, async () => {
+      const engine = new ScriptedEngine(c.script);
+      const co = new SendCoalescer(engine, c.batchSize ?? 128);
+      const results: Array<[number, string | number]> = [];
+      c.sends.forEach((send, i) => {
+        const done: SendDone = (err, bytes) => results.push([i, err ? (err as NodeJS.ErrnoException).code! : bytes!]);
+        if (send === 'fail') co.fail(done, Object.assign(new Error('lookup'), { code: 'ELOOKUP' }));
+        else co.add(send[0] === 'A' ? A : B, 9, 65507, [new Uint8Array(send[1])], done);
+      });
+      assert.equal(co.queuedDatagrams, c.sends.filter((x) => x !== 'fail').length, 'collected sends are queued');
+      if (c.closeAfterFlush) {
+        await new Promise(process.nextTick); // the flush: the first write is held by the engine
+        co.close(() => process.nextTick(() => results.push([-1, 'close'])));
+        engine.close();
+      }
+      await until(() => results.length >= c.results.length, 1000, 'results');
+      await new Promise(setImmediate);
+      assert.deepEqual(engine.jobs, c.writes);
+      assert.deepEqual(results, c.results);
+      assert.equal(co.queuedDatagrams, 0);
+    });
+  }
+
+  it('copies each datagram when collected: the sender may reuse its buffer at once', async () => {
+    const seen: string[] = [];
+    const engine = { queuedDatagrams: 0, write: (job: WriteJob) => {
+      for (const b of job.buffers) seen.push(Buffer.from(b).toString());
+      return Promise.resolve();
+    } };
+    const co = new SendCoalescer(engine, 128);
+    const b = Buffer.from('one');
+    co.add(A, 9, 65507, [b], null);
+    b.write('two');
+    co.add(A, 9, 65507, [b, Buffer.from('!')], null);
+    assert.equal(co.queuedBytes, 7);
+    await new Promise(process.nextTick);
+    assert.deepEqual(seen, ['one', 'two!']);
+  });
+});
+
+describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
+  parity('rejects bad arguments with dgram\'s errors', async (r) => {
+    const cases: Array<[string, unknown]> = [
+      ['bad type', 'udp5'], ['bad type in options', { type: 'x' }], ['null', null], ['no type', {}],
+      ['lookup before type', { type: 'x', lookup: 5 }], ['signal', { type: 'udp4', signal: 5 }],
+      ['null signal', { type: 'udp4', signal: null }],
+      ['recvBufferSize string', { type: 'udp4', recvBufferSize: 'x' }], ['recvBufferSize -1', { type: 'udp4', recvBufferSize: -1 }],
+      ['recvBufferSize 1.5', { type: 'udp4', recvBufferSize: 1.5 }], ['recvBufferSize 2^32', { type: 'udp4', recvBufferSize: 2 ** 32 }],
+      ['sendBufferSize 2^40', { type: 'udp4', sendBufferSize: 2 ** 40 }],
+    ];
+    for (const [label, arg] of cases) r.call('create', label, () => r.create(arg as dgram.SocketType));
+  });
+
+  parity('an unbound socket: no descriptor yet, and dgram\'s answers', async (r) => {
+    const s = r.socket('s', 'udp4');
+    const calls: Array<[string, () => unknown]> = [
+      ['address', () => s.address()], ['remoteAddress', () => s.remoteAddress()],
+      ['getRecvBufferSize', () => s.getRecvBufferSize()], ['setSendBufferSize', () => s.setSendBufferSize(9000)],
+      ['setRecvBufferSize -1', () => s.setRecvBufferSize(-1)], ['setTTL 5', () => s.setTTL(5)], ['setTTL 0', () => s.setTTL(0)],
+      ['setTTL string', () => s.setTTL('5' as unknown as number)], ['setMulticastTTL', () => s.setMulticastTTL(5)],
+      ['setBroadcast', () => s.setBroadcast(true)], ['setMulticastLoopback', () => s.setMulticastLoopback(true)],
+      ['setMulticastInterface', () => s.setMulticastInterface('127.0.0.1')],
+      ['setMulticastInterface bad', () => s.setMulticastInterface('nonsense')],
+      ['setMulticastInterface number', () => s.setMulticastInterface(5 as unknown as string)],
+      ['getSendQueueSize', () => s.getSendQueueSize()], ['getSendQueueCount', () => s.getSendQueueCount()],
+      ['disconnect', () => s.disconnect()], ['addMembership without group', () => (s.addMembership as () => void)()],
+      ['addSourceSpecificMembership number', () => s.addSourceSpecificMembership(5 as unknown as string, '232.1.1.1')],
+      ['addSourceSpecificMembership group', () => s.addSourceSpecificMembership('127.0.0.1', 6 as unknown as string)],
+      ['ref', () => s.ref()], ['unref', () => s.unref()],
+    ];
+    for (const [label, f] of calls) r.call('s', label, f);
+    await settle(10);
+  });
+
+  parity('send checks every signature\'s arguments before binding', async (r) => {
+    const s = r.socket('s', 'udp4');
+    const send = s.send.bind(s) as (...a: unknown[]) => void;
+    const calls: Array<[string, unknown[]]> = [
+      ['number', [5, 1234, '127.0.0.1']], ['object', [{}, 1234, '127.0.0.1']], ['null', [null, 1234, '127.0.0.1']],
+      ['function', [function named() {}, 1234, '127.0.0.1']], ['long number', [12345678901234567890123456789012345, 1234, '127.0.0.1']],
+      ['symbol', [Symbol('x'), 1234, '127.0.0.1']], ['bad list', [['a', 5], 1234, '127.0.0.1']],
+      ['port 0', ['x', 0, '127.0.0.1']], ['no port', ['x']], ['port 65536', ['x', 65536]], ['port -1', ['x', -1]],
+      ['port 1.5', ['x', 1.5]], ['port empty string', ['x', '  ']], ['port word', ['x', 'abc', '127.0.0.1']],
+      ['address number', ['x', 1234, 5]], ['offset past the end', [Buffer.alloc(3), 5, 1, 1234, '127.0.0.1']],
+      ['length past the end', [Buffer.alloc(3), 1, 5, 1234, '127.0.0.1']], ['slice of a number', [7, 0, 1, 1234, '127.0.0.1']],
+      ['sendto offset', ['x', 1234, '127.0.0.1']],
+    ];
+    for (const [label, args] of calls) {
+      if (label.startsWith('sendto')) r.call('s', label, () => (s as unknown as { sendto: (...a: unknown[]) => void }).sendto(...args));
+      else r.call('s', label, () => send(...args));
+    }
+    r.call('s', 'still unbound', () => s.address());
+    await settle(10);
+  });
+
+  parity('bind: listening, its callback, address, and a closed socket', async (r) => {
+    const s = r.socket('s', 'udp4');
+    r.call('s', 'bind returns the socket', () => s.bind(0, '127.0.0.1', function (this: unknown) {
+      r.log('s', 'bind callback', this === s);
+    }) === s);
+    r.call('s', 'bind while binding', () => s.bind(0));
+    await r.until('s', 'listening');
+    r.call('s', 'address', () => s.address());
+    r.call('s', 'bind again', () => s.bind(0));
+    r.call('s', 'listeners left', () => [s.listenerCount('listening'), s.listenerCount('error')]);
+    r.call('s', 'close returns the socket', () => s.close(r.cb('s', 'close callback')) === s);
+    r.log('s', 'close returned');
+    await r.until('s', 'close');
+    const closed: Array<[string, () => unknown]> = [
+      ['close again', () => s.close()], ['send', () => s.send('x', 1234, '127.0.0.1')], ['address', () => s.address()],
+      ['remoteAddress', () => s.remoteAddress()], ['bind', () => s.bind(0)], ['connect call', () => s.connect(1234)],
+      ['setTTL', () => s.setTTL(5)], ['setBroadcast', () => s.setBroadcast(true)],
+      ['setMulticastLoopback', () => s.setMulticastLoopback(true)], ['setMulticastTTL', () => s.setMulticastTTL(1)],
+      ['setMulticastInterface', () => s.setMulticastInterface('127.0.0.1')], ['addMembership', () => s.addMembership('239.1.1.1')],
+      ['dropSourceSpecificMembership', () => s.dropSourceSpecificMembership('127.0.0.1', '232.1.1.1')],
+      ['getRecvBufferSize', () => s.getRecvBufferSize()], ['setSendBufferSize', () => s.setSendBufferSize(1)],
+      ['getSendQueueSize', () => s.getSendQueueSize()], ['getSendQueueCount', () => s.getSendQueueCount()],
+      ['ref', () => s.ref() === s], ['unref', () => s.unref() === s],
+    ];
+    for (const [label, f] of closed) r.call('s', label, f);
+  });
+
+  parity('bind signatures, address defaults and ports read as dgram reads them', async (r) => {
+    const free = await closedPort();
+    r.name('FREE', free);
+    const variants: Array<[string, dgram.SocketType, unknown[]]> = [
+      ['callback only', 'udp4', []], ['options', 'udp4', [{ port: 0, address: '127.0.0.1' }]], ['empty options', 'udp4', [{}]],
+      ['null port', 'udp4', [null, '127.0.0.1']], ['word port', 'udp4', ['abc', '127.0.0.1']], ['NaN port', 'udp4', [NaN, '127.0.0.1']],
+      ['port as string', 'udp4', [String(free), '127.0.0.1']], ['host name', 'udp4', [0, 'localhost']],
+      ['udp6 default', 'udp6', []], ['udp6 loopback', 'udp6', [0, '::1']], ['udp6 v4-mapped', 'udp6', [0, '::ffff:127.0.0.1']],
+    ];
+    for (const [i, [label, type, args]] of variants.entries()) {
+      const actor = `s${i} ${label}`;
+      const s = r.socket(actor, type);
+      (s.bind as (...a: unknown[]) => void)(...args, r.cb(actor, 'callback'));
+      await r.until(actor, 'callback');
+      r.call(actor, 'address', () => s.address());
+      s.close();
+    }
+  });
+
+  parity('bind errors: emitted, the callback dropped, and the socket can bind again', async (r) => {
+    const [, port] = await receiver(r, 'taken');
+    const s = r.socket('s', 'udp4');
+    s.bind(port, '127.0.0.1', r.cb('s', 'callback'));
+    await r.until('s', 'error');
+    r.call('s', 'listeners left', () => [s.listenerCount('listening'), s.listenerCount('error')]);
+    s.bind(0, '127.0.0.1', r.cb('s', 'second callback'));
+    await r.until('s', 'second callback');
+    for (const [actor, type, address] of [['v6 on udp4', 'udp4', '::1'], ['v4 on udp6', 'udp6', '127.0.0.1'],
+      ['unresolvable', 'udp4', 'nowhere.test']] as const) {
+      const t = r.socket(actor, { type, lookup });
+      t.bind(0, address, r.cb(actor, 'callback'));
+      await r.until(actor, 'error');
+    }
+  });
+
+  parity('reuseAddr and ipv6Only, as dgram sets them at bind', async (r) => {
+    const bindTo = async (actor: string, options: SocketOptions, port: number, address: string) => {
+      const s = r.socket(actor, options);
+      s.bind(port, address);
+      await until(() => r.count(actor, 'listening') + r.count(actor, 'error') > 0, 3000, actor);
+      return s;
+    };
+    const a = await bindTo('a', { type: 'udp4', reuseAddr: true }, 0, '127.0.0.1');
+    const port = a.address().port;
+    await bindTo('shares the port', { type: 'udp4', reuseAddr: true }, port, '127.0.0.1');
+    await bindTo('without reuseAddr', { type: 'udp4' }, port, '127.0.0.1');
+    const v6 = await bindTo('v6 only', { type: 'udp6', ipv6Only: true }, 0, '::');
+    await bindTo('v4 beside v6 only', { type: 'udp4' }, v6.address().port, '0.0.0.0');
+    const dual = await bindTo('dual stack', { type: 'udp6' }, 0, '::');
+    await bindTo('v4 beside dual stack', { type: 'udp4' }, dual.address().port, '0.0.0.0');
+  });
+
+  parity('a custom lookup is asked for bind, connect and send addresses', async (r) => {
+    const [, port] = await receiver(r);
+    const mine = (host: string, family: number, cb: (e: Error | null, a: string, f: number) => void) => {
+      r.log('lookup', host, family);
+      cb(null, '127.0.0.1', 4);
+    };
+    const s = r.socket('s', { type: 'udp4', lookup: mine as SocketOptions['lookup'] });
+    s.bind(0, 'my.host');
+    await r.until('s', 'listening');
+    s.send('via lookup', port, 'peer.host', r.cb('s', 'sent'));
+    await r.until('rx', 'message');
+    s.connect(port, r.cb('s', 'connected'));
+    await r.until('s', 'connected');
+  });
+
+  parity('implicit bind on send; sends and close wait for listening', async (r) => {
+    const [, port] = await receiver(r);
+    const s = r.socket('s', 'udp4');
+    s.send('one', port, '127.0.0.1', r.cb('s', 'sent one'));
+    s.send(['tw', 'o'], port, '127.0.0.1', r.cb('s', 'sent two'));
+    r.call('s', 'address while binding', () => s.address());
+    r.call('s', 'queue while binding', () => [s.getSendQueueCount(), s.getSendQueueSize()]);
+    await r.until('rx', 'message', 2);
+    r.call('s', 'address', () => s.address());
+    // dgram runs a close issued while binding after 'listening', before the
+    // queued sends' lookups finish: those sends are dropped, silently.
+    const t = r.socket('t', 'udp4');
+    t.send('lost', port, '127.0.0.1', r.cb('t', 'sent'));
+    r.call('t', 'close while binding', () => t.close(r.cb('t', 'close callback')) === t);
+    await r.until('t', 'close');
+    await settle();
+  });
+
+  parity('send: every signature, strings, lists, views and reused buffers', async (r) => {
+    const [, port] = await receiver(r);
+    const s = r.socket('s', 'udp4');
+    s.bind(0, '127.0.0.1');
+    await r.until('s', 'listening');
+    const reused = Buffer.from('first');
+    const calls: Array<[string, unknown[]]> = [
+      ['offset and length', [Buffer.from('hello world'), 6, 5, port, '127.0.0.1']],
+      ['string', ['text', port, '127.0.0.1']],
+      ['list', [['a', Buffer.from('b'), new Uint8Array([99])], port, '127.0.0.1']],
+      ['empty list', [[], port, '127.0.0.1']],
+      ['after an empty one', ['x', port, '127.0.0.1']],
+      ['empty string', ['', port, '127.0.0.1']],
+      ['Uint16Array', [new Uint16Array([0x6968]), port, '127.0.0.1']],
+      ['DataView', [new DataView(new TextEncoder().encode('view').buffer), port, '127.0.0.1']],
+      ['default address', [Buffer.from('to localhost'), port]],
+      ['offset, length, default address', [Buffer.from('xyz'), 1, 1, port]],
+      ['port as string', ['port string', String(port), '127.0.0.1']],
+      ['reused buffer', [reused, port, '127.0.0.1']],
+    ];
+    for (const [label, args] of calls) (s.send as (...a: unknown[]) => void)(...args, r.cb('s', label));
+    reused.write('later'); // dgram reads the bytes after its lookup, so this is what goes
+    s.send('no callback', port, '127.0.0.1');
+    await r.until('rx', 'message', calls.length + 1);
+    s.send('by name', port, 'localhost', r.cb('s', 'host name'));
+    await r.until('rx', 'message', calls.length + 2);
+  });
+
+  parity('send errors: to the callback, as \'error\' for lookups, dropped otherwise', async (r) => {
+    const [, port] = await receiver(r);
+    const s = r.socket('s', { type: 'udp4', lookup });
+    s.bind(0, '127.0.0.1');
+    await r.until('s', 'listening');
+    s.send('before', port, '127.0.0.1', r.cb('s', 'before'));
+    s.send(Buffer.alloc(70000), port, '127.0.0.1', r.cb('s', 'too large'));
+    s.send('after', port, '127.0.0.1', r.cb('s', 'after'));
+    s.send('x', port, '::1', r.cb('s', 'IPv6 on udp4'));
+    s.send('x', port, '::1'); // no callback: dgram drops the error
+    s.send('x', port, 'nowhere.test', r.cb('s', 'lookup failed'));
+    s.send('x', port, 'nowhere.test'); // no callback: an 'error' event
+    await r.until('rx', 'message', 2);
+    await r.until('s', 'error');
+    await settle();
+  });
+
+  parity('connect, connected sends, disconnect', async (r) => {
+    const [, port] = await receiver(r);
+    const c = r.socket('c', 'udp4');
+    r.call('c', 'connect bad port', () => c.connect(0));
+    r.call('c', 'connect word port', () => c.connect('abc' as unknown as number));
+    r.call('c', 'connect bad address', () => c.connect(port, 5 as unknown as string));
+    r.call('c', 'first connect', () => c.connect(port, '127.0.0.1', r.cb('c', 'connect callback')));
+    r.call('c', 'connect while connecting', () => c.connect(port));
+    await r.until('c', 'connect callback');
+    r.call('c', 'remoteAddress', () => c.remoteAddress());
+    const send = c.send.bind(c) as (...a: unknown[]) => void;
+    for (const [label, args] of [['with port', ['x', port]], ['with port and address', ['x', port, '127.0.0.1']],
+      ['slice with port', [Buffer.from('xy'), 0, 1, port]], ['slice with address', [Buffer.from('xy'), 0, 1, undefined, '127.0.0.1']],
+    ] as Array<[string, unknown[]]>) r.call('c', label, () => send(...args));
+    c.send('hello', r.cb('c', 'sent hello'));
+    c.send(Buffer.from('abcdef'), 1, 3, r.cb('c', 'sent slice'));
+    c.send(['x', 'y']);
+    await r.until('rx', 'message', 3);
+    r.call('c', 'disconnect', () => c.disconnect());
+    r.call('c', 'remoteAddress after', () => c.remoteAddress());
+    r.call('c', 'disconnect again', () => c.disconnect());
+    r.call('c', 'send without a port', () => c.send('z'));
+    c.connect(port);
+    await r.until('c', 'connect', 2);
+    r.name('c again', c.address().port); // Linux gave up the implicit port on disconnect
+    c.send('again');
+    await r.until('rx', 'message', 4);
+    // dgram sent a connected socket's datagram at send(); a close right after does not stop it.
+    c.send('last words', r.cb('c', 'sent last words'));
+    c.close(r.cb('c', 'close callback'));
+    await r.until('c', 'close callback');
+    await r.until('rx', 'message', 5);
+    const d = r.socket('d', { type: 'udp4', lookup });
+    d.connect(port, '::1', r.cb('d', 'connect callback'));
+    await r.until('d', 'connect callback');
+    d.connect(port, 'nowhere.test');
+    await r.until('d', 'error');
+    const six = r.socket('six', 'udp6');
+    six.connect(port, '127.0.0.1', r.cb('six', 'connect callback'));
+    await r.until('six', 'connect callback');
+  });
+
+  parity('an ICMP port unreachable reaches a connected socket as a recvmsg error', async (r) => {
+    const port = await closedPort();
+    r.name('CLOSED', port);
+    const c = r.socket('c', 'udp4');
+    c.connect(port, '127.0.0.1', () => c.send('anyone?', r.cb('c', 'sent')));
+    await r.until('c', 'error');
+    await settle();
+  });
+
+  parity('receive: rinfo for IPv4, IPv6 and v4-mapped senders', async (r) => {
+    const [, port4] = await receiver(r, 'rx4');
+    const [, port6] = await receiver(r, 'rx6', 'udp6', '::');
+    const a = r.socket('a', 'udp4');
+    a.bind(0, '127.0.0.1');
+    await r.until('a', 'listening');
+    const b = r.socket('b', 'udp6');
+    b.bind(0, '::1');
+    await r.until('b', 'listening');
+    a.send('4 to 4', port4, '127.0.0.1');
+    await r.until('rx4', 'message');
+    a.send('4 to dual stack', port6, '127.0.0.1');
+    await r.until('rx6', 'message');
+    b.send('6 to 6', port6, '::1');
+    await r.until('rx6', 'message', 2);
+    b.send('6 to 4', port4, '127.0.0.1', r.cb('b', 'IPv4 address on udp6'));
+    await r.until('b', 'IPv4 address on udp6');
+    const c = r.socket('c', 'udp6');
+    c.send('mapped', port4, '::ffff:127.0.0.1', r.cb('c', 'sent'));
+    await r.until('rx4', 'message', 2);
+  });
+
+  parity('buffer sizes', async (r) => {
+    const s = r.socket('s', { type: 'udp4', recvBufferSize: 100000, sendBufferSize: 50000 });
+    s.bind(0, '127.0.0.1');
+    await r.until('s', 'listening');
+    const calls: Array<[string, () => unknown]> = [
+      ['sizes from the options', () => [s.getRecvBufferSize(), s.getSendBufferSize()]],
+      ['set', () => s.setRecvBufferSize(300000)], ['get', () => s.getRecvBufferSize()],
+      ['set 0', () => s.setSendBufferSize(0)], ['set 2^31', () => s.setSendBufferSize(2 ** 31)],
+      ['set 1.5', () => s.setRecvBufferSize(1.5)], ['set -1', () => s.setRecvBufferSize(-1)],
+      ['set string', () => s.setRecvBufferSize('1' as unknown as number)],
+    ];
+    for (const [label, f] of calls) r.call('s', label, f);
+  });
+
+  for (const type of ['udp4', 'udp6'] as const) {
+    parity(`${type}: TTLs, broadcast, multicast options and membership errors`, async (r) => {
+      const s = r.socket('s', type);
+      s.bind(0, type === 'udp4' ? '127.0.0.1' : '::1');
+      await r.until('s', 'listening');
+      const calls: Array<[string, () => unknown]> = [
+        ['setTTL 1.5', () => s.setTTL(1.5)], ['setTTL 256', () => s.setTTL(256)], ['setTTL NaN', () => s.setTTL(NaN)],
+        ['setTTL 64', () => s.setTTL(64)], ['setMulticastTTL 0', () => s.setMulticastTTL(0)],
+        ['setMulticastTTL 256', () => s.setMulticastTTL(256)], ['setMulticastTTL -1', () => s.setMulticastTTL(-1)],
+        ['setMulticastTTL string', () => s.setMulticastTTL('1' as unknown as number)],
+        ['setMulticastLoopback 5', () => s.setMulticastLoopback(5 as unknown as boolean)],
+        ['setMulticastLoopback empty', () => s.setMulticastLoopback('' as unknown as boolean)],
+        ['setBroadcast', () => s.setBroadcast(true)], ['setBroadcast off', () => s.setBroadcast(false)],
+        ['setMulticastInterface word', () => s.setMulticastInterface('foo')],
+        ['setMulticastInterface ::1', () => s.setMulticastInterface('::1')],
+        ['setMulticastInterface ::%lo', () => s.setMulticastInterface('::%lo')],
+        ['setMulticastInterface any', () => s.setMulticastInterface('0.0.0.0')],
+        ['setMulticastInterface loopback', () => s.setMulticastInterface('127.0.0.1')],
+        ['setMulticastInterface not ours', () => s.setMulticastInterface('192.0.2.1')],
+        ['addMembership word', () => s.addMembership('foo')], ['addMembership unicast', () => s.addMembership('127.0.0.1')],
+        ['addMembership number', () => s.addMembership(5 as unknown as string)],
+        ['addMembership bad interface', () => s.addMembership('239.1.2.4', 'foo')],
+        ['addMembership IPv6 bad interface', () => s.addMembership('ff12::1', 'foo')],
+        ['addMembership no such interface', () => s.addMembership('239.1.2.5', '192.0.2.1')],
+        ['dropMembership not joined', () => s.dropMembership('239.9.9.9', '127.0.0.1')],
+        ['addSourceSpecificMembership word', () => s.addSourceSpecificMembership('foo', '232.1.1.1')],
+        ['addSourceSpecificMembership unicast group', () => s.addSourceSpecificMembership('127.0.0.1', '127.0.0.1')],
+        ['addSourceSpecificMembership mixed families', () => s.addSourceSpecificMembership('127.0.0.1', 'ff3e::1')],
+        ['addSourceSpecificMembership bad interface', () => s.addSourceSpecificMembership('::1', 'ff3e::1', 'foo')],
+        ['dropSourceSpecificMembership not joined', () => s.dropSourceSpecificMembership('127.0.0.1', '232.1.1.9', '127.0.0.1')],
+      ];
+      for (const [label, f] of calls) r.call('s', label, f);
+    });
+  }
+
+  parity('a membership before bind binds the socket, as libuv does, and bind then fails', async (r) => {
+    const s = r.socket('s', 'udp4');
+    r.call('s', 'addMembership', () => s.addMembership('239.1.2.3', '127.0.0.1'));
+    const { port } = s.address();
+    r.name('IMPLICIT', port);
+    r.call('s', 'address', () => s.address());
+    r.call('s', 'buffer size readable', () => s.getRecvBufferSize() > 0);
+    s.bind(0, '127.0.0.1', r.cb('s', 'bind callback'));
+    await r.until('s', 'error');
+    s.send('x', 9, '127.0.0.1', r.cb('s', 'sent'));
+    await r.until('s', 'error', 2);
+    await settle();
+  });
+
+  parity('ref, unref, Symbol.asyncDispose and AbortSignal', async (r) => {
+    const s = r.socket('s', 'udp4');
+    r.call('s', 'unref unbound', () => s.unref() === s);
+    r.call('s', 'ref unbound', () => s.ref() === s);
+    s.bind(0, '127.0.0.1');
+    await r.until('s', 'listening');
+    r.call('s', 'unref', () => s.unref() === s);
+    r.log('s', 'dispose', await s[Symbol.asyncDispose]());
+    r.log('s', 'dispose again', await s[Symbol.asyncDispose]());
+    const aborted = r.socket('aborted', { type: 'udp4', signal: AbortSignal.abort() });
+    r.call('aborted', 'bind', () => aborted.bind(0));
+    await r.until('aborted', 'close');
+    const ac = new AbortController();
+    const later = r.socket('later', { type: 'udp4', signal: ac.signal });
+    later.bind(0, '127.0.0.1');
+    await r.until('later', 'listening');
+    ac.abort();
+    await r.until('later', 'close');
+  });
+});
+
+describe('createSocket: automatic batching', { skip: !linux }, () => {
+  const open: dgram.Socket[] = [];
+  after(() => { for (const s of open) s.close(); });
+
+  async function bound(type: dgram.SocketType | SocketOptions = 'udp4'): Promise<dgram.Socket> {
+    const s = createSocket(type);
+    open.push(s);
+    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+    return s;
+  }
+
+  function received(rx: dgram.Socket, n: number): Promise<Buffer[]> {
+    const got: Buffer[] = [];
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out with ${got.length} of ${n} datagrams`)), 5000);
+      rx.on('message', (msg) => {
+        got.push(msg);
+        if (got.length === n) {
+          clearTimeout(timer);
+          resolve(got);
+        }
+      });
+    });
+  }
+
+  it('sends 1 000 datagrams issued in one tick with far fewer system calls, all arriving in order', async () => {
+    const rx = await bound({ type: 'udp4', recvBufferSize: 4 << 20 });
+    const tx = await bound();
+    const arriving = received(rx, 1000);
+    const results: unknown[][] = [];
+    for (let i = 0; i < 1000; i++) tx.send(payload(i, 200), rx.address().port, '127.0.0.1', (...args) => results.push([i, ...args]));
+    const got = await arriving;
+    // Kept buffers stay intact after later reads.
+    for (let i = 0; i < 1000; i++) assert.ok(got[i].equals(payload(i, 200)), `datagram ${i} arrived intact and in order`);
+    await until(() => results.length === 1000);
+    assert.deepEqual(results, Array.from({ length: 1000 }, (_, i) => [i, null, 200]), 'each callback got (null, bytes), in order');
+    const stats = compatStats(tx)!;
+    assert.equal(stats.datagramsOut, 1000);
+    assert.ok(stats.sendCalls <= 16, `${stats.sendCalls} sendmmsg calls for 1000 datagrams`);
+    assert.ok(stats.messagesOut < 1000, `GSO: ${stats.messagesOut} messages`);
+    assert.ok(compatStats(rx)!.recvCalls < 100, `${compatStats(rx)!.recvCalls} recvmmsg calls`);
+  });
+
+  it('counts collected sends in getSendQueueCount and getSendQueueSize until they are written', async () => {
+    const rx = await bound();
+    const tx = await bound();
+    tx.connect(rx.address().port, '127.0.0.1');
+    await new Promise((resolve) => tx.once('connect', resolve));
+    const arriving = received(rx, 10);
+    for (let i = 0; i < 10; i++) tx.send(payload(i, 100));
+    assert.deepEqual([tx.getSendQueueCount(), tx.getSendQueueSize()], [10, 1000]);
+    assert.equal(compatStats(tx)!.sendQueue, 10);
+    await new Promise(setImmediate);
+    assert.deepEqual([tx.getSendQueueCount(), tx.getSendQueueSize()], [0, 0]);
+    await arriving;
+    assert.equal(compatStats(tx)!.sendCalls, 1, 'one sendmmsg for the connected burst');
+  });
+
+  it('a datagram the kernel refuses mid-batch fails alone: those around it are sent, in order', async () => {
+    const rx = await bound({ type: 'udp4', recvBufferSize: 4 << 20 });
+    const tx = await bound();
+    const arriving = received(rx, 299);
+    const results: Array<[number, string | null]> = [];
+    for (let i = 0; i < 300; i++) {
+      const data = i === 150 ? Buffer.alloc(70000) : payload(i, 300);
+      tx.send(data, rx.address().port, '127.0.0.1', (err) => results.push([i, err ? (err as NodeJS.ErrnoException).code! : null]));
+    }
+    const got = await arriving;
+    const want = Array.from({ length: 300 }, (_, i) => i).filter((i) => i !== 150);
+    assert.deepEqual(got.map((d) => d.readUInt32BE(0)), want);
+    await until(() => results.length === 300);
+    assert.deepEqual(results, Array.from({ length: 300 }, (_, i) => [i, i === 150 ? 'EMSGSIZE' : null]));
+    assert.ok(compatStats(tx)!.sendCalls <= 8, `${compatStats(tx)!.sendCalls} sendmmsg calls`);
+  });
+
+  it('gives sends to different destinations their own batches, each in order', async () => {
+    const a = await bound(), b = await bound(), tx = await bound();
+    const toA = received(a, 200), toB = received(b, 200);
+    for (let i = 0; i < 200; i++) {
+      tx.send(payload(i, 64), a.address().port, '127.0.0.1');
+      tx.send(payload(i, 64), b.address().port, '127.0.0.1');
+    }
+    for (const got of [await toA, await toB]) assert.deepEqual(got.map((d) => d.readUInt32BE(0)), Array.from({ length: 200 }, (_, i) => i));
+    assert.ok(compatStats(tx)!.sendCalls <= 4, `${compatStats(tx)!.sendCalls} sendmmsg calls`);
+  });
+
+  it('honours reusePort, which node:dgram has only from Node 22.12: sockets share a port', async () => {
+    const a = await bound({ type: 'udp4', reusePort: true });
+    const b = createSocket({ type: 'udp4', reusePort: true });
+    open.push(b);
+    await new Promise<void>((resolve, reject) => {
+      b.once('error', reject);
+      b.bind(a.address().port, '127.0.0.1', resolve);
+    });
+    assert.equal(b.address().port, a.address().port);
+  });
+
+  it('returns a node:dgram socket with batching: false; only batching sockets have counters; what it cannot do, it refuses', () => {
+    const plain = createSocket({ type: 'udp4', batching: false });
+    assert.ok((plain as unknown) instanceof dgram.Socket);
+    assert.equal(compatStats(plain), null);
+    plain.close();
+    if (Number(process.versions.node.split('.')[0]) < 22) {
+      assert.throws(() => createSocket({ type: 'udp4', batching: false, reusePort: true }), { code: 'ERR_BATCHGRAM_UNSUPPORTED' },
+        'node:dgram on Node 20 would ignore reusePort');
+    }
+    const batched = createSocket('udp4');
+    assert.throws(() => batched.bind({ fd: 3 }), { code: 'ERR_BATCHGRAM_UNSUPPORTED', message: /bind\(\{ fd \}\) is not supported/ });
+    assert.throws(() => batched.address(), { code: 'EBADF' }, 'still unbound');
+    assert.ok(!((batched as unknown) instanceof dgram.Socket), 'not a dgram.Socket (see README)');
+    assert.equal(compatStats(batched)!.sendCalls, 0);
+    batched.close();
+  });
+});
+
+/** Runs a program with node:dgram, then with only its import changed to batchgram; returns both outputs. */
+function bothWays(program: string): [string, string] {
+  const run = (source: string) => {
+    const r = spawnSync(process.execPath, ['-e', source], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  assert.ok(program.includes("require('node:dgram')"));
+  return [run(program), run(program.replace("require('node:dgram')", `require(${INDEX})`))];
+}
+
+describe('createSocket: existing dgram programs, changing only the import', { skip: !linux }, () => {
+  it('an echo server and its client', () => {
+    const [plain, batched] = bothWays(`
+      const dgram = require('node:dgram');
+      const server = dgram.createSocket('udp4', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
+      server.bind(0, '127.0.0.1', () => {
+        const client = dgram.createSocket('udp4');
+        const got = [];
+        client.on('message', (msg, rinfo) => {
+          got.push(msg.toString() + ' from ' + (rinfo.port === server.address().port) + ' ' + rinfo.family + ' ' + rinfo.size);
+          if (got.length === 100) {
+            console.log(got.join('\\n'));
+            client.close();
+            server.close(() => console.log('closed'));
+          }
+        });
+        for (let i = 0; i < 100; i++) client.send('ping ' + i, server.address().port, '127.0.0.1');
+      });
+    `);
+    assert.equal(batched, plain);
+    assert.match(plain, /ping 99 from true IPv4 7\nclosed/);
+  });
+
+  it('a listener that throws: every datagram is still delivered, every error reaches uncaughtException', () => {
+    const [plain, batched] = bothWays(`
+      const dgram = require('node:dgram');
+      const seen = [], uncaught = [];
+      process.on('uncaughtException', (err) => uncaught.push(err.message));
+      const rx = dgram.createSocket('udp4');
+      rx.on('message', (msg) => {
+        seen.push(msg.toString());
+        if (msg.toString() !== 'b') throw new Error('listener threw on ' + msg);
+      });
+      rx.bind(0, '127.0.0.1', () => {
+        const tx = dgram.createSocket('udp4');
+        for (const m of ['a', 'b', 'c']) tx.send(m, rx.address().port, '127.0.0.1');
+        setTimeout(() => {
+          console.log(JSON.stringify({ seen, uncaught: uncaught.sort() }));
+          rx.close();
+          tx.close();
+        }, 200);
+      });
+    `);
+    assert.equal(batched, plain);
+    assert.equal(plain.trim(), JSON.stringify({ seen: ['a', 'b', 'c'], uncaught: ['listener threw on a', 'listener threw on c'] }));
+  });
+});
+
+// Multicast needs a multicast-capable link and routes of our own: inside a
+// network namespace, over its veth device, nothing reaches the host's network.
+const noNetns = linux ? netnsUnavailable() : 'Linux only';
+describe('createSocket: multicast parity, in a network namespace', { skip: noNetns ?? false }, () => {
+  let hosts: TwoHosts;
+  before(() => { hosts = new TwoHosts(3); });
+  after(() => hosts?.destroy());
+
+  const program = (impl: string, v4: string, v6: string, dev: string) => `
+    const dgram = require(${impl});
+    const log = (...a) => console.log(JSON.stringify(a));
+    const attempt = (label, f) => { try { log(label, f() ?? null); } catch (e) { log(label, e.code, e.message); } };
+    const open = (type, address, cb) => { const s = dgram.createSocket({ type, reuseAddr: true }); s.bind(0, address, () => cb(s)); };
+    const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+    open('udp4', '0.0.0.0', (rx4) => open('udp6', '::', (rx6) => open('udp4', '${v4}', (tx4) => open('udp6', '${v6}', async (tx6) => {
+      rx4.on('message', (m, r) => log('rx4', m.toString(), r.address, r.family, r.size));
+      rx6.on('message', (m, r) => log('rx6', m.toString(), r.address, r.family, r.size));
+      const p4 = rx4.address().port, p6 = rx6.address().port;
+      attempt('join v4', () => rx4.addMembership('239.1.2.3', '${v4}'));
+      attempt('join v4 again', () => rx4.addMembership('239.1.2.3', '${v4}'));
+      attempt('join v4 source', () => rx4.addSourceSpecificMembership('${v4}', '232.1.1.1', '${v4}'));
+      attempt('join v6', () => rx6.addMembership('ff12::1', '::%${dev}'));
+      attempt('join v6 source', () => rx6.addSourceSpecificMembership('${v6}', 'ff3e::1234', '::%${dev}'));
+      attempt('tx4 interface', () => tx4.setMulticastInterface('${v4}'));
+      attempt('tx4 ttl', () => tx4.setMulticastTTL(1));
+      attempt('tx4 loop', () => tx4.setMulticastLoopback(true));
+      attempt('tx6 interface', () => tx6.setMulticastInterface('::%${dev}'));
+      attempt('tx6 hops', () => tx6.setMulticastTTL(1));
+      for (const [s, m, p, g] of [[tx4, 'group', p4, '239.1.2.3'], [tx4, 'source group', p4, '232.1.1.1'],
+          [tx6, 'v6 group', p6, 'ff12::1'], [tx6, 'v6 source group', p6, 'ff3e::1234']]) {
+        s.send(m, p, g, (e, n) => log('sent', m, e && e.message, n));
+        await wait(50);
+      }
+      attempt('leave v4', () => rx4.dropMembership('239.1.2.3', '${v4}'));
+      attempt('leave v4 again', () => rx4.dropMembership('239.1.2.3', '${v4}'));
+      attempt('leave v4 source', () => rx4.dropSourceSpecificMembership('${v4}', '232.1.1.1', '${v4}'));
+      attempt('leave v6', () => rx6.dropMembership('ff12::1', '::%${dev}'));
+      attempt('leave v6 source', () => rx6.dropSourceSpecificMembership('${v6}', 'ff3e::1234', '::%${dev}'));
+      for (const [s, m, p, g] of [[tx4, 'group after leaving', p4, '239.1.2.3'], [tx6, 'v6 group after leaving', p6, 'ff12::1']]) {
+        s.send(m, p, g);
+      }
+      await wait(100);
+      for (const s of [rx4, rx6, tx4, tx6]) s.close();
+    }))));
+  `;
+
+  /** Runs a program in host a and returns its JSON lines. */
+  async function linesOf(source: string): Promise<unknown[]> {
+    const p = hosts.node(hosts.a, source);
+    const code = await p.exited;
+    const lines: unknown[] = [];
+    for (;;) {
+      try {
+        lines.push(await p.next(200));
+      } catch {
+        break;
+      }
+    }
+    assert.equal(code, 0);
+    return lines;
+  }
+
+  it('joins, receives, leaves and fails like node:dgram, IPv4 and IPv6, any-source and source-specific', async () => {
+    const { v4, v6, dev } = hosts.a;
+    const plain = await linesOf(program("'node:dgram'", v4, v6, dev));
+    const batched = await linesOf(program(INDEX, v4, v6, dev));
+    assert.deepEqual(batched, plain);
+    const got = plain.filter((l) => (l as string[])[0].startsWith('rx')).map((l) => (l as string[])[1]);
+    assert.deepEqual(got, ['group', 'source group', 'v6 group', 'v6 source group'], 'the scenario received on every group');
+  });
+  it('a close cuts sends waiting for a slow link short: ECANCELED after \'close\', the rest sent, as dgram', async () => {
+    // A 1 Mbit/s link and a 4 KiB send buffer: most of 300 datagrams wait for writability when close() comes.
+    hosts.exec(hosts.a, 'tc', 'qdisc', 'add', 'dev', hosts.a.dev, 'root', 'tbf', 'rate', '1mbit', 'burst', '4kb', 'latency', '2s');
+    try {
+      const program = (impl: string) => `
+        const dgram = require(${impl});
+        const s = dgram.createSocket({ type: 'udp4', sendBufferSize: 4096 });
+        s.bind(0, () => {
+          const counts = {}, order = [];
+          const note = (k) => { counts[k] = (counts[k] || 0) + 1; if (order[order.length - 1] !== k) order.push(k); };
+          for (let i = 0; i < 300; i++) s.send(Buffer.alloc(1000), 9, '${hosts.b.v4}', (e, n) => note(e ? e.message : 'sent ' + n));
+          setImmediate(() => s.close(() => note('close')));
+          setTimeout(() => console.log(JSON.stringify({ counts, order })), 300);
+        });
+      `;
+      type Outcome = { counts: Record<string, number>; order: string[] };
+      const [plain] = await linesOf(program("'node:dgram'")) as Outcome[];
+      const [batched] = await linesOf(program(INDEX)) as Outcome[];
+      const cancelled = `send ECANCELED ${hosts.b.v4}:9`;
+      assert.deepEqual(plain.order, ['sent 1000', 'close', cancelled], 'what node:dgram does');
+      assert.deepEqual(batched.order, plain.order);
+      assert.equal(batched.counts['sent 1000'] + batched.counts[cancelled], 300, 'every send had its callback');
+    } finally {
+      hosts.exec(hosts.a, 'tc', 'qdisc', 'del', 'dev', hosts.a.dev, 'root');
+    }
+  });
+  it('names the zone of a link-local IPv6 peer by its interface, in rinfo and address(), as dgram', async () => {
+    const dev = hosts.a.dev;
+    hosts.exec(hosts.a, 'ip', '-6', 'addr', 'add', 'fe80::b9/64', 'dev', dev, 'nodad');
+    const program = (impl: string) => `
+      const dgram = require(${impl});
+      const rx = dgram.createSocket('udp6'), tx = dgram.createSocket('udp6');
+      rx.on('message', (m, r) => {
+        console.log(JSON.stringify([m.toString(), r.address, r.family, tx.address().address, rx.address().address]));
+        rx.close();
+        tx.close();
+      });
+      rx.bind(0, 'fe80::b9%${dev}', () => tx.bind(0, 'fe80::b9%${dev}', () => tx.send('hi', rx.address().port, 'fe80::b9%${dev}')));
+    `;
+    const plain = await linesOf(program("'node:dgram'"));
+    assert.deepEqual(plain, [['hi', `fe80::b9%${dev}`, 'IPv6', `fe80::b9%${dev}`, `fe80::b9%${dev}`]], 'what node:dgram reports');
+    assert.deepEqual(await linesOf(program(INDEX)), plain);
+  });
+
+});
