@@ -13,13 +13,13 @@
 // The receiver and the relay stop on a "stop" line, EOF on stdin or SIGTERM;
 // a sender stops after --duration or on EOF, so an orphan never outlives its
 // harness.
-import { createSocket, type Socket } from 'node:dgram';
+import * as nodeDgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { NODE_IMPLS, NODE_RELAY, type ChildCounts, type ChildEvent, type NodeImpl } from './bench';
-import { BatchSocket, GSODisabledError, type Batch, type BatchView } from './index';
+import { BatchSocket, compatStats, createSocket, GSODisabledError, type Batch, type BatchView } from './index';
 
 /** Same as udpref's SOCKBUF: so that no implementation is buffer-starved. */
 const SOCKET_BUFFER = 64 << 20;
@@ -94,8 +94,22 @@ function arrived(t: Tally, datagrams: number, bytes: number): void {
   t.bytes += bytes;
 }
 
+/**
+ * The dgram code of dgramReceiver and dgramSend runs unchanged on either
+ * module: node:dgram for 'dgram', batchgram's drop-in for 'dgram-compat'.
+ */
+const dgramModule = (impl: string) => (impl === 'dgram-compat' ? { createSocket } : nodeDgram);
+const isDgram = (impl: string) => impl === 'dgram' || impl === 'dgram-compat';
+
+/** System calls and messages: the drop-in counts them; node:dgram makes one per datagram. */
+function dgramCalls(sock: nodeDgram.Socket, datagrams: number, recv: boolean): { calls: number; messages: number } {
+  const s = compatStats(sock);
+  if (s === null) return { calls: datagrams, messages: datagrams };
+  return recv ? { calls: s.recvCalls, messages: s.messagesIn } : { calls: s.sendCalls, messages: s.messagesOut };
+}
+
 async function dgramReceiver(a: Args, t: Tally): Promise<Receiver> {
-  const sock: Socket = createSocket({ type: familyOf(a.address), recvBufferSize: SOCKET_BUFFER });
+  const sock = dgramModule(a.impl).createSocket({ type: familyOf(a.address), recvBufferSize: SOCKET_BUFFER });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(a.port, a.address, () => { sock.off('error', reject); resolve(); });
@@ -103,7 +117,7 @@ async function dgramReceiver(a: Args, t: Tally): Promise<Receiver> {
   sock.on('message', (msg) => arrived(t, 1, msg.length));
   return {
     port: sock.address().port,
-    calls: () => ({ calls: t.datagrams, messages: t.datagrams }),
+    calls: () => dgramCalls(sock, t.datagrams, true),
     close: () => sock.close(),
   };
 }
@@ -152,7 +166,7 @@ function drained(t: Tally): Promise<void> {
 async function receive(a: Args): Promise<void> {
   const t: Tally = { datagrams: 0, bytes: 0, first: 0, last: 0 };
   const stop = stopRequested();
-  const rx = a.impl === 'dgram' ? await dgramReceiver(a, t) : await batchReceiver(a, t);
+  const rx = isDgram(a.impl) ? await dgramReceiver(a, t) : await batchReceiver(a, t);
   // CPU is counted from here: Node's own start-up is not the data path.
   const cpu0 = process.cpuUsage();
   emit({ event: 'ready', port: rx.port });
@@ -248,7 +262,7 @@ interface Sent { datagrams: number; calls: number; messages: number }
 
 /** node:dgram as an application would use it at speed: connected, callbacks, a window of sends in flight. */
 async function dgramSend(a: Args, until: () => boolean): Promise<Sent> {
-  const sock = createSocket({ type: familyOf(a.address), sendBufferSize: SOCKET_BUFFER });
+  const sock = dgramModule(a.impl).createSocket({ type: familyOf(a.address), sendBufferSize: SOCKET_BUFFER });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.connect(a.port, a.address, () => { sock.off('error', reject); resolve(); });
@@ -273,8 +287,9 @@ async function dgramSend(a: Args, until: () => boolean): Promise<Sent> {
     };
     pump();
   });
+  const counts = dgramCalls(sock, sent, false);
   sock.close();
-  return { datagrams: sent, calls: sent, messages: sent };
+  return { datagrams: sent, ...counts };
 }
 
 /**
@@ -310,7 +325,7 @@ async function send(a: Args): Promise<void> {
   const end = start + a.duration * 1e3;
   const cpu0 = process.cpuUsage();
   const until = () => stopped || performance.now() >= end;
-  const s = a.impl === 'dgram' ? await dgramSend(a, until) : await batchSend(a, until);
+  const s = isDgram(a.impl) ? await dgramSend(a, until) : await batchSend(a, until);
   const done: ChildCounts = {
     datagrams: s.datagrams, bytes: s.datagrams * a.size, seconds: (performance.now() - start) / 1e3,
     ...cpuSince(cpu0), calls: s.calls, messages: s.messages,

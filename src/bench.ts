@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Implementations run by bench-child.ts. */
-export const NODE_IMPLS = ['dgram', 'mmsg', 'gso', 'gso-zero'] as const;
+export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-zero'] as const;
 /** Modes of bench/udpref.c. */
 const C_IMPLS = ['c-plain', 'c-gso'] as const;
 /** The batchgram relay of bench-child.ts (forwardTo in the 'view' listener). */
@@ -31,7 +31,7 @@ export type Impl = NodeImpl | CImpl | RelayImpl;
 
 /** The C program making the same system calls with the same offloads: the ceiling for each implementation. */
 const C_MATCH: Record<Impl, CImpl | 'c-relay'> = {
-  dgram: 'c-plain', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'c-plain': 'c-plain', 'c-gso': 'c-gso',
+  dgram: 'c-plain', 'dgram-compat': 'c-plain', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'c-plain': 'c-plain', 'c-gso': 'c-gso',
   relay: 'c-relay', 'c-relay': 'c-relay',
 };
 
@@ -413,7 +413,7 @@ const LEGEND = [
   'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
   'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
   '×dgram: rx over node:dgram\'s; ×C rx/tx: rx and offered over the C reference making the same calls',
-  '(dgram, mmsg vs c-plain; gso, gso-zero vs c-gso; relay vs c-relay). —: no baseline in this run.',
+  '(dgram, dgram-compat, mmsg vs c-plain; gso, gso-zero vs c-gso; relay vs c-relay). —: no baseline in this run.',
   'relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
   'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).',
 ];
@@ -424,7 +424,7 @@ function machine() {
 }
 
 const COLORS: Record<Impl, string> = {
-  dgram: '#8c8c8c', mmsg: '#4c78a8', gso: '#f58518', 'gso-zero': '#e45756', 'c-plain': '#54a24b', 'c-gso': '#2f6b2a',
+  dgram: '#8c8c8c', 'dgram-compat': '#bab0ac', mmsg: '#4c78a8', gso: '#f58518', 'gso-zero': '#e45756', 'c-plain': '#54a24b', 'c-gso': '#2f6b2a',
   relay: '#b279a2', 'c-relay': '#72b7b2',
 };
 

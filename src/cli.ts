@@ -155,7 +155,8 @@ and datagram size, and prints datagrams/s and Gbit/s received and offered,
 loss, CPU seconds per million datagrams on each side, and ratios against
 node:dgram and against the C reference making the same system calls.
 
-Implementations: dgram (node:dgram), mmsg (batchgram, offload off),
+Implementations: dgram (node:dgram), dgram-compat (the same dgram code on
+batchgram's createSocket), mmsg (batchgram, offload off),
 gso (batchgram GSO+GRO, 'batch' events), gso-zero (GSO+GRO, zero-allocation
 'view' events), c-plain and c-gso (bench/udpref.c, built with cc at first use).
 relay and c-relay forward from the C GSO sender to the C GRO receiver

@@ -44,12 +44,12 @@ describe('probe', () => {
 });
 
 describe('bench', () => {
-  test('--duration 1 --impl dgram,mmsg,gso --json gives sane figures for each', async () => {
-    const r = await run(['bench', '--duration', '1', '--impl', 'dgram,mmsg,gso', '--json']);
+  test('--duration 1 --impl dgram,dgram-compat,mmsg,gso --json gives sane figures for each', async () => {
+    const r = await run(['bench', '--duration', '1', '--impl', 'dgram,dgram-compat,mmsg,gso', '--json']);
     assert.equal(r.status, 0, r.stderr);
     const { machine, rows } = JSON.parse(r.stdout);
     assert.equal(machine.node, process.version);
-    assert.deepEqual(rows.map((x: { impl: string }) => x.impl), ['dgram', 'mmsg', 'gso']);
+    assert.deepEqual(rows.map((x: { impl: string }) => x.impl), ['dgram', 'dgram-compat', 'mmsg', 'gso']);
     for (const row of rows) {
       const what = `${row.impl}: ${JSON.stringify(row)}`;
       assert.equal(row.error, null, what);
@@ -65,9 +65,10 @@ describe('bench', () => {
       assert.ok(Math.abs(row.rxGbitPerSecond - (row.rxDatagramsPerSecond * 1200 * 8) / 1e9) < 1e-9, what);
       assert.equal(row.vsC, null, 'no C baseline was run');
     }
-    const [dgram, mmsg, gso] = rows;
+    const [dgram, compat, mmsg, gso] = rows;
     assert.equal(dgram.vsDgram, 1);
     assert.equal(dgram.rx.calls, dgram.rx.datagrams, 'node:dgram reads one datagram per call');
+    assert.ok(compat.rx.calls < compat.rx.datagrams && compat.tx.calls < compat.tx.datagrams, 'the same dgram code, batched');
     assert.ok(mmsg.rx.calls < mmsg.rx.datagrams && mmsg.tx.calls < mmsg.tx.datagrams, 'mmsg batches its calls');
     assert.equal(mmsg.tx.messages, mmsg.tx.datagrams, 'mmsg sends without GSO');
     assert.ok(gso.tx.messages < gso.tx.datagrams, 'gso coalesces sends');
