@@ -31,7 +31,7 @@ export type Impl = NodeImpl | CImpl | RelayImpl;
 
 /** The C program making the same system calls with the same offloads: the ceiling for each implementation. */
 const C_MATCH: Record<Impl, CImpl | 'c-relay'> = {
-  dgram: 'c-plain', 'dgram-compat': 'c-plain', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'c-plain': 'c-plain', 'c-gso': 'c-gso',
+  dgram: 'c-plain', 'dgram-compat': 'c-gso', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'c-plain': 'c-plain', 'c-gso': 'c-gso',
   relay: 'c-relay', 'c-relay': 'c-relay',
 };
 
@@ -61,11 +61,20 @@ export type ChildEvent =
   | { event: 'progress'; datagrams: number; bytes: number }
   | ({ event: 'done' } & ChildCounts);
 
+/**
+ * Who is on the other side of a Node implementation: itself ('same': its own
+ * sender feeds its own receiver), or the C program making the same calls
+ * ('c': two runs, the Node receiver fed by the C sender, and the Node sender
+ * into the C receiver), which measures each side alone.
+ */
+export type Peer = 'same' | 'c';
+
 export interface BenchOptions {
   sizes: number[];
   /** Seconds each sender runs. */
   duration: number;
   impls: Impl[];
+  peer: Peer;
   json: boolean;
   svg?: string;
 }
@@ -274,8 +283,12 @@ function parseEvent(line: string): ChildEvent | null {
 /** A "done" line without its tag. */
 const countsOf = ({ event: _, ...counts }: Extract<ChildEvent, { event: 'done' }>): ChildCounts => counts;
 
-/** What the processes of one run reported; `relay` only in a relay run. */
-interface Measured { rx: ChildCounts; tx: ChildCounts; relay?: ChildCounts }
+/**
+ * What the processes of one run reported; `relay` only in a relay run. With
+ * peer 'c', rx and tx come from two runs, and `fed` is what the C sender
+ * offered the receiver under test (the base of its loss).
+ */
+interface Measured { rx: ChildCounts; tx: ChildCounts; relay?: ChildCounts; fed?: ChildCounts }
 
 /** Runs `impl`'s sender to `port` for `duration` seconds and returns its report. */
 async function sendFor(name: string, impl: NodeImpl | CImpl, port: number, size: number, duration: number):
@@ -296,14 +309,24 @@ async function stopAfterSettling(child: Child): Promise<ChildCounts> {
   return countsOf(await child.waitFor('done', STOP_TIMEOUT_MS));
 }
 
-/** One run: `impl` receiving and sending `size`-byte datagrams for `duration` seconds. */
-async function measure(impl: Impl, size: number, duration: number, onProgress: (datagrams: number) => void):
+/** One run of `impl` at `size` bytes for `duration` seconds, against `peer`. */
+async function measure(impl: Impl, size: number, duration: number, peer: Peer, onProgress: (datagrams: number) => void):
   Promise<Measured> {
   if (isRelay(impl)) return measureRelay(impl, size, duration, onProgress);
-  const rx = new Child(`${impl} receiver`, command(impl, 'recv', ['--bind', ADDRESS, '--port', '0']), onProgress);
+  if (peer === 'same' || isCImpl(impl)) return pair(impl, impl, size, duration, onProgress);
+  const c = C_MATCH[impl] as CImpl;
+  const asReceiver = await pair(impl, c, size, duration, onProgress);
+  const asSender = await pair(c, impl, size, duration, () => {});
+  return { rx: asReceiver.rx, tx: asSender.tx, fed: asReceiver.tx };
+}
+
+/** `receiver` receiving what `sender` sends. */
+async function pair(receiver: NodeImpl | CImpl, sender: NodeImpl | CImpl, size: number, duration: number,
+  onProgress: (datagrams: number) => void): Promise<Measured> {
+  const rx = new Child(`${receiver} receiver`, command(receiver, 'recv', ['--bind', ADDRESS, '--port', '0']), onProgress);
   try {
     const { port } = await rx.waitFor('ready', READY_TIMEOUT_MS);
-    const tx = await sendFor(`${impl} sender`, impl, port, size, duration);
+    const tx = await sendFor(`${sender} sender`, sender, port, size, duration);
     return { rx: await stopAfterSettling(rx), tx };
   } finally {
     rx.kill();
@@ -351,14 +374,14 @@ function row(impl: Impl, size: number, r: Measured | Error): BenchRow {
       cpuTxPerMillion: null, cpuRelayPerMillion: null, vsDgram: null, vsC: null, vsCOffered: null, error: r.message,
     };
   }
-  const { rx, tx, relay = null } = r;
+  const { rx, tx, relay = null, fed = tx } = r;
   return {
     impl, size, rx, tx, relay,
     rxDatagramsPerSecond: per(rx.datagrams, rx.seconds),
     rxGbitPerSecond: per((rx.bytes * 8) / 1e9, rx.seconds),
     offeredDatagramsPerSecond: per(tx.datagrams, tx.seconds),
     offeredGbitPerSecond: per((tx.bytes * 8) / 1e9, tx.seconds),
-    loss: tx.datagrams > 0 ? Math.max(0, 1 - rx.datagrams / tx.datagrams) : null,
+    loss: fed.datagrams > 0 ? Math.max(0, 1 - rx.datagrams / fed.datagrams) : null,
     cpuRxPerMillion: cpuPerMillion(rx),
     cpuTxPerMillion: cpuPerMillion(tx),
     cpuRelayPerMillion: relay === null ? null : cpuPerMillion(relay),
@@ -409,11 +432,14 @@ export function table(rows: BenchRow[]): string {
   return out.join('\n');
 }
 
+const PEER_C_LEGEND = '--peer c: a Node row\'s rx is its receiver fed by the matching C sender (loss against what that sender ' +
+  'offered), its offered is its sender into the matching C receiver: each side measured alone.';
+
 const LEGEND = [
   'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
   'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
   '×dgram: rx over node:dgram\'s; ×C rx/tx: rx and offered over the C reference making the same calls',
-  '(dgram, dgram-compat, mmsg vs c-plain; gso, gso-zero vs c-gso; relay vs c-relay). —: no baseline in this run.',
+  '(dgram, mmsg vs c-plain; dgram-compat, gso, gso-zero vs c-gso; relay vs c-relay). —: no baseline in this run.',
   'relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
   'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).',
 ];
@@ -522,16 +548,17 @@ export async function runBench(o: BenchOptions): Promise<number> {
   for (const size of o.sizes) {
     for (const impl of o.impls) {
       progress.start(`[${rows.length + 1}/${total}] ${impl} ${size} B`, isRelay(impl) ? 'forwarded' : 'received');
-      const result = await measure(impl, size, o.duration, (d) => progress.update(d, o.duration)).catch((err: Error) => err);
+      const result = await measure(impl, size, o.duration, o.peer, (d) => progress.update(d, o.duration)).catch((err: Error) => err);
       rows.push(row(impl, size, result));
       progress.finish(rows[rows.length - 1]);
     }
   }
   compare(rows);
   if (o.json) {
-    process.stdout.write(JSON.stringify({ machine: machine(), options: { sizes: o.sizes, duration: o.duration, impls: o.impls }, rows }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ machine: machine(), options: { sizes: o.sizes, duration: o.duration, impls: o.impls, peer: o.peer }, rows }, null, 2) + '\n');
   } else {
-    process.stdout.write(`${table(rows)}\n\n${LEGEND.join('\n')}\n`);
+    const legend = o.peer === 'c' ? [...LEGEND, PEER_C_LEGEND] : LEGEND;
+    process.stdout.write(`${table(rows)}\n\n${legend.join('\n')}\n`);
   }
   if (o.svg !== undefined) {
     writeFileSync(o.svg, svgChart(rows, o.impls, o.sizes));

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { platform, release } from 'node:os';
 import { parseArgs } from 'node:util';
-import { IMPLS, runBench, type Impl } from './bench';
+import { IMPLS, runBench, type Impl, type Peer } from './bench';
 import { BatchSocket, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS, type Capabilities } from './index';
 import { probeGsoSegments } from './probe';
 import { DEFAULT_SEND_SECONDS, HEADER_SIZE, runRecv, runSend, type Endpoint } from './tester';
@@ -74,6 +74,11 @@ function impl(text: string): Impl {
   const found = IMPLS.find((i) => i === text);
   if (found === undefined) throw new UsageError(`unknown implementation '${text}' (want ${IMPLS.join(', ')})`);
   return found;
+}
+
+function peerOpt(text: string): Peer {
+  if (text !== 'same' && text !== 'c') throw new UsageError(`--peer must be 'same' or 'c', not '${text}'`);
+  return text;
 }
 
 // --- probe ------------------------------------------------------------------
@@ -166,18 +171,22 @@ Options:
   --size N[,N...]     datagram payload bytes, 1-${MAX_IPV4_PAYLOAD} (default 1200)
   --duration SECONDS  how long each sender runs (default 3)
   --impl LIST         implementations to run (default all: ${IMPLS.join(',')})
+  --peer same|c       what a Node implementation runs against: itself (default), or
+                      the matching C program, to measure its receiver and sender alone
   --json              print the results as JSON
   --svg FILE          also write a bar chart of datagrams/s received
   -h, --help          show this help`,
     options: {
       size: { type: 'string', default: '1200' }, duration: { type: 'string', default: '3' },
-      impl: { type: 'string', default: IMPLS.join(',') }, json: { type: 'boolean' }, svg: { type: 'string' },
+      impl: { type: 'string', default: IMPLS.join(',') }, peer: { type: 'string', default: 'same' },
+      json: { type: 'boolean' }, svg: { type: 'string' },
     },
     positionals: 0,
     run: (v) => runBench({
       sizes: [...new Set(list('--size', v.size as string, (s) => number('--size', s, 1, MAX_IPV4_PAYLOAD, true)))],
       duration: secondsOpt('--duration', v.duration as string),
       impls: [...new Set(list('--impl', v.impl as string, impl))],
+      peer: peerOpt(v.peer as string),
       json: v.json === true,
       svg: optional(v.svg, (s) => s),
     }),

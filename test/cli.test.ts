@@ -76,6 +76,21 @@ describe('bench', () => {
     assert.ok(Math.abs(gso.vsDgram - gso.rxDatagramsPerSecond / dgram.rxDatagramsPerSecond) < 1e-9);
   });
 
+  test('--peer c measures a Node receiver fed by C and a Node sender into C', async () => {
+    const r = await run(['bench', '--duration', '1', '--impl', 'gso-zero,c-gso', '--peer', 'c', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const { options, rows } = JSON.parse(r.stdout);
+    assert.equal(options.peer, 'c');
+    const [zero, c] = rows;
+    assert.equal(zero.error, null, JSON.stringify(zero));
+    // Two runs: the Node receiver counted what the C sender fed it; the Node sender's own figures are separate.
+    assert.notEqual(zero.rx.messages, zero.tx.messages);
+    assert.ok(zero.rx.datagrams > 10_000 && zero.tx.datagrams > 10_000);
+    assert.ok(zero.loss >= 0 && zero.loss < 1);
+    assert.ok(Math.abs(zero.vsC - zero.rxDatagramsPerSecond / c.rxDatagramsPerSecond) < 1e-9);
+    assert.ok(Math.abs(zero.vsCOffered - zero.offeredDatagramsPerSecond / c.offeredDatagramsPerSecond) < 1e-9);
+  });
+
   test('--duration 1 --impl relay,c-relay --json: forwarded figures and the ratio to the C relay', async () => {
     const r = await run(['bench', '--duration', '1', '--impl', 'relay,c-relay', '--json']);
     assert.equal(r.status, 0, r.stderr);
@@ -132,6 +147,7 @@ describe('arguments', () => {
     ['size > 65507 (bench)', ['bench', '--size', '64,65508'], /--size must be an integer from 1 to 65507/],
     ['negative duration', ['bench', '--duration=-1'], /--duration must be a number of seconds > 0/],
     ['negative duration, separate', ['send', '127.0.0.1:5201', '--duration', '-2'], /--duration/],
+    ['unknown peer', ['bench', '--peer', 'rust'], /--peer must be 'same' or 'c'/],
     ['unknown implementation', ['bench', '--impl', 'dgram,quic'], /unknown implementation 'quic'/],
     ['unknown option', ['probe', '--verbose'], /Unknown option '--verbose'/],
     ['--rate with --max', ['send', '127.0.0.1:5201', '--rate', '10', '--max'], /exclude each other/],
