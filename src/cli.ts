@@ -162,8 +162,8 @@ node:dgram and against the C reference making the same system calls.
 
 Implementations: dgram (node:dgram), dgram-compat (the same dgram code on
 batchgram's createSocket), mmsg (batchgram, offload off),
-gso (batchgram GSO+GRO, 'batch' events), gso-zero (GSO+GRO, zero-allocation
-'view' events), c-plain and c-gso (bench/udpref.c, built with cc at first use).
+gso (batchgram GSO+GRO, writeBatchTo and 'batch' events), gso-zero (GSO+GRO,
+the zero-allocation writePackedTo and 'view' events), c-plain and c-gso (bench/udpref.c, built with cc at first use).
 relay and c-relay forward from the C GSO sender to the C GRO receiver
 (batchgram's forwardTo, and udpref relay): their rows measure the relay.
 

@@ -288,7 +288,7 @@ function cancel(outcomes: Outcome[], from: number, to: number, err: Error): void
 function chunkOf(to: Pick<Group, 'dest' | 'port' | 'maxPayload'>, datagrams: Uint8Array[], from: number, end: number,
   round: Round, outcomes: Outcome[] = (to as Group).outcomes): Chunk {
   const buffers = datagrams.slice(from, end);
-  const lengths = new Int32Array(end - from);
+  const lengths: number[] = new Array(end - from);
   let bytes = 0;
   for (let i = 0; i < buffers.length; i++) bytes += lengths[i] = buffers[i].length;
   return {

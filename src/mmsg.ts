@@ -46,7 +46,7 @@ interface PendingWrite {
   /** sources.length before merged runs are added. */
   fixedSources: number;
   /** Where each datagram starts in its source; null: the job's `start` for all. */
-  offsets: Int32Array | null;
+  offsets: number[] | null;
   /** First datagram not yet accepted by the kernel. */
   next: number;
   /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
@@ -357,7 +357,7 @@ export class MmsgEngine implements Engine {
     let total = 0;
     for (let d = w.next; d < lengths.length; d++) total += lengths[d];
     const owned = Buffer.allocUnsafe(total);
-    const offsets = new Int32Array(lengths.length);
+    const offsets: number[] = new Array(lengths.length).fill(0);
     for (let d = w.next, at = 0; d < lengths.length; d++) {
       const src = w.sources[d] as Uint8Array;
       const from = w.offsets ? w.offsets[d] : w.job.start;
@@ -472,50 +472,57 @@ export class MmsgEngine implements Engine {
 
   // The iovecs of datagrams [from, to) starting at iovec `iov`; returns the
   // next free iovec. One per datagram, except that datagrams lying back to
-  // back in one ArrayBuffer share one: the kernel cuts GSO segments from the
-  // message's bytes wherever its iovecs end, and fewer iovecs are less work
-  // for the addon and the kernel alike.
+  // back share one: the kernel cuts GSO segments from the message's bytes
+  // wherever its iovecs end, and fewer iovecs are less work for the addon and
+  // the kernel alike. Back to back means consecutive ranges of one Uint8Array
+  // (a packed write, a forwarded view), or of one ArrayBuffer seen through
+  // different Uint8Arrays (slices of one slab).
   #iovecs(w: PendingWrite, from: number, to: number, iov: number): number {
     const { lengths, start } = w.job;
     const { offsets } = w;
     const buffers = w.sources as Uint8Array[]; // [0, count) are the datagrams' own Uint8Arrays
     const iv = this.#iovDesc, vf = abi.SEND_IOV_FIELDS;
-    const offsetOf = (d: number) => (offsets ? offsets[d] : start);
     let run = from; // first datagram of the current run
-    let runStart = buffers[from].byteOffset + offsetOf(from);
+    let runStart = offsets ? offsets[from] : start; // in buffers[run]
     let runEnd = runStart + lengths[from];
-    let runBuffer: ArrayBufferLike | null = null; // looked up only once a neighbour may extend the run
-    const emit = (end: number) => {
-      if (end - run > 1) {
-        iv[iov * vf] = w.sources.push(runBuffer as ArrayBuffer) - 1;
-        iv[iov * vf + 1] = runStart;
-        iv[iov * vf + 2] = runEnd - runStart;
-      } else {
-        iv[iov * vf] = run;
-        iv[iov * vf + 1] = offsetOf(run);
-        iv[iov * vf + 2] = lengths[run];
-      }
-      iov++;
-    };
-    for (let d = from + 1; d < to; d++) {
-      const b = buffers[d];
-      const at = b.byteOffset + offsetOf(d);
-      // The .buffer getter is not free: compare offsets first. Only an
-      // ArrayBuffer can serve as an iovec source (not a SharedArrayBuffer).
-      if (at === runEnd) {
-        runBuffer ??= buffers[run].buffer;
-        if (b.buffer === runBuffer && runBuffer instanceof ArrayBuffer) {
-          runEnd += lengths[d];
-          continue;
+    let runBuffer: ArrayBufferLike | null = null; // set once the run spans Uint8Arrays
+    for (let d = from + 1; d <= to; d++) {
+      if (d < to) {
+        const b = buffers[d];
+        const at = offsets ? offsets[d] : start;
+        if (b === buffers[run] && runBuffer === null) {
+          if (at === runEnd) {
+            runEnd += lengths[d];
+            continue;
+          }
+        } else if (b.byteOffset + at === buffers[run].byteOffset + runEnd) {
+          // The .buffer getter is not free: asked only when offsets line up.
+          // Only an ArrayBuffer can serve as an iovec source (not a SharedArrayBuffer).
+          runBuffer ??= buffers[run].buffer;
+          if (b.buffer === runBuffer && runBuffer instanceof ArrayBuffer) {
+            runEnd += lengths[d];
+            continue;
+          }
         }
       }
-      emit(d);
-      run = d;
-      runBuffer = null;
-      runStart = at;
-      runEnd = at + lengths[d];
+      // The run ends before d: one iovec for it.
+      if (runBuffer === null) {
+        iv[iov * vf] = run;
+        iv[iov * vf + 1] = runStart;
+      } else {
+        // Offsets become relative to the ArrayBuffer, which the addon checks them against.
+        iv[iov * vf] = w.sources.push(runBuffer as ArrayBuffer) - 1;
+        iv[iov * vf + 1] = buffers[run].byteOffset + runStart;
+      }
+      iv[iov * vf + 2] = runEnd - runStart;
+      iov++;
+      if (d < to) {
+        run = d;
+        runStart = offsets ? offsets[d] : start;
+        runEnd = runStart + lengths[d];
+        runBuffer = null;
+      }
     }
-    emit(to);
     return iov;
   }
 

@@ -211,6 +211,46 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   }
 
   /**
+   * The zero-allocation write: datagram i is the next `lengths[i]` bytes of
+   * `packed`, the datagrams back to back from its start. No object per
+   * datagram is needed, and runs of equal lengths leave as GSO messages of
+   * one iovec each. Otherwise as writeBatchTo: up to batchSize datagrams,
+   * leave `packed` alone until the promise settles.
+   */
+  writePackedTo(packed: Uint8Array, lengths: ArrayLike<number>, address: string, port: number): Promise<void> {
+    try {
+      if (this.#closed) throw notRunning();
+      if (!(packed instanceof Uint8Array)) throw invalidArgType('packed', 'a Uint8Array', packed);
+      if (lengths === null || typeof lengths !== 'object' || typeof lengths.length !== 'number') {
+        throw invalidArgType('lengths', 'an array of numbers', lengths);
+      }
+      const n = lengths.length;
+      if (n < 1 || n > this.#batchSize) throw outOfRange('lengths.length', `>= 1 and <= ${this.#batchSize} (the batch size)`, n);
+      const dest = this.#destination(address);
+      const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
+      const own: number[] = new Array(n);
+      const offsets: number[] = new Array(n);
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        const len = lengths[i];
+        if (!Number.isInteger(len) || len < 0 || len > maxPayload) {
+          throw outOfRange(`lengths[${i}]`, `an integer >= 0 and <= ${maxPayload} for this destination`, len);
+        }
+        offsets[i] = at;
+        own[i] = len;
+        at += len;
+      }
+      if (at > packed.length) throw outOfRange('lengths', `to add up to at most packed.length (${packed.length})`, at);
+      return this.#engine.write({
+        buffers: new Array<Uint8Array>(n).fill(packed), start: 0, offsets, lengths: own, borrowed: false,
+        dest, port: this.#port(port), maxPayload,
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
    * Forwards every datagram of a received view to address:port as it is:
    * runs of equal datagrams (a GRO message) leave as GSO messages whose
    * iovecs point into the receive memory, without splitting them into
@@ -230,14 +270,14 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       const dest = this.#destination(address);
       const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
       const n = view.count;
-      const lengths = new Int32Array(n);
+      const lengths: number[] = new Array(n);
       for (let i = 0; i < n; i++) {
         const len = view.lengths[i];
         if (len > maxPayload) throw outOfRange(`datagram ${i} length`, `<= ${maxPayload} for this destination`, len);
         lengths[i] = len;
       }
       const job: WriteJob = {
-        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: Int32Array.from(view.offsets.subarray(0, n)),
+        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: Array.from(view.offsets.subarray(0, n)),
         lengths, borrowed: true, dest, port: this.#port(port), maxPayload,
       };
       return this.#engine.write(job);
@@ -412,7 +452,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
  * limit, then writes the headers; nothing is written if any check fails.
  */
 export function datagramSpans(buffers: readonly Uint8Array[], offset: number, geneve: GeneveHeader | undefined,
-  maxPayload: number): { start: number; lengths: Int32Array } {
+  maxPayload: number): { start: number; lengths: number[] } {
   if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
     throw outOfRange('options.offset', 'an integer >= 0', offset);
   }
@@ -421,7 +461,7 @@ export function datagramSpans(buffers: readonly Uint8Array[], offset: number, ge
     throw outOfRange('options.offset', `>= ${GENEVE_FIXED_HEADER_LENGTH} to leave room for the Geneve header`, offset);
   }
   const start = withHeader ? offset - GENEVE_FIXED_HEADER_LENGTH : offset;
-  const lengths = new Int32Array(buffers.length);
+  const lengths: number[] = new Array(buffers.length);
   for (let i = 0; i < buffers.length; i++) {
     const b = buffers[i];
     if (!(b instanceof Uint8Array)) throw invalidArgType(`buffers[${i}]`, 'a Uint8Array', b);

@@ -282,3 +282,33 @@ describe('iovecs', { skip: !linux }, () => {
     assert.deepEqual(iovecsPerMessage, [3], 'one GSO message: the slab run, the lone buffer, the second run');
   });
 });
+
+describe('writePackedTo', { skip: !linux }, () => {
+  it('sends datagrams packed back to back in one buffer, byte-exact, as few GSO messages', async () => {
+    const { rx, tx, address } = await pair('udp4', true);
+    const lengths = [...new Array(50).fill(700), 300, 0, ...new Array(20).fill(1200), 1];
+    const packed = Buffer.concat(lengths.map((n, i) => payload(i, n)));
+    const arriving = collect(rx, lengths.length);
+    await tx.writePackedTo(Buffer.concat([packed, Buffer.alloc(9)]), lengths, address, rx.address().port);
+    (await arriving).forEach((d, i) => assert.ok(d.data.equals(payload(i, lengths[i])), `datagram ${i}`));
+    assert.equal(tx.stats().datagramsOut, lengths.length);
+    assert.ok(tx.stats().messagesOut <= 5, `${tx.stats().messagesOut} messages`);
+  });
+
+  it('rejects lengths that do not fit', async () => {
+    const { tx, address } = await pair('udp4', true);
+    const cases: Array<[Uint8Array, ArrayLike<number>, string]> = [
+      [Buffer.alloc(10), [6, 5], 'ERR_OUT_OF_RANGE'],
+      [Buffer.alloc(10), [1.5], 'ERR_OUT_OF_RANGE'],
+      [Buffer.alloc(10), [-1], 'ERR_OUT_OF_RANGE'],
+      [Buffer.alloc(70000), [65508], 'ERR_OUT_OF_RANGE'],
+      [Buffer.alloc(10), [], 'ERR_OUT_OF_RANGE'],
+      [Buffer.alloc(10), 5 as unknown as number[], 'ERR_INVALID_ARG_TYPE'],
+      ['text' as unknown as Uint8Array, [1], 'ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [packed, lengths, code] of cases) {
+      await assert.rejects(tx.writePackedTo(packed, lengths, address, 9), { code }, JSON.stringify(lengths));
+    }
+    assert.equal(tx.stats().datagramsOut, 0);
+  });
+});
