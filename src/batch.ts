@@ -89,7 +89,7 @@ export class BatchView {
     let total = 0;
     for (let m = 0; m < this.messageCount; m++) total += this.messageLengths[m];
     const copy = Buffer.allocUnsafe(total);
-    const base = new Int32Array(this.messageCount); // where message m starts in `copy`
+    const base: number[] = new Array(this.messageCount); // where message m starts in `copy` (on V8's heap)
     let at = 0;
     for (let m = 0; m < this.messageCount; m++) {
       base[m] = at - this.messageOffsets[m];

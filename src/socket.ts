@@ -130,6 +130,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   readonly #iterators = new Set<IteratorState>();
   #closed = false;
   #reading = false;
+  // Writes mostly go to the address of the write before: parse it once.
+  #lastDestination: { text: string; parsed: ParsedAddress } | null = null;
 
   /** Opens and binds a socket. Rejects with a system error (code, errno, syscall) when the kernel refuses. */
   // (It shadows Function.prototype.bind on the class itself, hence `override`.)
@@ -287,11 +289,14 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   }
 
   #destination(address: string): ParsedAddress {
+    if (this.#lastDestination?.text === address) return this.#lastDestination.parsed;
     if (typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
     const a = parseAddress(address);
     if (a === null) throw invalidAddress(address);
     if (this.#type === 'udp4' && a.family === 6) throw invalidAddress(address, 'an IPv6 address on a udp4 socket');
-    return this.#type === 'udp6' ? toV4Mapped(a) : a;
+    const parsed = this.#type === 'udp6' ? toV4Mapped(a) : a;
+    this.#lastDestination = { text: address, parsed };
+    return parsed;
   }
 
   #port(port: number): number {
