@@ -171,10 +171,16 @@ async function receive(a: Args): Promise<void> {
   const cpu0 = process.cpuUsage();
   emit({ event: 'ready', port: rx.port });
   // Resident memory once traffic has flowed for a second (buffers touched,
-  // code optimised) and at the end: a long run shows whether it stays flat.
-  let rssWarm = 0;
+  // code optimised), its range from then on, and at the end: a long run
+  // shows whether it stays flat.
+  let rssWarm = 0, rssMin = Infinity, rssMax = 0;
   const progress = setInterval(() => {
-    if (rssWarm === 0 && t.datagrams > 0 && performance.now() - t.first >= 1000) rssWarm = process.memoryUsage().rss;
+    if (t.datagrams > 0 && performance.now() - t.first >= 1000) {
+      const rss = process.memoryUsage().rss;
+      if (rssWarm === 0) rssWarm = rss;
+      rssMin = Math.min(rssMin, rss);
+      rssMax = Math.max(rssMax, rss);
+    }
     emit({ event: 'progress', datagrams: t.datagrams, bytes: t.bytes });
   }, PROGRESS_MS);
   await stop;
@@ -185,7 +191,7 @@ async function receive(a: Args): Promise<void> {
   rx.close();
   emit({
     event: 'done', datagrams: t.datagrams, bytes: t.bytes, seconds: (t.last - t.first) / 1e3,
-    ...cpuSince(cpu0), ...rx.calls(), ...(rssWarm > 0 ? { rssWarm, rssEnd } : {}),
+    ...cpuSince(cpu0), ...rx.calls(), ...(rssWarm > 0 ? { rssWarm, rssMin, rssMax, rssEnd } : {}),
   });
 }
 

@@ -50,8 +50,10 @@ export interface ChildCounts {
   retries?: number;
   /** The Node relay: datagrams it dropped because its send queue was full. */
   dropped?: number;
-  /** Node receivers: resident bytes after one second of traffic, and at the end of the run. */
+  /** Node receivers: resident bytes after one second of traffic, their range from then on (sampled every 250 ms), and at the end. */
   rssWarm?: number;
+  rssMin?: number;
+  rssMax?: number;
   rssEnd?: number;
 }
 
