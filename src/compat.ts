@@ -12,12 +12,12 @@ import { addAbortListener, EventEmitter } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
-import { getSystemErrorMap, inspect } from 'node:util';
+import { getSystemErrorMap } from 'node:util';
 import type { BatchView } from './batch';
 import { SendCoalescer, type SendDone } from './coalescer';
 import type { BindOptions as EngineOptions, EngineHost, SocketStats } from './engine';
 import { emptyStats } from './engine';
-import { notRunning, systemError, type SystemError } from './errors';
+import { badPort, invalidArgType, nodeError, notRunning, outOfRange, systemError, type SystemError } from './errors';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, resolveBatchSize } from './limits';
 import { GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './mmsg';
 import { abi, binding } from './native';
@@ -48,39 +48,17 @@ const enum Connect { Disconnected, Connecting, Connected }
 const udpSocketChannel = channel('udp.socket');
 
 // ---------------------------------------------------------------------------
-// Errors exactly as node:dgram makes them (code, class and message text).
-
-function nodeError<E extends Error>(err: E, code: string): E & { code: string } {
-  return Object.assign(err, { code });
-}
-
-/** How Node describes a received value in an argument error. */
-function received(value: unknown): string {
-  if (value == null) return String(value);
-  if (typeof value === 'function' && value.name) return `function ${value.name}`;
-  if (typeof value === 'object') {
-    const ctor = (value as { constructor?: { name?: unknown } }).constructor?.name;
-    return ctor ? `an instance of ${String(ctor)}` : inspect(value, { depth: -1 });
-  }
-  let shown = inspect(value, { colors: false });
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
-  return `type ${typeof value} (${shown})`;
-}
-
-/** ERR_INVALID_ARG_TYPE; `expected` is the text after "must be". */
-function argType(name: string, expected: string, value: unknown): TypeError {
-  const what = name.includes('.') ? 'property' : 'argument';
-  return nodeError(new TypeError(`The "${name}" ${what} must be ${expected}. Received ${received(value)}`), 'ERR_INVALID_ARG_TYPE');
-}
+// Errors exactly as node:dgram makes them (code, class and message text);
+// the general ones live in errors.ts.
 
 const BUFFER_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
 
 function validateString(value: unknown, name: string): asserts value is string {
-  if (typeof value !== 'string') throw argType(name, 'of type string', value);
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
 }
 
 function validateNumber(value: unknown, name: string): asserts value is number {
-  if (typeof value !== 'number') throw argType(name, 'of type number', value);
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
 }
 
 /** A port for connect and send: 1..65535, as a number or numeric string. */
@@ -89,25 +67,13 @@ function validatePort(port: unknown): number {
   if ((typeof port !== 'number' && typeof port !== 'string') ||
     (typeof port === 'string' && port.trim().length === 0) ||
     n !== n >>> 0 || n > 0xffff || port === 0) {
-    throw nodeError(new RangeError(`Port should be > 0 and < 65536. Received ${received(port)}.`), 'ERR_SOCKET_BAD_PORT');
+    throw badPort(port);
   }
   return n | 0;
 }
 
-function withSeparators(digits: string): string {
-  const sign = digits.startsWith('-') ? '-' : '';
-  let rest = sign ? digits.slice(1) : digits, out = '';
-  for (; rest.length > 3; rest = rest.slice(0, -3)) out = `_${rest.slice(-3)}${out}`;
-  return `${sign}${rest}${out}`;
-}
-
-function outOfRange(name: string, range: string, value: number): RangeError {
-  const shown = Number.isInteger(value) && Math.abs(value) > 2 ** 32 ? withSeparators(String(value)) : inspect(value);
-  return nodeError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), 'ERR_OUT_OF_RANGE');
-}
-
 function validateUint32(value: unknown, name: string): void {
-  if (typeof value !== 'number') throw argType(name, 'of type number', value);
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
   if (value < 0 || value > 0xffffffff) throw outOfRange(name, '>= 0 && <= 4294967295', value);
 }
@@ -235,7 +201,7 @@ function sliceBuffer(buffer: unknown, offset: unknown, length: unknown): Uint8Ar
   let b: ArrayBufferView;
   if (typeof buffer === 'string') b = Buffer.from(buffer);
   else if (ArrayBuffer.isView(buffer)) b = buffer;
-  else throw argType('buffer', BUFFER_TYPES, buffer);
+  else throw invalidArgType('buffer', BUFFER_TYPES, buffer);
   const off = Number(offset) >>> 0, len = Number(length) >>> 0;
   if (off > b.byteLength) throw outOfBounds('offset');
   if (off + len > b.byteLength) throw outOfBounds('length');
@@ -288,7 +254,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
       if (options.recvBufferSize) validateUint32(options.recvBufferSize, 'options.recvBufferSize');
       if (options.sendBufferSize) validateUint32(options.sendBufferSize, 'options.sendBufferSize');
     }
-    if (lookup !== undefined && typeof lookup !== 'function') throw argType('lookup', 'of type function', lookup);
+    if (lookup !== undefined && typeof lookup !== 'function') throw invalidArgType('lookup', 'of type function', lookup);
     if (type !== 'udp4' && type !== 'udp6') throw badType();
     this.type = type;
     this.#family = type === 'udp4' ? 4 : 6;
@@ -301,7 +267,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     const signal: unknown = options?.signal;
     if (signal !== undefined) {
       if (signal === null || typeof signal !== 'object' || !('aborted' in signal)) {
-        throw argType('options.signal', 'an instance of AbortSignal', signal);
+        throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
       }
       const onAborted = () => { if (!this.#closed) this.close(); };
       if ((signal as AbortSignal).aborted) onAborted();
@@ -572,9 +538,9 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     if (!Array.isArray(buffer)) {
       if (typeof buffer === 'string') list = [Buffer.from(buffer)];
       else if (ArrayBuffer.isView(buffer)) list = [asBytes(buffer)];
-      else throw argType('buffer', BUFFER_TYPES, buffer);
+      else throw invalidArgType('buffer', BUFFER_TYPES, buffer);
     } else if ((list = bufferList(buffer)) === null) {
-      throw argType('buffer list arguments', BUFFER_TYPES, buffer);
+      throw invalidArgType('buffer list arguments', BUFFER_TYPES, buffer);
     }
     if (!connected) port = validatePort(port);
     if (typeof callback !== 'function') callback = undefined;

@@ -1,7 +1,7 @@
 // Errors in Node's own shapes, so callers can switch on `code`: system errors
 // carry errno/syscall/address/port like node:dgram's, argument errors use
 // Node's ERR_* names and TypeError/RangeError.
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorName, inspect } from 'node:util';
 
 export interface SystemError extends Error {
   code: string;
@@ -24,34 +24,59 @@ export function systemError(negErrno: number, syscall: string, address?: string,
   return err;
 }
 
-function coded<E extends Error>(err: E, code: string): E & { code: string } {
+/** An error with Node's `code` property. */
+export function nodeError<E extends Error>(err: E, code: string): E & { code: string } {
   return Object.assign(err, { code });
 }
 
-export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
-  const got = actual === null ? 'null' : Array.isArray(actual) ? 'an array' : typeof actual;
-  return coded(new TypeError(`The "${name}" argument must be ${expected}. Received ${got}`), 'ERR_INVALID_ARG_TYPE');
+/** How Node describes a received value in an argument error ("Received type number (5)"). */
+export function received(value: unknown): string {
+  if (value == null) return String(value);
+  if (typeof value === 'function' && value.name) return `function ${value.name}`;
+  if (typeof value === 'object') {
+    const ctor = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return ctor ? `an instance of ${String(ctor)}` : inspect(value, { depth: -1 });
+  }
+  let shown = inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `type ${typeof value} (${shown})`;
 }
 
-export function outOfRange(name: string, range: string, actual: unknown): RangeError {
-  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(actual)}`), 'ERR_OUT_OF_RANGE');
+/** ERR_INVALID_ARG_TYPE as Node words it; `expected` is the text after "must be". */
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
+  const what = name.includes('.') ? 'property' : 'argument';
+  return nodeError(new TypeError(`The "${name}" ${what} must be ${expected}. Received ${received(value)}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+function withSeparators(digits: string): string {
+  const sign = digits.startsWith('-') ? '-' : '';
+  let rest = sign ? digits.slice(1) : digits, out = '';
+  for (; rest.length > 3; rest = rest.slice(0, -3)) out = `_${rest.slice(-3)}${out}`;
+  return `${sign}${rest}${out}`;
+}
+
+/** ERR_OUT_OF_RANGE as Node words it. */
+export function outOfRange(name: string, range: string, value: unknown): RangeError {
+  const shown = typeof value === 'number' && Number.isInteger(value) && Math.abs(value) > 2 ** 32
+    ? withSeparators(String(value)) : inspect(value);
+  return nodeError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), 'ERR_OUT_OF_RANGE');
 }
 
 export function badPort(port: unknown): RangeError {
-  return coded(new RangeError(`Port should be > 0 and < 65536. Received ${String(port)}.`), 'ERR_SOCKET_BAD_PORT');
+  return nodeError(new RangeError(`Port should be > 0 and < 65536. Received ${received(port)}.`), 'ERR_SOCKET_BAD_PORT');
 }
 
 export function invalidAddress(address: unknown, why = ''): TypeError {
-  return coded(new TypeError(`Invalid IP address: ${String(address)}${why ? ` (${why})` : ''}`), 'ERR_INVALID_IP_ADDRESS');
+  return nodeError(new TypeError(`Invalid IP address: ${String(address)}${why ? ` (${why})` : ''}`), 'ERR_INVALID_IP_ADDRESS');
 }
 
 export function notRunning(): Error {
-  return coded(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+  return nodeError(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
 }
 
 /** More writes are waiting for the kernel than the socket's sendQueueLimit allows. */
 export function queueFull(limit: number): Error {
-  return coded(new Error(`send queue is full (${limit} datagrams waiting); await earlier writes first`), 'ERR_BATCHGRAM_QUEUE_FULL');
+  return nodeError(new Error(`send queue is full (${limit} datagrams waiting); await earlier writes first`), 'ERR_BATCHGRAM_QUEUE_FULL');
 }
 
 /**
