@@ -22,7 +22,7 @@ import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, resolve
 import { GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './mmsg';
 import { abi, binding } from './native';
 import { batchingAvailable } from './probe';
-import { encodeSockaddr, parseAddress, type ParsedAddress } from './sockaddr';
+import { encodeSockaddr, interfaceIndex, parseAddress, type ParsedAddress } from './sockaddr';
 
 const { EBADF, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
 
@@ -139,16 +139,7 @@ function ip6(text: string): ParsedAddress | null {
   const pct = text.indexOf('%');
   const a = parseAddress(pct < 0 ? text : text.slice(0, pct));
   if (a === null || a.family !== 6) return null;
-  return pct < 0 ? a : { ...a, scopeId: interfaceIndex(text.slice(pct + 1)) };
-}
-
-function interfaceIndex(name: string): number {
-  if (name === '' || name.includes('/') || name === '.' || name === '..') return 0;
-  try {
-    return Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')) || 0;
-  } catch {
-    return 0;
-  }
+  return pct < 0 ? a : { ...a, scopeId: interfaceIndex(text.slice(pct + 1)) ?? 0 };
 }
 
 /** Interface names by index, read from sysfs when an index is first seen. */

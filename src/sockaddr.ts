@@ -22,14 +22,19 @@ function parseIPv4(s: string, out: Uint8Array, at: number): void {
   for (let i = 0; i < 4; i++) out[at + i] = Number(parts[i]);
 }
 
-// The interface index of a zone name, as the kernel numbers it.
-function scopeIdOf(zone: string): number {
-  if (/^\d+$/.test(zone)) return Number(zone);
+/** The kernel's index of the network interface called `name`, or null when there is none. */
+export function interfaceIndex(name: string): number | null {
+  if (name === '' || name.includes('/') || name === '.' || name === '..') return null;
   try {
-    return Number(readFileSync(`/sys/class/net/${zone.replace(/[/.]/g, '')}/ifindex`, 'utf8'));
+    return Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')) || null;
   } catch {
-    return -1;
+    return null;
   }
+}
+
+// An IPv6 zone: an interface index, or an interface name.
+function scopeIdOf(zone: string): number {
+  return /^\d+$/.test(zone) ? Number(zone) : interfaceIndex(zone) ?? -1;
 }
 
 /**
