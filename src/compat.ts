@@ -18,11 +18,11 @@ import { SendCoalescer, type SendDone } from './coalescer';
 import type { BindOptions as EngineOptions, EngineHost, SocketStats } from './engine';
 import { emptyStats } from './engine';
 import { badPort, invalidArgType, nodeError, notRunning, outOfRange, systemError, type SystemError } from './errors';
-import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, resolveBatchSize } from './limits';
+import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, resolveBatchSize } from './limits';
 import { GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './mmsg';
 import { abi, binding } from './native';
 import { batchingAvailable } from './probe';
-import { encodeSockaddr, interfaceIndex, parseAddress, type ParsedAddress } from './sockaddr';
+import { encodeSockaddr, interfaceIndex, maxPayloadTo, parseAddress, type ParsedAddress } from './sockaddr';
 
 const { EBADF, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
 
@@ -176,7 +176,6 @@ function inFamily(ip: unknown, family: 4 | 6): ParsedAddress | null {
   return family === 4 ? ip4(ip) : ip6(ip);
 }
 
-const maxPayloadOf = (a: ParsedAddress): number => a.family === 4 || a.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
 
 const ANY4 = parseAddress('0.0.0.0')!;
 const ANY6 = parseAddress('::')!;
@@ -454,7 +453,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
           const peer = inFamily(ip, this.#family);
           if (peer === null) throw systemError(-EINVAL, 'connect');
           this.#engine!.connect(peer, port);
-          this.#connectedPayload = maxPayloadOf(peer);
+          this.#connectedPayload = maxPayloadTo(peer);
         } catch (e) {
           err = errorWithHostPort(errnoOf(e), 'connect', address, port);
         }
@@ -578,7 +577,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
       const errno = (err as { code?: string }).code === 'ERR_SOCKET_DGRAM_NOT_RUNNING' ? -ECANCELED : errnoOf(err);
       callback(errorWithHostPort(errno, 'send', address, port));
     };
-    coalescer.add(dest, dest === null ? 0 : port, dest === null ? this.#connectedPayload : maxPayloadOf(dest),
+    coalescer.add(dest, dest === null ? 0 : port, dest === null ? this.#connectedPayload : maxPayloadTo(dest),
       list, done);
   }
 

@@ -2,6 +2,7 @@
 // addresses take in the registered memory the kernel reads and writes.
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
+import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD } from './limits';
 import { abi } from './native';
 
 export type Family = 'IPv4' | 'IPv6';
@@ -79,6 +80,14 @@ export function parseAddress(address: string): ParsedAddress | null {
 function isV4Mapped(b: Uint8Array, at = 0): boolean {
   for (let i = 0; i < 10; i++) if (b[at + i] !== 0) return false;
   return b[at + 10] === 0xff && b[at + 11] === 0xff;
+}
+
+/**
+ * The largest UDP payload towards `a`: IPv4's for IPv4 and IPv4-mapped
+ * addresses, whose datagrams travel as IPv4, IPv6's otherwise.
+ */
+export function maxPayloadTo(a: ParsedAddress): number {
+  return a.family === 4 || a.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
 }
 
 /** The IPv4-mapped IPv6 form of an IPv4 address, for udp6 sockets. */

@@ -7,11 +7,11 @@ import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './e
 import { badPort, invalidAddress, invalidArgType, notRunning, outOfRange } from './errors';
 import { openDgram } from './fallback';
 import { GENEVE_FIXED_HEADER_LENGTH, GeneveHeader } from './geneve';
-import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, resolveBatchSize } from './limits';
+import { IDEAL_BATCH_SIZE_WITH_MMSG, resolveBatchSize } from './limits';
 import { GRO_SLOT_SIZE, openMmsg } from './mmsg';
 import { binding, type NativeBinding } from './native';
 import { batchingAvailable, type Capabilities } from './probe';
-import { parseAddress, toV4Mapped, type Family, type ParsedAddress } from './sockaddr';
+import { maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './sockaddr';
 
 export interface BatchSocketOptions {
   type?: 'udp4' | 'udp6';
@@ -229,7 +229,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       const n = lengths.length;
       if (n < 1 || n > this.#batchSize) throw outOfRange('lengths.length', `>= 1 and <= ${this.#batchSize} (the batch size)`, n);
       const dest = this.#destination(address);
-      const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
+      const maxPayload = maxPayloadTo(dest);
       const own: number[] = new Array(n);
       const offsets: number[] = new Array(n);
       let at = 0;
@@ -270,7 +270,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
           { code: 'ERR_BATCHGRAM_VIEW_EXPIRED' });
       }
       const dest = this.#destination(address);
-      const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
+      const maxPayload = maxPayloadTo(dest);
       const n = view.count;
       const lengths: number[] = new Array(n);
       for (let i = 0; i < n; i++) {
@@ -317,7 +317,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     if (geneve !== undefined && !(geneve instanceof GeneveHeader)) {
       throw invalidArgType('options.geneve', 'a GeneveHeader', geneve);
     }
-    const maxPayload = dest.family === 4 || dest.v4mapped ? MAX_IPV4_PAYLOAD : MAX_IPV6_PAYLOAD;
+    const maxPayload = maxPayloadTo(dest);
     const { start, lengths } = datagramSpans(buffers, options?.offset ?? 0, geneve, maxPayload);
     return { buffers, start, offsets: null, lengths, borrowed: false, dest: connected ? null : dest, port, maxPayload };
   }
