@@ -95,6 +95,22 @@ describe('lifecycle', { skip: !linux }, () => {
     }
   });
 
+  it('hands an exception thrown by a listener to uncaughtException, and keeps reading', () => {
+    const r = node(`
+      const { BatchSocket } = require(${JSON.stringify(index)});
+      let caught = 0, batches = 0;
+      process.on('uncaughtException', (e) => { caught++; console.log('caught ' + e.message); });
+      (async () => {
+        const s = await BatchSocket.bind({ address: '127.0.0.1' });
+        s.on('batch', () => { if (++batches === 1) throw new Error('boom'); console.log('second batch'); s.close(); });
+        await s.writeBatchTo([Buffer.from('a')], '127.0.0.1', s.address().port);
+        setTimeout(() => s.writeBatchTo([Buffer.from('b')], '127.0.0.1', s.address().port), 50);
+      })();
+    `);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /caught boom\nsecond batch/);
+  });
+
   it('keeps the process alive while a socket reads', () => {
     const r = node(`
       const { BatchSocket } = require(${JSON.stringify(index)});
