@@ -1,0 +1,88 @@
+// Parsers of untrusted bytes, fed random and adversarial input: control
+// messages (what the kernel hands back with each datagram) and Geneve
+// headers (what a peer puts in front of its payload). They return or throw
+// their documented errors; a read outside the buffer would surface as a
+// RangeError from DataView and fail the test.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { cmsgSpace, ControlMessageError, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../src/cmsg';
+import { GeneveError, GeneveHeader } from '../src/geneve';
+import { abi } from '../src/native';
+import { rng } from './fuzz';
+
+const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Random bytes, often shaped like control messages with lying lengths. */
+function controlBytes(r: () => number): Uint8Array {
+  const b = new Uint8Array(Math.floor(r() * 160));
+  for (let i = 0; i < b.length; i++) b[i] = Math.floor(r() * 256);
+  const v = new DataView(b.buffer);
+  // Plausible headers at aligned places, with lengths from tiny to huge.
+  for (let at = 0; at + NATIVE_LAYOUT.headerSize <= b.length && r() < 0.8; at += cmsgSpace(4)) {
+    const len = [0, 1, 15, 16, 20, 24, 4096, 0xffffffff][Math.floor(r() * 8)];
+    v.setUint32(at + (le ? 0 : 4), len, le);
+    if (NATIVE_LAYOUT.headerSize === 16) v.setUint32(at + (le ? 4 : 0), r() < 0.9 ? 0 : 1, le);
+    if (r() < 0.5) {
+      v.setInt32(at + 8, r() < 0.5 ? abi.SOL_UDP : abi.SOL_SOCKET, le);
+      v.setInt32(at + 12, r() < 0.5 ? abi.UDP_GRO : abi.SO_RXQ_OVFL, le);
+    }
+  }
+  return b;
+}
+
+describe('parsers under random input', () => {
+  it('control messages: a value, nothing, or ControlMessageError (100 000 inputs)', () => {
+    const r = rng(42);
+    let parsed = 0, malformed = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const b = controlBytes(r);
+      const v = new DataView(b.buffer);
+      const start = Math.floor(r() * (b.length + 1));
+      const end = start + Math.floor(r() * (b.length - start + 1));
+      try {
+        const gro = readGroSegmentSize(v, start, end);
+        const rxq = readRxqOverflows(v, start, end);
+        const at = findControlData(v, start, end, abi.SOL_UDP, abi.UDP_GRO, 4);
+        assert.ok(Number.isInteger(gro) && Number.isInteger(rxq));
+        assert.ok(at === -1 || (at >= start && at + 4 <= end), `data at ${at} outside [${start}, ${end})`);
+        parsed++;
+      } catch (err) {
+        assert.ok(err instanceof ControlMessageError, `input ${i}: ${String(err)}`);
+        malformed++;
+      }
+    }
+    assert.ok(parsed > 1000 && malformed > 1000, `${parsed} parsed, ${malformed} malformed`);
+  });
+
+  it('control messages the kernel could write are always found', () => {
+    const b = new Uint8Array(64);
+    const v = new DataView(b.buffer);
+    const data = new Uint8Array(4);
+    new DataView(data.buffer).setInt32(0, 1200, le);
+    const n = writeControl(v, 0, abi.SOL_UDP, abi.UDP_GRO, data);
+    assert.equal(readGroSegmentSize(v, 0, n), 1200);
+  });
+
+  it('Geneve headers: a header or ERR_GENEVE_SHORT_BUFFER (100 000 inputs)', () => {
+    const r = rng(7);
+    let decoded = 0, short = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const b = new Uint8Array(Math.floor(r() * 20));
+      for (let j = 0; j < b.length; j++) b[j] = Math.floor(r() * 256);
+      const at = Math.floor(r() * 24) - 2;
+      try {
+        const h = GeneveHeader.decode(b, at);
+        assert.ok(h.version <= 3 && h.vni! <= 0xffffff && h.protocol <= 0xffff && h.optionsLength <= 252);
+        // What decodes re-encodes to the same fixed header, but for the options length it does not write.
+        const out = new Uint8Array(8);
+        h.encode(out);
+        assert.deepEqual([...out.subarray(1, 7)], [b[at + 1] & 0x80, ...b.subarray(at + 2, at + 7)]);
+        decoded++;
+      } catch (err) {
+        assert.ok(err instanceof GeneveError && err.code === 'ERR_GENEVE_SHORT_BUFFER', `input ${i}: ${String(err)}`);
+        short++;
+      }
+    }
+    assert.ok(decoded > 1000 && short > 1000, `${decoded} decoded, ${short} short`);
+  });
+});
