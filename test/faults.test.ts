@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { BatchSocket, GeneveHeader, GSODisabledError } from '../src/index';
-import { abi, binding, type NativeBinding } from '../src/native';
+import { abi, binding, type NativeBinding, type SocketHandle } from '../src/native';
 import { bindWith } from '../src/socket';
 import { collect, payload } from './helpers';
 
@@ -118,6 +118,31 @@ describe('GSO fallback', { skip: binding === null }, () => {
     assert.equal((await arriving).length, 5);
     assert.deepEqual(calls.map((c) => [c.messages, c.segmented]), [[1, 1], [5, 0]]);
     assert.equal(tx.capabilities.txOffload, true);
+  });
+});
+
+describe('socket options', { skip: binding === null }, () => {
+  it('never leaves a socket-wide UDP_SEGMENT behind: the segment size travels per message', async () => {
+    const real = binding as NativeBinding;
+    const handles: SocketHandle[] = [];
+    const watching: NativeBinding = {
+      ...real,
+      socket: (family) => {
+        const s = real.socket(family);
+        if (typeof s !== 'number') handles.push(s);
+        return s;
+      },
+    };
+    const rx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const tx = await bindWith({ address: '127.0.0.1' }, watching);
+    open.push(rx, tx);
+    const arriving = collect(rx, 20);
+    await tx.writeBatchTo(batch(20, 500), '127.0.0.1', rx.address().port);
+    await arriving;
+    assert.ok(tx.stats().messagesOut < 20, 'GSO was used');
+    const out = new Int32Array(1);
+    assert.equal(real.getsockopt(handles[0], abi.SOL_UDP, abi.UDP_SEGMENT, out), 0);
+    assert.equal(out[0], 0, 'UDP_SEGMENT on the socket');
   });
 });
 
