@@ -46,10 +46,11 @@ export interface WriteError extends Error { datagramsSent?: number }
 export interface WriteJob {
   buffers: readonly Uint8Array[];
   start: number;
-  // Plain arrays, not typed ones: a typed array of a batch's size lives
-  // outside V8's heap, and allocating one per write showed in profiles.
-  offsets: number[] | null;
-  lengths: number[];
+  // Plain arrays where a write makes them: a typed array of a batch's size
+  // lives outside V8's heap, and allocating one per write showed in
+  // profiles. A forwarded view lends its own typed arrays.
+  offsets: ArrayLike<number> | null;
+  lengths: ArrayLike<number>;
   /**
    * The bytes are only lent for the duration of write() (a received view
    * being forwarded): what the kernel does not take at once, the engine

@@ -34,6 +34,8 @@ export class MessagePlan {
   readonly segment: Int32Array;
   /** 1 when the message ends with the SENTINEL datagram. */
   readonly sentinel: Uint8Array;
+  /** Payload bytes of the message's datagrams (the sentinel not counted). */
+  readonly bytes: Int32Array;
   length = 0;
 
   constructor(capacity: number) {
@@ -41,15 +43,17 @@ export class MessagePlan {
     this.count = new Int32Array(capacity);
     this.segment = new Int32Array(capacity);
     this.sentinel = new Uint8Array(capacity);
+    this.bytes = new Int32Array(capacity);
   }
 
-  /** One message per datagram: the plan when GSO is off. */
-  single(first: number, n: number): number {
+  /** One message per datagram of lengths[first, first + n): the plan when GSO is off. */
+  single(lengths: ArrayLike<number>, first: number, n: number): number {
     for (let m = 0; m < n; m++) {
       this.first[m] = first + m;
       this.count[m] = 1;
       this.segment[m] = 0;
       this.sentinel[m] = 0;
+      this.bytes[m] = lengths[first + m];
     }
     return (this.length = n);
   }
@@ -78,6 +82,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
   const close = () => {
     if (m < 0) return;
     const coalesced = plan.count[m] > 1;
+    plan.bytes[m] = bytes;
     plan.segment[m] = coalesced ? segment : 0;
     plan.sentinel[m] = coalesced && never && !endedShort ? 1 : 0;
   };

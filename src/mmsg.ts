@@ -46,7 +46,9 @@ interface PendingWrite {
   /** sources.length before merged runs are added. */
   fixedSources: number;
   /** Where each datagram starts in its source; null: the job's `start` for all. */
-  offsets: number[] | null;
+  offsets: ArrayLike<number> | null;
+  /** The datagrams' lengths (the job's, or a copy once a borrowed write is owned). */
+  lengths: ArrayLike<number>;
   /** First datagram not yet accepted by the kernel. */
   next: number;
   /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
@@ -340,7 +342,7 @@ export class MmsgEngine implements Engine {
     if (this.#neverGsoEqualTail) sources.push(SENTINEL); // index `count`
     return new Promise<void>((resolve, reject) => {
       const w: PendingWrite = {
-        job, sources, fixedSources: sources.length, offsets: job.offsets, next: 0, singlesUntil: 0,
+        job, sources, fixedSources: sources.length, offsets: job.offsets, lengths: job.lengths, next: 0, singlesUntil: 0,
         gsoDisabled: false, error: null, resolve, reject,
       };
       this.#queue.push(w);
@@ -353,7 +355,7 @@ export class MmsgEngine implements Engine {
   // Copies what is left of a borrowed write into memory of its own, so it
   // can wait for the kernel after the lender reuses its buffer.
   #own(w: PendingWrite): void {
-    const { lengths } = w.job;
+    const lengths = (w.lengths = Array.from(w.lengths)); // the lender's arrays are reused too
     let total = 0;
     for (let d = w.next; d < lengths.length; d++) total += lengths[d];
     const owned = Buffer.allocUnsafe(total);
@@ -382,7 +384,7 @@ export class MmsgEngine implements Engine {
       }
       if (r === SendResult.Again) break;
       this.#queue.shift();
-      this.#queuedDatagrams -= w.job.lengths.length - w.next;
+      this.#queuedDatagrams -= w.lengths.length - w.next;
       if (w.gsoDisabled) w.reject(new GSODisabledError(this.#localName(), w.error));
       else if (w.error) w.reject(w.error);
       else w.resolve();
@@ -392,7 +394,7 @@ export class MmsgEngine implements Engine {
 
   #send(w: PendingWrite): SendResult {
     const job = w.job;
-    const total = job.lengths.length;
+    const total = w.lengths.length;
     const plan = this.#plan;
     const nameLen = job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
     // Tailscale's rule: with the sentinel workaround, small batches skip GSO.
@@ -400,11 +402,11 @@ export class MmsgEngine implements Engine {
     while (w.next < total) {
       let messages: number;
       if (this.capabilities.txOffload && gsoAllowed && w.next >= w.singlesUntil) {
-        messages = coalesce(job.lengths, w.next, total,
+        messages = coalesce(w.lengths, w.next, total,
           { maxPayload: job.maxPayload, neverGsoEqualTail: this.#neverGsoEqualTail }, plan);
       } else {
         const end = w.next < w.singlesUntil ? w.singlesUntil : total;
-        messages = plan.single(w.next, Math.min(end - w.next, this.#batchSize));
+        messages = plan.single(w.lengths, w.next, Math.min(end - w.next, this.#batchSize));
       }
       this.#describe(w, messages, nameLen);
       let sent = 0;
@@ -412,7 +414,7 @@ export class MmsgEngine implements Engine {
         const r = this.#b.sendmmsg(this.#s, this.#sendRing, w.sources, sent, messages - sent);
         this.stats.sendCalls++;
         if (r > 0) {
-          this.#account(job, sent, sent + r);
+          this.#account(sent, sent + r);
           sent += r;
           w.next = plan.first[sent - 1] + plan.count[sent - 1];
           continue;
@@ -461,7 +463,7 @@ export class MmsgEngine implements Engine {
       md[m * mf + 4] = plan.segment[m] > 0 ? writeUdpSegment(this.#sendControlView, m * CONTROL_SIZE, plan.segment[m]) : 0;
       const end = this.#iovecs(w, first, first + plan.count[m], iov);
       if (plan.sentinel[m]) {
-        this.#iovDesc[end * vf] = w.job.lengths.length; // the sentinel's index in sources
+        this.#iovDesc[end * vf] = w.lengths.length; // the sentinel's index in sources
         this.#iovDesc[end * vf + 1] = 0;
         this.#iovDesc[end * vf + 2] = SENTINEL.length;
       }
@@ -478,8 +480,8 @@ export class MmsgEngine implements Engine {
   // (a packed write, a forwarded view), or of one ArrayBuffer seen through
   // different Uint8Arrays (slices of one slab).
   #iovecs(w: PendingWrite, from: number, to: number, iov: number): number {
-    const { lengths, start } = w.job;
-    const { offsets } = w;
+    const { start } = w.job;
+    const { offsets, lengths } = w;
     const buffers = w.sources as Uint8Array[]; // [0, count) are the datagrams' own Uint8Arrays
     const iv = this.#iovDesc, vf = abi.SEND_IOV_FIELDS;
     let run = from; // first datagram of the current run
@@ -526,13 +528,12 @@ export class MmsgEngine implements Engine {
     return iov;
   }
 
-  #account(job: WriteJob, from: number, to: number): void {
+  #account(from: number, to: number): void {
     const plan = this.#plan;
     for (let m = from; m < to; m++) {
-      const first = plan.first[m], count = plan.count[m];
-      for (let d = first; d < first + count; d++) this.stats.bytesOut += job.lengths[d];
-      this.stats.datagramsOut += count;
-      this.#queuedDatagrams -= count;
+      this.stats.bytesOut += plan.bytes[m];
+      this.stats.datagramsOut += plan.count[m];
+      this.#queuedDatagrams -= plan.count[m];
     }
     this.stats.messagesOut += to - from;
   }

@@ -271,16 +271,18 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       }
       const dest = this.#destination(address);
       const maxPayload = maxPayloadTo(dest);
-      const n = view.count;
-      const lengths: number[] = new Array(n);
-      for (let i = 0; i < n; i++) {
-        const len = view.lengths[i];
-        if (len > maxPayload) throw outOfRange(`datagram ${i} length`, `<= ${maxPayload} for this destination`, len);
-        lengths[i] = len;
+      // A datagram is no longer than its segment size, or than its message
+      // when that holds one datagram: checking the messages checks them all.
+      for (let m = 0; m < view.messageCount; m++) {
+        const longest = view.segmentSizes[m] || view.messageLengths[m];
+        if (longest > maxPayload) throw outOfRange('datagram length', `<= ${maxPayload} for this destination`, longest);
       }
+      // The view lends its own arrays with its memory: the engine copies them
+      // too if the write has to wait.
+      const n = view.count;
       const job: WriteJob = {
-        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: Array.from(view.offsets.subarray(0, n)),
-        lengths, borrowed: true, dest, port: this.#port(port), maxPayload,
+        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: view.offsets.subarray(0, n),
+        lengths: view.lengths.subarray(0, n), borrowed: true, dest, port: this.#port(port), maxPayload,
       };
       return this.#engine.write(job);
     } catch (err) {
