@@ -89,9 +89,11 @@ static bool throw_range(napi_env env, const char* what) {
   return false;
 }
 
+static napi_value napi_failed(napi_env env);
+
 static napi_value int_value(napi_env env, int64_t v) {
   napi_value out;
-  if (napi_create_int64(env, v, &out) != napi_ok) return NULL;
+  if (napi_create_int64(env, v, &out) != napi_ok) return napi_failed(env);
   return out;
 }
 
@@ -141,7 +143,7 @@ static bool unwrap(napi_env env, napi_value v, const napi_type_tag* tag, void** 
 
 static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
   size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return napi_failed(env), false;
   for (size_t i = argc; i < want; i++) napi_get_undefined(env, &argv[i]);
   return true;
 }
@@ -471,7 +473,17 @@ typedef struct {
   const char* what;
   struct mmsghdr* msgs;
   struct iovec* iovs;
+  void* scratch;    // a ring's own working memory, if it needs any
+  int64_t external; // bytes of the above, as reported to V8
 } ring_t;
+
+// V8 decides when to collect by the memory it knows of: tell it what a ring
+// holds outside its heap, so that dropped rings are finalized in time.
+static void ring_account(napi_env env, ring_t* r, int64_t bytes) {
+  int64_t total;
+  r->external += bytes;
+  napi_adjust_external_memory(env, bytes, &total);
+}
 
 typedef struct {
   void* data[RING_ARRAYS];
@@ -480,10 +492,12 @@ typedef struct {
 static void ring_finalize(napi_env env, void* data, void* hint) {
   (void)hint;
   ring_t* r = data;
+  ring_account(env, r, -r->external);
   for (int i = 0; i < RING_ARRAYS; i++)
     if (r->refs[i] != NULL) napi_delete_reference(env, r->refs[i]);
   free(r->msgs);
   free(r->iovs);
+  free(r->scratch);
   free(r);  // the ring_t is the first member of the ring's struct
 }
 
@@ -523,6 +537,7 @@ static napi_value ring_new(napi_env env, size_t size, const napi_type_tag* tag, 
   r->msgs = calloc(msgs, sizeof(*r->msgs));
   r->iovs = calloc(iovs, sizeof(*r->iovs));
   if (r->msgs == NULL || r->iovs == NULL) return int_value(env, -ENOMEM);
+  ring_account(env, r, (int64_t)(msgs * sizeof(*r->msgs) + iovs * sizeof(*r->iovs)));
   ring_mem_t m;
   if (!ring_memory(env, r, &m)) return NULL;
   *out = r;
@@ -551,7 +566,11 @@ static napi_value js_recv_ring(napi_env env, napi_callback_info info) {
     return NULL;
   const napi_value arrays[RING_ARRAYS] = {argv[0], argv[3], argv[4], argv[6]};
   const napi_typedarray_type types[RING_ARRAYS] = {napi_uint8_array, napi_uint8_array, napi_uint8_array, napi_int32_array};
-  const size_t need[RING_ARRAYS] = {(size_t)slots * (size_t)slot_size, (size_t)slots * SOCKADDR_SLOT,
+  // Products of the bounded arguments fit in 64 bits; a 32-bit size_t
+  // would wrap them, so they are computed there and checked.
+  const uint64_t arena = (uint64_t)slots * (uint64_t)slot_size;
+  if (arena > SIZE_MAX) return throw_range(env, "receive ring too large"), NULL;
+  const size_t need[RING_ARRAYS] = {(size_t)arena, (size_t)slots * SOCKADDR_SLOT,
                                     (size_t)slots * (size_t)ctrl_size, (size_t)slots * RECV_META_FIELDS};
   ring_t* ring = NULL;
   napi_value obj = ring_new(env, sizeof(recv_ring_t), &RECV_RING_TAG,
@@ -618,6 +637,16 @@ typedef struct {
 
 enum { SEND_NAMES, SEND_CTRLS, SEND_MSG_DESC, SEND_IOV_DESC };
 
+// sendmmsg copies the descriptors it will use into these, checked, before
+// it touches the buffer array: reading an array element can run JavaScript
+// (a getter), which could detach or shrink any registered array.
+typedef struct {
+  int32_t niov, slot, namelen, ctrllen;
+} msg_plan_t;
+typedef struct {
+  int32_t idx, off, len;
+} iov_plan_t;
+
 static napi_value js_send_ring(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   int64_t max_msgs, max_iovs, ctrl_size;
@@ -639,6 +668,10 @@ static napi_value js_send_ring(napi_env env, napi_callback_info info) {
   r->max_msgs = (uint32_t)max_msgs;
   r->max_iovs = (uint32_t)max_iovs;
   r->ctrl_size = (uint32_t)ctrl_size;
+  size_t scratch = (size_t)max_msgs * sizeof(msg_plan_t) + (size_t)max_iovs * (sizeof(iov_plan_t) + sizeof(napi_value));
+  ring->scratch = malloc(scratch);
+  if (ring->scratch == NULL) return int_value(env, -ENOMEM);
+  ring_account(env, ring, (int64_t)scratch);
   return obj;
 }
 
@@ -682,11 +715,14 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
     return NULL;
   uint32_t nbuf;
   CALL(env, napi_get_array_length(env, argv[2], &nbuf));
+  msg_plan_t* mp = r->ring.scratch;
+  iov_plan_t* ip = (iov_plan_t*)(mp + r->max_msgs);
+  napi_value* elems = (napi_value*)(ip + r->max_iovs);
+
+  // 1. Copy and check the descriptors; no JavaScript runs here.
   ring_mem_t m;
   if (!ring_memory(env, &r->ring, &m)) return NULL;
   const int32_t *msg_desc = m.data[SEND_MSG_DESC], *iov_desc = m.data[SEND_IOV_DESC];
-  uint8_t *names = m.data[SEND_NAMES], *ctrls = m.data[SEND_CTRLS];
-
   uint32_t iov_used = 0;
   for (uint32_t j = 0; j < count; j++) {
     const int32_t* d = msg_desc + (size_t)(first + j) * SEND_MSG_FIELDS;
@@ -700,30 +736,40 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
     // The kernel walks iovecs per message; we lay them out contiguously in
     // our own array so that a descriptor can never alias another's.
     if (iov_used + (uint32_t)niov > r->max_iovs) return throw_range(env, "too many iovecs in one call"), NULL;
-    struct iovec* iov = r->ring.iovs + iov_used;
+    mp[j] = (msg_plan_t){niov, slot, namelen, ctrllen};
     for (int32_t k = 0; k < niov; k++) {
       const int32_t* v = iov_desc + (size_t)(iov0 + k) * SEND_IOV_FIELDS;
-      int32_t idx = v[0], off = v[1], len = v[2];
-      if (idx < 0 || (uint32_t)idx >= nbuf || off < 0 || len < 0)
-        return throw_range(env, "iovec out of range"), NULL;
-      napi_value el;
-      void* data;
-      size_t blen;
-      CALL(env, napi_get_element(env, argv[2], (uint32_t)idx, &el));
-      if (!get_payload(env, el, &data, &blen)) return NULL;
-      if ((uint64_t)off + (uint64_t)len > blen) return throw_range(env, "iovec exceeds its buffer"), NULL;
-      iov[k].iov_base = (uint8_t*)data + off;
-      iov[k].iov_len = (size_t)len;
+      if (v[0] < 0 || (uint32_t)v[0] >= nbuf || v[1] < 0 || v[2] < 0) return throw_range(env, "iovec out of range"), NULL;
+      ip[iov_used + k] = (iov_plan_t){v[0], v[1], v[2]};
     }
-    struct msghdr* h = &r->ring.msgs[j].msg_hdr;
-    h->msg_name = namelen ? names + (size_t)slot * SOCKADDR_SLOT : NULL;
-    h->msg_namelen = (socklen_t)namelen;
-    h->msg_iov = iov;
-    h->msg_iovlen = (size_t)niov;
-    h->msg_control = ctrllen ? ctrls + (size_t)(first + j) * r->ctrl_size : NULL;
-    h->msg_controllen = (size_t)ctrllen;
-    h->msg_flags = 0;
     iov_used += (uint32_t)niov;
+  }
+
+  // 2. Fetch the payload sources; JavaScript may run here.
+  for (uint32_t k = 0; k < iov_used; k++) CALL(env, napi_get_element(env, argv[2], (uint32_t)ip[k].idx, &elems[k]));
+
+  // 3. Resolve every pointer afresh and check it; no JavaScript runs from here on.
+  if (!ring_memory(env, &r->ring, &m)) return NULL;
+  uint8_t *names = m.data[SEND_NAMES], *ctrls = m.data[SEND_CTRLS];
+  struct iovec* iov = r->ring.iovs;
+  for (uint32_t k = 0; k < iov_used; k++) {
+    void* data;
+    size_t blen;
+    if (!get_payload(env, elems[k], &data, &blen)) return NULL;
+    if ((uint64_t)ip[k].off + (uint64_t)ip[k].len > blen) return throw_range(env, "iovec exceeds its buffer"), NULL;
+    iov[k].iov_base = (uint8_t*)data + ip[k].off;
+    iov[k].iov_len = (size_t)ip[k].len;
+  }
+  for (uint32_t j = 0; j < count; j++) {
+    struct msghdr* h = &r->ring.msgs[j].msg_hdr;
+    h->msg_name = mp[j].namelen ? names + (size_t)mp[j].slot * SOCKADDR_SLOT : NULL;
+    h->msg_namelen = (socklen_t)mp[j].namelen;
+    h->msg_iov = iov;
+    h->msg_iovlen = (size_t)mp[j].niov;
+    h->msg_control = mp[j].ctrllen ? ctrls + (size_t)(first + j) * r->ctrl_size : NULL;
+    h->msg_controllen = (size_t)mp[j].ctrllen;
+    h->msg_flags = 0;
+    iov += mp[j].niov;
   }
   if (s->fd < 0) return int_value(env, -EBADF);
   int n = sendmmsg(s->fd, r->ring.msgs, (unsigned)count, MSG_DONTWAIT);

@@ -408,10 +408,19 @@ export class MmsgEngine implements Engine {
         const end = w.next < w.singlesUntil ? w.singlesUntil : total;
         messages = plan.single(w.lengths, w.next, Math.min(end - w.next, this.#batchSize));
       }
-      this.#describe(w, messages, nameLen);
       let sent = 0;
       while (sent < messages) {
-        const r = this.#b.sendmmsg(this.#s, this.#sendRing, w.sources, sent, messages - sent);
+        let r: number;
+        try {
+          if (sent === 0) this.#describe(w, messages, nameLen);
+          r = this.#b.sendmmsg(this.#s, this.#sendRing, w.sources, sent, messages - sent);
+        } catch (err) {
+          // The addon refused the buffers (one was detached or shrunk since
+          // the write was accepted): this write fails, the queue moves on.
+          (err as WriteError).datagramsSent = w.next;
+          w.error = err as Error;
+          return SendResult.Done;
+        }
         this.stats.sendCalls++;
         if (r > 0) {
           this.#account(sent, sent + r);
@@ -500,8 +509,9 @@ export class MmsgEngine implements Engine {
         } else if (b.byteOffset + at === buffers[run].byteOffset + runEnd) {
           // The .buffer getter is not free: asked only when offsets line up.
           // Only an ArrayBuffer can serve as an iovec source (not a SharedArrayBuffer).
-          runBuffer ??= buffers[run].buffer;
-          if (b.buffer === runBuffer && runBuffer instanceof ArrayBuffer) {
+          const ab: ArrayBufferLike = runBuffer ?? buffers[run].buffer;
+          if (ab instanceof ArrayBuffer && b.buffer === ab) {
+            runBuffer = ab;
             runEnd += lengths[d];
             continue;
           }

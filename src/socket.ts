@@ -149,9 +149,12 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     host.fail = (e) => this.#fail(e);
     // Reading follows demand: it starts with the first consumer and stops
     // with the last, so an unread socket leaves datagrams to the kernel.
+    // 'newListener' comes before the listener is added, so its update waits
+    // a microtask; 'removeListener' comes after, and stops reading at once,
+    // before the read loop fetches a batch nobody takes.
     const untyped = this as EventEmitter;
     untyped.on('newListener', () => queueMicrotask(() => this.#updateReading()));
-    untyped.on('removeListener', () => queueMicrotask(() => this.#updateReading()));
+    untyped.on('removeListener', () => this.#updateReading());
   }
 
   /** What this socket does in the kernel; txOffload turns false if the kernel refuses GSO at run time. */

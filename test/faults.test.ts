@@ -182,6 +182,20 @@ describe('send path', { skip: binding === null }, () => {
     await assert.rejects(b2, { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
   });
 
+  it('fails a write whose buffer was detached while it waited, and keeps the queue moving', async () => {
+    let refusals = 1;
+    const { rx, tx, port } = await setup(() => (refusals-- > 0 ? -EAGAIN : undefined));
+    const doomed = Buffer.from(new ArrayBuffer(100));
+    const first = tx.writeBatchTo([doomed], '127.0.0.1', port);
+    const second = tx.writeBatchTo([payload(1, 10)], '127.0.0.1', port);
+    structuredClone(doomed.buffer, { transfer: [doomed.buffer] });
+    const arriving = collect(rx, 1);
+    await assert.rejects(first, RangeError);
+    await second;
+    assert.equal((await arriving)[0].data.readUInt32BE(0), 1);
+    assert.equal(tx.stats().sendQueue, 0);
+  });
+
   it('rejects past the send queue limit with a clear error', async () => {
     const { b } = faulty(() => -EAGAIN);
     const tx = await bindWith({ address: '127.0.0.1', sendQueueLimit: 3 }, b);

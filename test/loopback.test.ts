@@ -2,8 +2,9 @@
 // byte-exact, from the right sender, with offload on and off, IPv4 and IPv6.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
-import { BatchSocket, GeneveHeader, GENEVE_PROTOCOL_WIREGUARD, getCounter, type BatchView } from '../src/index';
+import { BatchSocket, GeneveHeader, GENEVE_PROTOCOL_WIREGUARD, getCounter, type BatchView, type Datagram } from '../src/index';
 import { collect, payload, until } from './helpers';
 
 const linux = process.platform === 'linux';
@@ -310,5 +311,28 @@ describe('writePackedTo', { skip: !linux }, () => {
       await assert.rejects(tx.writePackedTo(packed, lengths, address, 9), { code }, JSON.stringify(lengths));
     }
     assert.equal(tx.stats().datagramsOut, 0);
+  });
+});
+
+describe('demand', { skip: !linux }, () => {
+  it('stops reading when the last listener goes: a later listener gets the rest', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', offload: false, batchSize: 16, recvBufferSize: 1 << 20 });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(rx, tx);
+    for (let i = 0; i < 10; i++) await tx.writeBatchTo(Array.from({ length: 16 }, (_, j) => payload(i * 16 + j, 10)), '127.0.0.1', rx.address().port);
+    const [first] = (await once(rx, 'batch')) as [Datagram[]];
+    assert.equal(first.length, 16);
+    const rest = await collect(rx, 144);
+    rest.forEach((d, i) => assert.equal(d.data.readUInt32BE(0), 16 + i));
+  });
+
+  it('sends runs of datagrams over a SharedArrayBuffer one iovec each', async () => {
+    const { rx, tx, address } = await pair('udp4', true);
+    const sab = new SharedArrayBuffer(300);
+    const bufs = [0, 1, 2].map((i) => new Uint8Array(sab, i * 100, 100));
+    bufs.forEach((b, i) => b.set(payload(i, 100)));
+    const arriving = collect(rx, 3);
+    await tx.writeBatchTo(bufs, address, rx.address().port);
+    (await arriving).forEach((d, i) => assert.ok(d.data.equals(payload(i, 100))));
   });
 });

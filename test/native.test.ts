@@ -64,6 +64,27 @@ describe('native boundary', { skip: binding === null }, () => {
     b.close(s);
   });
 
+  it('resolves no pointer until JavaScript run by the buffer array (a getter) is done', () => {
+    const s = b.socket(4) as SocketHandle;
+    const names = new Uint8Array(28);
+    const md = new Int32Array(abi.SEND_MSG_FIELDS);
+    const iv = new Int32Array(2 * abi.SEND_IOV_FIELDS);
+    const ring = b.sendRing(1, 2, names, new Uint8Array(64), 64, md, iv);
+    if (typeof ring === 'number') assert.fail('sendRing failed');
+    md.set([0, 2, 0, 0, 0]);
+    iv.set([0, 0, 10, 1, 0, 10]);
+    // Reading element 1 detaches the buffer of element 0, already fetched.
+    const a = new Uint8Array(10);
+    const buffers = [a] as Uint8Array[];
+    Object.defineProperty(buffers, 1, { get: () => { structuredClone(a.buffer, { transfer: [a.buffer] }); return new Uint8Array(10); } });
+    assert.throws(() => b.sendmmsg(s, ring, buffers, 0, 1), RangeError);
+    // Reading element 1 detaches the ring's own descriptors.
+    const c = [new Uint8Array(10)] as Uint8Array[];
+    Object.defineProperty(c, 1, { get: () => { structuredClone(iv.buffer, { transfer: [iv.buffer] }); return new Uint8Array(10); } });
+    assert.throws(() => b.sendmmsg(s, ring, c, 0, 1), RangeError);
+    b.close(s);
+  });
+
   it('returns -EBADF after close instead of touching a reused descriptor', () => {
     const s = b.socket(4) as SocketHandle;
     assert.equal(b.close(s), 0);
