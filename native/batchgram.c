@@ -715,9 +715,10 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
     return NULL;
   uint32_t nbuf;
   CALL(env, napi_get_array_length(env, argv[2], &nbuf));
-  msg_plan_t* mp = r->ring.scratch;
+  // Scratch layout, most aligned first: elements, message plans, iovec plans.
+  napi_value* elems = r->ring.scratch;
+  msg_plan_t* mp = (msg_plan_t*)(elems + r->max_iovs);
   iov_plan_t* ip = (iov_plan_t*)(mp + r->max_msgs);
-  napi_value* elems = (napi_value*)(ip + r->max_iovs);
 
   // 1. Copy and check the descriptors; no JavaScript runs here.
   ring_mem_t m;
