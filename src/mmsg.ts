@@ -262,7 +262,14 @@ export class MmsgEngine implements Engine {
         return;
       }
       this.stats.recvCalls++;
-      this.#fill(recv, n);
+      try {
+        this.#fill(recv, n);
+      } catch (err) {
+        // A control message the kernel should never write (ControlMessageError):
+        // an error of this read, as a failed recvmmsg would be, not a crash.
+        this.#host.fail(err as Error);
+        return;
+      }
       recv.view.live = true;
       try {
         this.#host.deliver(recv.view);
