@@ -74,6 +74,12 @@ export function notRunning(): Error {
   return nodeError(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
 }
 
+/** A read found its registered memory unusable; the socket registered fresh memory and reads on. */
+export function receiveMemoryError(cause: Error): Error {
+  return nodeError(new Error('the receive memory became unusable (was view.data.buffer transferred or detached?): ' +
+    'that read was not made; fresh memory is registered and reading goes on', { cause }), 'ERR_BATCHGRAM_RECEIVE_MEMORY');
+}
+
 /** More writes are waiting for the kernel than the socket's sendQueueLimit allows. */
 export function queueFull(limit: number): Error {
   return nodeError(new Error(`send queue is full (${limit} datagrams waiting); await earlier writes first`), 'ERR_BATCHGRAM_QUEUE_FULL');
