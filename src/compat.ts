@@ -19,6 +19,7 @@ import type { BindOptions as EngineOptions, EngineHost, SocketStats } from './en
 import { emptyStats } from './engine';
 import { badPort, invalidArgType, nodeError, notRunning, outOfRange, systemError, type SystemError } from './errors';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, resolveBatchSize } from './limits';
+import { rethrow } from './listeners';
 import { GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './mmsg';
 import { abi, binding } from './native';
 import { batchingAvailable } from './probe';
@@ -404,12 +405,8 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
         (thrown ??= []).push(err);
       }
     }
-    // A throwing listener does not cost the datagrams after it; its error
-    // still reaches uncaughtException (each one, the first right away).
-    if (thrown !== null) {
-      for (const err of thrown.slice(1)) process.nextTick(() => { throw err; });
-      throw thrown[0];
-    }
+    // A throwing listener does not cost the datagrams after it.
+    rethrow(thrown);
   }
 
   #fail(err: Error): void {
