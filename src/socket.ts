@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { BatchView, type Batch } from './batch';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
-import { badPort, invalidAddress, invalidArgType, notRunning, outOfRange } from './errors';
+import { badPort, invalidAddress, invalidArgType, nodeError, notRunning, outOfRange } from './errors';
 import { openDgram } from './fallback';
 import { GENEVE_FIXED_HEADER_LENGTH, GeneveHeader } from './geneve';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, resolveBatchSize } from './limits';
@@ -211,7 +211,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     try {
       if (this.#closed) throw notRunning();
       const peer = this.#engine.remoteAddress();
-      if (peer === null) throw Object.assign(new Error('Not connected'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+      if (peer === null) throw nodeError(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
       const dest = this.#destination(peer.address);
       return this.#engine.write(this.#job(buffers, dest, peer.port, options, true));
     } catch (err) {
@@ -273,8 +273,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       if (this.#closed) throw notRunning();
       if (!(view instanceof BatchView)) throw invalidArgType('view', 'a BatchView', view);
       if (!view.live) {
-        throw Object.assign(new Error('the view is no longer live: forward it inside its \'view\' listener'),
-          { code: 'ERR_BATCHGRAM_VIEW_EXPIRED' });
+        throw nodeError(new Error('the view is no longer live: forward it inside its \'view\' listener'),
+          'ERR_BATCHGRAM_VIEW_EXPIRED');
       }
       const dest = this.#destination(address);
       const maxPayload = maxPayloadTo(dest);
