@@ -430,6 +430,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
         try {
           const peer = inFamily(ip, this.#family);
           if (peer === null) throw systemError(-EINVAL, 'connect');
+          this.#coalescer!.writeNow();
           this.#engine!.connect(peer, port);
           this.#connectedPayload = maxPayloadTo(peer);
         } catch (e) {
@@ -457,6 +458,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   disconnect(): void {
     if (this.#connectState !== Connect.Connected) throw notConnected();
     if (this.#closed) throw closedHandle('disconnect');
+    this.#coalescer!.writeNow();
     try {
       this.#engine!.disconnect();
     } catch (e) {
@@ -621,6 +623,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     const early = check();
     if (early < 0) throw systemError(early, method);
     if (this.#engine === null) throw systemError(-EBADF, method);
+    this.#coalescer!.writeNow(); // sends made before the change go out without it
     try {
       return apply(this.#engine);
     } catch (e) {
@@ -782,6 +785,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     const name = recv ? abi.SO_RCVBUF : abi.SO_SNDBUF;
     try {
       if (size === 0) return this.#engine.getIntOption(abi.SOL_SOCKET, name, syscall);
+      this.#coalescer!.writeNow();
       this.#engine.setIntOption(abi.SOL_SOCKET, name, size, syscall);
       return size;
     } catch (e) {

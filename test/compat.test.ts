@@ -688,6 +688,57 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     });
   }
 
+  it('a send goes out under the state of the moment it was made, whatever the same tick changes after it', async () => {
+    // dgram sends a connected socket's datagram inside send(); collected
+    // sends must reach the kernel before any call that changes the socket.
+    const rx = await bound();
+    const changes: Array<[string, (s: dgram.Socket) => unknown]> = [
+      ['disconnect', (s) => s.disconnect()],
+      ['close', (s) => s.close()],
+      ['setTTL', (s) => s.setTTL(1)],
+      ['setBroadcast', (s) => s.setBroadcast(true)],
+      ['setMulticastTTL', (s) => s.setMulticastTTL(1)],
+      ['setMulticastLoopback', (s) => s.setMulticastLoopback(false)],
+      ['setMulticastInterface', (s) => s.setMulticastInterface('127.0.0.1')],
+      ['addMembership', (s) => s.addMembership('239.1.2.3', '127.0.0.1')],
+      ['dropMembership', (s) => s.dropMembership('239.1.2.3', '127.0.0.1')],
+      ['addSourceSpecificMembership', (s) => s.addSourceSpecificMembership('127.0.0.1', '232.1.2.3', '127.0.0.1')],
+      ['dropSourceSpecificMembership', (s) => s.dropSourceSpecificMembership('127.0.0.1', '232.1.2.3', '127.0.0.1')],
+      ['setSendBufferSize', (s) => s.setSendBufferSize(4096)],
+      ['setRecvBufferSize', (s) => s.setRecvBufferSize(4096)],
+    ];
+    for (const [name, change] of changes) {
+      const tx = createSocket('udp4');
+      await new Promise<void>((resolve) => tx.connect(rx.address().port, '127.0.0.1', resolve));
+      const arriving = received(rx, 1);
+      const result = new Promise((resolve) => tx.send(name, (err, bytes) => resolve(err ? (err as NodeJS.ErrnoException).code : bytes)));
+      const outBefore = compatStats(tx)!.datagramsOut;
+      try {
+        change(tx);
+      } catch {
+        // the change may be refused; the send before it is what counts
+      }
+      assert.equal(compatStats(tx)!.datagramsOut, outBefore + 1, `${name}: the send reached the kernel before the change`);
+      assert.equal(await result, name.length, name);
+      assert.equal((await arriving)[0].toString(), name);
+      rx.removeAllListeners('message');
+      if (name !== 'close') tx.close();
+    }
+  });
+
+  parity('a connected send followed by disconnect() in the same tick is sent', async (r) => {
+    const [, port] = await receiver(r);
+    const s = r.socket('tx', 'udp4');
+    s.connect(port, '127.0.0.1');
+    await r.until('tx', 'connect');
+    s.send('before disconnect', r.cb('tx', 'sent'));
+    r.call('tx', 'disconnect', () => s.disconnect());
+    // (A send after it would leave from a new port: the kernel releases an
+    // automatically chosen one on disconnect.)
+    await r.until('rx', 'message');
+    await r.until('tx', 'sent');
+  });
+
   it('sends 1 000 datagrams issued in one tick with far fewer system calls, all arriving in order', async () => {
     const rx = await bound({ type: 'udp4', recvBufferSize: 4 << 20 });
     const tx = await bound();
