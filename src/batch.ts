@@ -1,7 +1,7 @@
 // What a read hands to the user: a BatchView over the receive memory (no
 // allocation, valid until the next read) and, built from it on demand, a
 // Batch of Datagrams the user may keep.
-import type { Family, SocketAddress } from './sockaddr';
+import type { Family, SocketAddress } from './wire/sockaddr';
 
 /** One received datagram, safe to keep. */
 export interface Datagram {

@@ -11,7 +11,7 @@
 // run of them travels as one iovec.
 import type { Engine, WriteError, WriteJob } from './engine';
 import { GSODisabledError, notRunning } from './errors';
-import { formatAddress, type ParsedAddress } from './sockaddr';
+import { formatAddress, type ParsedAddress } from './wire/sockaddr';
 
 /** A send's result: (null, bytes) when the kernel took the datagram, (err) when not. */
 export type SendDone = (err: Error | null, bytes?: number) => void;

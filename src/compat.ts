@@ -22,7 +22,8 @@ import { rethrow } from './listeners';
 import { GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './mmsg';
 import { abi, binding } from './native';
 import { batchingAvailable } from './probe';
-import { encodeSockaddr, interfaceIndex, maxPayloadTo, parseAddress, type ParsedAddress } from './sockaddr';
+import { encodeSockaddr, interfaceIndex, maxPayloadTo, parseAddress, type ParsedAddress } from './wire/sockaddr';
+import { HOST_LITTLE_ENDIAN } from './wire/byteorder';
 
 const { EBADF, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
 
@@ -709,7 +710,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
       if (ifaceText !== null) {
         const i = ip6(ifaceText);
         if (i === null) throw systemError(-EINVAL, method);
-        new DataView(mreq.buffer).setUint32(16, i.scopeId, littleEndian);
+        new DataView(mreq.buffer).setUint32(16, i.scopeId, HOST_LITTLE_ENDIAN);
       }
       this.#option(method, () => 0, (e) =>
         e.setBytesOption(abi.IPPROTO_IPV6, join ? abi.IPV6_JOIN_GROUP : abi.IPV6_LEAVE_GROUP, mreq, 'ipv6_mreq'));
@@ -757,7 +758,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     if (ifaceText !== null) {
       const i = ip6(ifaceText);
       if (i === null) throw systemError(-EINVAL, method);
-      new DataView(req.buffer).setUint32(0, i.scopeId, littleEndian);
+      new DataView(req.buffer).setUint32(0, i.scopeId, HOST_LITTLE_ENDIAN);
     }
     encodeSockaddr(req, req.length - 2 * storage, g6, 0);
     encodeSockaddr(req, req.length - storage, s6, 0);
@@ -833,8 +834,6 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
 }
 
 type SendCallback = (error: Error | null, bytes?: number) => void;
-
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * dgram.createSocket with batching underneath: the same arguments, events

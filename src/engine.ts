@@ -3,7 +3,7 @@
 // path (fallback.ts). Arguments reach an engine already validated.
 import type { BatchView } from './batch';
 import type { Capabilities } from './probe';
-import type { ParsedAddress, SocketAddress } from './sockaddr';
+import type { ParsedAddress, SocketAddress } from './wire/sockaddr';
 
 export interface SocketStats {
   datagramsIn: number;

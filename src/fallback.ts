@@ -8,7 +8,7 @@ import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './e
 import { emptyStats } from './engine';
 import { nodeError, notRunning, queueFull } from './errors';
 import type { Capabilities } from './probe';
-import { formatAddress, type ParsedAddress, type SocketAddress } from './sockaddr';
+import { formatAddress, type ParsedAddress, type SocketAddress } from './wire/sockaddr';
 
 export class DgramEngine implements Engine {
   readonly capabilities: Capabilities = { batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false };

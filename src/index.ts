@@ -7,8 +7,8 @@ export { GSODisabledError, type SystemError } from './errors';
 export {
   GeneveHeader, GeneveError, GENEVE_FIXED_HEADER_LENGTH, GENEVE_PROTOCOL_DISCO, GENEVE_PROTOCOL_WIREGUARD,
   type GeneveInit, type GeneveErrorCode,
-} from './geneve';
-export { MIN_CONTROL_MESSAGE_SIZE } from './cmsg';
+} from './wire/geneve';
+export { MIN_CONTROL_MESSAGE_SIZE } from './wire/cmsg';
 export { UDP_MAX_SEGMENTS, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, BATCH_SIZE_ENV } from './limits';
 export { SENTINEL as NEVER_GSO_EQUAL_TAIL_SENTINEL } from './gso';
 export { Counter, getCounter, counters } from './counters';

@@ -3,7 +3,7 @@
 // drop counter on receive, and write queueing on readiness.
 import { constants } from 'node:os';
 import { BatchView } from './batch';
-import { MIN_CONTROL_MESSAGE_SIZE, readGroSegmentSize, readRxqOverflows, writeUdpSegment } from './cmsg';
+import { MIN_CONTROL_MESSAGE_SIZE, readGroSegmentSize, readRxqOverflows, writeUdpSegment } from './wire/cmsg';
 import { counterDelta, counterFor, type Counter } from './counters';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteError, WriteJob } from './engine';
 import { emptyStats } from './engine';
@@ -13,7 +13,7 @@ import { coalesce, MessagePlan, SENTINEL, SENTINEL_BATCH_THRESHOLD } from './gso
 import { UDP_MAX_SEGMENTS } from './limits';
 import { abi, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from './native';
 import { enableRxqOverflowCounter, probeOffload, type Capabilities } from './probe';
-import { decodeSockaddr, encodeSockaddr, formatAddress, type ParsedAddress, type SocketAddress } from './sockaddr';
+import { decodeSockaddr, encodeSockaddr, formatAddress, type ParsedAddress, type SocketAddress } from './wire/sockaddr';
 
 const { EAGAIN, ENOBUFS, EIO, EINVAL, EMSGSIZE, ENOTCONN } = constants.errno;
 

@@ -3,10 +3,10 @@
 // read from the kernel, never assumed from a version number, except for the
 // one case below where asking would be unsafe.
 import { constants, release } from 'node:os';
-import { writeUdpSegment } from './cmsg';
+import { writeUdpSegment } from './wire/cmsg';
 import { IDEAL_BATCH_SIZE_WITH_MMSG } from './limits';
 import { abi, binding, type NativeBinding, type SocketHandle } from './native';
-import { encodeSockaddr, parseAddress } from './sockaddr';
+import { encodeSockaddr, parseAddress } from './wire/sockaddr';
 
 export interface Capabilities {
   /** Many datagrams per system call (recvmmsg/sendmmsg). */

@@ -6,13 +6,13 @@ import { BatchView, type Batch } from './batch';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
 import { badPort, invalidAddress, invalidArgType, nodeError, notRunning, outOfRange } from './errors';
 import { openDgram } from './fallback';
-import { GENEVE_FIXED_HEADER_LENGTH, GeneveHeader } from './geneve';
+import { GENEVE_FIXED_HEADER_LENGTH, GeneveHeader } from './wire/geneve';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, resolveBatchSize } from './limits';
 import { emitEach, rethrow } from './listeners';
 import { GRO_SLOT_SIZE, openMmsg } from './mmsg';
 import { binding, type NativeBinding } from './native';
 import { batchingAvailable, type Capabilities } from './probe';
-import { maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './sockaddr';
+import { maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';
 
 export interface BatchSocketOptions {
   type?: 'udp4' | 'udp6';

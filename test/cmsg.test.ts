@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import {
   cmsgLen, cmsgSpace, ControlMessageError, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
   readGroSegmentSize, readRxqOverflows, writeControl, writeUdpSegment,
-} from '../src/cmsg';
+} from '../src/wire/cmsg';
 import { abi } from '../src/native';
 
 const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -16,7 +16,7 @@ import { SendCoalescer, type SendDone } from '../src/coalescer';
 import type { WriteError, WriteJob } from '../src/engine';
 import { GSODisabledError, notRunning } from '../src/errors';
 import { compatStats, createSocket, type SocketOptions } from '../src/index';
-import { parseAddress } from '../src/sockaddr';
+import { parseAddress } from '../src/wire/sockaddr';
 import { payload, until } from './helpers';
 import { netnsUnavailable, TwoHosts } from './netns';
 

@@ -2,7 +2,7 @@
 // the datagram lengths of every planned message and its segment size.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GeneveHeader, GENEVE_FIXED_HEADER_LENGTH as G, GENEVE_PROTOCOL_WIREGUARD } from '../src/geneve';
+import { GeneveHeader, GENEVE_FIXED_HEADER_LENGTH as G, GENEVE_PROTOCOL_WIREGUARD } from '../src/wire/geneve';
 import { coalesce, MessagePlan, SENTINEL } from '../src/gso';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS } from '../src/limits';
 import { datagramSpans } from '../src/socket';

@@ -5,8 +5,8 @@
 // RangeError from DataView and fail the test.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cmsgSpace, ControlMessageError, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../src/cmsg';
-import { GeneveError, GeneveHeader } from '../src/geneve';
+import { cmsgSpace, ControlMessageError, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../src/wire/cmsg';
+import { GeneveError, GeneveHeader } from '../src/wire/geneve';
 import { abi } from '../src/native';
 import { rng } from './fuzz';
 

@@ -2,9 +2,8 @@
 // segment size to the kernel (UDP_SEGMENT), the GRO segment size back from it
 // (UDP_GRO) and the receive-queue drop counter (SO_RXQ_OVFL). Functions read
 // and write in place over a DataView so the receive path allocates nothing.
-import { abi } from './native';
-
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+import { abi } from '../native';
+import { HOST_LITTLE_ENDIAN } from './byteorder';
 
 /** struct cmsghdr's size and the alignment of CMSG_ALIGN on this machine. */
 export interface CmsgLayout { headerSize: number; align: number }
@@ -36,11 +35,11 @@ export class ControlMessageError extends Error {
 // length that fits in a buffer we own.
 function readLen(v: DataView, at: number, l: CmsgLayout): number {
   if (l.headerSize === 16) {
-    const lo = v.getUint32(at + (littleEndian ? 0 : 4), littleEndian);
-    const hi = v.getUint32(at + (littleEndian ? 4 : 0), littleEndian);
+    const lo = v.getUint32(at + (HOST_LITTLE_ENDIAN ? 0 : 4), HOST_LITTLE_ENDIAN);
+    const hi = v.getUint32(at + (HOST_LITTLE_ENDIAN ? 4 : 0), HOST_LITTLE_ENDIAN);
     return hi === 0 ? lo : Number.MAX_SAFE_INTEGER;
   }
-  return v.getUint32(at, littleEndian);
+  return v.getUint32(at, HOST_LITTLE_ENDIAN);
 }
 
 function lenBytes(l: CmsgLayout) { return l.headerSize === 16 ? 8 : 4; }
@@ -62,8 +61,8 @@ export function findControlData(v: DataView, start: number, end: number, level: 
       throw new ControlMessageError(`malformed control message at byte ${at - start}: length ${len} of ${end - at}`);
     }
     const off = lenBytes(l);
-    const lvl = v.getInt32(at + off, littleEndian);
-    const typ = v.getInt32(at + off + 4, littleEndian);
+    const lvl = v.getInt32(at + off, HOST_LITTLE_ENDIAN);
+    const typ = v.getInt32(at + off + 4, HOST_LITTLE_ENDIAN);
     if (lvl === level && typ === type && len - dataAt >= minDataLen) return at + dataAt;
     at += alignUp(len, l.align);
   }
@@ -73,13 +72,13 @@ export function findControlData(v: DataView, start: number, end: number, level: 
 /** The GRO segment size the kernel reported (an int), or 0 when the message was not coalesced. */
 export function readGroSegmentSize(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): number {
   const at = findControlData(v, start, end, abi.SOL_UDP, abi.UDP_GRO, 4, l);
-  return at < 0 ? 0 : v.getInt32(at, littleEndian);
+  return at < 0 ? 0 : v.getInt32(at, HOST_LITTLE_ENDIAN);
 }
 
 /** The cumulative SO_RXQ_OVFL counter, or -1 when the message carries none. */
 export function readRxqOverflows(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): number {
   const at = findControlData(v, start, end, abi.SOL_SOCKET, abi.SO_RXQ_OVFL, 4, l);
-  return at < 0 ? -1 : v.getUint32(at, littleEndian);
+  return at < 0 ? -1 : v.getUint32(at, HOST_LITTLE_ENDIAN);
 }
 
 /** Writes one control message at `at` and returns the bytes it occupies (CMSG_SPACE). */
@@ -87,9 +86,9 @@ export function writeControl(v: DataView, at: number, level: number, type: numbe
   l: CmsgLayout = NATIVE_LAYOUT): number {
   const space = cmsgSpace(data.length, l);
   for (let i = 0; i < space; i++) v.setUint8(at + i, 0); // padding and the size_t's high half stay zero
-  v.setUint32(at + (l.headerSize === 16 && !littleEndian ? 4 : 0), cmsgLen(data.length, l), littleEndian);
-  v.setInt32(at + lenBytes(l), level, littleEndian);
-  v.setInt32(at + lenBytes(l) + 4, type, littleEndian);
+  v.setUint32(at + (l.headerSize === 16 && !HOST_LITTLE_ENDIAN ? 4 : 0), cmsgLen(data.length, l), HOST_LITTLE_ENDIAN);
+  v.setInt32(at + lenBytes(l), level, HOST_LITTLE_ENDIAN);
+  v.setInt32(at + lenBytes(l) + 4, type, HOST_LITTLE_ENDIAN);
   const dataAt = at + alignUp(l.headerSize, l.align);
   for (let i = 0; i < data.length; i++) v.setUint8(dataAt + i, data[i]);
   return space;
@@ -103,6 +102,6 @@ const segmentView = new DataView(segmentData.buffer);
  * datagrams of `segmentSize` bytes (a u16), and returns its length.
  */
 export function writeUdpSegment(v: DataView, at: number, segmentSize: number, l: CmsgLayout = NATIVE_LAYOUT): number {
-  segmentView.setUint16(0, segmentSize, littleEndian);
+  segmentView.setUint16(0, segmentSize, HOST_LITTLE_ENDIAN);
   return writeControl(v, at, abi.SOL_UDP, abi.UDP_SEGMENT, segmentData, l);
 }

@@ -2,8 +2,9 @@
 // addresses take in the registered memory the kernel reads and writes.
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD } from './limits';
-import { abi } from './native';
+import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD } from '../limits';
+import { abi } from '../native';
+import { HOST_LITTLE_ENDIAN } from './byteorder';
 
 export type Family = 'IPv4' | 'IPv6';
 
@@ -15,8 +16,6 @@ export interface ParsedAddress {
   /** True for ::ffff:a.b.c.d, whose datagrams travel as IPv4 and obey IPv4's limits. */
   v4mapped: boolean;
 }
-
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function parseIPv4(s: string, out: Uint8Array, at: number): void {
   const parts = s.split('.');
@@ -106,13 +105,13 @@ export function encodeSockaddr(out: Uint8Array, at: number, a: ParsedAddress, po
   out.fill(0, at, at + abi.SOCKADDR_SLOT);
   v.setUint16(2, port, false); // sin_port / sin6_port: network order
   if (a.family === 4) {
-    v.setUint16(0, abi.AF_INET, littleEndian);
+    v.setUint16(0, abi.AF_INET, HOST_LITTLE_ENDIAN);
     out.set(a.bytes, at + 4);
     return 16;
   }
-  v.setUint16(0, abi.AF_INET6, littleEndian);
+  v.setUint16(0, abi.AF_INET6, HOST_LITTLE_ENDIAN);
   out.set(a.bytes, at + 8);
-  v.setUint32(24, a.scopeId, littleEndian);
+  v.setUint32(24, a.scopeId, HOST_LITTLE_ENDIAN);
   return 28;
 }
 
@@ -162,13 +161,13 @@ export interface SocketAddress { address: string; family: Family; port: number }
 /** Reads the sockaddr at `at`; the family field says which form it is. */
 export function decodeSockaddr(b: Uint8Array, at: number): SocketAddress {
   const v = new DataView(b.buffer, b.byteOffset + at, abi.SOCKADDR_SLOT);
-  const fam = v.getUint16(0, littleEndian);
+  const fam = v.getUint16(0, HOST_LITTLE_ENDIAN);
   const port = v.getUint16(2, false);
   if (fam === abi.AF_INET) {
     return { address: `${b[at + 4]}.${b[at + 5]}.${b[at + 6]}.${b[at + 7]}`, family: 'IPv4', port };
   }
   if (fam === abi.AF_INET6) {
-    const scope = v.getUint32(24, littleEndian);
+    const scope = v.getUint32(24, HOST_LITTLE_ENDIAN);
     const address = formatIPv6(b, at + 8) + (scope ? `%${scope}` : '');
     return { address, family: 'IPv6', port };
   }
