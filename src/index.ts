@@ -10,7 +10,7 @@ export {
 } from './wire/geneve';
 export { MIN_CONTROL_MESSAGE_SIZE } from './wire/cmsg';
 export { UDP_MAX_SEGMENTS, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, BATCH_SIZE_ENV } from './limits';
-export { SENTINEL as NEVER_GSO_EQUAL_TAIL_SENTINEL } from './gso';
+export { SENTINEL as NEVER_GSO_EQUAL_TAIL_SENTINEL } from './offload/gso';
 export { Counter, getCounter, counters } from './counters';
 // The dgram drop-in: `import { createSocket } from 'batchgram'` in place of node:dgram.
 export { createSocket, compatStats, type SocketOptions, type MessageListener, type CompatStats } from './compat';

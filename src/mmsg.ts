@@ -8,14 +8,14 @@ import { counterDelta, counterFor, type Counter } from './counters';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteError, WriteJob } from './engine';
 import { emptyStats } from './engine';
 import { GSODisabledError, notRunning, queueFull, receiveMemoryError, systemError } from './errors';
-import { segmentCount, splitCoalesced } from './gro';
-import { coalesce, MessagePlan, SENTINEL, SENTINEL_BATCH_THRESHOLD } from './gso';
+import { segmentCount, splitCoalesced } from './offload/gro';
+import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from './offload/gso';
 import { UDP_MAX_SEGMENTS } from './limits';
 import { abi, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from './native';
 import { enableRxqOverflowCounter, probeOffload, type Capabilities } from './probe';
 import { decodeSockaddr, encodeSockaddr, formatAddress, type ParsedAddress, type SocketAddress } from './wire/sockaddr';
 
-const { EAGAIN, ENOBUFS, EIO, EINVAL, EMSGSIZE, ENOTCONN } = constants.errno;
+const { EAGAIN, ENOBUFS, ENOTCONN } = constants.errno;
 
 /**
  * recvmmsg calls per readiness wake-up. Draining more per wake-up saves
@@ -416,17 +416,10 @@ export class MmsgEngine implements Engine {
     const total = w.lengths.length;
     const plan = this.#plan;
     const nameLen = job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
-    // Tailscale's rule: with the sentinel workaround, small batches skip GSO.
-    const gsoAllowed = !this.#neverGsoEqualTail || total >= SENTINEL_BATCH_THRESHOLD;
+    const allowed = gsoAllowed(total, this.#neverGsoEqualTail);
     while (w.next < total) {
-      let messages: number;
-      if (this.capabilities.txOffload && gsoAllowed && w.next >= w.singlesUntil) {
-        messages = coalesce(w.lengths, w.next, total,
-          { maxPayload: job.maxPayload, neverGsoEqualTail: this.#neverGsoEqualTail }, plan);
-      } else {
-        const end = w.next < w.singlesUntil ? w.singlesUntil : total;
-        messages = plan.single(w.lengths, w.next, Math.min(end - w.next, this.#batchSize));
-      }
+      const messages = planNext(w.lengths, w.next, total, w.singlesUntil, this.capabilities.txOffload && allowed,
+        { maxPayload: job.maxPayload, neverGsoEqualTail: this.#neverGsoEqualTail }, this.#batchSize, plan);
       let sent = 0;
       while (sent < messages) {
         let r: number;
@@ -449,19 +442,14 @@ export class MmsgEngine implements Engine {
         }
         if (r === -EAGAIN) return SendResult.Again;
         if (r === -ENOBUFS) return SendResult.NoBufs;
-        const usedGso = plan.segment[sent] > 0;
-        if (r === -EIO && usedGso && this.capabilities.txOffload) {
-          // The device cannot offload UDP segmentation: turn GSO off for good
-          // and send the rest as plain datagrams (see GSODisabledError).
+        const refusal = gsoRefusal(r, plan.segment[sent] > 0, this.capabilities.txOffload);
+        if (refusal === GsoRefusal.DisableGso) {
           this.capabilities.txOffload = false;
           this.stats.gsoDisabled = true;
           w.gsoDisabled = true;
           break;
         }
-        if ((r === -EINVAL || r === -EMSGSIZE) && usedGso) {
-          // A segment larger than the path MTU is refused with GSO but is
-          // fine as one (IP-fragmented) datagram: send this message's
-          // datagrams one by one and keep GSO for the rest.
+        if (refusal === GsoRefusal.SendSingly) {
           w.singlesUntil = plan.first[sent] + plan.count[sent];
           break;
         }

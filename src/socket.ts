@@ -6,9 +6,10 @@ import { BatchView, type Batch } from './batch';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
 import { badPort, invalidAddress, invalidArgType, nodeError, notRunning, outOfRange } from './errors';
 import { openDgram } from './fallback';
-import { GENEVE_FIXED_HEADER_LENGTH, GeneveHeader } from './wire/geneve';
+import { GeneveHeader } from './wire/geneve';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, resolveBatchSize } from './limits';
 import { emitEach, rethrow } from './listeners';
+import { datagramSpans } from './offload/spans';
 import { GRO_SLOT_SIZE, openMmsg } from './mmsg';
 import { binding, type NativeBinding } from './native';
 import { batchingAvailable, type Capabilities } from './probe';
@@ -476,36 +477,6 @@ function settle(it: IteratorState, r: IteratorResult<Batch>): boolean {
   it.wake = it.fail = null;
   wake(r);
   return true;
-}
-
-/**
- * Where each buffer's datagram lies: from `offset`, or with a Geneve header
- * whose VNI is set, from the 8 bytes before it, which the header fills.
- * Validates that every buffer has room and fits the destination's payload
- * limit, then writes the headers; nothing is written if any check fails.
- */
-export function datagramSpans(buffers: readonly Uint8Array[], offset: number, geneve: GeneveHeader | undefined,
-  maxPayload: number): { start: number; lengths: number[] } {
-  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
-    throw outOfRange('options.offset', 'an integer >= 0', offset);
-  }
-  const withHeader = geneve?.vniIsSet === true;
-  if (withHeader && offset < GENEVE_FIXED_HEADER_LENGTH) {
-    throw outOfRange('options.offset', `>= ${GENEVE_FIXED_HEADER_LENGTH} to leave room for the Geneve header`, offset);
-  }
-  const start = withHeader ? offset - GENEVE_FIXED_HEADER_LENGTH : offset;
-  const lengths: number[] = new Array(buffers.length);
-  for (let i = 0; i < buffers.length; i++) {
-    const b = buffers[i];
-    if (!(b instanceof Uint8Array)) throw invalidArgType(`buffers[${i}]`, 'a Uint8Array', b);
-    if (b.length < offset) throw outOfRange(`buffers[${i}].length`, `>= offset (${offset})`, b.length);
-    const len = b.length - start;
-    if (len > maxPayload) throw outOfRange(`buffers[${i}] datagram length`, `<= ${maxPayload} for this destination`, len);
-    lengths[i] = len;
-  }
-  // Written once, before the first try: a retry sends the very same bytes.
-  if (withHeader) for (const b of buffers) geneve.encode(b, start);
-  return { start, lengths };
 }
 
 /**

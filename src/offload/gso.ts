@@ -2,7 +2,10 @@
 // to the kernel as one message that it cuts into datagrams (UDP_SEGMENT).
 // The plan is made over lengths alone, so it is tested without a socket and
 // costs no allocation per write.
-import { UDP_MAX_SEGMENTS } from './limits';
+import { constants } from 'node:os';
+import { UDP_MAX_SEGMENTS } from '../limits';
+
+const { EIO, EINVAL, EMSGSIZE } = constants.errno;
 
 /**
  * Some kernels mishandle a GSO message whose segments all have the same
@@ -115,4 +118,53 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
   }
   close();
   return (plan.length = m + 1);
+}
+
+// --- Whether a write uses GSO -----------------------------------------------
+// The engine asks these before it plans and after the kernel refuses a GSO
+// message; they hold the policy, the engine only applies it.
+
+/** Tailscale's rule: with the sentinel workaround on, batches smaller than SENTINEL_BATCH_THRESHOLD skip GSO. */
+export function gsoAllowed(datagrams: number, neverGsoEqualTail: boolean): boolean {
+  return !neverGsoEqualTail || datagrams >= SENTINEL_BATCH_THRESHOLD;
+}
+
+/**
+ * Plans the next messages of a write from datagram `next`: GSO messages when
+ * `gso` is on, else one message per datagram, at most `batchSize` of them.
+ * Datagrams before `singlesUntil` go one by one whatever `gso` says (the
+ * kernel refused their GSO message, see gsoRefusal). Returns the number of
+ * messages.
+ */
+export function planNext(lengths: ArrayLike<number>, next: number, total: number, singlesUntil: number, gso: boolean,
+  opts: CoalesceOptions, batchSize: number, plan: MessagePlan): number {
+  if (gso && next >= singlesUntil) return coalesce(lengths, next, total, opts, plan);
+  const end = next < singlesUntil ? singlesUntil : total;
+  return plan.single(lengths, next, Math.min(end - next, batchSize));
+}
+
+/** What a send that failed with `errno` means for GSO. */
+export const enum GsoRefusal {
+  /** Not a GSO matter: the write fails with the error. */
+  None,
+  /**
+   * EIO on a GSO message: the route's device cannot checksum-offload
+   * segmented UDP. GSO goes off for good on this socket, and the rest is
+   * sent as plain datagrams (see GSODisabledError).
+   */
+  DisableGso,
+  /**
+   * EINVAL or EMSGSIZE on a GSO message: a segment larger than the path MTU
+   * is refused with GSO but fine as one (IP-fragmented) datagram. The
+   * message's datagrams go one by one; GSO stays on for the rest.
+   */
+  SendSingly,
+}
+
+/** `negErrno` from sendmmsg for a message that did (`usedGso`) or did not carry UDP_SEGMENT. */
+export function gsoRefusal(negErrno: number, usedGso: boolean, txOffload: boolean): GsoRefusal {
+  if (!usedGso) return GsoRefusal.None;
+  if (negErrno === -EIO && txOffload) return GsoRefusal.DisableGso;
+  if (negErrno === -EINVAL || negErrno === -EMSGSIZE) return GsoRefusal.SendSingly;
+  return GsoRefusal.None;
 }

@@ -1,0 +1,36 @@
+// Where each datagram of a write lies in its buffer: from the write's offset,
+// or, with a Geneve header, from the 8 bytes before it. The checks of a
+// write's buffers against the destination's payload limit live here too, so
+// the engine receives spans it can plan GSO messages over without looking.
+import { invalidArgType, outOfRange } from '../errors';
+import { GENEVE_FIXED_HEADER_LENGTH, type GeneveHeader } from '../wire/geneve';
+
+/**
+ * Where each buffer's datagram lies: from `offset`, or with a Geneve header
+ * whose VNI is set, from the 8 bytes before it, which the header fills.
+ * Validates that every buffer has room and fits the destination's payload
+ * limit, then writes the headers; nothing is written if any check fails.
+ */
+export function datagramSpans(buffers: readonly Uint8Array[], offset: number, geneve: GeneveHeader | undefined,
+  maxPayload: number): { start: number; lengths: number[] } {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
+    throw outOfRange('options.offset', 'an integer >= 0', offset);
+  }
+  const withHeader = geneve?.vniIsSet === true;
+  if (withHeader && offset < GENEVE_FIXED_HEADER_LENGTH) {
+    throw outOfRange('options.offset', `>= ${GENEVE_FIXED_HEADER_LENGTH} to leave room for the Geneve header`, offset);
+  }
+  const start = withHeader ? offset - GENEVE_FIXED_HEADER_LENGTH : offset;
+  const lengths: number[] = new Array(buffers.length);
+  for (let i = 0; i < buffers.length; i++) {
+    const b = buffers[i];
+    if (!(b instanceof Uint8Array)) throw invalidArgType(`buffers[${i}]`, 'a Uint8Array', b);
+    if (b.length < offset) throw outOfRange(`buffers[${i}].length`, `>= offset (${offset})`, b.length);
+    const len = b.length - start;
+    if (len > maxPayload) throw outOfRange(`buffers[${i}] datagram length`, `<= ${maxPayload} for this destination`, len);
+    lengths[i] = len;
+  }
+  // Written once, before the first try: a retry sends the very same bytes.
+  if (withHeader) for (const b of buffers) geneve.encode(b, start);
+  return { start, lengths };
+}
