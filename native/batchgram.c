@@ -42,13 +42,25 @@
 
 // Every address slot is large enough for the largest family we speak.
 #define SOCKADDR_SLOT ((uint32_t)sizeof(struct sockaddr_in6))
-// Per received message the ring reports: length, flags, address length,
-// control length.
+// The descriptor layout, the one contract between this file and the
+// TypeScript that fills and reads the rings (src/kernel/descriptors.ts names
+// the same fields in the same order; the counts below are exported so it can
+// check). Every field is an int32 in an Int32Array that JavaScript owns.
+//
+// Receive meta, per message i of a recvmmsg (written here, read by JS):
+//   [0] length  [1] msg_flags  [2] address length  [3] control length
+// Its address is always slot i of the names array and its control data
+// control buffer i: both implicit, by the message's index.
 #define RECV_META_FIELDS 4
-// Per message to send: first iovec, iovec count, address slot, address
-// length, control length.
+// Send message descriptor, per message (written by JS, checked here):
+//   [0] first iovec  [1] iovec count  [2] address slot  [3] address length
+//   [4] control length
+// The address slot is explicit (messages of one write share slot 0); the
+// control buffer is implicit: message first + j of a sendmmsg(first, count)
+// call uses control buffer first + j. A zero length means none.
 #define SEND_MSG_FIELDS 5
-// Per iovec to send: index into the buffer array, byte offset, byte length.
+// Send iovec descriptor: [0] index into the call's buffer array, [1] byte
+// offset in that buffer, [2] byte length.
 #define SEND_IOV_FIELDS 3
 // One recvmmsg/sendmmsg call never needs more messages than this, nor more
 // iovecs than the second (a message of every slot with 64 segments, each its
@@ -88,8 +100,6 @@ static bool throw_range(napi_env env, const char* what) {
   napi_throw_range_error(env, "ERR_OUT_OF_RANGE", what);
   return false;
 }
-
-static napi_value napi_failed(napi_env env);
 
 static napi_value int_value(napi_env env, int64_t v) {
   napi_value out;
@@ -845,37 +855,64 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ringRelease", NULL, js_ring_release, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns) != napi_ok) return NULL;
+  // The kernel ABI values JavaScript needs, from this machine's headers
+  // (src/kernel/native.ts lists the same names).
+  static const struct {
+    const char* name;
+    int64_t value;
+  } constants[] = {
+      {"AF_INET", AF_INET},
+      {"AF_INET6", AF_INET6},
+      {"SOL_SOCKET", SOL_SOCKET},
+      {"SOL_UDP", SOL_UDP},
+      {"IPPROTO_IP", IPPROTO_IP},
+      {"IPPROTO_IPV6", IPPROTO_IPV6},
+      {"UDP_SEGMENT", UDP_SEGMENT},
+      {"UDP_GRO", UDP_GRO},
+      {"SO_RXQ_OVFL", SO_RXQ_OVFL},
+      {"SO_RCVBUF", SO_RCVBUF},
+      {"SO_SNDBUF", SO_SNDBUF},
+      {"SO_RCVBUFFORCE", SO_RCVBUFFORCE},
+      {"SO_SNDBUFFORCE", SO_SNDBUFFORCE},
+      {"SO_REUSEADDR", SO_REUSEADDR},
+      {"SO_REUSEPORT", SO_REUSEPORT},
+      {"SO_BROADCAST", SO_BROADCAST},
+      {"SO_ERROR", SO_ERROR},
+      {"IPV6_V6ONLY", IPV6_V6ONLY},
+      {"MSG_TRUNC", MSG_TRUNC},
+      {"MSG_CTRUNC", MSG_CTRUNC},
+      {"IP_TTL", IP_TTL},
+      {"IP_MULTICAST_TTL", IP_MULTICAST_TTL},
+      {"IP_MULTICAST_LOOP", IP_MULTICAST_LOOP},
+      {"IP_MULTICAST_IF", IP_MULTICAST_IF},
+      {"IP_ADD_MEMBERSHIP", IP_ADD_MEMBERSHIP},
+      {"IP_DROP_MEMBERSHIP", IP_DROP_MEMBERSHIP},
+      {"IP_ADD_SOURCE_MEMBERSHIP", IP_ADD_SOURCE_MEMBERSHIP},
+      {"IP_DROP_SOURCE_MEMBERSHIP", IP_DROP_SOURCE_MEMBERSHIP},
+      {"IPV6_UNICAST_HOPS", IPV6_UNICAST_HOPS},
+      {"IPV6_MULTICAST_HOPS", IPV6_MULTICAST_HOPS},
+      {"IPV6_MULTICAST_LOOP", IPV6_MULTICAST_LOOP},
+      {"IPV6_MULTICAST_IF", IPV6_MULTICAST_IF},
+      {"IPV6_JOIN_GROUP", IPV6_JOIN_GROUP},
+      {"IPV6_LEAVE_GROUP", IPV6_LEAVE_GROUP},
+      {"MCAST_JOIN_SOURCE_GROUP", MCAST_JOIN_SOURCE_GROUP},
+      {"MCAST_LEAVE_SOURCE_GROUP", MCAST_LEAVE_SOURCE_GROUP},
+      {"SIZEOF_GROUP_SOURCE_REQ", (int64_t)sizeof(struct group_source_req)},
+      {"CMSG_HEADER_SIZE", (int64_t)sizeof(struct cmsghdr)},
+      {"CMSG_ALIGN", (int64_t)sizeof(size_t)},
+      {"SOCKADDR_SLOT", SOCKADDR_SLOT},
+      {"RECV_META_FIELDS", RECV_META_FIELDS},
+      {"SEND_MSG_FIELDS", SEND_MSG_FIELDS},
+      {"SEND_IOV_FIELDS", SEND_IOV_FIELDS},
+      {"MAX_RING_ENTRIES", MAX_RING_ENTRIES},
+      {"MAX_RING_IOVECS", MAX_RING_IOVECS},
+      {"MAX_IOV_PER_MSG", MAX_IOV_PER_MSG},
+  };
   napi_value c;
   CALL(env, napi_create_object(env, &c));
-  bool ok = set_int(env, c, "AF_INET", AF_INET) && set_int(env, c, "AF_INET6", AF_INET6) &&
-            set_int(env, c, "SOL_SOCKET", SOL_SOCKET) && set_int(env, c, "SOL_UDP", SOL_UDP) &&
-            set_int(env, c, "IPPROTO_IP", IPPROTO_IP) && set_int(env, c, "IPPROTO_IPV6", IPPROTO_IPV6) &&
-            set_int(env, c, "UDP_SEGMENT", UDP_SEGMENT) && set_int(env, c, "UDP_GRO", UDP_GRO) &&
-            set_int(env, c, "SO_RXQ_OVFL", SO_RXQ_OVFL) && set_int(env, c, "SO_RCVBUF", SO_RCVBUF) &&
-            set_int(env, c, "SO_SNDBUF", SO_SNDBUF) && set_int(env, c, "SO_RCVBUFFORCE", SO_RCVBUFFORCE) &&
-            set_int(env, c, "SO_SNDBUFFORCE", SO_SNDBUFFORCE) && set_int(env, c, "SO_REUSEADDR", SO_REUSEADDR) &&
-            set_int(env, c, "SO_REUSEPORT", SO_REUSEPORT) && set_int(env, c, "SO_BROADCAST", SO_BROADCAST) && set_int(env, c, "SO_ERROR", SO_ERROR) &&
-            set_int(env, c, "IPV6_V6ONLY", IPV6_V6ONLY) && set_int(env, c, "MSG_TRUNC", MSG_TRUNC) &&
-            set_int(env, c, "IP_TTL", IP_TTL) && set_int(env, c, "IP_MULTICAST_TTL", IP_MULTICAST_TTL) &&
-            set_int(env, c, "IP_MULTICAST_LOOP", IP_MULTICAST_LOOP) && set_int(env, c, "IP_MULTICAST_IF", IP_MULTICAST_IF) &&
-            set_int(env, c, "IP_ADD_MEMBERSHIP", IP_ADD_MEMBERSHIP) && set_int(env, c, "IP_DROP_MEMBERSHIP", IP_DROP_MEMBERSHIP) &&
-            set_int(env, c, "IP_ADD_SOURCE_MEMBERSHIP", IP_ADD_SOURCE_MEMBERSHIP) &&
-            set_int(env, c, "IP_DROP_SOURCE_MEMBERSHIP", IP_DROP_SOURCE_MEMBERSHIP) &&
-            set_int(env, c, "IPV6_UNICAST_HOPS", IPV6_UNICAST_HOPS) && set_int(env, c, "IPV6_MULTICAST_HOPS", IPV6_MULTICAST_HOPS) &&
-            set_int(env, c, "IPV6_MULTICAST_LOOP", IPV6_MULTICAST_LOOP) && set_int(env, c, "IPV6_MULTICAST_IF", IPV6_MULTICAST_IF) &&
-            set_int(env, c, "IPV6_JOIN_GROUP", IPV6_JOIN_GROUP) && set_int(env, c, "IPV6_LEAVE_GROUP", IPV6_LEAVE_GROUP) &&
-            set_int(env, c, "MCAST_JOIN_SOURCE_GROUP", MCAST_JOIN_SOURCE_GROUP) &&
-            set_int(env, c, "MCAST_LEAVE_SOURCE_GROUP", MCAST_LEAVE_SOURCE_GROUP) &&
-            set_int(env, c, "SIZEOF_GROUP_SOURCE_REQ", (int64_t)sizeof(struct group_source_req)) &&
-            set_int(env, c, "MSG_CTRUNC", MSG_CTRUNC) &&
-            set_int(env, c, "CMSG_HEADER_SIZE", (int64_t)sizeof(struct cmsghdr)) &&
-            set_int(env, c, "CMSG_ALIGN", (int64_t)sizeof(size_t)) &&
-            set_int(env, c, "SOCKADDR_SLOT", SOCKADDR_SLOT) &&
-            set_int(env, c, "RECV_META_FIELDS", RECV_META_FIELDS) &&
-            set_int(env, c, "SEND_MSG_FIELDS", SEND_MSG_FIELDS) &&
-            set_int(env, c, "SEND_IOV_FIELDS", SEND_IOV_FIELDS) &&
-            set_int(env, c, "MAX_RING_ENTRIES", MAX_RING_ENTRIES) && set_int(env, c, "MAX_RING_IOVECS", MAX_RING_IOVECS) &&
-            set_int(env, c, "MAX_IOV_PER_MSG", MAX_IOV_PER_MSG);
+  bool ok = true;
+  for (size_t i = 0; ok && i < sizeof(constants) / sizeof(constants[0]); i++)
+    ok = set_int(env, c, constants[i].name, constants[i].value);
   if (!ok || napi_set_named_property(env, exports, "constants", c) != napi_ok) return NULL;
   return exports;
 }
