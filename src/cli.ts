@@ -9,7 +9,7 @@ import { platform, release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { IMPLS, runBench, type Impl, type Peer } from './bench';
 import { BatchSocket, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS, type Capabilities } from './index';
-import { probeGsoSegments } from './probe';
+import { probeGsoSegments } from './kernel/probe';
 import { DEFAULT_SEND_SECONDS, HEADER_SIZE, runRecv, runSend, type Endpoint } from './tester';
 
 /** Datagrams per second `send` paces to without --rate or --max. */

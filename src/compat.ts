@@ -20,8 +20,8 @@ import { badPort, bufferSizeError, invalidArgType, nodeError, notRunning, outOfR
 import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, resolveBatchSize } from './limits';
 import { rethrow } from './listeners';
 import { GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './mmsg';
-import { abi, binding } from './native';
-import { batchingAvailable } from './probe';
+import { abi, binding } from './kernel/native';
+import { batchingAvailable } from './kernel/probe';
 import { encodeSockaddr, interfaceIndex, maxPayloadTo, parseAddress, type ParsedAddress } from './wire/sockaddr';
 import { HOST_LITTLE_ENDIAN } from './wire/byteorder';
 

@@ -2,7 +2,7 @@
 // kernel: the batch path on Linux (mmsg.ts) and the portable single-datagram
 // path (fallback.ts). Arguments reach an engine already validated.
 import type { BatchView } from './batch';
-import type { Capabilities } from './probe';
+import type { Capabilities } from './kernel/probe';
 import type { ParsedAddress, SocketAddress } from './wire/sockaddr';
 
 export interface SocketStats {

@@ -7,7 +7,7 @@ import { BatchView } from './batch';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
 import { emptyStats } from './engine';
 import { nodeError, notRunning, queueFull } from './errors';
-import type { Capabilities } from './probe';
+import type { Capabilities } from './kernel/probe';
 import { formatAddress, type ParsedAddress, type SocketAddress } from './wire/sockaddr';
 
 export class DgramEngine implements Engine {

@@ -1,8 +1,8 @@
 // batchgram's public API. Everything not exported here is internal.
 export { BatchSocket, type AddressInfo, type BatchSocketOptions, type BatchSocketStats, type WriteOptions } from './socket';
 export { BatchView, type Batch, type Datagram } from './batch';
-export type { Capabilities } from './probe';
-export { IDEAL_BATCH_SIZE } from './probe';
+export type { Capabilities } from './kernel/probe';
+export { IDEAL_BATCH_SIZE } from './kernel/probe';
 export { GSODisabledError, type SystemError } from './errors';
 export {
   GeneveHeader, GeneveError, GENEVE_FIXED_HEADER_LENGTH, GENEVE_PROTOCOL_DISCO, GENEVE_PROTOCOL_WIREGUARD,

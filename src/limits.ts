@@ -25,6 +25,13 @@ export const MAX_IPV6_PAYLOAD = 65535 - 8; // 65527
  */
 export const IDEAL_BATCH_SIZE_WITH_MMSG = 128;
 
+/**
+ * Bytes of a receive slot that holds any GRO message: the kernel coalesces at
+ * most 64 KiB (a 16-bit IP length) into one, so a smaller slot would cut it.
+ * It is also the default slot size, which no UDP datagram exceeds.
+ */
+export const GRO_SLOT_SIZE = 65536;
+
 /** Environment variable that lowers the batch size without code changes. */
 export const BATCH_SIZE_ENV = 'BATCHGRAM_BATCH_SIZE';
 

@@ -10,9 +10,10 @@ import { emptyStats } from './engine';
 import { GSODisabledError, notRunning, queueFull, receiveMemoryError, systemError } from './errors';
 import { segmentCount, splitCoalesced } from './offload/gro';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from './offload/gso';
-import { UDP_MAX_SEGMENTS } from './limits';
-import { abi, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from './native';
-import { enableRxqOverflowCounter, probeOffload, type Capabilities } from './probe';
+import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from './limits';
+import { describeIovec, describeMessage, RecvMeta, recvMeta } from './kernel/descriptors';
+import { abi, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from './kernel/native';
+import { enableRxqOverflowCounter, probeOffload, type Capabilities } from './kernel/probe';
 import { decodeSockaddr, encodeSockaddr, formatAddress, type ParsedAddress, type SocketAddress } from './wire/sockaddr';
 
 const { EAGAIN, ENOBUFS, ENOTCONN } = constants.errno;
@@ -23,9 +24,6 @@ const { EAGAIN, ENOBUFS, ENOTCONN } = constants.errno;
  * and other sockets on the same event loop.
  */
 const READ_BUDGET = 16;
-
-/** A GRO message can be up to 64 KiB; smaller receive slots would cut it. */
-export const GRO_SLOT_SIZE = 65536;
 
 /** Control bytes per message: room for UDP_GRO and SO_RXQ_OVFL, 8-byte aligned with spare. */
 const CONTROL_SIZE = Math.max(64, MIN_CONTROL_MESSAGE_SIZE);
@@ -296,13 +294,12 @@ export class MmsgEngine implements Engine {
   // Turns the kernel's per-message results into the view's datagrams.
   #fill(recv: RecvMemory, n: number): void {
     const { view, meta, controlView } = recv;
-    const fields = abi.RECV_META_FIELDS;
     const rx = this.capabilities.rxOffload;
     let datagrams = 0, bytes = 0;
     for (let m = 0; m < n; m++) {
-      const len = Math.min(meta[m * fields], this.#slotSize);
-      const flags = meta[m * fields + 1];
-      const controlLen = Math.min(meta[m * fields + 3], CONTROL_SIZE);
+      const len = Math.min(recvMeta(meta, m, RecvMeta.Length), this.#slotSize);
+      const flags = recvMeta(meta, m, RecvMeta.Flags);
+      const controlLen = Math.min(recvMeta(meta, m, RecvMeta.ControlLength), CONTROL_SIZE);
       const seg = rx && controlLen > 0 ? readGroSegmentSize(controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen) : 0;
       view.messageOffsets[m] = m * this.#slotSize;
       view.messageLengths[m] = len;
@@ -310,7 +307,7 @@ export class MmsgEngine implements Engine {
       const truncated = (flags & abi.MSG_TRUNC) !== 0 ? 1 : 0;
       view.messageTruncated[m] = truncated;
       this.stats.truncated += truncated;
-      view.peers[m] = this.#peerOf(recv.names, m, meta[m * fields + 2]);
+      view.peers[m] = this.#peerOf(recv.names, m, recvMeta(meta, m, RecvMeta.NameLength));
       datagrams += segmentCount(len, view.segmentSizes[m]);
       bytes += len;
     }
@@ -343,7 +340,7 @@ export class MmsgEngine implements Engine {
   #countOverflows(recv: RecvMemory, n: number): void {
     if (this.#counter === undefined || n === 0) return;
     const m = n - 1;
-    const controlLen = Math.min(recv.meta[m * abi.RECV_META_FIELDS + 3], CONTROL_SIZE);
+    const controlLen = Math.min(recvMeta(recv.meta, m, RecvMeta.ControlLength), CONTROL_SIZE);
     if (controlLen === 0) return;
     const current = readRxqOverflows(recv.controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen);
     if (current < 0 || current === this.#lastOverflows) return;
@@ -467,24 +464,17 @@ export class MmsgEngine implements Engine {
   // coalesced message.
   #describe(w: PendingWrite, messages: number, nameLen: number): void {
     const plan = this.#plan;
-    const md = this.#msgDesc;
-    const mf = abi.SEND_MSG_FIELDS, vf = abi.SEND_IOV_FIELDS;
     w.sources.length = w.fixedSources;
     let iov = 0;
     for (let m = 0; m < messages; m++) {
       const first = plan.first[m];
-      md[m * mf] = iov;
-      md[m * mf + 2] = 0;
-      md[m * mf + 3] = nameLen;
-      md[m * mf + 4] = plan.segment[m] > 0 ? writeUdpSegment(this.#sendControlView, m * CONTROL_SIZE, plan.segment[m]) : 0;
-      const end = this.#iovecs(w, first, first + plan.count[m], iov);
-      if (plan.sentinel[m]) {
-        this.#iovDesc[end * vf] = w.lengths.length; // the sentinel's index in sources
-        this.#iovDesc[end * vf + 1] = 0;
-        this.#iovDesc[end * vf + 2] = SENTINEL.length;
-      }
-      md[m * mf + 1] = end + plan.sentinel[m] - iov;
-      iov = end + plan.sentinel[m];
+      const controlLen = plan.segment[m] > 0 ? writeUdpSegment(this.#sendControlView, m * CONTROL_SIZE, plan.segment[m]) : 0;
+      let end = this.#iovecs(w, first, first + plan.count[m], iov);
+      // The sentinel's index in sources is the datagram count.
+      if (plan.sentinel[m]) describeIovec(this.#iovDesc, end++, w.lengths.length, 0, SENTINEL.length);
+      // Every message of a write goes to the one address in slot 0.
+      describeMessage(this.#msgDesc, m, iov, end - iov, 0, nameLen, controlLen);
+      iov = end;
     }
   }
 
@@ -499,7 +489,6 @@ export class MmsgEngine implements Engine {
     const { start } = w.job;
     const { offsets, lengths } = w;
     const buffers = w.sources as Uint8Array[]; // [0, count) are the datagrams' own Uint8Arrays
-    const iv = this.#iovDesc, vf = abi.SEND_IOV_FIELDS;
     let run = from; // first datagram of the current run
     let runStart = offsets ? offsets[from] : start; // in buffers[run]
     let runEnd = runStart + lengths[from];
@@ -524,17 +513,13 @@ export class MmsgEngine implements Engine {
           }
         }
       }
-      // The run ends before d: one iovec for it.
-      if (runBuffer === null) {
-        iv[iov * vf] = run;
-        iv[iov * vf + 1] = runStart;
-      } else {
-        // Offsets become relative to the ArrayBuffer, which the addon checks them against.
-        iv[iov * vf] = w.sources.push(runBuffer as ArrayBuffer) - 1;
-        iv[iov * vf + 1] = buffers[run].byteOffset + runStart;
+      // The run ends before d: one iovec for it. Over an ArrayBuffer, offsets
+      // are relative to it, which the addon checks them against.
+      if (runBuffer === null) describeIovec(this.#iovDesc, iov++, run, runStart, runEnd - runStart);
+      else {
+        describeIovec(this.#iovDesc, iov++, w.sources.push(runBuffer as ArrayBuffer) - 1,
+          buffers[run].byteOffset + runStart, runEnd - runStart);
       }
-      iv[iov * vf + 2] = runEnd - runStart;
-      iov++;
       if (d < to) {
         run = d;
         runStart = offsets ? offsets[d] : start;

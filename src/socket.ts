@@ -11,8 +11,8 @@ import { IDEAL_BATCH_SIZE_WITH_MMSG, resolveBatchSize } from './limits';
 import { emitEach, rethrow } from './listeners';
 import { datagramSpans } from './offload/spans';
 import { GRO_SLOT_SIZE, openMmsg } from './mmsg';
-import { binding, type NativeBinding } from './native';
-import { batchingAvailable, type Capabilities } from './probe';
+import { binding, type NativeBinding } from './kernel/native';
+import { batchingAvailable, type Capabilities } from './kernel/probe';
 import { maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';
 
 export interface BatchSocketOptions {

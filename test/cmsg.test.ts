@@ -6,7 +6,7 @@ import {
   cmsgLen, cmsgSpace, ControlMessageError, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
   readGroSegmentSize, readRxqOverflows, writeControl, writeUdpSegment,
 } from '../src/wire/cmsg';
-import { abi } from '../src/native';
+import { abi } from '../src/kernel/native';
 
 const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 

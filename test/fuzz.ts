@@ -6,7 +6,7 @@
 // loopback: names it writes are 127.0.0.1 or ::1, and junk addresses carry a
 // family the kernel rejects.
 import assert from 'node:assert/strict';
-import { abi, binding, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from '../src/native';
+import { abi, binding, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from '../src/kernel/native';
 
 /** mulberry32: a small seeded generator, so a failing seed can be replayed. */
 export function rng(seed: number): () => number {

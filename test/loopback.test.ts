@@ -250,9 +250,9 @@ describe('portable path (batching: false)', () => {
 
 describe('iovecs', { skip: !linux }, () => {
   it('sends datagrams lying back to back in one buffer as one iovec per GSO message, byte-exact', async () => {
-    const { binding } = await import('../src/native.js');
+    const { binding } = await import('../src/kernel/native.js');
     const { bindWith } = await import('../src/socket.js');
-    const { abi } = await import('../src/native.js');
+    const { abi } = await import('../src/kernel/native.js');
     const real = binding!;
     let desc: Int32Array | null = null;
     const iovecsPerMessage: number[] = [];

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cmsgSpace, ControlMessageError, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../src/wire/cmsg';
 import { GeneveError, GeneveHeader } from '../src/wire/geneve';
-import { abi } from '../src/native';
+import { abi } from '../src/kernel/native';
 import { rng } from './fuzz';
 
 const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

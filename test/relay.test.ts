@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { BatchSocket, type BatchView } from '../src/index';
-import { binding, type NativeBinding } from '../src/native';
+import { binding, type NativeBinding } from '../src/kernel/native';
 import { bindWith } from '../src/socket';
 import { collect, payload } from './helpers';
 

@@ -2,7 +2,7 @@
 // segment size to the kernel (UDP_SEGMENT), the GRO segment size back from it
 // (UDP_GRO) and the receive-queue drop counter (SO_RXQ_OVFL). Functions read
 // and write in place over a DataView so the receive path allocates nothing.
-import { abi } from '../native';
+import { abi } from '../kernel/native';
 import { HOST_LITTLE_ENDIAN } from './byteorder';
 
 /** struct cmsghdr's size and the alignment of CMSG_ALIGN on this machine. */

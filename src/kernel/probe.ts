@@ -3,10 +3,11 @@
 // read from the kernel, never assumed from a version number, except for the
 // one case below where asking would be unsafe.
 import { constants, release } from 'node:os';
-import { writeUdpSegment } from './wire/cmsg';
-import { IDEAL_BATCH_SIZE_WITH_MMSG } from './limits';
+import { writeUdpSegment } from '../wire/cmsg';
+import { IDEAL_BATCH_SIZE_WITH_MMSG } from '../limits';
+import { describeIovec, describeMessage } from './descriptors';
 import { abi, binding, type NativeBinding, type SocketHandle } from './native';
-import { encodeSockaddr, parseAddress } from './wire/sockaddr';
+import { encodeSockaddr, parseAddress } from '../wire/sockaddr';
 
 export interface Capabilities {
   /** Many datagrams per system call (recvmmsg/sendmmsg). */
@@ -31,8 +32,22 @@ export function kernelHasMmsg(platform: string = process.platform, kernelRelease
 /** The batch path is available: the addon loaded on a kernel with mmsg. */
 export const batchingAvailable = binding !== null && kernelHasMmsg();
 
-/** Datagrams per batch for the best throughput here: 128 with mmsg, 1 without. */
-export const IDEAL_BATCH_SIZE = batchingAvailable ? IDEAL_BATCH_SIZE_WITH_MMSG : 1;
+/**
+ * The one decision whether a socket takes the batch path: `b` is the addon
+ * (the real one or a test's wrapper; null where there is none), `batching`
+ * the caller's option (false opts out).
+ */
+export function useBatchPath(b: NativeBinding | null, batching: boolean | undefined): b is NativeBinding {
+  return b !== null && batchingAvailable && batching !== false;
+}
+
+/** Datagrams per batch for the best throughput on a path: IDEAL_BATCH_SIZE_WITH_MMSG with batching, 1 without. */
+export function idealBatchSize(batching: boolean): number {
+  return batching ? IDEAL_BATCH_SIZE_WITH_MMSG : 1;
+}
+
+/** The ideal batch size here, where the batch path is taken whenever available. */
+export const IDEAL_BATCH_SIZE = idealBatchSize(batchingAvailable);
 
 const scratch = new Int32Array(1);
 
@@ -76,8 +91,11 @@ export function probeGsoSegments(segments: number): boolean | null {
     if (b.bind(s, name, nameLen) < 0 || b.getsockname(s, name) < 0) return null;
     const controls = new Uint8Array(64);
     const controlLen = writeUdpSegment(new DataView(controls.buffer), 0, PROBE_SEGMENT);
-    const messages = Int32Array.of(0, 1, 0, nameLen, controlLen); // first iovec, iovecs, address slot, lengths
-    const iovecs = Int32Array.of(0, 0, segments * PROBE_SEGMENT); // buffer index, offset, length
+    // One message of one iovec: buffer 0 from its start, to the address in slot 0.
+    const messages = new Int32Array(abi.SEND_MSG_FIELDS);
+    const iovecs = new Int32Array(abi.SEND_IOV_FIELDS);
+    describeMessage(messages, 0, 0, 1, 0, nameLen, controlLen);
+    describeIovec(iovecs, 0, 0, 0, segments * PROBE_SEGMENT);
     const ring = b.sendRing(1, 1, name, controls, controls.length, messages, iovecs);
     if (typeof ring === 'number') return null;
     const r = b.sendmmsg(s, ring, [new Uint8Array(segments * PROBE_SEGMENT)], 0, 1);

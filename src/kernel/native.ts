@@ -62,8 +62,8 @@ const ADDON_ENV = 'BATCHGRAM_ADDON';
 
 function load(): NativeBinding | null {
   if (process.platform !== 'linux') return null;
-  // dist/src/native.js → native/build/Release/batchgram.node
-  const path = process.env[ADDON_ENV] || join(__dirname, '..', '..', 'native', 'build', 'Release', 'batchgram.node');
+  // dist/src/kernel/native.js → native/build/Release/batchgram.node
+  const path = process.env[ADDON_ENV] || join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'batchgram.node');
   return require(path) as NativeBinding;
 }
 
