@@ -9,7 +9,7 @@
 // would have handed them to the kernel: the caller may reuse its buffer at
 // once, as with dgram. The copies lie back to back in arena blocks, so a
 // run of them travels as one iovec.
-import type { Engine, WriteError, WriteJob } from './engine';
+import type { Engine, WriteError, WriteJob } from './engine/contract';
 import { GSODisabledError, notRunning } from './errors';
 import { formatAddress, type ParsedAddress } from './wire/sockaddr';
 

@@ -3,14 +3,14 @@
 // 'view' and 'batch' events and async iteration with backpressure.
 import { EventEmitter } from 'node:events';
 import { BatchView, type Batch } from './batch';
-import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
+import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine/contract';
 import { badPort, invalidAddress, invalidArgType, nodeError, notRunning, outOfRange } from './errors';
-import { openDgram } from './fallback';
+import { openDgram } from './engine/dgram';
 import { GeneveHeader } from './wire/geneve';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, resolveBatchSize } from './limits';
 import { emitEach, rethrow } from './listeners';
 import { datagramSpans } from './offload/spans';
-import { GRO_SLOT_SIZE, openMmsg } from './mmsg';
+import { GRO_SLOT_SIZE, openMmsg } from './engine/linux/engine';
 import { binding, type NativeBinding } from './kernel/native';
 import { batchingAvailable, type Capabilities } from './kernel/probe';
 import { maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { SendCoalescer, type SendDone } from '../src/coalescer';
-import type { WriteError, WriteJob } from '../src/engine';
+import type { WriteError, WriteJob } from '../src/engine/contract';
 import { GSODisabledError, notRunning } from '../src/errors';
 import { compatStats, createSocket, type SocketOptions } from '../src/index';
 import { parseAddress } from '../src/wire/sockaddr';

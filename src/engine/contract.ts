@@ -1,9 +1,9 @@
 // The contract between the public BatchSocket and the code that talks to the
 // kernel: the batch path on Linux (mmsg.ts) and the portable single-datagram
 // path (fallback.ts). Arguments reach an engine already validated.
-import type { BatchView } from './batch';
-import type { Capabilities } from './kernel/probe';
-import type { ParsedAddress, SocketAddress } from './wire/sockaddr';
+import type { BatchView } from '../batch';
+import type { Capabilities } from '../kernel/probe';
+import type { ParsedAddress, SocketAddress } from '../wire/sockaddr';
 
 export interface SocketStats {
   datagramsIn: number;

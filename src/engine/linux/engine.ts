@@ -2,19 +2,19 @@
 // registered once with the addon, GSO planning on send, GRO splitting and the
 // drop counter on receive, and write queueing on readiness.
 import { constants } from 'node:os';
-import { BatchView } from './batch';
-import { MIN_CONTROL_MESSAGE_SIZE, readGroSegmentSize, readRxqOverflows, writeUdpSegment } from './wire/cmsg';
-import { counterDelta, counterFor, type Counter } from './counters';
-import type { BindOptions, Engine, EngineHost, SocketStats, WriteError, WriteJob } from './engine';
-import { emptyStats } from './engine';
-import { GSODisabledError, notRunning, queueFull, receiveMemoryError, systemError } from './errors';
-import { segmentCount, splitCoalesced } from './offload/gro';
-import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from './offload/gso';
-import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from './limits';
-import { describeIovec, describeMessage, RecvMeta, recvMeta } from './kernel/descriptors';
-import { abi, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from './kernel/native';
-import { enableRxqOverflowCounter, probeOffload, type Capabilities } from './kernel/probe';
-import { decodeSockaddr, encodeSockaddr, formatAddress, type ParsedAddress, type SocketAddress } from './wire/sockaddr';
+import { BatchView } from '../../batch';
+import { MIN_CONTROL_MESSAGE_SIZE, readGroSegmentSize, readRxqOverflows, writeUdpSegment } from '../../wire/cmsg';
+import { counterDelta, counterFor, type Counter } from '../../counters';
+import type { BindOptions, Engine, EngineHost, SocketStats, WriteError, WriteJob } from '../contract';
+import { emptyStats } from '../contract';
+import { GSODisabledError, notRunning, queueFull, receiveMemoryError, systemError } from '../../errors';
+import { segmentCount, splitCoalesced } from '../../offload/gro';
+import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from '../../offload/gso';
+import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from '../../limits';
+import { describeIovec, describeMessage, RecvMeta, recvMeta } from '../../kernel/descriptors';
+import { abi, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from '../../kernel/native';
+import { enableRxqOverflowCounter, probeOffload, type Capabilities } from '../../kernel/probe';
+import { decodeSockaddr, encodeSockaddr, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
 
 const { EAGAIN, ENOBUFS, ENOTCONN } = constants.errno;
 

@@ -3,12 +3,12 @@
 // kernels without recvmmsg/sendmmsg, and `batching: false`. It offers no
 // offload, and reports so.
 import { createSocket, type Socket } from 'node:dgram';
-import { BatchView } from './batch';
-import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
-import { emptyStats } from './engine';
-import { nodeError, notRunning, queueFull } from './errors';
-import type { Capabilities } from './kernel/probe';
-import { formatAddress, type ParsedAddress, type SocketAddress } from './wire/sockaddr';
+import { BatchView } from '../batch';
+import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './contract';
+import { emptyStats } from './contract';
+import { nodeError, notRunning, queueFull } from '../errors';
+import type { Capabilities } from '../kernel/probe';
+import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
 
 export class DgramEngine implements Engine {
   readonly capabilities: Capabilities = { batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false };
