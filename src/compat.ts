@@ -14,14 +14,14 @@ import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
 import type { BatchView } from './batch';
 import { SendCoalescer, type SendDone } from './coalescer';
-import type { BindOptions as EngineOptions, EngineHost, SocketStats } from './engine/contract';
-import { emptyStats } from './engine/contract';
+import { emptyStats, type Engine, type EngineHost, type SocketStats } from './engine/contract';
+import { openBatchEngine } from './engine/open';
+import { engineOptions, UNLIMITED_SEND_QUEUE } from './engine/options';
 import { badPort, bufferSizeError, invalidArgType, nodeError, notRunning, outOfRange, systemError, type SystemError } from './errors';
-import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, resolveBatchSize } from './limits';
+import { MAX_IPV4_PAYLOAD } from './limits';
 import { rethrow } from './listeners';
-import { GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './engine/linux/engine';
 import { abi, binding } from './kernel/native';
-import { batchingAvailable } from './kernel/probe';
+import { useBatchPath } from './kernel/probe';
 import { encodeSockaddr, interfaceIndex, maxPayloadTo, parseAddress, type ParsedAddress } from './wire/sockaddr';
 import { HOST_LITTLE_ENDIAN } from './wire/byteorder';
 
@@ -205,7 +205,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   readonly #options: SocketOptions | undefined;
   readonly #recvBufferSize: number | undefined;
   readonly #sendBufferSize: number | undefined;
-  #engine: MmsgEngine | null = null;
+  #engine: Engine | null = null;
   /** The family of the kernel socket, which a deferred bind may have chosen. */
   #engineFamily: 4 | 6 = 4;
   #coalescer: SendCoalescer | null = null;
@@ -325,22 +325,19 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     return this;
   }
 
-  #open(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean, ipv6Only: boolean): MmsgEngine {
-    const batchSize = resolveBatchSize(IDEAL_BATCH_SIZE_WITH_MMSG);
-    const o: EngineOptions = {
-      type: family === 4 ? 'udp4' : 'udp6', address, port, batchSize,
-      offload: true, neverGsoEqualTail: false, rxqOverflowMetric: '',
+  #open(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean, ipv6Only: boolean): Engine {
+    const o = engineOptions({
+      type: family === 4 ? 'udp4' : 'udp6', address, port,
       // Buffer sizes are set after bind, without SO_*BUFFORCE, as dgram does.
       reuseAddr, reusePort, ipv6Only,
-      recvSlotSize: GRO_SLOT_SIZE,
-      sendQueueLimit: 2 ** 31 - 1, // dgram queues without limit
-    };
-    const host: EngineHost = { deliver: (v) => this.#deliver(v), fail: (e) => this.#fail(e) };
-    const engine = openMmsg(binding!, o, host);
+      sendQueueLimit: UNLIMITED_SEND_QUEUE, // dgram queues without limit
+    }, true);
+    const host: EngineHost = { deliver: (v) => this.#deliver(v), reportError: (e) => this.#reportError(e) };
+    const engine = openBatchEngine(binding!, o, host);
     if (!this.#ref) engine.setRef(false);
     this.#engine = engine;
     this.#engineFamily = family;
-    this.#coalescer = new SendCoalescer(engine, batchSize);
+    this.#coalescer = new SendCoalescer(engine, o.batchSize);
     return engine;
   }
 
@@ -391,7 +388,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     rethrow(thrown);
   }
 
-  #fail(err: Error): void {
+  #reportError(err: Error): void {
     const e = err as SystemError;
     // dgram reads with recvmsg; an ICMP error on a connected socket carries that name there.
     this.emit('error', e.syscall === 'recvmmsg' ? systemError(e.errno, 'recvmsg') : err);
@@ -619,7 +616,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
    * has no handle, an unbound one no descriptor (EBADF), and a kernel
    * refusal becomes `<method> <CODE>`.
    */
-  #option<T>(method: string, check: () => number, apply: (e: MmsgEngine) => T): T {
+  #option<T>(method: string, check: () => number, apply: (e: Engine) => T): T {
     if (this.#closed) throw closedHandle(method);
     const early = check();
     if (early < 0) throw systemError(early, method);
@@ -633,7 +630,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   }
 
   /** An option with an IPv4 and an IPv6 name; the kernel socket's family picks one. */
-  #familyOption(e: MmsgEngine, v4: number, v6: number, value: number): void {
+  #familyOption(e: Engine, v4: number, v6: number, value: number): void {
     if (this.#engineFamily === 6) e.setIntOption(abi.IPPROTO_IPV6, v6, value, 'IPv6 option');
     else e.setIntOption(abi.IPPROTO_IP, v4, value, 'IPv4 option');
   }
@@ -843,7 +840,7 @@ type SendCallback = (error: Error | null, bytes?: number) => void;
  */
 export function createSocket(type: dgram.SocketType | SocketOptions, listener?: MessageListener): dgram.Socket {
   const options = type !== null && typeof type === 'object' ? type : undefined;
-  const batching = batchingAvailable && binding !== null && !cluster.isWorker && options?.batching !== false;
+  const batching = !cluster.isWorker && useBatchPath(binding, options?.batching);
   if (batching) return new CompatSocket(type, listener);
   // dgram before Node 22.12 would ignore reusePort without a word.
   if (options?.reusePort && !dgramHasReusePort()) throw unsupported('reusePort without batching (or before Node 22.12)');

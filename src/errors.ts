@@ -71,6 +71,11 @@ export function received(value: unknown): string {
   return `type ${typeof value} (${shown})`;
 }
 
+/** Throws the system error for a negative result `r` (-errno) of the addon's `syscall`. */
+export function throwSystemError(r: unknown, syscall: string, address?: string, port?: number): never {
+  throw systemError(r as number, syscall, address, port);
+}
+
 /** ERR_INVALID_ARG_TYPE as Node words it; `expected` is the text after "must be". */
 export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
   const what = name.includes('.') ? 'property' : 'argument';
@@ -145,6 +150,11 @@ function nodeSystemError(code: string, prefix: string, info: SystemErrorInfo): E
 export function bufferSizeError(negErrno: number, syscall: string): Error {
   const [code, message] = getSystemErrorMap().get(negErrno) ?? [`Unknown system error ${negErrno}`, 'unknown error'];
   return nodeSystemError('ERR_SOCKET_BUFFER_SIZE', 'Could not get or set buffer size', { errno: negErrno, code, message, syscall });
+}
+
+/** A feature batchgram does not offer here; `message` says which and why. */
+export function unsupported(message: string): Error {
+  return nodeError(new Error(message), 'ERR_BATCHGRAM_UNSUPPORTED');
 }
 
 /** More writes are waiting for the kernel than the socket's sendQueueLimit allows. */

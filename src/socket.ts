@@ -4,15 +4,15 @@
 import { EventEmitter } from 'node:events';
 import { BatchView, type Batch } from './batch';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine/contract';
+import { openEngine } from './engine/open';
+import { engineOptions } from './engine/options';
 import { badPort, invalidAddress, invalidArgType, nodeError, notRunning, outOfRange } from './errors';
-import { openDgram } from './engine/dgram';
 import { GeneveHeader } from './wire/geneve';
-import { IDEAL_BATCH_SIZE_WITH_MMSG, resolveBatchSize } from './limits';
+import { GRO_SLOT_SIZE } from './limits';
 import { emitEach, rethrow } from './listeners';
 import { datagramSpans } from './offload/spans';
-import { GRO_SLOT_SIZE, openMmsg } from './engine/linux/engine';
 import { binding, type NativeBinding } from './kernel/native';
-import { batchingAvailable, type Capabilities } from './kernel/probe';
+import { useBatchPath, type Capabilities } from './kernel/probe';
 import { maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';
 
 export interface BatchSocketOptions {
@@ -73,7 +73,7 @@ const ITERATOR_HIGH_WATER = 64;
 interface IteratorState {
   queue: Batch[];
   wake: ((r: IteratorResult<Batch>) => void) | null;
-  fail: ((err: Error) => void) | null;
+  reject: ((err: Error) => void) | null;
   error: Error | null;
 }
 
@@ -92,7 +92,8 @@ const intOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, min: number,
   return v;
 };
 
-function resolveOptions(o: BatchSocketOptions): BindOptions {
+/** Checks the options (in the order of BatchSocketOptions) and resolves them for the engine. */
+function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): { batching: boolean; options: BindOptions } {
   if (o === null || typeof o !== 'object') throw invalidArgType('options', 'of type object', o);
   const type = o.type ?? 'udp4';
   if (type !== 'udp4' && type !== 'udp6') throw invalidArgType('options.type', "'udp4' or 'udp6'", type);
@@ -107,23 +108,26 @@ function resolveOptions(o: BatchSocketOptions): BindOptions {
   if (o.rxqOverflowMetric !== undefined && typeof o.rxqOverflowMetric !== 'string') {
     throw invalidArgType('options.rxqOverflowMetric', 'of type string', o.rxqOverflowMetric);
   }
-  const batching = boolOpt(o, 'batching', true) && batchingAvailable;
-  const ideal = batching ? IDEAL_BATCH_SIZE_WITH_MMSG : 1;
-  const batchSize = resolveBatchSize(ideal, intOpt(o, 'batchSize', 1, 2 ** 31 - 1));
-  return {
-    type, address, port, batchSize,
-    offload: boolOpt(o, 'offload', true) && batching,
+  const batching = useBatchPath(b, boolOpt(o, 'batching', true));
+  const options = engineOptions({
+    type, address, port,
+    batchSize: intOpt(o, 'batchSize', 1, INT32_MAX),
+    offload: boolOpt(o, 'offload', true),
     neverGsoEqualTail: boolOpt(o, 'neverGsoEqualTail', false),
-    rxqOverflowMetric: batching ? o.rxqOverflowMetric ?? '' : '',
-    recvBufferSize: intOpt(o, 'recvBufferSize', 1, 2 ** 31 - 1),
-    sendBufferSize: intOpt(o, 'sendBufferSize', 1, 2 ** 31 - 1),
+    rxqOverflowMetric: o.rxqOverflowMetric,
+    recvBufferSize: intOpt(o, 'recvBufferSize', 1, INT32_MAX),
+    sendBufferSize: intOpt(o, 'sendBufferSize', 1, INT32_MAX),
     reuseAddr: boolOpt(o, 'reuseAddr', false),
     reusePort: boolOpt(o, 'reusePort', false),
     ipv6Only: boolOpt(o, 'ipv6Only', false),
-    recvSlotSize: intOpt(o, 'recvSlotSize', 1, GRO_SLOT_SIZE) ?? GRO_SLOT_SIZE,
-    sendQueueLimit: intOpt(o, 'sendQueueLimit', 1, 2 ** 31 - 1) ?? Math.max(64 * batchSize, 1024),
-  };
+    recvSlotSize: intOpt(o, 'recvSlotSize', 1, GRO_SLOT_SIZE),
+    sendQueueLimit: intOpt(o, 'sendQueueLimit', 1, INT32_MAX),
+  }, batching);
+  return { batching, options };
 }
+
+/** Largest value of an int option (the kernel's int). */
+const INT32_MAX = 2 ** 31 - 1;
 
 export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   readonly #engine: Engine;
@@ -151,7 +155,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     this.#batchSize = batchSize;
     this.#engine = engine;
     host.deliver = (v) => this.#deliver(v);
-    host.fail = (e) => this.#fail(e);
+    host.reportError = (e) => this.#reportError(e);
     // Reading follows demand: it starts with the first consumer and stops
     // with the last, so an unread socket leaves datagrams to the kernel.
     // 'newListener' comes before the listener is added, so its update waits
@@ -351,7 +355,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
    * queues, then drops and counts in SO_RXQ_OVFL). Ends when the socket closes.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Batch> {
-    const state: IteratorState = { queue: [], wake: null, fail: null, error: null };
+    const state: IteratorState = { queue: [], wake: null, reject: null, error: null };
     if (!this.#closed) this.#iterators.add(state);
     this.#updateReading();
     const finish = (): IteratorResult<Batch> => {
@@ -377,7 +381,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
         if (!this.#iterators.has(state)) return Promise.resolve(finish());
         return new Promise((resolve, reject) => {
           state.wake = resolve;
-          state.fail = reject;
+          state.reject = reject;
         });
       },
       return: () => Promise.resolve(finish()),
@@ -413,14 +417,14 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     }
   }
 
-  #fail(err: Error): void {
+  #reportError(err: Error): void {
     let told = false;
     for (const it of this.#iterators) {
       told = true;
-      if (it.fail) {
-        const fail = it.fail;
-        it.wake = it.fail = null;
-        fail(err);
+      if (it.reject) {
+        const reject = it.reject;
+        it.wake = it.reject = null;
+        reject(err);
       } else {
         it.error = err;
       }
@@ -474,7 +478,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
 function settle(it: IteratorState, r: IteratorResult<Batch>): boolean {
   const wake = it.wake;
   if (wake === null) return false;
-  it.wake = it.fail = null;
+  it.wake = it.reject = null;
   wake(r);
   return true;
 }
@@ -484,11 +488,10 @@ function settle(it: IteratorState, r: IteratorResult<Batch>): boolean {
  * injects kernel faults); null, or `batching: false`, selects the portable path.
  */
 export async function bindWith(options: BatchSocketOptions, b: NativeBinding | null): Promise<BatchSocket> {
-  const o = resolveOptions(options);
+  const { batching, options: o } = resolveOptions(options, b);
   // The engine reports to whatever the socket installs here once it exists;
   // nothing can arrive before that, as reading starts on demand.
-  const host: EngineHost = { deliver: () => {}, fail: () => {} };
-  const batching = b !== null && options.batching !== false && batchingAvailable;
-  const engine = batching ? openMmsg(b, o, host) : await openDgram(o, host);
+  const host: EngineHost = { deliver: () => {}, reportError: () => {} };
+  const engine = await openEngine(batching ? b : null, o, host);
   return new BatchSocket(engine, host, o.type, o.batchSize);
 }

@@ -1,11 +1,14 @@
-// The contract between the public BatchSocket and the code that talks to the
-// kernel: the batch path on Linux (mmsg.ts) and the portable single-datagram
-// path (fallback.ts). Arguments reach an engine already validated.
+// The contract between the sockets (BatchSocket, the dgram drop-in) and the
+// code that talks to the kernel: the batch path on Linux (linux/) and the
+// portable single-datagram path (dgram.ts). Arguments reach an engine
+// already validated; options.ts fills in their defaults, open.ts picks the
+// engine.
 import type { BatchView } from '../batch';
 import type { Capabilities } from '../kernel/probe';
 import type { ParsedAddress, SocketAddress } from '../wire/sockaddr';
 
-export interface SocketStats {
+/** What an engine counts as it goes. */
+export interface TrafficCounts {
   datagramsIn: number;
   bytesIn: number;
   /** Messages the kernel returned: fewer than datagrams when GRO coalesced them. */
@@ -20,16 +23,28 @@ export interface SocketStats {
   truncated: number;
   /** Datagrams the kernel dropped because the receive queue was full (SO_RXQ_OVFL). */
   rxqOverflows: number;
-  /** TX offload was turned off after the kernel refused a GSO send (EIO). */
+}
+
+export interface SocketStats extends TrafficCounts {
+  /**
+   * TX offload was turned off after the kernel refused a GSO send (EIO).
+   * Derived from the capabilities (offered at open, txOffload now false),
+   * never stored beside them.
+   */
   gsoDisabled: boolean;
 }
 
-export function emptyStats(): SocketStats {
+export function emptyCounts(): TrafficCounts {
   return {
     datagramsIn: 0, bytesIn: 0, messagesIn: 0, recvCalls: 0,
     datagramsOut: 0, bytesOut: 0, messagesOut: 0, sendCalls: 0,
-    truncated: 0, rxqOverflows: 0, gsoDisabled: false,
+    truncated: 0, rxqOverflows: 0,
   };
+}
+
+/** The stats of a socket that has no engine yet. */
+export function emptyStats(): SocketStats {
+  return { ...emptyCounts(), gsoDisabled: false };
 }
 
 /**
@@ -68,8 +83,8 @@ export interface EngineHost {
   // Mutable: BatchSocket installs its handlers after the engine is open.
   /** A read arrived; the view is valid until this returns. */
   deliver(view: BatchView): void;
-  /** An error not tied to a write (a failed read, an ICMP error on a connected socket). */
-  fail(err: Error): void;
+  /** Reports an error not tied to a write (a failed read, an ICMP error on a connected socket). */
+  reportError(err: Error): void;
 }
 
 export interface BindOptions {
@@ -103,6 +118,12 @@ export interface Engine {
   setRef(ref: boolean): void;
   getRecvBufferSize(): number;
   getSendBufferSize(): number;
+  // Socket options beyond the bind options, for the dgram drop-in (TTL,
+  // broadcast, multicast, buffer sizes); they throw Node-style system errors
+  // naming `what`.
+  getIntOption(level: number, name: number, what: string): number;
+  setIntOption(level: number, name: number, value: number, what: string): void;
+  setBytesOption(level: number, name: number, value: Uint8Array, what: string): void;
   /** Stops reading, rejects every pending write, releases the socket. */
   close(): void;
 }

@@ -4,15 +4,14 @@
 // offload, and reports so.
 import { createSocket, type Socket } from 'node:dgram';
 import { BatchView } from '../batch';
-import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './contract';
-import { emptyStats } from './contract';
-import { nodeError, notRunning, queueFull } from '../errors';
+import { emptyCounts, type BindOptions, type Engine, type EngineHost, type SocketStats, type WriteJob } from './contract';
+import { notRunning, queueFull, unsupported } from '../errors';
 import type { Capabilities } from '../kernel/probe';
 import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
 
 export class DgramEngine implements Engine {
   readonly capabilities: Capabilities = { batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false };
-  readonly stats: SocketStats = emptyStats();
+  readonly #counts = emptyCounts();
   readonly #sock: Socket;
   readonly #limit: number;
   readonly #view = new BatchView(Buffer.alloc(0), 1, 1);
@@ -38,10 +37,10 @@ export class DgramEngine implements Engine {
       v.segmentSizes[0] = 0;
       v.messageTruncated[0] = 0;
       v.peers[0] = { address: rinfo.address, family: rinfo.family as 'IPv4' | 'IPv6', port: rinfo.port };
-      this.stats.datagramsIn++;
-      this.stats.messagesIn++;
-      this.stats.recvCalls++;
-      this.stats.bytesIn += msg.length;
+      this.#counts.datagramsIn++;
+      this.#counts.messagesIn++;
+      this.#counts.recvCalls++;
+      this.#counts.bytesIn += msg.length;
       v.live = true;
       try {
         host.deliver(v);
@@ -49,9 +48,10 @@ export class DgramEngine implements Engine {
         v.live = false;
       }
     });
-    sock.on('error', (err) => host.fail(err));
+    sock.on('error', (err) => host.reportError(err));
   }
 
+  get stats(): SocketStats { return { ...this.#counts, gsoDisabled: false }; }
   get queuedDatagrams(): number { return this.#queued; }
 
   address(): SocketAddress {
@@ -83,6 +83,10 @@ export class DgramEngine implements Engine {
   setRef(ref: boolean): void { if (ref) this.#sock.ref(); else this.#sock.unref(); }
   getRecvBufferSize(): number { return this.#sock.getRecvBufferSize(); }
   getSendBufferSize(): number { return this.#sock.getSendBufferSize(); }
+  // node:dgram has no raw socket options; the drop-in never asks this engine for them.
+  getIntOption(): number { throw unsupported('raw socket options on the portable path'); }
+  setIntOption(): void { throw unsupported('raw socket options on the portable path'); }
+  setBytesOption(): void { throw unsupported('raw socket options on the portable path'); }
 
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());
@@ -107,10 +111,10 @@ export class DgramEngine implements Engine {
         const cb = (err: Error | null) => {
           this.#queued--;
           if (!err) {
-            this.stats.datagramsOut++;
-            this.stats.messagesOut++;
-            this.stats.sendCalls++;
-            this.stats.bytesOut += len;
+            this.#counts.datagramsOut++;
+            this.#counts.messagesOut++;
+            this.#counts.sendCalls++;
+            this.#counts.bytesOut += len;
           }
           done(err);
         };
@@ -135,8 +139,7 @@ export class DgramEngine implements Engine {
 export function openDgram(o: BindOptions, host: EngineHost): Promise<DgramEngine> {
   if (o.reusePort) {
     // node:dgram gained reusePort after Node 20; we do not emulate it.
-    return Promise.reject(nodeError(new Error('reusePort needs the batch path (Linux with the native addon)'),
-      'ERR_BATCHGRAM_UNSUPPORTED'));
+    return Promise.reject(unsupported('reusePort needs the batch path (Linux with the native addon)'));
   }
   const sock = createSocket({
     type: o.type,

@@ -22,6 +22,9 @@ export const cmsgLen = (dataLen: number, l: CmsgLayout = NATIVE_LAYOUT) => align
  */
 export const MIN_CONTROL_MESSAGE_SIZE = cmsgSpace(4) + cmsgSpace(4);
 
+/** Control bytes the engine reserves per message, either way: MIN_CONTROL_MESSAGE_SIZE, 8-byte aligned with spare. */
+export const CONTROL_BUFFER_SIZE = Math.max(64, MIN_CONTROL_MESSAGE_SIZE);
+
 /** A control buffer that cannot be parsed as control messages. */
 export class ControlMessageError extends Error {
   readonly code = 'ERR_BATCHGRAM_BAD_CONTROL_MESSAGE';

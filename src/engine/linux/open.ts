@@ -1,0 +1,51 @@
+// Opening a socket on the batch path: create, set the bind options, bind,
+// then ask the kernel which offloads and counters this socket gets.
+import { counterFor } from '../../counters';
+import { throwSystemError } from '../../errors';
+import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
+import { enableRxqOverflowCounter, probeOffload } from '../../kernel/probe';
+import { GRO_SLOT_SIZE } from '../../limits';
+import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
+import type { BindOptions, EngineHost } from '../contract';
+import { LinuxEngine } from './engine';
+
+/** Sets a buffer size, beyond net.core.*mem_max where the process may (CAP_NET_ADMIN). */
+function setBufferSize(b: NativeBinding, s: SocketHandle, force: number, plain: number, size: number, name: string): void {
+  if (b.setsockopt(s, abi.SOL_SOCKET, force, size) === 0) return;
+  const r = b.setsockopt(s, abi.SOL_SOCKET, plain, size);
+  if (r < 0) throwSystemError(r, `setsockopt ${name}`);
+}
+
+/** Opens, configures and binds a socket on the batch path. Throws a system error on failure. */
+export function openLinux(b: NativeBinding, o: BindOptions, host: EngineHost): LinuxEngine {
+  const s = b.socket(o.type === 'udp4' ? 4 : 6);
+  if (typeof s === 'number') throwSystemError(s, 'socket');
+  try {
+    const set = (level: number, opt: number, value: number, name: string) => {
+      const r = b.setsockopt(s, level, opt, value);
+      if (r < 0) throwSystemError(r, `setsockopt ${name}`);
+    };
+    if (o.reuseAddr) set(abi.SOL_SOCKET, abi.SO_REUSEADDR, 1, 'SO_REUSEADDR');
+    if (o.reusePort) set(abi.SOL_SOCKET, abi.SO_REUSEPORT, 1, 'SO_REUSEPORT');
+    if (o.type === 'udp6') set(abi.IPPROTO_IPV6, abi.IPV6_V6ONLY, o.ipv6Only ? 1 : 0, 'IPV6_V6ONLY');
+    if (o.recvBufferSize !== undefined) setBufferSize(b, s, abi.SO_RCVBUFFORCE, abi.SO_RCVBUF, o.recvBufferSize, 'SO_RCVBUF');
+    if (o.sendBufferSize !== undefined) setBufferSize(b, s, abi.SO_SNDBUFFORCE, abi.SO_SNDBUF, o.sendBufferSize, 'SO_SNDBUF');
+    const name = new Uint8Array(abi.SOCKADDR_SLOT);
+    const len = encodeSockaddr(name, 0, o.address, o.port);
+    const r = b.bind(s, name, len);
+    if (r < 0) throwSystemError(r, 'bind', formatAddress(o.address), o.port);
+
+    // A receive slot too small for a GRO message does not ask for GRO.
+    let tx = false, rx = false;
+    if (o.offload) ({ tx, rx } = probeOffload(b, s, o.recvSlotSize >= GRO_SLOT_SIZE));
+    const counter = o.rxqOverflowMetric && enableRxqOverflowCounter(b, s) ? counterFor(o.rxqOverflowMetric) : undefined;
+    const capabilities = { batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined };
+    return new LinuxEngine(b, s, capabilities,
+      { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, rxOffload: rx, counter },
+      { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, sendQueueLimit: o.sendQueueLimit },
+      host);
+  } catch (err) {
+    b.close(s);
+    throw err;
+  }
+}

@@ -1,0 +1,197 @@
+// The receive side of the Linux engine: the memory registered for recvmmsg
+// (made on the first read), the read loop on readiness, and per read the GRO
+// segment sizes, the senders (decoded once while a sender repeats) and the
+// drop counter, turned into the view's datagrams by offload/gro.ts.
+import { constants } from 'node:os';
+import { BatchView } from '../../batch';
+import { counterDelta, type Counter } from '../../counters';
+import { receiveMemoryError, systemError, throwSystemError } from '../../errors';
+import { RecvMeta, recvMeta } from '../../kernel/descriptors';
+import { abi, type NativeBinding, type RecvRing, type SocketHandle } from '../../kernel/native';
+import { segmentCount, splitCoalesced } from '../../offload/gro';
+import { CONTROL_BUFFER_SIZE, readGroSegmentSize, readRxqOverflows } from '../../wire/cmsg';
+import { decodeSockaddr, type SocketAddress } from '../../wire/sockaddr';
+import type { EngineHost, TrafficCounts } from '../contract';
+
+const { EAGAIN } = constants.errno;
+const CONTROL_SIZE = CONTROL_BUFFER_SIZE;
+
+/**
+ * recvmmsg calls per readiness wake-up. Draining more per wake-up saves
+ * epoll round trips; the budget keeps one busy socket from starving timers
+ * and other sockets on the same event loop.
+ */
+const READ_BUDGET = 16;
+
+/** The memory registered for recvmmsg, and the view over it. */
+interface RecvMemory {
+  ring: RecvRing;
+  names: Uint8Array;
+  controlView: DataView;
+  meta: Int32Array;
+  view: BatchView;
+}
+
+export interface ReceiverConfig {
+  /** Messages per recvmmsg. */
+  batchSize: number;
+  /** Bytes per message slot. */
+  slotSize: number;
+  /** The kernel coalesces (UDP_GRO is on): a message may hold many datagrams. */
+  rxOffload: boolean;
+  /** Where the kernel's drop count goes (SO_RXQ_OVFL is on), if anywhere. */
+  counter: Counter | undefined;
+}
+
+export class Receiver {
+  readonly #b: NativeBinding;
+  readonly #s: SocketHandle;
+  readonly #host: EngineHost;
+  readonly #counts: TrafficCounts;
+  readonly #batchSize: number;
+  readonly #slotSize: number;
+  readonly #rxOffload: boolean;
+  readonly #counter: Counter | undefined;
+  // Made on the first read: a socket that only sends never pays for a receive arena.
+  #recv: RecvMemory | null = null;
+  readonly #peerKey = new Uint8Array(abi.SOCKADDR_SLOT); // the last sender's sockaddr bytes
+  #peerKeyLen = 0;
+  #peer: SocketAddress | null = null;
+  #lastOverflows = 0;
+
+  constructor(b: NativeBinding, s: SocketHandle, o: ReceiverConfig, counts: TrafficCounts, host: EngineHost) {
+    this.#b = b;
+    this.#s = s;
+    this.#host = host;
+    this.#counts = counts;
+    this.#batchSize = o.batchSize;
+    this.#slotSize = o.slotSize;
+    this.#rxOffload = o.rxOffload;
+    this.#counter = o.counter;
+  }
+
+  /** Registers the receive memory, once. */
+  prepare(): void {
+    this.#recv ??= this.#registerReceiveMemory();
+  }
+
+  #registerReceiveMemory(): RecvMemory {
+    const slots = this.#batchSize;
+    // Uninitialised memory: pages become resident only as the kernel writes them.
+    const arena = Buffer.allocUnsafeSlow(slots * this.#slotSize);
+    const names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
+    const controls = new Uint8Array(slots * CONTROL_SIZE);
+    const meta = new Int32Array(slots * abi.RECV_META_FIELDS);
+    const ring = this.#b.recvRing(arena, slots, this.#slotSize, names, controls, CONTROL_SIZE, meta);
+    if (typeof ring === 'number') throwSystemError(ring, 'recvRing');
+    const view = new BatchView(arena, slots, this.#rxOffload ? slots * 4 : slots);
+    return { ring, names, controlView: new DataView(controls.buffer), meta, view };
+  }
+
+  /** Reads while `active()` holds, up to READ_BUDGET recvmmsg calls, handing each read to the host. */
+  read(active: () => boolean): void {
+    const slots = this.#batchSize;
+    const recv = this.#recv;
+    if (recv === null) return;
+    for (let k = 0; k < READ_BUDGET && active(); k++) {
+      let n: number;
+      try {
+        n = this.#b.recvmmsg(this.#s, recv.ring, slots);
+      } catch (err) {
+        // The addon checks the registered memory before it asks the kernel,
+        // and found it unusable: a listener transferred or detached
+        // view.data.buffer. Nothing was read. Register fresh memory first,
+        // so the socket reads on whatever the error's listeners do.
+        this.#b.ringRelease(recv.ring);
+        this.#recv = this.#registerReceiveMemory();
+        this.#host.reportError(receiveMemoryError(err as Error));
+        return;
+      }
+      if (n < 0) {
+        if (n !== -EAGAIN) this.#host.reportError(systemError(n, 'recvmmsg'));
+        return;
+      }
+      this.#counts.recvCalls++;
+      try {
+        this.#fill(recv, n);
+      } catch (err) {
+        // A control message the kernel should never write (ControlMessageError):
+        // an error of this read, as a failed recvmmsg would be, not a crash.
+        this.#host.reportError(err as Error);
+        return;
+      }
+      recv.view.live = true;
+      try {
+        this.#host.deliver(recv.view);
+      } finally {
+        recv.view.live = false;
+      }
+      // Fewer messages than asked for: the queue is empty, skip the EAGAIN call.
+      if (n < slots) return;
+    }
+  }
+
+  // Turns the kernel's per-message results into the view's datagrams.
+  #fill(recv: RecvMemory, n: number): void {
+    const { view, meta, controlView } = recv;
+    const rx = this.#rxOffload;
+    let datagrams = 0, bytes = 0;
+    for (let m = 0; m < n; m++) {
+      const len = Math.min(recvMeta(meta, m, RecvMeta.Length), this.#slotSize);
+      const flags = recvMeta(meta, m, RecvMeta.Flags);
+      const controlLen = Math.min(recvMeta(meta, m, RecvMeta.ControlLength), CONTROL_SIZE);
+      const seg = rx && controlLen > 0 ? readGroSegmentSize(controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen) : 0;
+      view.messageOffsets[m] = m * this.#slotSize;
+      view.messageLengths[m] = len;
+      view.segmentSizes[m] = seg > 0 && seg < len ? seg : 0;
+      const truncated = (flags & abi.MSG_TRUNC) !== 0 ? 1 : 0;
+      view.messageTruncated[m] = truncated;
+      this.#counts.truncated += truncated;
+      view.peers[m] = this.#peerOf(recv.names, m, recvMeta(meta, m, RecvMeta.NameLength));
+      datagrams += segmentCount(len, view.segmentSizes[m]);
+      bytes += len;
+    }
+    this.#countOverflows(recv, n);
+    view.reserve(datagrams);
+    view.count = splitCoalesced(view.messageLengths, view.segmentSizes, n, this.#slotSize, view);
+    view.messageCount = n;
+    this.#counts.datagramsIn += view.count;
+    this.#counts.bytesIn += bytes;
+    this.#counts.messagesIn += n;
+  }
+
+  // Consecutive messages mostly come from one peer: reuse its decoded address
+  // while the sockaddr bytes repeat.
+  #peerOf(names: Uint8Array, m: number, nameLen: number): SocketAddress {
+    const at = m * abi.SOCKADDR_SLOT;
+    const len = Math.min(nameLen, abi.SOCKADDR_SLOT);
+    const key = this.#peerKey;
+    if (this.#peer !== null && len === this.#peerKeyLen) {
+      let same = true;
+      for (let i = 0; i < len; i++) if (names[at + i] !== key[i]) { same = false; break; }
+      if (same) return this.#peer;
+    }
+    key.set(names.subarray(at, at + len));
+    this.#peerKeyLen = len;
+    return (this.#peer = decodeSockaddr(names, at));
+  }
+
+  // SO_RXQ_OVFL is cumulative, so only the newest message's value matters.
+  #countOverflows(recv: RecvMemory, n: number): void {
+    if (this.#counter === undefined || n === 0) return;
+    const m = n - 1;
+    const controlLen = Math.min(recvMeta(recv.meta, m, RecvMeta.ControlLength), CONTROL_SIZE);
+    if (controlLen === 0) return;
+    const current = readRxqOverflows(recv.controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen);
+    if (current < 0 || current === this.#lastOverflows) return;
+    const delta = counterDelta(this.#lastOverflows, current);
+    this.#counter.add(delta);
+    this.#counts.rxqOverflows += delta;
+    this.#lastOverflows = current;
+  }
+
+  /** Gives back the receive memory. */
+  close(): void {
+    if (this.#recv !== null) this.#b.ringRelease(this.#recv.ring);
+  }
+}

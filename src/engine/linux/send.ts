@@ -1,0 +1,316 @@
+// The send side of the Linux engine: the write queue, GSO planning applied
+// per write (offload/gso.ts decides, this file does), the descriptors that
+// point the kernel at the caller's buffers, sendmmsg until the kernel took
+// every datagram, and waiting on writability (EAGAIN) or a timer (ENOBUFS).
+import { constants } from 'node:os';
+import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError } from '../../errors';
+import { describeIovec, describeMessage } from '../../kernel/descriptors';
+import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
+import type { Capabilities } from '../../kernel/probe';
+import { UDP_MAX_SEGMENTS } from '../../limits';
+import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from '../../offload/gso';
+import { CONTROL_BUFFER_SIZE, writeUdpSegment } from '../../wire/cmsg';
+import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
+import type { TrafficCounts, WriteError, WriteJob } from '../contract';
+
+const { EAGAIN, ENOBUFS } = constants.errno;
+const CONTROL_SIZE = CONTROL_BUFFER_SIZE;
+
+/** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
+const NOBUFS_RETRY_MS = 1;
+
+interface PendingWrite {
+  job: WriteJob;
+  /**
+   * What the iovecs index: the job's buffers, then the sentinel, then the
+   * ArrayBuffers of merged runs (rebuilt by every #describe).
+   */
+  sources: Array<Uint8Array | ArrayBuffer>;
+  /** sources.length before merged runs are added. */
+  fixedSources: number;
+  /** Where each datagram starts in its source; null: the job's `start` for all. */
+  offsets: ArrayLike<number> | null;
+  /** The datagrams' lengths (the job's, or a copy once a borrowed write is owned). */
+  lengths: ArrayLike<number>;
+  /** First datagram not yet accepted by the kernel. */
+  next: number;
+  /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
+  singlesUntil: number;
+  gsoDisabled: boolean;
+  error: Error | null;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const enum SendResult { Done, Again, NoBufs }
+
+export interface SenderConfig {
+  batchSize: number;
+  neverGsoEqualTail: boolean;
+  sendQueueLimit: number;
+}
+
+/** What the sender needs from its engine. */
+export interface SenderHost {
+  /** The socket's local address as text, for GSODisabledError. */
+  localName(): string;
+  /** The queue changed: whether writes wait for writability (see waitsForWritable) may have too. */
+  queueChanged(): void;
+}
+
+export class Sender {
+  readonly #b: NativeBinding;
+  readonly #s: SocketHandle;
+  /** The socket's capabilities: GSO is used while txOffload holds, and turned off here on EIO. */
+  readonly #caps: Capabilities;
+  readonly #counts: TrafficCounts;
+  readonly #host: SenderHost;
+  readonly #batchSize: number;
+  readonly #neverGsoEqualTail: boolean;
+  readonly #sendQueueLimit: number;
+  readonly #sendRing: SendRing;
+  readonly #sendNames: Uint8Array;
+  readonly #sendControlView: DataView;
+  readonly #msgDesc: Int32Array;
+  readonly #iovDesc: Int32Array;
+  readonly #plan: MessagePlan;
+  #queue: PendingWrite[] = [];
+  #queuedDatagrams = 0;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(b: NativeBinding, s: SocketHandle, o: SenderConfig, caps: Capabilities, counts: TrafficCounts,
+    host: SenderHost) {
+    this.#b = b;
+    this.#s = s;
+    this.#caps = caps;
+    this.#counts = counts;
+    this.#host = host;
+    this.#batchSize = o.batchSize;
+    this.#neverGsoEqualTail = o.neverGsoEqualTail;
+    this.#sendQueueLimit = o.sendQueueLimit;
+    // A send becomes at most batchSize messages of at most UDP_MAX_SEGMENTS
+    // datagrams (a forwarded view can hold that many), sentinel included.
+    const slots = o.batchSize;
+    const iovs = slots * UDP_MAX_SEGMENTS;
+    this.#sendNames = new Uint8Array(slots * abi.SOCKADDR_SLOT);
+    const sendControls = new Uint8Array(slots * CONTROL_SIZE);
+    this.#sendControlView = new DataView(sendControls.buffer);
+    this.#msgDesc = new Int32Array(slots * abi.SEND_MSG_FIELDS);
+    this.#iovDesc = new Int32Array(iovs * abi.SEND_IOV_FIELDS);
+    const sring = b.sendRing(slots, iovs, this.#sendNames, sendControls, CONTROL_SIZE, this.#msgDesc, this.#iovDesc);
+    if (typeof sring === 'number') throwSystemError(sring, 'sendRing');
+    this.#sendRing = sring;
+    this.#plan = new MessagePlan(slots);
+  }
+
+  get queuedDatagrams(): number { return this.#queuedDatagrams; }
+
+  /** Writes wait for the socket to become writable (not for the ENOBUFS timer). */
+  get waitsForWritable(): boolean { return this.#queue.length > 0 && this.#retryTimer === null; }
+
+  write(job: WriteJob): Promise<void> {
+    if (this.#closed) return Promise.reject(notRunning());
+    const count = job.lengths.length;
+    if (this.#queuedDatagrams + count > this.#sendQueueLimit) return Promise.reject(queueFull(this.#sendQueueLimit));
+    const sources: Array<Uint8Array | ArrayBuffer> = job.buffers.slice();
+    if (this.#neverGsoEqualTail) sources.push(SENTINEL); // index `count`
+    return new Promise<void>((resolve, reject) => {
+      const w: PendingWrite = {
+        job, sources, fixedSources: sources.length, offsets: job.offsets, lengths: job.lengths, next: 0, singlesUntil: 0,
+        gsoDisabled: false, error: null, resolve, reject,
+      };
+      this.#queue.push(w);
+      this.#queuedDatagrams += count;
+      if (this.#queue.length === 1) this.pump();
+      if (job.borrowed && this.#queue.includes(w)) this.#own(w);
+    });
+  }
+
+  // Copies what is left of a borrowed write into memory of its own, so it
+  // can wait for the kernel after the lender reuses its buffer.
+  #own(w: PendingWrite): void {
+    const lengths = (w.lengths = Array.from(w.lengths)); // the lender's arrays are reused too
+    let total = 0;
+    for (let d = w.next; d < lengths.length; d++) total += lengths[d];
+    const owned = Buffer.allocUnsafe(total);
+    const offsets: number[] = new Array(lengths.length).fill(0);
+    for (let d = w.next, at = 0; d < lengths.length; d++) {
+      const src = w.sources[d] as Uint8Array;
+      const from = w.offsets ? w.offsets[d] : w.job.start;
+      owned.set(src.subarray(from, from + lengths[d]), at);
+      w.sources[d] = owned;
+      offsets[d] = at;
+      at += lengths[d];
+    }
+    w.offsets = offsets;
+  }
+
+  /** Hands queued writes to the kernel until it takes no more; called again on writability. */
+  pump(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      const w = this.#queue[0];
+      const r = this.#send(w);
+      if (r === SendResult.NoBufs) {
+        this.#retryTimer ??= setTimeout(() => {
+          this.#retryTimer = null;
+          this.pump();
+        }, NOBUFS_RETRY_MS);
+        break;
+      }
+      if (r === SendResult.Again) break;
+      this.#queue.shift();
+      this.#queuedDatagrams -= w.lengths.length - w.next;
+      if (w.gsoDisabled) w.reject(new GSODisabledError(this.#host.localName(), w.error));
+      else if (w.error) w.reject(w.error);
+      else w.resolve();
+    }
+    this.#host.queueChanged();
+  }
+
+  #send(w: PendingWrite): SendResult {
+    const job = w.job;
+    const total = w.lengths.length;
+    const plan = this.#plan;
+    const nameLen = job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
+    const allowed = gsoAllowed(total, this.#neverGsoEqualTail);
+    while (w.next < total) {
+      const messages = planNext(w.lengths, w.next, total, w.singlesUntil, this.#caps.txOffload && allowed,
+        { maxPayload: job.maxPayload, neverGsoEqualTail: this.#neverGsoEqualTail }, this.#batchSize, plan);
+      let sent = 0;
+      while (sent < messages) {
+        let r: number;
+        try {
+          if (sent === 0) this.#describe(w, messages, nameLen);
+          r = this.#b.sendmmsg(this.#s, this.#sendRing, w.sources, sent, messages - sent);
+        } catch (err) {
+          // The addon refused the buffers (one was detached or shrunk since
+          // the write was accepted): this write fails, the queue moves on.
+          (err as WriteError).datagramsSent = w.next;
+          w.error = err as Error;
+          return SendResult.Done;
+        }
+        this.#counts.sendCalls++;
+        if (r > 0) {
+          this.#account(sent, sent + r);
+          sent += r;
+          w.next = plan.first[sent - 1] + plan.count[sent - 1];
+          continue;
+        }
+        if (r === -EAGAIN) return SendResult.Again;
+        if (r === -ENOBUFS) return SendResult.NoBufs;
+        const refusal = gsoRefusal(r, plan.segment[sent] > 0, this.#caps.txOffload);
+        if (refusal === GsoRefusal.DisableGso) {
+          this.#caps.txOffload = false;
+          w.gsoDisabled = true;
+          break;
+        }
+        if (refusal === GsoRefusal.SendSingly) {
+          w.singlesUntil = plan.first[sent] + plan.count[sent];
+          break;
+        }
+        const err: WriteError = systemError(r, 'sendmmsg', job.dest ? formatAddress(job.dest) : undefined, job.dest ? job.port : undefined);
+        err.datagramsSent = w.next;
+        w.error = err;
+        return SendResult.Done;
+      }
+    }
+    return SendResult.Done;
+  }
+
+  // Writes the descriptors of plan messages [0, messages): iovecs pointing
+  // into the caller's buffers, and a UDP_SEGMENT control message for every
+  // coalesced message.
+  #describe(w: PendingWrite, messages: number, nameLen: number): void {
+    const plan = this.#plan;
+    w.sources.length = w.fixedSources;
+    let iov = 0;
+    for (let m = 0; m < messages; m++) {
+      const first = plan.first[m];
+      const controlLen = plan.segment[m] > 0 ? writeUdpSegment(this.#sendControlView, m * CONTROL_SIZE, plan.segment[m]) : 0;
+      let end = this.#iovecs(w, first, first + plan.count[m], iov);
+      // The sentinel's index in sources is the datagram count.
+      if (plan.sentinel[m]) describeIovec(this.#iovDesc, end++, w.lengths.length, 0, SENTINEL.length);
+      // Every message of a write goes to the one address in slot 0.
+      describeMessage(this.#msgDesc, m, iov, end - iov, 0, nameLen, controlLen);
+      iov = end;
+    }
+  }
+
+  // The iovecs of datagrams [from, to) starting at iovec `iov`; returns the
+  // next free iovec. One per datagram, except that datagrams lying back to
+  // back share one: the kernel cuts GSO segments from the message's bytes
+  // wherever its iovecs end, and fewer iovecs are less work for the addon and
+  // the kernel alike. Back to back means consecutive ranges of one Uint8Array
+  // (a packed write, a forwarded view), or of one ArrayBuffer seen through
+  // different Uint8Arrays (slices of one slab).
+  #iovecs(w: PendingWrite, from: number, to: number, iov: number): number {
+    const { start } = w.job;
+    const { offsets, lengths } = w;
+    const buffers = w.sources as Uint8Array[]; // [0, count) are the datagrams' own Uint8Arrays
+    let run = from; // first datagram of the current run
+    let runStart = offsets ? offsets[from] : start; // in buffers[run]
+    let runEnd = runStart + lengths[from];
+    let runBuffer: ArrayBufferLike | null = null; // set once the run spans Uint8Arrays
+    for (let d = from + 1; d <= to; d++) {
+      if (d < to) {
+        const b = buffers[d];
+        const at = offsets ? offsets[d] : start;
+        if (b === buffers[run] && runBuffer === null) {
+          if (at === runEnd) {
+            runEnd += lengths[d];
+            continue;
+          }
+        } else if (b.byteOffset + at === buffers[run].byteOffset + runEnd) {
+          // The .buffer getter is not free: asked only when offsets line up.
+          // Only an ArrayBuffer can serve as an iovec source (not a SharedArrayBuffer).
+          const ab: ArrayBufferLike = runBuffer ?? buffers[run].buffer;
+          if (ab instanceof ArrayBuffer && b.buffer === ab) {
+            runBuffer = ab;
+            runEnd += lengths[d];
+            continue;
+          }
+        }
+      }
+      // The run ends before d: one iovec for it. Over an ArrayBuffer, offsets
+      // are relative to it, which the addon checks them against.
+      if (runBuffer === null) describeIovec(this.#iovDesc, iov++, run, runStart, runEnd - runStart);
+      else {
+        describeIovec(this.#iovDesc, iov++, w.sources.push(runBuffer as ArrayBuffer) - 1,
+          buffers[run].byteOffset + runStart, runEnd - runStart);
+      }
+      if (d < to) {
+        run = d;
+        runStart = offsets ? offsets[d] : start;
+        runEnd = runStart + lengths[d];
+        runBuffer = null;
+      }
+    }
+    return iov;
+  }
+
+  #account(from: number, to: number): void {
+    const plan = this.#plan;
+    for (let m = from; m < to; m++) {
+      this.#counts.bytesOut += plan.bytes[m];
+      this.#counts.datagramsOut += plan.count[m];
+      this.#queuedDatagrams -= plan.count[m];
+    }
+    this.#counts.messagesOut += to - from;
+  }
+
+  /** Gives back the ring and rejects every pending write with ERR_SOCKET_DGRAM_NOT_RUNNING. */
+  close(): void {
+    this.#closed = true;
+    this.#b.ringRelease(this.#sendRing);
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    const pending = this.#queue;
+    this.#queue = [];
+    this.#queuedDatagrams = 0;
+    for (const w of pending) {
+      const err: WriteError = notRunning();
+      err.datagramsSent = w.next;
+      w.reject(err);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+// The options an engine opens with, resolved in one place: whichever socket
+// asks (BatchSocket after checking its arguments, the dgram drop-in from
+// dgram's), the defaults below fill what it leaves out.
+import { idealBatchSize } from '../kernel/probe';
+import { GRO_SLOT_SIZE, resolveBatchSize } from '../limits';
+import type { BindOptions } from './contract';
+
+/** Default sendQueueLimit in batches: this many full batches may wait for the kernel. */
+export const SEND_QUEUE_BATCHES = 64;
+/** ...and never fewer datagrams than this. */
+export const MIN_SEND_QUEUE = 1024;
+/** A send queue without limit (node:dgram's). */
+export const UNLIMITED_SEND_QUEUE = 2 ** 31 - 1;
+
+/** What a socket must say; the rest has defaults. */
+export type EngineRequest = Pick<BindOptions, 'type' | 'address' | 'port'> & Partial<BindOptions>;
+
+/**
+ * The engine's options for a socket on the batch path (`batching`) or the
+ * portable one: the batch size from the request, the environment or the
+ * path's ideal; offload on the batch path only; the drop counter only where
+ * the kernel can count; receive slots of GRO_SLOT_SIZE; a send queue of
+ * SEND_QUEUE_BATCHES batches.
+ */
+export function engineOptions(r: EngineRequest, batching: boolean): BindOptions {
+  const batchSize = resolveBatchSize(idealBatchSize(batching), r.batchSize);
+  return {
+    type: r.type, address: r.address, port: r.port, batchSize,
+    offload: (r.offload ?? true) && batching,
+    neverGsoEqualTail: r.neverGsoEqualTail ?? false,
+    rxqOverflowMetric: batching ? r.rxqOverflowMetric ?? '' : '',
+    recvBufferSize: r.recvBufferSize,
+    sendBufferSize: r.sendBufferSize,
+    reuseAddr: r.reuseAddr ?? false,
+    reusePort: r.reusePort ?? false,
+    ipv6Only: r.ipv6Only ?? false,
+    recvSlotSize: r.recvSlotSize ?? GRO_SLOT_SIZE,
+    sendQueueLimit: r.sendQueueLimit ?? Math.max(SEND_QUEUE_BATCHES * batchSize, MIN_SEND_QUEUE),
+  };
+}
