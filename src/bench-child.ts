@@ -18,6 +18,7 @@ import { isIPv6 } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { isQueueFull } from './errors';
 import { NODE_IMPLS, NODE_RELAY, type ChildCounts, type ChildEvent, type NodeImpl } from './bench';
 import { BatchSocket, compatStats, createSocket, GSODisabledError, type Batch, type BatchView } from './index';
 
@@ -220,7 +221,7 @@ async function relay(a: Args): Promise<void> {
     // The kernel refused GSO and the socket fell back: the datagrams still went.
     if (err instanceof GSODisabledError && err.cause === null) {
       arrived(forwarded, datagrams, bytes);
-    } else if ((err as NodeJS.ErrnoException).code === 'ERR_BATCHGRAM_QUEUE_FULL') {
+    } else if (isQueueFull(err)) {
       dropped += datagrams;
     } else {
       process.stderr.write(`bench-child: forwardTo: ${err.message}\n`);

@@ -10,7 +10,7 @@
 // once, as with dgram. The copies lie back to back in arena blocks, so a
 // run of them travels as one iovec.
 import type { Engine, WriteError, WriteJob } from './engine/contract';
-import { GSODisabledError, notRunning } from './errors';
+import { GSODisabledError, isNotRunning, notRunning } from './errors';
 import { formatAddress, type ParsedAddress } from './wire/sockaddr';
 
 /** A send's result: (null, bytes) when the kernel took the datagram, (err) when not. */
@@ -272,7 +272,7 @@ export class SendCoalescer {
     this.#inFlight.delete(c);
     const failure = err instanceof GSODisabledError ? err.cause : err; // cause null: all were sent
     const n = c.outcomes.length;
-    const closed = failure !== null && this.#closing && (failure as { code?: string }).code === 'ERR_SOCKET_DGRAM_NOT_RUNNING';
+    const closed = failure !== null && this.#closing && isNotRunning(failure);
     // A write the close cut short took what the kernel had accepted by then.
     const sent = failure === null ? n : Math.min((failure as WriteError).datagramsSent ?? 0, n);
     if (sent < n && closed) {

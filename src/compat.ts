@@ -17,7 +17,11 @@ import { SendCoalescer, type SendDone } from './coalescer';
 import { emptyStats, type Engine, type EngineHost, type SocketStats } from './engine/contract';
 import { openBatchEngine } from './engine/open';
 import { engineOptions, UNLIMITED_SEND_QUEUE } from './engine/options';
-import { badPort, bufferSizeError, invalidArgType, nodeError, notRunning, outOfRange, systemError, type SystemError } from './errors';
+import {
+  alreadyBound, alreadyConnected, badBufferSize, badPort, badSocketType, bufferOutOfBounds, bufferSizeError, closedHandle,
+  errorWithHostPort, invalidArgType, isNotRunning, missingArgs, notConnected, notRunning, outOfRange, systemError, unsupported,
+  type SystemError,
+} from './errors';
 import { MAX_IPV4_PAYLOAD } from './limits';
 import { rethrow } from './listeners';
 import { abi, binding } from './kernel/native';
@@ -79,32 +83,9 @@ function validateUint32(value: unknown, name: string): void {
   if (value < 0 || value > 0xffffffff) throw outOfRange(name, '>= 0 && <= 4294967295', value);
 }
 
-const badType = () => nodeError(new TypeError('Bad socket type specified. Valid types are: udp4, udp6'), 'ERR_SOCKET_BAD_TYPE');
-const alreadyBound = () => nodeError(new Error('Socket is already bound'), 'ERR_SOCKET_ALREADY_BOUND');
-const isConnected = () => nodeError(new Error('Already connected'), 'ERR_SOCKET_DGRAM_IS_CONNECTED');
-const notConnected = () => nodeError(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
-const missingArg = (name: string) => nodeError(new TypeError(`The "${name}" argument must be specified`), 'ERR_MISSING_ARGS');
-const outOfBounds = (name: string) => nodeError(new RangeError(`"${name}" is outside of buffer bounds`), 'ERR_BUFFER_OUT_OF_BOUNDS');
-const badBufferSize = () => nodeError(new TypeError('Buffer size must be a positive integer'), 'ERR_SOCKET_BAD_BUFFER_SIZE');
-
-/** What dgram throws when a method that does not check for a closed socket meets one. */
-const closedHandle = (method: string) => new TypeError(`Cannot read properties of null (reading '${method}')`);
-
-/** Features this socket cannot offer: the error says so rather than doing something else. */
-function unsupported(what: string): Error {
-  return nodeError(new Error(`${what} is not supported by batchgram's dgram-compatible socket; use node:dgram for it`),
-    'ERR_BATCHGRAM_UNSUPPORTED');
-}
-
-/** A system error naming the peer, as dgram reports bind, connect and send failures. */
-function errorWithHostPort(errno: number, syscall: string, address: unknown, port: unknown): SystemError {
-  const err = systemError(errno, syscall);
-  const p = port as number;
-  if (p && p > 0) err.message += ` ${String(address)}:${String(port)}`;
-  else if (address) err.message += ` ${String(address)}`;
-  err.address = address as string;
-  if (p) err.port = p;
-  return err;
+/** Features the drop-in cannot offer: the error says so rather than doing something else. */
+function dropInUnsupported(what: string): Error {
+  return unsupported(`${what} is not supported by batchgram's dgram-compatible socket; use node:dgram for it`);
 }
 
 const errnoOf = (err: unknown): number => (err as SystemError).errno;
@@ -176,8 +157,8 @@ function sliceBuffer(buffer: unknown, offset: unknown, length: unknown): Uint8Ar
   else if (ArrayBuffer.isView(buffer)) b = buffer;
   else throw invalidArgType('buffer', BUFFER_TYPES, buffer);
   const off = Number(offset) >>> 0, len = Number(length) >>> 0;
-  if (off > b.byteLength) throw outOfBounds('offset');
-  if (off + len > b.byteLength) throw outOfBounds('length');
+  if (off > b.byteLength) throw bufferOutOfBounds('offset');
+  if (off + len > b.byteLength) throw bufferOutOfBounds('length');
   return new Uint8Array(b.buffer, b.byteOffset + off, len);
 }
 
@@ -228,7 +209,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
       if (options.sendBufferSize) validateUint32(options.sendBufferSize, 'options.sendBufferSize');
     }
     if (lookup !== undefined && typeof lookup !== 'function') throw invalidArgType('lookup', 'of type function', lookup);
-    if (type !== 'udp4' && type !== 'udp6') throw badType();
+    if (type !== 'udp4' && type !== 'udp6') throw badSocketType();
     this.type = type;
     this.#family = type === 'udp4' ? 4 : 6;
     this.#lookup = (lookup ?? dns.lookup) as Lookup;
@@ -269,8 +250,8 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     if (this.#bindState !== Bind.Unbound) throw alreadyBound();
     if (port !== null && typeof port === 'object') {
       const o = port as { recvStart?: unknown; fd?: unknown };
-      if (typeof o.recvStart === 'function') throw unsupported('bind() to an existing UDP handle');
-      if (typeof o.fd === 'number' && (o.fd | 0) === o.fd && o.fd > 0) throw unsupported('bind({ fd })');
+      if (typeof o.recvStart === 'function') throw dropInUnsupported('bind() to an existing UDP handle');
+      if (typeof o.fd === 'number' && (o.fd | 0) === o.fd && o.fd > 0) throw dropInUnsupported('bind({ fd })');
     }
     this.#bindState = Bind.Binding;
 
@@ -407,7 +388,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
       address = '';
     }
     validateString(address, 'address');
-    if (this.#connectState !== Connect.Disconnected) throw isConnected();
+    if (this.#connectState !== Connect.Disconnected) throw alreadyConnected();
     this.#connectState = Connect.Connecting;
     if (this.#bindState === Bind.Unbound) this.bind({ port: 0, exclusive: true }, undefined);
     const host = address;
@@ -499,7 +480,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
       } else {
         callback = offset;
       }
-      if (port || address) throw isConnected();
+      if (port || address) throw alreadyConnected();
     }
 
     let list: Uint8Array[] | null;
@@ -552,7 +533,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     const done: SendDone | null = callback === undefined ? null : (err, bytes) => {
       if (err === null) return callback(null, bytes!);
       // A send the socket's close cut short fails as libuv's does.
-      const errno = (err as { code?: string }).code === 'ERR_SOCKET_DGRAM_NOT_RUNNING' ? -ECANCELED : errnoOf(err);
+      const errno = isNotRunning(err) ? -ECANCELED : errnoOf(err);
       callback(errorWithHostPort(errno, 'send', address, port));
     };
     coalescer.add(dest, dest === null ? 0 : port, dest === null ? this.#connectedPayload : maxPayloadTo(dest),
@@ -686,7 +667,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   // to the group's family, any address, any port (a later bind() then fails).
   #membership(method: string, join: boolean, group: unknown, iface: unknown): void {
     this.#healthCheck();
-    if (!group) throw missingArg('multicastAddress');
+    if (!group) throw missingArgs('multicastAddress');
     const groupText = String(group), ifaceText = iface == null ? null : String(iface);
     const g4 = ip4(groupText), g6 = g4 === null ? ip6(groupText) : null;
     if (g4 === null && g6 === null) throw systemError(-EINVAL, method);
@@ -843,7 +824,7 @@ export function createSocket(type: dgram.SocketType | SocketOptions, listener?: 
   const batching = !cluster.isWorker && useBatchPath(binding, options?.batching);
   if (batching) return new CompatSocket(type, listener);
   // dgram before Node 22.12 would ignore reusePort without a word.
-  if (options?.reusePort && !dgramHasReusePort()) throw unsupported('reusePort without batching (or before Node 22.12)');
+  if (options?.reusePort && !dgramHasReusePort()) throw dropInUnsupported('reusePort without batching (or before Node 22.12)');
   return dgram.createSocket(type as dgram.SocketOptions, listener);
 }
 

@@ -1,7 +1,43 @@
-// Errors in Node's own shapes, so callers can switch on `code`: system errors
-// carry errno/syscall/address/port like node:dgram's, argument errors use
-// Node's ERR_* names and TypeError/RangeError.
+// Every error batchgram raises, in one module. Errors take Node's own shapes
+// so callers can switch on `code`: system errors carry errno/syscall/address/
+// port like node:dgram's, argument errors use Node's ERR_* names and
+// TypeError/RangeError, and batchgram's own conditions have ERR_BATCHGRAM_*
+// (or ERR_GENEVE_*) codes. CODES lists every code; callers test errors with
+// the predicates at the end, not by comparing strings.
 import { getSystemErrorMap, getSystemErrorName, inspect, type InspectOptions } from 'node:util';
+
+/** Every `code` batchgram's errors carry, by what it means. README lists them. */
+export const CODES = {
+  // batchgram's own
+  queueFull: 'ERR_BATCHGRAM_QUEUE_FULL',
+  gsoDisabled: 'ERR_BATCHGRAM_GSO_DISABLED',
+  viewExpired: 'ERR_BATCHGRAM_VIEW_EXPIRED',
+  unsupported: 'ERR_BATCHGRAM_UNSUPPORTED',
+  receiveMemory: 'ERR_BATCHGRAM_RECEIVE_MEMORY',
+  badControlMessage: 'ERR_BATCHGRAM_BAD_CONTROL_MESSAGE',
+  groOverflow: 'ERR_BATCHGRAM_GRO_OVERFLOW',
+  /** Thrown by the addon itself when a Node-API call fails (native/batchgram.c). */
+  napi: 'ERR_BATCHGRAM_NAPI',
+  geneveShortBuffer: 'ERR_GENEVE_SHORT_BUFFER',
+  geneveVniUnset: 'ERR_GENEVE_VNI_UNSET',
+  geneveBadVersion: 'ERR_GENEVE_BAD_VERSION',
+  // Node's, with Node's classes and messages
+  invalidArgType: 'ERR_INVALID_ARG_TYPE',
+  outOfRange: 'ERR_OUT_OF_RANGE',
+  invalidIpAddress: 'ERR_INVALID_IP_ADDRESS',
+  missingArgs: 'ERR_MISSING_ARGS',
+  bufferOutOfBounds: 'ERR_BUFFER_OUT_OF_BOUNDS',
+  badPort: 'ERR_SOCKET_BAD_PORT',
+  badSocketType: 'ERR_SOCKET_BAD_TYPE',
+  badBufferSize: 'ERR_SOCKET_BAD_BUFFER_SIZE',
+  bufferSize: 'ERR_SOCKET_BUFFER_SIZE',
+  alreadyBound: 'ERR_SOCKET_ALREADY_BOUND',
+  alreadyConnected: 'ERR_SOCKET_DGRAM_IS_CONNECTED',
+  notConnected: 'ERR_SOCKET_DGRAM_NOT_CONNECTED',
+  notRunning: 'ERR_SOCKET_DGRAM_NOT_RUNNING',
+} as const;
+
+export type ErrorCode = (typeof CODES)[keyof typeof CODES];
 
 export interface SystemError extends Error {
   code: string;
@@ -79,7 +115,7 @@ export function throwSystemError(r: unknown, syscall: string, address?: string, 
 /** ERR_INVALID_ARG_TYPE as Node words it; `expected` is the text after "must be". */
 export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
   const what = name.includes('.') ? 'property' : 'argument';
-  return nodeError(new TypeError(`The "${name}" ${what} must be ${expected}. Received ${received(value)}`), 'ERR_INVALID_ARG_TYPE');
+  return nodeError(new TypeError(`The "${name}" ${what} must be ${expected}. Received ${received(value)}`), CODES.invalidArgType);
 }
 
 function withSeparators(digits: string): string {
@@ -93,25 +129,25 @@ function withSeparators(digits: string): string {
 export function outOfRange(name: string, range: string, value: unknown): RangeError {
   const shown = typeof value === 'number' && Number.isInteger(value) && Math.abs(value) > 2 ** 32
     ? withSeparators(String(value)) : inspect(value);
-  return nodeError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), 'ERR_OUT_OF_RANGE');
+  return nodeError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), CODES.outOfRange);
 }
 
 export function badPort(port: unknown): RangeError {
-  return nodeError(new RangeError(`Port should be > 0 and < 65536. Received ${received(port)}.`), 'ERR_SOCKET_BAD_PORT');
+  return nodeError(new RangeError(`Port should be > 0 and < 65536. Received ${received(port)}.`), CODES.badPort);
 }
 
 export function invalidAddress(address: unknown, why = ''): TypeError {
-  return nodeError(new TypeError(`Invalid IP address: ${String(address)}${why ? ` (${why})` : ''}`), 'ERR_INVALID_IP_ADDRESS');
+  return nodeError(new TypeError(`Invalid IP address: ${String(address)}${why ? ` (${why})` : ''}`), CODES.invalidIpAddress);
 }
 
 export function notRunning(): Error {
-  return nodeError(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+  return nodeError(new Error('Not running'), CODES.notRunning);
 }
 
 /** A read found its registered memory unusable; the socket registered fresh memory and reads on. */
 export function receiveMemoryError(cause: Error): Error {
   return nodeError(new Error('the receive memory became unusable (was view.data.buffer transferred or detached?): ' +
-    'that read was not made; fresh memory is registered and reading goes on', { cause }), 'ERR_BATCHGRAM_RECEIVE_MEMORY');
+    'that read was not made; fresh memory is registered and reading goes on', { cause }), CODES.receiveMemory);
 }
 
 /** What a SystemError holds about the failed call (its `info`). */
@@ -149,17 +185,57 @@ function nodeSystemError(code: string, prefix: string, info: SystemErrorInfo): E
 /** ERR_SOCKET_BUFFER_SIZE, the SystemError dgram throws when a buffer size cannot be read or set. */
 export function bufferSizeError(negErrno: number, syscall: string): Error {
   const [code, message] = getSystemErrorMap().get(negErrno) ?? [`Unknown system error ${negErrno}`, 'unknown error'];
-  return nodeSystemError('ERR_SOCKET_BUFFER_SIZE', 'Could not get or set buffer size', { errno: negErrno, code, message, syscall });
+  return nodeSystemError(CODES.bufferSize, 'Could not get or set buffer size', { errno: negErrno, code, message, syscall });
 }
 
 /** A feature batchgram does not offer here; `message` says which and why. */
 export function unsupported(message: string): Error {
-  return nodeError(new Error(message), 'ERR_BATCHGRAM_UNSUPPORTED');
+  return nodeError(new Error(message), CODES.unsupported);
 }
 
 /** More writes are waiting for the kernel than the socket's sendQueueLimit allows. */
 export function queueFull(limit: number): Error {
-  return nodeError(new Error(`send queue is full (${limit} datagrams waiting); await earlier writes first`), 'ERR_BATCHGRAM_QUEUE_FULL');
+  return nodeError(new Error(`send queue is full (${limit} datagrams waiting); await earlier writes first`), CODES.queueFull);
+}
+
+// --- node:dgram's own errors (the drop-in raises them exactly as dgram does) --
+
+export const badSocketType = () => nodeError(new TypeError('Bad socket type specified. Valid types are: udp4, udp6'), CODES.badSocketType);
+export const alreadyBound = () => nodeError(new Error('Socket is already bound'), CODES.alreadyBound);
+export const alreadyConnected = () => nodeError(new Error('Already connected'), CODES.alreadyConnected);
+export const notConnected = () => nodeError(new Error('Not connected'), CODES.notConnected);
+export const missingArgs = (name: string) => nodeError(new TypeError(`The "${name}" argument must be specified`), CODES.missingArgs);
+export const bufferOutOfBounds = (name: string) => nodeError(new RangeError(`"${name}" is outside of buffer bounds`), CODES.bufferOutOfBounds);
+export const badBufferSize = () => nodeError(new TypeError('Buffer size must be a positive integer'), CODES.badBufferSize);
+
+/** What dgram throws when a method that does not check for a closed socket meets one (its handle is null). */
+export const closedHandle = (method: string) => new TypeError(`Cannot read properties of null (reading '${method}')`);
+
+/** A system error naming the peer, as dgram reports bind, connect and send failures. */
+export function errorWithHostPort(errno: number, syscall: string, address: unknown, port: unknown): SystemError {
+  const err = systemError(errno, syscall);
+  const p = port as number;
+  if (p && p > 0) err.message += ` ${String(address)}:${String(port)}`;
+  else if (address) err.message += ` ${String(address)}`;
+  err.address = address as string;
+  if (p) err.port = p;
+  return err;
+}
+
+// --- batchgram's own conditions ---------------------------------------------
+
+/** A forwardTo() outside the view's listener: the memory it names is no longer this read's. */
+export function viewExpired(): Error {
+  return nodeError(new Error('the view is no longer live: forward it inside its \'view\' listener'), CODES.viewExpired);
+}
+
+/** The base of batchgram's error classes: each has a stable `code` from CODES and its own `name`. */
+export class BatchgramError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
 }
 
 /**
@@ -168,12 +244,52 @@ export function queueFull(limit: number): Error {
  * off for good and retried without it: `cause` is the retry's error, or null
  * when the datagrams were sent after all.
  */
-export class GSODisabledError extends Error {
-  readonly code = 'ERR_BATCHGRAM_GSO_DISABLED';
+export class GSODisabledError extends BatchgramError {
+  declare readonly code: typeof CODES.gsoDisabled;
   override readonly cause: Error | null;
   constructor(readonly localAddress: string, cause: Error | null) {
-    super(`UDP GSO disabled on ${localAddress}${cause ? `; the retry without it failed: ${cause.message}` : '; the retry without it succeeded'}`);
+    super(CODES.gsoDisabled, `UDP GSO disabled on ${localAddress}${cause ? `; the retry without it failed: ${cause.message}` : '; the retry without it succeeded'}`);
     this.name = 'GSODisabledError';
     this.cause = cause;
   }
 }
+
+export type GeneveErrorCode = typeof CODES.geneveShortBuffer | typeof CODES.geneveVniUnset | typeof CODES.geneveBadVersion;
+
+/** A Geneve header that cannot be written or read (wire/geneve.ts). */
+export class GeneveError extends BatchgramError {
+  declare readonly code: GeneveErrorCode;
+  constructor(code: GeneveErrorCode, message: string) {
+    super(code, message);
+    this.name = 'GeneveError';
+  }
+}
+
+/** A control buffer that cannot be parsed as control messages (wire/cmsg.ts). */
+export class ControlMessageError extends BatchgramError {
+  constructor(message: string) {
+    super(CODES.badControlMessage, message);
+    this.name = 'ControlMessageError';
+  }
+}
+
+/** Splitting GRO messages needs more datagram slots than the output has (offload/gro.ts). */
+export class GroOverflowError extends BatchgramError {
+  constructor(capacity: number) {
+    super(CODES.groOverflow, `splitting coalesced messages needs more than ${capacity} datagram slots`);
+    this.name = 'GroOverflowError';
+  }
+}
+
+// --- Predicates ---------------------------------------------------------------
+
+/** Whether `err` carries `code`. */
+export function hasCode(err: unknown, code: ErrorCode): boolean {
+  return err !== null && typeof err === 'object' && (err as { code?: unknown }).code === code;
+}
+
+/** The socket closed (or was never running) before the operation could finish. */
+export const isNotRunning = (err: unknown): boolean => hasCode(err, CODES.notRunning);
+
+/** A write refused because sendQueueLimit datagrams are already waiting. */
+export const isQueueFull = (err: unknown): boolean => hasCode(err, CODES.queueFull);

@@ -3,10 +3,9 @@ export { BatchSocket, type AddressInfo, type BatchSocketOptions, type BatchSocke
 export { BatchView, type Batch, type Datagram } from './batch';
 export type { Capabilities } from './kernel/probe';
 export { IDEAL_BATCH_SIZE } from './kernel/probe';
-export { GSODisabledError, type SystemError } from './errors';
+export { GSODisabledError, GeneveError, type GeneveErrorCode, type SystemError } from './errors';
 export {
-  GeneveHeader, GeneveError, GENEVE_FIXED_HEADER_LENGTH, GENEVE_PROTOCOL_DISCO, GENEVE_PROTOCOL_WIREGUARD,
-  type GeneveInit, type GeneveErrorCode,
+  GeneveHeader, GENEVE_FIXED_HEADER_LENGTH, GENEVE_PROTOCOL_DISCO, GENEVE_PROTOCOL_WIREGUARD, type GeneveInit,
 } from './wire/geneve';
 export { MIN_CONTROL_MESSAGE_SIZE } from './wire/cmsg';
 export { UDP_MAX_SEGMENTS, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, BATCH_SIZE_ENV } from './limits';

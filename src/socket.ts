@@ -6,7 +6,7 @@ import { BatchView, type Batch } from './batch';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine/contract';
 import { openEngine } from './engine/open';
 import { engineOptions } from './engine/options';
-import { badPort, invalidAddress, invalidArgType, nodeError, notRunning, outOfRange } from './errors';
+import { badPort, invalidAddress, invalidArgType, notConnected, notRunning, outOfRange, viewExpired } from './errors';
 import { GeneveHeader } from './wire/geneve';
 import { GRO_SLOT_SIZE } from './limits';
 import { emitEach, rethrow } from './listeners';
@@ -216,7 +216,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     try {
       if (this.#closed) throw notRunning();
       const peer = this.#engine.remoteAddress();
-      if (peer === null) throw nodeError(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
+      if (peer === null) throw notConnected();
       const dest = this.#destination(peer.address);
       return this.#engine.write(this.#job(buffers, dest, peer.port, options, true));
     } catch (err) {
@@ -278,8 +278,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       if (this.#closed) throw notRunning();
       if (!(view instanceof BatchView)) throw invalidArgType('view', 'a BatchView', view);
       if (!view.live) {
-        throw nodeError(new Error('the view is no longer live: forward it inside its \'view\' listener'),
-          'ERR_BATCHGRAM_VIEW_EXPIRED');
+        throw viewExpired();
       }
       const dest = this.#destination(address);
       const maxPayload = maxPayloadTo(dest);

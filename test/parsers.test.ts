@@ -5,8 +5,9 @@
 // RangeError from DataView and fail the test.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cmsgSpace, ControlMessageError, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../src/wire/cmsg';
-import { GeneveError, GeneveHeader } from '../src/wire/geneve';
+import { ControlMessageError, GeneveError } from '../src/errors';
+import { cmsgSpace, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../src/wire/cmsg';
+import { GeneveHeader } from '../src/wire/geneve';
 import { abi } from '../src/kernel/native';
 import { rng } from './fuzz';
 

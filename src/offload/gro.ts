@@ -2,14 +2,7 @@
 // single message with their segment size (UDP_GRO), and we cut it back into
 // datagrams, in order. Only offsets and lengths are produced; the bytes stay
 // where the kernel wrote them.
-
-export class GroOverflowError extends Error {
-  readonly code = 'ERR_BATCHGRAM_GRO_OVERFLOW';
-  constructor(capacity: number) {
-    super(`splitting coalesced messages needs more than ${capacity} datagram slots`);
-    this.name = 'GroOverflowError';
-  }
-}
+import { GroOverflowError } from '../errors';
 
 /** How many datagrams a message of `length` bytes coalesced at `segmentSize` (0: none) holds. */
 export function segmentCount(length: number, segmentSize: number): number {

@@ -2,6 +2,7 @@
 // segment size to the kernel (UDP_SEGMENT), the GRO segment size back from it
 // (UDP_GRO) and the receive-queue drop counter (SO_RXQ_OVFL). Functions read
 // and write in place over a DataView so the receive path allocates nothing.
+import { ControlMessageError } from '../errors';
 import { abi } from '../kernel/native';
 import { HOST_LITTLE_ENDIAN } from './byteorder';
 
@@ -24,15 +25,6 @@ export const MIN_CONTROL_MESSAGE_SIZE = cmsgSpace(4) + cmsgSpace(4);
 
 /** Control bytes the engine reserves per message, either way: MIN_CONTROL_MESSAGE_SIZE, 8-byte aligned with spare. */
 export const CONTROL_BUFFER_SIZE = Math.max(64, MIN_CONTROL_MESSAGE_SIZE);
-
-/** A control buffer that cannot be parsed as control messages. */
-export class ControlMessageError extends Error {
-  readonly code = 'ERR_BATCHGRAM_BAD_CONTROL_MESSAGE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ControlMessageError';
-  }
-}
 
 // cmsg_len is a size_t: on 64-bit machines its high half must be zero for any
 // length that fits in a buffer we own.

@@ -9,6 +9,7 @@
 //
 // We only write headers without options; decoding reports the options length
 // so a reader knows where the payload starts.
+import { CODES, GeneveError } from '../errors';
 
 export const GENEVE_FIXED_HEADER_LENGTH = 8;
 /** Protocol types Tailscale's peer relays carry (from its net/packet). */
@@ -17,15 +18,6 @@ export const GENEVE_PROTOCOL_WIREGUARD = 0x7a12;
 
 const MAX_VERSION = 3; // two bits
 const MAX_VNI = 0xffffff; // 24 bits
-
-export type GeneveErrorCode = 'ERR_GENEVE_SHORT_BUFFER' | 'ERR_GENEVE_VNI_UNSET' | 'ERR_GENEVE_BAD_VERSION';
-
-export class GeneveError extends Error {
-  constructor(readonly code: GeneveErrorCode, message: string) {
-    super(message);
-    this.name = 'GeneveError';
-  }
-}
 
 export interface GeneveInit {
   version?: number;
@@ -64,11 +56,11 @@ export class GeneveHeader {
   /** Writes the fixed header at `b[at, at + 8)`. */
   encode(b: Uint8Array, at = 0): void {
     if (at < 0 || b.length - at < GENEVE_FIXED_HEADER_LENGTH) {
-      throw new GeneveError('ERR_GENEVE_SHORT_BUFFER', `Geneve header needs ${GENEVE_FIXED_HEADER_LENGTH} bytes at offset ${at}, buffer has ${b.length}`);
+      throw new GeneveError(CODES.geneveShortBuffer, `Geneve header needs ${GENEVE_FIXED_HEADER_LENGTH} bytes at offset ${at}, buffer has ${b.length}`);
     }
-    if (this.vni === undefined) throw new GeneveError('ERR_GENEVE_VNI_UNSET', 'Geneve VNI is not set');
+    if (this.vni === undefined) throw new GeneveError(CODES.geneveVniUnset, 'Geneve VNI is not set');
     if (!Number.isInteger(this.version) || this.version < 0 || this.version > MAX_VERSION) {
-      throw new GeneveError('ERR_GENEVE_BAD_VERSION', `Geneve version must be 0..${MAX_VERSION}, got ${this.version}`);
+      throw new GeneveError(CODES.geneveBadVersion, `Geneve version must be 0..${MAX_VERSION}, got ${this.version}`);
     }
     b[at] = this.version << 6;
     b[at + 1] = this.control ? 0x80 : 0;
@@ -83,7 +75,7 @@ export class GeneveHeader {
   /** Reads a fixed header from `b[at, at + 8)`. */
   static decode(b: Uint8Array, at = 0): GeneveHeader {
     if (at < 0 || b.length - at < GENEVE_FIXED_HEADER_LENGTH) {
-      throw new GeneveError('ERR_GENEVE_SHORT_BUFFER', `Geneve header needs ${GENEVE_FIXED_HEADER_LENGTH} bytes at offset ${at}, buffer has ${b.length}`);
+      throw new GeneveError(CODES.geneveShortBuffer, `Geneve header needs ${GENEVE_FIXED_HEADER_LENGTH} bytes at offset ${at}, buffer has ${b.length}`);
     }
     const h = new GeneveHeader({
       version: b[at] >> 6,
