@@ -211,6 +211,11 @@ export const badBufferSize = () => nodeError(new TypeError('Buffer size must be 
 /** What dgram throws when a method that does not check for a closed socket meets one (its handle is null). */
 export const closedHandle = (method: string) => new TypeError(`Cannot read properties of null (reading '${method}')`);
 
+/** A feature of node:dgram the drop-in cannot offer: the error says so rather than doing something else. */
+export function dropInUnsupported(what: string): Error {
+  return unsupported(`${what} is not supported by batchgram's dgram-compatible socket; use node:dgram for it`);
+}
+
 /** A system error naming the peer, as dgram reports bind, connect and send failures. */
 export function errorWithHostPort(errno: number, syscall: string, address: unknown, port: unknown): SystemError {
   const err = systemError(errno, syscall);

@@ -12,7 +12,7 @@ import * as dns from 'node:dns';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { SendCoalescer, type SendDone } from '../src/coalescer';
+import { SendBatcher, type SendDone } from '../src/compat/send-batcher';
 import type { WriteError, WriteJob } from '../src/engine/contract';
 import { GSODisabledError, notRunning } from '../src/errors';
 import { compatStats, createSocket, type SocketOptions } from '../src/index';
@@ -207,7 +207,7 @@ const refused = (sent: number, code = 'EMSGSIZE'): WriteError => Object.assign(n
 const hold = (sent: number) => Object.assign(new Error('held'), { held: sent });
 const A = parseAddress('127.0.0.1')!, B = parseAddress('127.0.0.2')!;
 
-interface CoalescerCase {
+interface BatcherCase {
   name: string;
   batchSize?: number;
   script?: Array<Error | null>;
@@ -219,7 +219,7 @@ interface CoalescerCase {
   results: Array<[number, string | number]>;
 }
 
-const coalescerCases: CoalescerCase[] = [
+const batcherCases: BatcherCase[] = [
   {
     name: 'cuts a destination\'s sends into writes of the batch size',
     batchSize: 4, sends: [['A', 1], ['A', 2], ['A', 3], ['A', 4], ['A', 5], ['A', 6]],
@@ -252,15 +252,15 @@ const coalescerCases: CoalescerCase[] = [
   },
 ];
 
-describe('SendCoalescer: batching rules over a scripted engine', () => {
-  for (const c of coalescerCases) {
+describe('SendBatcher: batching rules over a scripted engine', () => {
+  for (const c of batcherCases) {
     it(c.name, async () => {
       const engine = new ScriptedEngine(c.script);
-      const co = new SendCoalescer(engine, c.batchSize ?? 128);
+      const co = new SendBatcher(engine, c.batchSize ?? 128);
       const results: Array<[number, string | number]> = [];
       c.sends.forEach((send, i) => {
         const done: SendDone = (err, bytes) => results.push([i, err ? (err as NodeJS.ErrnoException).code! : bytes!]);
-        if (send === 'fail') co.fail(done, Object.assign(new Error('lookup'), { code: 'ELOOKUP' }));
+        if (send === 'fail') co.addFailed(done, Object.assign(new Error('lookup'), { code: 'ELOOKUP' }));
         else co.add(send[0] === 'A' ? A : B, 9, 65507, [new Uint8Array(send[1])], done);
       });
       assert.equal(co.queuedDatagrams, c.sends.filter((x) => x !== 'fail').length, 'collected sends are queued');
@@ -283,7 +283,7 @@ describe('SendCoalescer: batching rules over a scripted engine', () => {
       for (const b of job.buffers) seen.push(Buffer.from(b).toString());
       return Promise.resolve();
     } };
-    const co = new SendCoalescer(engine, 128);
+    const co = new SendBatcher(engine, 128);
     const b = Buffer.from('one');
     co.add(A, 9, 65507, [b], null);
     b.write('two');

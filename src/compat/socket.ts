@@ -1,33 +1,32 @@
-// The dgram drop-in: `createSocket` returns a socket with node:dgram's API
-// and behaviour (Node 20: argument checks, error codes and messages, event
-// order, implicit bind, sends queued until bound) over the batch engine.
-// Reads arrive by recvmmsg (and GRO) and are emitted one 'message' per
-// datagram; sends of one tick are batched per destination by SendCoalescer.
-// Where there is no batch path, createSocket returns a genuine dgram socket.
-import cluster from 'node:cluster';
+// The dgram drop-in's socket: node:dgram's API and behaviour (Node 20:
+// argument checks, error codes and messages, event order, implicit bind,
+// sends queued until bound) over a batch engine. Reads arrive by recvmmsg
+// (and GRO) and are emitted one 'message' per datagram; sends of one tick are
+// batched per destination by SendBatcher (send-batcher.ts). createSocket
+// (index.ts) decides whether a socket is this one or node:dgram's.
 import { channel } from 'node:diagnostics_channel';
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { addAbortListener, EventEmitter } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
-import type { BatchView } from './batch';
-import { SendCoalescer, type SendDone } from './coalescer';
-import { emptyStats, type Engine, type EngineHost, type SocketStats } from './engine/contract';
-import { openBatchEngine } from './engine/open';
-import { engineOptions, UNLIMITED_SEND_QUEUE } from './engine/options';
+import type { BatchView } from '../batch';
+import { SendBatcher, type SendDone } from './send-batcher';
+import { emptyStats, type Engine, type EngineHost, type SocketStats } from '../engine/contract';
+import { openBatchEngine } from '../engine/open';
+import { engineOptions, UNLIMITED_SEND_QUEUE } from '../engine/options';
 import {
-  alreadyBound, alreadyConnected, badBufferSize, badPort, badSocketType, bufferOutOfBounds, bufferSizeError, closedHandle,
-  errorWithHostPort, invalidArgType, isNotRunning, missingArgs, notConnected, notRunning, outOfRange, systemError, unsupported,
+  alreadyBound, alreadyConnected, badBufferSize, badSocketType, bufferSizeError, closedHandle,
+  dropInUnsupported, errorWithHostPort, invalidArgType, isNotRunning, missingArgs, notConnected, notRunning, systemError,
   type SystemError,
-} from './errors';
-import { MAX_IPV4_PAYLOAD } from './limits';
-import { rethrow } from './listeners';
-import { abi, binding } from './kernel/native';
-import { useBatchPath } from './kernel/probe';
-import { encodeSockaddr, interfaceIndex, maxPayloadTo, parseAddress, type ParsedAddress } from './wire/sockaddr';
-import { HOST_LITTLE_ENDIAN } from './wire/byteorder';
+} from '../errors';
+import { MAX_IPV4_PAYLOAD } from '../limits';
+import { rethrow } from '../listeners';
+import { abi, binding } from '../kernel/native';
+import { encodeSockaddr, maxPayloadTo, type ParsedAddress } from '../wire/sockaddr';
+import { HOST_LITTLE_ENDIAN } from '../wire/byteorder';
+import { ANY4, ANY6, inFamily, ip4, ip6, nodeAddress } from './address';
+import { asBytes, BUFFER_TYPES, bufferList, sliceBuffer, validateNumber, validatePort, validateString, validateUint32 } from './arguments';
 
 const { EBADF, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
 
@@ -52,126 +51,7 @@ const enum Connect { Disconnected, Connecting, Connected }
 
 const udpSocketChannel = channel('udp.socket');
 
-// ---------------------------------------------------------------------------
-// Errors exactly as node:dgram makes them (code, class and message text);
-// the general ones live in errors.ts.
-
-const BUFFER_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
-
-function validateString(value: unknown, name: string): asserts value is string {
-  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
-}
-
-function validateNumber(value: unknown, name: string): asserts value is number {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-}
-
-/** A port for connect and send: 1..65535, as a number or numeric string. */
-function validatePort(port: unknown): number {
-  const n = Number(port);
-  if ((typeof port !== 'number' && typeof port !== 'string') ||
-    (typeof port === 'string' && port.trim().length === 0) ||
-    n !== n >>> 0 || n > 0xffff || port === 0) {
-    throw badPort(port);
-  }
-  return n | 0;
-}
-
-function validateUint32(value: unknown, name: string): void {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
-  if (value < 0 || value > 0xffffffff) throw outOfRange(name, '>= 0 && <= 4294967295', value);
-}
-
-/** Features the drop-in cannot offer: the error says so rather than doing something else. */
-function dropInUnsupported(what: string): Error {
-  return unsupported(`${what} is not supported by batchgram's dgram-compatible socket; use node:dgram for it`);
-}
-
 const errnoOf = (err: unknown): number => (err as SystemError).errno;
-
-// ---------------------------------------------------------------------------
-// Addresses as libuv reads them (uv_ip4_addr, uv_ip6_addr): literals only,
-// and an IPv6 zone is an interface name (an unknown name is zone 0).
-
-function ip4(text: string): ParsedAddress | null {
-  const a = parseAddress(text);
-  return a !== null && a.family === 4 ? a : null;
-}
-
-function ip6(text: string): ParsedAddress | null {
-  const pct = text.indexOf('%');
-  const a = parseAddress(pct < 0 ? text : text.slice(0, pct));
-  if (a === null || a.family !== 6) return null;
-  return pct < 0 ? a : { ...a, scopeId: interfaceIndex(text.slice(pct + 1)) ?? 0 };
-}
-
-/** Interface names by index, read from sysfs when an index is first seen. */
-const interfaceNames = new Map<number, string>();
-
-function interfaceName(index: number): string {
-  if (!interfaceNames.has(index)) {
-    try {
-      for (const name of readdirSync('/sys/class/net')) {
-        interfaceNames.set(Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')), name);
-      }
-    } catch {
-      // no sysfs: the index stands
-    }
-  }
-  return interfaceNames.get(index) ?? String(index);
-}
-
-/**
- * An address as Node reports it (libuv's AddressToJS): an IPv6 link-local
- * address carries its zone as an interface name (fe80::1%eth0), and no
- * other address carries a zone.
- */
-function nodeAddress(address: string): string {
-  const pct = address.indexOf('%');
-  if (pct < 0) return address;
-  const host = address.slice(0, pct);
-  return /^fe[89ab]/i.test(host) ? `${host}%${interfaceName(Number(address.slice(pct + 1)))}` : host;
-}
-
-/** The address a lookup gave, in the socket's family, or null (dgram then fails with EINVAL). */
-function inFamily(ip: unknown, family: 4 | 6): ParsedAddress | null {
-  if (typeof ip !== 'string') return null;
-  return family === 4 ? ip4(ip) : ip6(ip);
-}
-
-
-const ANY4 = parseAddress('0.0.0.0')!;
-const ANY6 = parseAddress('::')!;
-
-// ---------------------------------------------------------------------------
-
-/** Turns a send's buffer arguments into one Uint8Array view (no copy for one buffer). */
-function asBytes(b: ArrayBufferView): Uint8Array {
-  return b instanceof Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
-function sliceBuffer(buffer: unknown, offset: unknown, length: unknown): Uint8Array {
-  let b: ArrayBufferView;
-  if (typeof buffer === 'string') b = Buffer.from(buffer);
-  else if (ArrayBuffer.isView(buffer)) b = buffer;
-  else throw invalidArgType('buffer', BUFFER_TYPES, buffer);
-  const off = Number(offset) >>> 0, len = Number(length) >>> 0;
-  if (off > b.byteLength) throw bufferOutOfBounds('offset');
-  if (off + len > b.byteLength) throw bufferOutOfBounds('length');
-  return new Uint8Array(b.buffer, b.byteOffset + off, len);
-}
-
-function bufferList(list: unknown[]): Uint8Array[] | null {
-  const out = new Array<Uint8Array>(list.length);
-  for (let i = 0; i < list.length; i++) {
-    const b = list[i];
-    if (typeof b === 'string') out[i] = Buffer.from(b);
-    else if (ArrayBuffer.isView(b)) out[i] = asBytes(b);
-    else return null;
-  }
-  return out;
-}
 
 /**
  * A dgram.Socket over the batch engine. Its state mirrors dgram's: a bind
@@ -179,7 +59,7 @@ function bufferList(list: unknown[]): Uint8Array[] | null {
  * The engine exists from bind on (or earlier, as in libuv, when a multicast
  * membership is set on an unbound socket).
  */
-class CompatSocket extends EventEmitter implements dgram.Socket {
+export class CompatSocket extends EventEmitter implements dgram.Socket {
   readonly type: dgram.SocketType;
   readonly #family: 4 | 6;
   readonly #lookup: Lookup;
@@ -189,7 +69,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   #engine: Engine | null = null;
   /** The family of the kernel socket, which a deferred bind may have chosen. */
   #engineFamily: 4 | 6 = 4;
-  #coalescer: SendCoalescer | null = null;
+  #batcher: SendBatcher | null = null;
   #bindState = Bind.Unbound;
   #connectState = Connect.Disconnected;
   #connectedPayload = MAX_IPV4_PAYLOAD;
@@ -318,7 +198,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     if (!this.#ref) engine.setRef(false);
     this.#engine = engine;
     this.#engineFamily = family;
-    this.#coalescer = new SendCoalescer(engine, o.batchSize);
+    this.#batcher = new SendBatcher(engine, o.batchSize);
     return engine;
   }
 
@@ -409,7 +289,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
         try {
           const peer = inFamily(ip, this.#family);
           if (peer === null) throw systemError(-EINVAL, 'connect');
-          this.#coalescer!.writeNow();
+          this.#batcher!.writeNow();
           this.#engine!.connect(peer, port);
           this.#connectedPayload = maxPayloadTo(peer);
         } catch (e) {
@@ -437,7 +317,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   disconnect(): void {
     if (this.#connectState !== Connect.Connected) throw notConnected();
     if (this.#closed) throw closedHandle('disconnect');
-    this.#coalescer!.writeNow();
+    this.#batcher!.writeNow();
     try {
       this.#engine!.disconnect();
     } catch (e) {
@@ -516,9 +396,9 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   #doSend(ex: Error | null, ip: string | null, list: Uint8Array[], address: string | undefined, port: number,
     callback: SendCallback | undefined): void {
     // Results, failures before the kernel included, come out in send order.
-    const coalescer = this.#coalescer!;
+    const batcher = this.#batcher!;
     if (ex) {
-      coalescer.fail(callback ?? (() => this.emit('error', ex)), ex);
+      batcher.addFailed(callback ?? (() => this.emit('error', ex)), ex);
       return;
     }
     if (this.#closed) return; // as dgram: a send whose lookup outlived the socket is dropped
@@ -526,7 +406,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     if (ip !== null) {
       dest = inFamily(ip, this.#family);
       if (dest === null) {
-        if (callback) coalescer.fail(callback, errorWithHostPort(-EINVAL, 'send', address, port));
+        if (callback) batcher.addFailed(callback, errorWithHostPort(-EINVAL, 'send', address, port));
         return;
       }
     }
@@ -536,7 +416,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
       const errno = isNotRunning(err) ? -ECANCELED : errnoOf(err);
       callback(errorWithHostPort(errno, 'send', address, port));
     };
-    coalescer.add(dest, dest === null ? 0 : port, dest === null ? this.#connectedPayload : maxPayloadTo(dest),
+    batcher.add(dest, dest === null ? 0 : port, dest === null ? this.#connectedPayload : maxPayloadTo(dest),
       list, done);
   }
 
@@ -560,10 +440,10 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     this.#healthCheck();
     this.#closed = true;
     const emitClose = () => process.nextTick(() => this.emit('close'));
-    if (this.#coalescer === null) emitClose();
+    if (this.#batcher === null) emitClose();
     // What dgram would already have handed to the kernel goes now; 'close'
     // follows the results of the sends made before it, as with dgram.
-    else this.#coalescer.close(emitClose);
+    else this.#batcher.close(emitClose);
     this.#engine?.close();
     return this;
   }
@@ -602,7 +482,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     const early = check();
     if (early < 0) throw systemError(early, method);
     if (this.#engine === null) throw systemError(-EBADF, method);
-    this.#coalescer!.writeNow(); // sends made before the change go out without it
+    this.#batcher!.writeNow(); // sends made before the change go out without it
     try {
       return apply(this.#engine);
     } catch (e) {
@@ -764,7 +644,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     const name = recv ? abi.SO_RCVBUF : abi.SO_SNDBUF;
     try {
       if (size === 0) return this.#engine.getIntOption(abi.SOL_SOCKET, name, syscall);
-      this.#coalescer!.writeNow();
+      this.#batcher!.writeNow();
       this.#engine.setIntOption(abi.SOL_SOCKET, name, size, syscall);
       return size;
     } catch (e) {
@@ -780,13 +660,13 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   /** Bytes of datagrams accepted by send() and not yet taken by the kernel. */
   getSendQueueSize(): number {
     if (this.#closed) throw closedHandle('getSendQueueSize');
-    return this.#coalescer?.queuedBytes ?? 0;
+    return this.#batcher?.queuedBytes ?? 0;
   }
 
   /** How many datagrams those are. */
   getSendQueueCount(): number {
     if (this.#closed) throw closedHandle('getSendQueueCount');
-    return this.#coalescer?.queuedDatagrams ?? 0;
+    return this.#batcher?.queuedDatagrams ?? 0;
   }
 
   ref(): this {
@@ -807,33 +687,10 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
 
   /** @internal see compatStats */
   stats(): CompatStats {
-    return { ...(this.#engine?.stats ?? emptyStats()), sendQueue: this.#coalescer?.queuedDatagrams ?? 0 };
+    return { ...(this.#engine?.stats ?? emptyStats()), sendQueue: this.#batcher?.queuedDatagrams ?? 0 };
   }
 }
 
 type SendCallback = (error: Error | null, bytes?: number) => void;
 
-/**
- * dgram.createSocket with batching underneath: the same arguments, events
- * and errors. Where batching is unavailable (no addon, not Linux), with
- * `batching: false`, and in cluster workers (where dgram shares the primary's
- * socket), it returns a node:dgram socket.
- */
-export function createSocket(type: dgram.SocketType | SocketOptions, listener?: MessageListener): dgram.Socket {
-  const options = type !== null && typeof type === 'object' ? type : undefined;
-  const batching = !cluster.isWorker && useBatchPath(binding, options?.batching);
-  if (batching) return new CompatSocket(type, listener);
-  // dgram before Node 22.12 would ignore reusePort without a word.
-  if (options?.reusePort && !dgramHasReusePort()) throw dropInUnsupported('reusePort without batching (or before Node 22.12)');
-  return dgram.createSocket(type as dgram.SocketOptions, listener);
-}
 
-function dgramHasReusePort(): boolean {
-  const [major, minor] = process.versions.node.split('.').map(Number);
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
-}
-
-/** The batching counters of a socket from createSocket, or null for a node:dgram socket. */
-export function compatStats(socket: dgram.Socket): CompatStats | null {
-  return socket instanceof CompatSocket ? socket.stats() : null;
-}

@@ -9,9 +9,9 @@
 // would have handed them to the kernel: the caller may reuse its buffer at
 // once, as with dgram. The copies lie back to back in arena blocks, so a
 // run of them travels as one iovec.
-import type { Engine, WriteError, WriteJob } from './engine/contract';
-import { GSODisabledError, isNotRunning, notRunning } from './errors';
-import { formatAddress, type ParsedAddress } from './wire/sockaddr';
+import type { Engine, WriteError, WriteJob } from '../engine/contract';
+import { GSODisabledError, isNotRunning, notRunning } from '../errors';
+import { formatAddress, type ParsedAddress } from '../wire/sockaddr';
 
 /** A send's result: (null, bytes) when the kernel took the datagram, (err) when not. */
 export type SendDone = (err: Error | null, bytes?: number) => void;
@@ -63,7 +63,7 @@ interface Chunk {
  * datagram, the datagrams behind it are sent again before anything queued
  * later, so order per destination survives a failure in the middle of a batch.
  */
-export class SendCoalescer {
+export class SendBatcher {
   readonly #engine: Pick<Engine, 'write' | 'queuedDatagrams'>;
   readonly #batchSize: number;
   #groups = new Map<string, Group>();
@@ -111,7 +111,7 @@ export class SendCoalescer {
   }
 
   /** A send that failed before reaching the kernel: its result takes its turn among the others. */
-  fail(done: SendDone, err: Error): void {
+  addFailed(done: SendDone, err: Error): void {
     this.#current().outcomes.push({ done, err, bytes: 0, cancelled: false });
   }
 
