@@ -1,14 +1,14 @@
 // The batchgram command line, run as a user runs it: each test spawns
-// dist/src/cli.js and reads what it prints.
+// dist/src/cli/main.js and reads what it prints.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BatchSocket } from '../src/index';
-import { SequenceTracker } from '../src/tester';
+import { SequenceTracker } from '../src/cli/sendrecv';
 import { netnsUnavailable, NodeProgram, TwoHosts } from './netns';
 
-const CLI = join(__dirname, '..', 'src', 'cli.js');
+const CLI = join(__dirname, '..', 'src', 'cli', 'main.js');
 
 interface Result { status: number | null; stdout: string; stderr: string }
 

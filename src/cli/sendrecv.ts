@@ -10,7 +10,8 @@
 // common clock (only differences of transit times enter it).
 import { isIPv6 } from 'node:net';
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
-import { BatchSocket, GSODisabledError, type BatchView } from './index';
+import { BatchSocket, GSODisabledError, type BatchView } from '../index';
+import { socketTypeFor, stopSignal, WRITES_PER_YIELD } from './common';
 
 /** Sequence number and timestamp: the smallest datagram the tester sends. */
 export const HEADER_SIZE = 16;
@@ -47,12 +48,9 @@ export const DEFAULT_SEND_SECONDS = 5;
 const TICK_MS = 50;
 /** Sequence numbers remembered behind the highest one seen, to tell a late datagram from a duplicate. */
 const WINDOW = 1 << 22;
-/** As in bench-child.ts: a full-speed write loop lets the event loop run every this many writes. */
-const WRITES_PER_YIELD = 64;
 /** Receive buffer asked for (the library tries SO_RCVBUFFORCE): a short stall should not lose datagrams. */
 const RECV_BUFFER = 16 << 20;
 
-const socketType = (address: string): 'udp4' | 'udp6' => (isIPv6(address) ? 'udp6' : 'udp4');
 const formatEndpoint = (e: Endpoint) => (isIPv6(e.address) ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
 const seconds = (fromNs: bigint, toNs: bigint) => Number(toNs - fromNs) / 1e9;
 
@@ -139,14 +137,6 @@ function print(json: boolean, r: Throughput, verb: string, extra = ''): void {
   process.stdout.write(`${r.event === 'done' ? 'total ' : '      '}${span}  ${String(r.datagrams).padStart(9)} datagrams ${verb}  ${mbit}${extra}\n`);
 }
 
-/** Resolves on SIGINT or SIGTERM: the tester then reports and exits as if its time were up. */
-function interrupted(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
-}
-
 // --- recv -------------------------------------------------------------------
 
 /** The receiver's running totals; reports are differences of two of these. */
@@ -154,7 +144,7 @@ interface Totals { datagrams: number; bytes: number; missing: number; reordered:
 
 export async function runRecv(o: RecvOptions): Promise<number> {
   const sock = await BatchSocket.bind({
-    type: socketType(o.bind.address), address: o.bind.address, port: o.bind.port,
+    type: socketTypeFor(o.bind.address), address: o.bind.address, port: o.bind.port,
     recvBufferSize: RECV_BUFFER, rxqOverflowMetric: 'batchgram.recv',
   });
   const local = { address: o.bind.address, port: sock.address().port };
@@ -212,7 +202,7 @@ export async function runRecv(o: RecvOptions): Promise<number> {
   }, TICK_MS);
 
   try {
-    await Promise.race([finished, interrupted(), failed]);
+    await Promise.race([finished, stopSignal(), failed]);
   } finally {
     clearInterval(ticker);
   }
@@ -252,10 +242,10 @@ function due(o: SendOptions, sent: number, elapsed: number, batch: number): numb
 }
 
 export async function runSend(o: SendOptions): Promise<number> {
-  const sock = await BatchSocket.bind({ type: socketType(o.to.address) });
+  const sock = await BatchSocket.bind({ type: socketTypeFor(o.to.address) });
   const bufs = Array.from({ length: sock.batchSize }, () => Buffer.alloc(o.size));
   let stopped = false;
-  void interrupted().then(() => { stopped = true; });
+  void stopSignal().then(() => { stopped = true; });
   const duration = o.duration ?? (o.count === undefined ? DEFAULT_SEND_SECONDS : Infinity);
 
   const start = process.hrtime.bigint();

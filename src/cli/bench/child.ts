@@ -1,7 +1,7 @@
 // One side of one `batchgram bench` run for the Node implementations, in its
 // own process so that sender and receiver each have a core and an event loop
 // of their own. It speaks the line protocol of bench/udpref.c (see
-// ChildEvent in bench.ts), so the harness drives Node and C alike:
+// ChildEvent in protocol.ts), so the harness drives Node and C alike:
 //
 //   bench-child recv --impl IMPL --bind ADDR --port N
 //   bench-child send --impl IMPL --to ADDR --port N --size BYTES --duration SECONDS
@@ -14,13 +14,13 @@
 // a sender stops after --duration or on EOF, so an orphan never outlives its
 // harness.
 import * as nodeDgram from 'node:dgram';
-import { isIPv6 } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { isQueueFull } from './errors';
-import { NODE_IMPLS, NODE_RELAY, type ChildCounts, type ChildEvent, type NodeImpl } from './bench';
-import { BatchSocket, compatStats, createSocket, GSODisabledError, type Batch, type BatchView } from './index';
+import { isQueueFull } from '../../errors';
+import { socketTypeFor, stopSignal, WRITES_PER_YIELD } from '../common';
+import { NODE_IMPLS, NODE_RELAY, type ChildCounts, type ChildEvent, type NodeImpl } from './protocol';
+import { BatchSocket, compatStats, createSocket, GSODisabledError, type Batch, type BatchView } from '../../index';
 
 /** Same as udpref's SOCKBUF: so that no implementation is buffer-starved. */
 const SOCKET_BUFFER = 64 << 20;
@@ -32,13 +32,6 @@ const DRAIN_IDLE_MS = 20;
 const DRAIN_MAX_MS = 2000;
 /** node:dgram sends kept in flight: enough to never wait on a callback, bounded so memory stays flat. */
 const DGRAM_WINDOW = 256;
-/**
- * A batch write that the kernel takes at once resolves in a microtask, so a
- * sending loop never reaches the event loop by itself; it yields every this
- * many writes to notice stdin EOF and signals.
- */
-const WRITES_PER_YIELD = 64;
-
 interface Args {
   impl: NodeImpl | typeof NODE_RELAY;
   /** recv, relay: the address to bind; send: the destination. */
@@ -55,10 +48,6 @@ function emit(e: ChildEvent): void {
   process.stdout.write(JSON.stringify(e) + '\n');
 }
 
-function familyOf(address: string): 'udp4' | 'udp6' {
-  return isIPv6(address) ? 'udp6' : 'udp4';
-}
-
 /** CPU seconds since `since` (a process.cpuUsage() snapshot). */
 function cpuSince(since: NodeJS.CpuUsage): { cpuUser: number; cpuSystem: number } {
   const d = process.cpuUsage(since);
@@ -71,8 +60,7 @@ function stopRequested(): Promise<void> {
     const lines = createInterface({ input: process.stdin });
     lines.on('line', (l) => { if (l.trim() === 'stop') resolve(); });
     lines.on('close', () => resolve());
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
+    void stopSignal().then(resolve);
   });
 }
 
@@ -110,7 +98,7 @@ function dgramCalls(sock: nodeDgram.Socket, datagrams: number, recv: boolean): {
 }
 
 async function dgramReceiver(a: Args, t: Tally): Promise<Receiver> {
-  const sock = dgramModule(a.impl).createSocket({ type: familyOf(a.address), recvBufferSize: SOCKET_BUFFER });
+  const sock = dgramModule(a.impl).createSocket({ type: socketTypeFor(a.address), recvBufferSize: SOCKET_BUFFER });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(a.port, a.address, () => { sock.off('error', reject); resolve(); });
@@ -125,7 +113,7 @@ async function dgramReceiver(a: Args, t: Tally): Promise<Receiver> {
 
 async function batchReceiver(a: Args, t: Tally): Promise<Receiver> {
   const sock = await BatchSocket.bind({
-    type: familyOf(a.address), address: a.address, port: a.port,
+    type: socketTypeFor(a.address), address: a.address, port: a.port,
     offload: a.impl !== 'mmsg', recvBufferSize: SOCKET_BUFFER,
   });
   if (a.impl === 'gso-zero') {
@@ -214,7 +202,7 @@ async function relay(a: Args): Promise<void> {
   const settle = () => { if (--pending === 0) allSettled?.(); };
   const stop = stopRequested();
   const sock = await BatchSocket.bind({
-    type: familyOf(a.address), address: a.address, port: a.port, offload: true,
+    type: socketTypeFor(a.address), address: a.address, port: a.port, offload: true,
     recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER,
   });
   const refused = (err: Error, datagrams: number, bytes: number) => {
@@ -269,7 +257,7 @@ interface Sent { datagrams: number; calls: number; messages: number }
 
 /** node:dgram as an application would use it at speed: connected, callbacks, a window of sends in flight. */
 async function dgramSend(a: Args, until: () => boolean): Promise<Sent> {
-  const sock = dgramModule(a.impl).createSocket({ type: familyOf(a.address), sendBufferSize: SOCKET_BUFFER });
+  const sock = dgramModule(a.impl).createSocket({ type: socketTypeFor(a.address), sendBufferSize: SOCKET_BUFFER });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.connect(a.port, a.address, () => { sock.off('error', reject); resolve(); });
@@ -306,7 +294,7 @@ async function dgramSend(a: Args, until: () => boolean): Promise<Sent> {
  * GSO message.
  */
 async function batchSend(a: Args, until: () => boolean): Promise<Sent> {
-  const sock = await BatchSocket.bind({ type: familyOf(a.address), offload: a.impl !== 'mmsg', sendBufferSize: SOCKET_BUFFER });
+  const sock = await BatchSocket.bind({ type: socketTypeFor(a.address), offload: a.impl !== 'mmsg', sendBufferSize: SOCKET_BUFFER });
   const slab = Buffer.alloc(a.size * sock.batchSize, 0x61);
   const bufs = Array.from({ length: sock.batchSize }, (_, i) => slab.subarray(i * a.size, (i + 1) * a.size));
   const lengths = bufs.map((b) => b.length);

@@ -1,5 +1,5 @@
 // `batchgram bench`: loopback throughput of each implementation, receiver and
-// sender in separate processes. Node children (bench-child.ts) and the C
+// sender in separate processes. Node children (child.ts) and the C
 // reference (bench/udpref.c) speak one line protocol, so a run is the same
 // for all: start the receiver, wait for "ready", run the sender for the
 // duration, let the receiver drain, stop it, and read both "done" lines.
@@ -10,58 +10,14 @@
 // into one that still reads; the figure is what reaches the final receiver.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { C_MATCH, isCImpl, isRelay, type CImpl, type ChildCounts, type ChildEvent, type Impl, type NodeImpl, type RelayImpl } from './protocol';
+import { compare, fixed, LEGEND, machine, PEER_C_LEGEND, row, svgChart, table, type BenchRow, type Measured } from './report';
 
-/** Implementations run by bench-child.ts. */
-export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-zero'] as const;
-/** Modes of bench/udpref.c. */
-const C_IMPLS = ['c-plain', 'c-gso'] as const;
-/** The batchgram relay of bench-child.ts (forwardTo in the 'view' listener). */
-export const NODE_RELAY = 'relay';
-/** Relays, each between the C sender and the C receiver in gso mode: batchgram's, and `udpref relay`. */
-const RELAY_IMPLS = [NODE_RELAY, 'c-relay'] as const;
-export const IMPLS = [...NODE_IMPLS, ...C_IMPLS, ...RELAY_IMPLS] as const;
-export type NodeImpl = (typeof NODE_IMPLS)[number];
-type CImpl = (typeof C_IMPLS)[number];
-type RelayImpl = (typeof RELAY_IMPLS)[number];
-export type Impl = NodeImpl | CImpl | RelayImpl;
-
-/** The C program making the same system calls with the same offloads: the ceiling for each implementation. */
-const C_MATCH: Record<Impl, CImpl | 'c-relay'> = {
-  dgram: 'c-plain', 'dgram-compat': 'c-gso', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'c-plain': 'c-plain', 'c-gso': 'c-gso',
-  relay: 'c-relay', 'c-relay': 'c-relay',
-};
-
-/** What a child reports when it is done. seconds: receiver first→last datagram, sender start→end. */
-export interface ChildCounts {
-  datagrams: number;
-  bytes: number;
-  seconds: number;
-  cpuUser: number;
-  cpuSystem: number;
-  /** System calls (recvmmsg/sendmmsg; node:dgram one per datagram). */
-  calls: number;
-  /** Messages: fewer than datagrams when GSO/GRO coalesced them. */
-  messages: number;
-  /** udpref send and relay: sendmmsg calls retried after EAGAIN/ENOBUFS. */
-  retries?: number;
-  /** The Node relay: datagrams it dropped because its send queue was full. */
-  dropped?: number;
-  /** Node receivers: resident bytes after one second of traffic, their range from then on (sampled every 250 ms), and at the end. */
-  rssWarm?: number;
-  rssMin?: number;
-  rssMax?: number;
-  rssEnd?: number;
-}
-
-/** One line of a child's stdout (bench/udpref.c defines the protocol). */
-export type ChildEvent =
-  | { event: 'ready'; port: number }
-  | { event: 'progress'; datagrams: number; bytes: number }
-  | ({ event: 'done' } & ChildCounts);
+export { IMPLS, type Impl } from './protocol';
 
 /**
  * Who is on the other side of a Node implementation: itself ('same': its own
@@ -81,39 +37,6 @@ export interface BenchOptions {
   svg?: string;
 }
 
-/**
- * One (implementation, size) result. For a relay, rx is the final receiver
- * (udpref recv, gso) and tx the sender (udpref send, gso), so the rx figures
- * are datagrams forwarded end to end; the relay's own report is `relay`.
- */
-export interface BenchRow {
-  impl: Impl;
-  size: number;
-  rx: ChildCounts | null;
-  tx: ChildCounts | null;
-  relay: ChildCounts | null;
-  rxDatagramsPerSecond: number | null;
-  rxGbitPerSecond: number | null;
-  offeredDatagramsPerSecond: number | null;
-  offeredGbitPerSecond: number | null;
-  /** 1 - received/sent. */
-  loss: number | null;
-  /** CPU seconds (user + system) per million datagrams, receiver and sender. */
-  cpuRxPerMillion: number | null;
-  cpuTxPerMillion: number | null;
-  /** Relays: the relay process's CPU seconds per million datagrams it forwarded; null otherwise. */
-  cpuRelayPerMillion: number | null;
-  /** Received rate over dgram's at the same size (null for relays: node:dgram has no relay here). */
-  vsDgram: number | null;
-  /**
-   * Received rate, and offered rate, over the matching C program's (C_MATCH).
-   * A relay's offered ratio is null: both relays are fed by the same C sender.
-   */
-  vsC: number | null;
-  vsCOffered: number | null;
-  error: string | null;
-}
-
 const ADDRESS = '127.0.0.1';
 /** A child that has not bound its socket by then is stuck. */
 const READY_TIMEOUT_MS = 10_000;
@@ -126,7 +49,7 @@ const STOP_TIMEOUT_MS = 8_000;
 
 // --- The C reference -------------------------------------------------------
 
-const REPO = join(__dirname, '..', '..');
+const REPO = join(__dirname, '..', '..', '..', '..'); // dist/src/cli/bench → the package root
 const UDPREF_SOURCE = join(REPO, 'bench', 'udpref.c');
 
 function writableDir(dir: string): string | null {
@@ -176,24 +99,16 @@ function udprefPath(): string {
 
 // --- Children ---------------------------------------------------------------
 
-function isCImpl(impl: Impl): impl is CImpl {
-  return (C_IMPLS as readonly Impl[]).includes(impl);
-}
-
-export function isRelay(impl: Impl): impl is RelayImpl {
-  return (RELAY_IMPLS as readonly Impl[]).includes(impl);
-}
-
 /** The program and arguments of one side of a run. */
 function command(impl: NodeImpl | CImpl, side: 'recv' | 'send', rest: string[]): [string, string[]] {
   if (isCImpl(impl)) return [udprefPath(), [side, '--mode', impl === 'c-gso' ? 'gso' : 'plain', ...rest]];
-  return [process.execPath, [join(__dirname, 'bench-child.js'), side, '--impl', impl, ...rest]];
+  return [process.execPath, [join(__dirname, 'child.js'), side, '--impl', impl, ...rest]];
 }
 
 /** The program and arguments of a relay; both take udpref relay's arguments. */
 function relayCommand(impl: RelayImpl, rest: string[]): [string, string[]] {
   if (impl === 'c-relay') return [udprefPath(), ['relay', ...rest]];
-  return [process.execPath, [join(__dirname, 'bench-child.js'), 'relay', '--impl', impl, ...rest]];
+  return [process.execPath, [join(__dirname, 'child.js'), 'relay', '--impl', impl, ...rest]];
 }
 
 /** A child process read line by line; it never outlives a timeout or the harness. */
@@ -285,13 +200,6 @@ function parseEvent(line: string): ChildEvent | null {
 /** A "done" line without its tag. */
 const countsOf = ({ event: _, ...counts }: Extract<ChildEvent, { event: 'done' }>): ChildCounts => counts;
 
-/**
- * What the processes of one run reported; `relay` only in a relay run. With
- * peer 'c', rx and tx come from two runs, and `fed` is what the C sender
- * offered the receiver under test (the base of its loss).
- */
-interface Measured { rx: ChildCounts; tx: ChildCounts; relay?: ChildCounts; fed?: ChildCounts }
-
 /** Runs `impl`'s sender to `port` for `duration` seconds and returns its report. */
 async function sendFor(name: string, impl: NodeImpl | CImpl, port: number, size: number, duration: number):
   Promise<ChildCounts> {
@@ -358,152 +266,6 @@ async function measureRelay(impl: RelayImpl, size: number, duration: number,
   } finally {
     rx.kill();
   }
-}
-
-// --- Figures ----------------------------------------------------------------
-
-const per = (n: number, seconds: number): number | null => (seconds > 0 ? n / seconds : null);
-const cpuPerMillion = (c: ChildCounts): number | null =>
-  (c.datagrams > 0 ? ((c.cpuUser + c.cpuSystem) / c.datagrams) * 1e6 : null);
-const ratio = (a: number | null, b: number | null | undefined): number | null =>
-  (a !== null && b !== null && b !== undefined && b > 0 ? a / b : null);
-
-function row(impl: Impl, size: number, r: Measured | Error): BenchRow {
-  if (r instanceof Error) {
-    return {
-      impl, size, rx: null, tx: null, relay: null, rxDatagramsPerSecond: null, rxGbitPerSecond: null,
-      offeredDatagramsPerSecond: null, offeredGbitPerSecond: null, loss: null, cpuRxPerMillion: null,
-      cpuTxPerMillion: null, cpuRelayPerMillion: null, vsDgram: null, vsC: null, vsCOffered: null, error: r.message,
-    };
-  }
-  const { rx, tx, relay = null, fed = tx } = r;
-  return {
-    impl, size, rx, tx, relay,
-    rxDatagramsPerSecond: per(rx.datagrams, rx.seconds),
-    rxGbitPerSecond: per((rx.bytes * 8) / 1e9, rx.seconds),
-    offeredDatagramsPerSecond: per(tx.datagrams, tx.seconds),
-    offeredGbitPerSecond: per((tx.bytes * 8) / 1e9, tx.seconds),
-    loss: fed.datagrams > 0 ? Math.max(0, 1 - rx.datagrams / fed.datagrams) : null,
-    cpuRxPerMillion: cpuPerMillion(rx),
-    cpuTxPerMillion: cpuPerMillion(tx),
-    cpuRelayPerMillion: relay === null ? null : cpuPerMillion(relay),
-    vsDgram: null, vsC: null, vsCOffered: null, error: null,
-  };
-}
-
-/** Fills in the ratios against the baselines measured in the same run (absent baselines stay null). */
-function compare(rows: BenchRow[]): void {
-  const find = (impl: Impl, size: number) => rows.find((r) => r.impl === impl && r.size === size && r.error === null);
-  for (const r of rows) {
-    const relay = isRelay(r.impl);
-    const dgram = relay ? undefined : find('dgram', r.size), c = find(C_MATCH[r.impl], r.size);
-    r.vsDgram = ratio(r.rxDatagramsPerSecond, dgram?.rxDatagramsPerSecond);
-    r.vsC = ratio(r.rxDatagramsPerSecond, c?.rxDatagramsPerSecond);
-    r.vsCOffered = relay ? null : ratio(r.offeredDatagramsPerSecond, c?.offeredDatagramsPerSecond);
-  }
-}
-
-// --- Output -----------------------------------------------------------------
-
-const DASH = '—';
-const fixed = (v: number | null, digits: number, scale = 1): string => (v === null ? DASH : (v / scale).toFixed(digits));
-const times = (v: number | null): string => (v === null ? DASH : `${v.toFixed(2)}×`);
-
-const COLUMNS: { title: string; cell: (r: BenchRow) => string }[] = [
-  { title: 'impl', cell: (r) => r.impl },
-  { title: 'size', cell: (r) => String(r.size) },
-  { title: 'rx Mdgram/s', cell: (r) => fixed(r.rxDatagramsPerSecond, 3, 1e6) },
-  { title: 'rx Gbit/s', cell: (r) => fixed(r.rxGbitPerSecond, 2) },
-  { title: 'offered Mdgram/s', cell: (r) => fixed(r.offeredDatagramsPerSecond, 3, 1e6) },
-  { title: 'loss %', cell: (r) => fixed(r.loss, 1, 0.01) },
-  // A relay's receiver is the C reference, the same in every relay row: the relay's own CPU is the news.
-  { title: 'cpu rx s/M', cell: (r) => fixed(isRelay(r.impl) ? r.cpuRelayPerMillion : r.cpuRxPerMillion, 3) },
-  { title: 'cpu tx s/M', cell: (r) => fixed(r.cpuTxPerMillion, 3) },
-  { title: '×dgram', cell: (r) => times(r.vsDgram) },
-  { title: '×C rx', cell: (r) => times(r.vsC) },
-  { title: '×C tx', cell: (r) => times(r.vsCOffered) },
-];
-
-/** The results as a text table: names left-aligned, figures right-aligned, failures on their own line. */
-export function table(rows: BenchRow[]): string {
-  const cells = rows.map((r) => COLUMNS.map((c) => c.cell(r)));
-  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, ...cells.map((line) => line[i].length)));
-  const line = (values: string[]) => values.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
-  const out = [line(COLUMNS.map((c) => c.title))];
-  rows.forEach((r, i) => out.push(r.error === null ? line(cells[i]) : `${line(cells[i].slice(0, 2))}  failed: ${r.error}`));
-  return out.join('\n');
-}
-
-const PEER_C_LEGEND = '--peer c: a Node row\'s rx is its receiver fed by the matching C sender (loss against what that sender ' +
-  'offered), its offered is its sender into the matching C receiver: each side measured alone.';
-
-const LEGEND = [
-  'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
-  'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
-  '×dgram: rx over node:dgram\'s; ×C rx/tx: rx and offered over the C reference making the same calls',
-  '(dgram, mmsg vs c-plain; dgram-compat, gso, gso-zero vs c-gso; relay vs c-relay). —: no baseline in this run.',
-  'relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
-  'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).',
-];
-
-function machine() {
-  const c = cpus();
-  return { node: process.version, kernel: release(), platform: process.platform, arch: process.arch, cpus: c.length, cpuModel: c[0]?.model ?? null };
-}
-
-const COLORS: Record<Impl, string> = {
-  dgram: '#8c8c8c', 'dgram-compat': '#bab0ac', mmsg: '#4c78a8', gso: '#f58518', 'gso-zero': '#e45756', 'c-plain': '#54a24b', 'c-gso': '#2f6b2a',
-  relay: '#b279a2', 'c-relay': '#72b7b2',
-};
-
-const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-/** The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k) at or above v: the top of the axis. */
-function niceCeiling(v: number): number {
-  const p = 10 ** Math.floor(Math.log10(v));
-  return [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * p).find((n) => n >= v) ?? 10 * p;
-}
-
-/**
- * A self-contained SVG bar chart of received datagrams/s (for relays:
- * forwarded end to end): a group per size, a bar per implementation.
- */
-export function svgChart(rows: BenchRow[], impls: readonly Impl[], sizes: readonly number[]): string {
-  const bar = 26, gap = 36, left = 64, top = 48, plotH = 240, legendW = 120;
-  const groupW = impls.length * bar + gap;
-  // Wide enough for the title and subtitle however few bars there are.
-  const width = Math.max(600, left + sizes.length * groupW + legendW), height = top + plotH + 56;
-  const max = niceCeiling(Math.max(1e5, ...rows.map((r) => r.rxDatagramsPerSecond ?? 0)) / 1e6);
-  const y = (mdps: number) => top + plotH - (mdps / max) * plotH;
-  const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${left}" y="20" font-size="14" font-weight="bold">batchgram bench: datagrams/s received over loopback${impls.some(isRelay) ? ' (relays: forwarded)' : ''}</text>`,
-    `<text x="${left}" y="36" fill="#555">${escapeXml(`${machine().cpuModel ?? ''} · Linux ${release()} · Node ${process.version}`)}</text>`,
-  ];
-  for (let i = 0; i <= 5; i++) {
-    const v = (max * i) / 5;
-    out.push(`<line x1="${left}" x2="${left + sizes.length * groupW}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`,
-      `<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${+v.toFixed(3)}</text>`);
-  }
-  out.push(`<text transform="translate(16 ${top + plotH / 2}) rotate(-90)" text-anchor="middle">Mdatagrams/s</text>`);
-  sizes.forEach((size, g) => {
-    const x0 = left + g * groupW + gap / 2;
-    impls.forEach((impl, i) => {
-      const r = rows.find((q) => q.impl === impl && q.size === size);
-      const v = (r?.rxDatagramsPerSecond ?? 0) / 1e6;
-      const x = x0 + i * bar;
-      out.push(`<rect x="${x + 2}" y="${y(v)}" width="${bar - 4}" height="${top + plotH - y(v)}" fill="${COLORS[impl]}"/>`,
-        `<text x="${x + bar / 2}" y="${y(v) - 4}" text-anchor="middle" font-size="9">${r?.rxDatagramsPerSecond == null ? DASH : v.toFixed(2)}</text>`);
-    });
-    out.push(`<text x="${x0 + (impls.length * bar) / 2}" y="${top + plotH + 18}" text-anchor="middle">${size} B</text>`);
-  });
-  impls.forEach((impl, i) => {
-    const x = left + sizes.length * groupW + 16, yy = top + i * 18;
-    out.push(`<rect x="${x}" y="${yy}" width="12" height="12" fill="${COLORS[impl]}"/>`, `<text x="${x + 18}" y="${yy + 10}">${impl}</text>`);
-  });
-  out.push('</svg>');
-  return out.join('\n') + '\n';
 }
 
 // --- Progress ---------------------------------------------------------------

@@ -1,0 +1,59 @@
+// What the bench harness and its children share: the implementations, the
+// C program matching each, and the line protocol of a child's stdout
+// (bench/udpref.c defines it; child.ts speaks it for Node).
+
+/** Implementations run by child.ts. */
+export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-zero'] as const;
+/** Modes of bench/udpref.c. */
+export const C_IMPLS = ['c-plain', 'c-gso'] as const;
+/** The batchgram relay of child.ts (forwardTo in the 'view' listener). */
+export const NODE_RELAY = 'relay';
+/** Relays, each between the C sender and the C receiver in gso mode: batchgram's, and `udpref relay`. */
+export const RELAY_IMPLS = [NODE_RELAY, 'c-relay'] as const;
+export const IMPLS = [...NODE_IMPLS, ...C_IMPLS, ...RELAY_IMPLS] as const;
+export type NodeImpl = (typeof NODE_IMPLS)[number];
+export type CImpl = (typeof C_IMPLS)[number];
+export type RelayImpl = (typeof RELAY_IMPLS)[number];
+export type Impl = NodeImpl | CImpl | RelayImpl;
+
+/** The C program making the same system calls with the same offloads: the ceiling for each implementation. */
+export const C_MATCH: Record<Impl, CImpl | 'c-relay'> = {
+  dgram: 'c-plain', 'dgram-compat': 'c-gso', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'c-plain': 'c-plain', 'c-gso': 'c-gso',
+  relay: 'c-relay', 'c-relay': 'c-relay',
+};
+
+/** What a child reports when it is done. seconds: receiver first→last datagram, sender start→end. */
+export interface ChildCounts {
+  datagrams: number;
+  bytes: number;
+  seconds: number;
+  cpuUser: number;
+  cpuSystem: number;
+  /** System calls (recvmmsg/sendmmsg; node:dgram one per datagram). */
+  calls: number;
+  /** Messages: fewer than datagrams when GSO/GRO coalesced them. */
+  messages: number;
+  /** udpref send and relay: sendmmsg calls retried after EAGAIN/ENOBUFS. */
+  retries?: number;
+  /** The Node relay: datagrams it dropped because its send queue was full. */
+  dropped?: number;
+  /** Node receivers: resident bytes after one second of traffic, their range from then on (sampled every 250 ms), and at the end. */
+  rssWarm?: number;
+  rssMin?: number;
+  rssMax?: number;
+  rssEnd?: number;
+}
+
+/** One line of a child's stdout (bench/udpref.c defines the protocol). */
+export type ChildEvent =
+  | { event: 'ready'; port: number }
+  | { event: 'progress'; datagrams: number; bytes: number }
+  | ({ event: 'done' } & ChildCounts);
+
+export function isCImpl(impl: Impl): impl is CImpl {
+  return (C_IMPLS as readonly Impl[]).includes(impl);
+}
+
+export function isRelay(impl: Impl): impl is RelayImpl {
+  return (RELAY_IMPLS as readonly Impl[]).includes(impl);
+}
