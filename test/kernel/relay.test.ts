@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
-import { BatchSocket, type BatchView } from '../src/index';
-import { binding, type NativeBinding } from '../src/kernel/native';
-import { bindWith } from '../src/socket';
-import { collect, payload } from './helpers';
+import { BatchSocket, type BatchView } from '../../src/index';
+import { binding, type NativeBinding } from '../../src/kernel/native';
+import { bindWith } from '../../src/socket';
+import { collect, payload } from '../helpers';
 
 const open: BatchSocket[] = [];
 after(() => Promise.all(open.map((s) => s.close())));

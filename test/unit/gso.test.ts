@@ -2,10 +2,10 @@
 // the datagram lengths of every planned message and its segment size.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GeneveHeader, GENEVE_FIXED_HEADER_LENGTH as G, GENEVE_PROTOCOL_WIREGUARD } from '../src/wire/geneve';
-import { coalesce, MessagePlan, SENTINEL } from '../src/offload/gso';
-import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS } from '../src/limits';
-import { datagramSpans } from '../src/offload/spans';
+import { GeneveHeader, GENEVE_FIXED_HEADER_LENGTH as G, GENEVE_PROTOCOL_WIREGUARD } from '../../src/wire/geneve';
+import { coalesce, MessagePlan, SENTINEL } from '../../src/offload/gso';
+import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS } from '../../src/limits';
+import { datagramSpans } from '../../src/offload/spans';
 
 const S = SENTINEL.length;
 const geneve = new GeneveHeader({ protocol: GENEVE_PROTOCOL_WIREGUARD, vni: 1 });

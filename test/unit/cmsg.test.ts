@@ -5,9 +5,9 @@ import { describe, it } from 'node:test';
 import {
   cmsgLen, cmsgSpace, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
   readGroSegmentSize, readRxqOverflows, writeControl, writeUdpSegment,
-} from '../src/wire/cmsg';
-import { ControlMessageError } from '../src/errors';
-import { abi } from '../src/kernel/native';
+} from '../../src/wire/cmsg';
+import { ControlMessageError } from '../../src/errors';
+import { abi } from '../../src/kernel/native';
 
 const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 

@@ -5,7 +5,7 @@
 // counterpart. BATCHGRAM_ROOT names the package to test (default: this repo).
 const path = require('node:path');
 
-const root = process.env.BATCHGRAM_ROOT || path.resolve(__dirname, '..', '..');
+const root = process.env.BATCHGRAM_ROOT || path.resolve(__dirname, '..', '..', '..');
 const batchgram = require(root);
 const dgram = require('node:dgram');
 

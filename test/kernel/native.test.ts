@@ -2,8 +2,8 @@
 // `npm run fuzz` makes the long one), and its validation is specific.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { abi, binding, type NativeBinding, type SocketHandle } from '../src/kernel/native';
-import { fuzzNative } from './fuzz';
+import { abi, binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
+import { fuzzNative } from '../fuzz';
 
 const b = binding as NativeBinding;
 

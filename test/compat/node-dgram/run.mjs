@@ -1,7 +1,7 @@
 // Runs Node.js core's dgram tests against node:dgram and against batchgram's
 // drop-in, and prints what each gives on both.
 //
-//   node test/node-dgram/run.mjs <node-test-dir> [test ...] [--timeout=SECONDS] [--lines=N]
+//   node test/compat/node-dgram/run.mjs <node-test-dir> [test ...] [--timeout=SECONDS] [--lines=N]
 //
 // <node-test-dir> is a copy of Node's test/ folder (needs common/, parallel/,
 // sequential/). Without tests named, every parallel/ and sequential/

@@ -12,16 +12,16 @@ import * as dns from 'node:dns';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { SendBatcher, type SendDone } from '../src/compat/send-batcher';
-import type { WriteError, WriteJob } from '../src/engine/contract';
-import { GSODisabledError, notRunning } from '../src/errors';
-import { compatStats, createSocket, type SocketOptions } from '../src/index';
-import { parseAddress } from '../src/wire/sockaddr';
-import { payload, until } from './helpers';
-import { netnsUnavailable, TwoHosts } from './netns';
+import { SendBatcher, type SendDone } from '../../src/compat/send-batcher';
+import type { WriteError, WriteJob } from '../../src/engine/contract';
+import { GSODisabledError, notRunning } from '../../src/errors';
+import { compatStats, createSocket, type SocketOptions } from '../../src/index';
+import { parseAddress } from '../../src/wire/sockaddr';
+import { payload, until } from '../helpers';
+import { netnsUnavailable, TwoHosts } from '../netns';
 
 const linux = process.platform === 'linux';
-const INDEX = JSON.stringify(join(__dirname, '..', 'src', 'index.js'));
+const INDEX = JSON.stringify(join(__dirname, '..', '..', 'src', 'index.js'));
 
 type Create = (type: dgram.SocketType | SocketOptions) => dgram.Socket;
 const nodeCreateSocket = dgram.createSocket as Create;

@@ -3,8 +3,8 @@
 // standing for "empty" and the output capacity for the slots.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GroOverflowError } from '../src/errors';
-import { segmentCount, splitCoalesced } from '../src/offload/gro';
+import { GroOverflowError } from '../../src/errors';
+import { segmentCount, splitCoalesced } from '../../src/offload/gro';
 
 const SLOT = 1024;
 

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BatchSocket } from '../src/index';
-import { SequenceTracker } from '../src/cli/sendrecv';
-import { netnsUnavailable, NodeProgram, TwoHosts } from './netns';
+import { BatchSocket } from '../../src/index';
+import { SequenceTracker } from '../../src/cli/sendrecv';
+import { netnsUnavailable, NodeProgram, TwoHosts } from '../netns';
 
-const CLI = join(__dirname, '..', 'src', 'cli', 'main.js');
+const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 interface Result { status: number | null; stdout: string; stderr: string }
 

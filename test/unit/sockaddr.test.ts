@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { SocketAddress as NodeSocketAddress } from 'node:net';
 import { describe, it } from 'node:test';
-import { decodeSockaddr, encodeSockaddr, formatAddress, parseAddress, toV4Mapped } from '../src/wire/sockaddr';
+import { decodeSockaddr, encodeSockaddr, formatAddress, parseAddress, toV4Mapped } from '../../src/wire/sockaddr';
 
 const addresses = [
   '127.0.0.1', '0.0.0.0', '255.255.255.255', '::', '::1', '1::', 'fe80::1', '2001:db8::1', '2001:db8:0:0:1:0:0:1',

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
-import { BatchSocket, GeneveHeader } from '../src/index';
-import { collect, payload } from './helpers';
+import { BatchSocket, GeneveHeader } from '../../src/index';
+import { collect, payload } from '../helpers';
 
 const open: BatchSocket[] = [];
 after(() => Promise.all(open.map((s) => s.close())));

@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
-import { BatchSocket, GeneveHeader, GSODisabledError } from '../src/index';
-import { abi, binding, type NativeBinding, type SocketHandle } from '../src/kernel/native';
-import { bindWith } from '../src/socket';
-import { collect, payload } from './helpers';
+import { BatchSocket, GeneveHeader, GSODisabledError } from '../../src/index';
+import { abi, binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
+import { bindWith } from '../../src/socket';
+import { collect, payload } from '../helpers';
 
 const { EIO, EAGAIN, EINVAL, EPERM } = constants.errno;
 const open: BatchSocket[] = [];

@@ -5,11 +5,11 @@
 // RangeError from DataView and fail the test.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ControlMessageError, GeneveError } from '../src/errors';
-import { cmsgSpace, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../src/wire/cmsg';
-import { GeneveHeader } from '../src/wire/geneve';
-import { abi } from '../src/kernel/native';
-import { rng } from './fuzz';
+import { ControlMessageError, GeneveError } from '../../src/errors';
+import { cmsgSpace, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../../src/wire/cmsg';
+import { GeneveHeader } from '../../src/wire/geneve';
+import { abi } from '../../src/kernel/native';
+import { rng } from '../fuzz';
 
 const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 

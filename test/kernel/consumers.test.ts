@@ -4,8 +4,8 @@
 // run in a child process, where the test runner's own handler is absent.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BatchSocket } from '../src/index';
-import { collect, index, node } from './helpers';
+import { BatchSocket } from '../../src/index';
+import { collect, index, node } from '../helpers';
 
 const linux = process.platform === 'linux';
 

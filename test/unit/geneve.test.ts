@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   GeneveHeader, GENEVE_FIXED_HEADER_LENGTH, GENEVE_PROTOCOL_DISCO, GENEVE_PROTOCOL_WIREGUARD,
-} from '../src/wire/geneve';
-import { GeneveError } from '../src/errors';
+} from '../../src/wire/geneve';
+import { GeneveError } from '../../src/errors';
 
 describe('GeneveHeader', () => {
   it('encodes the RFC 8926 fixed header bit for bit', () => {

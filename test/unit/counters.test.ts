@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { counterDelta, counterFor, counters, getCounter } from '../src/counters';
+import { counterDelta, counterFor, counters, getCounter } from '../../src/counters';
 
 describe('drop counters', () => {
   it('shares one counter per name and none for an empty name', () => {

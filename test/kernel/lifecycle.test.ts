@@ -2,8 +2,8 @@
 // worker threads can use sockets and end cleanly, and an idle process exits.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BatchSocket } from '../src/index';
-import { collect, index, node } from './helpers';
+import { BatchSocket } from '../../src/index';
+import { collect, index, node } from '../helpers';
 
 const linux = process.platform === 'linux';
 

@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { netnsUnavailable, TwoHosts, type Host } from './netns';
+import { netnsUnavailable, TwoHosts, type Host } from '../netns';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# two-host tests skipped: ${skip}`);
 
-const INDEX = JSON.stringify(join(__dirname, '..', 'src', 'index.js'));
-const HELPERS = JSON.stringify(join(__dirname, 'helpers.js'));
+const INDEX = JSON.stringify(join(__dirname, '..', '..', 'src', 'index.js'));
+const HELPERS = JSON.stringify(join(__dirname, '..', 'helpers.js'));
 
 // Receives until `sizes.length` datagrams came or 10 s passed; reports which
 // differ from what the sender made.

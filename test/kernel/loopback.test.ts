@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
-import { BatchSocket, GeneveHeader, GENEVE_PROTOCOL_WIREGUARD, getCounter, type BatchView, type Datagram } from '../src/index';
-import { collect, payload, until } from './helpers';
+import { BatchSocket, GeneveHeader, GENEVE_PROTOCOL_WIREGUARD, getCounter, type BatchView, type Datagram } from '../../src/index';
+import { collect, payload, until } from '../helpers';
 
 const linux = process.platform === 'linux';
 const open: BatchSocket[] = [];
@@ -250,9 +250,9 @@ describe('portable path (batching: false)', () => {
 
 describe('iovecs', { skip: !linux }, () => {
   it('sends datagrams lying back to back in one buffer as one iovec per GSO message, byte-exact', async () => {
-    const { binding } = await import('../src/kernel/native.js');
-    const { bindWith } = await import('../src/socket.js');
-    const { abi } = await import('../src/kernel/native.js');
+    const { binding } = await import('../../src/kernel/native.js');
+    const { bindWith } = await import('../../src/socket.js');
+    const { abi } = await import('../../src/kernel/native.js');
     const real = binding!;
     let desc: Int32Array | null = null;
     const iovecsPerMessage: number[] = [];

@@ -8,7 +8,7 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 
 const mapped = path.join(__dirname, 'dgram.cjs');
-const root = process.env.BATCHGRAM_ROOT || path.resolve(__dirname, '..', '..');
+const root = process.env.BATCHGRAM_ROOT || path.resolve(__dirname, '..', '..', '..');
 // Requests from batchgram's compiled files and from ./dgram.cjs are left alone.
 const exempt = [path.join(root, 'dist') + path.sep, mapped];
 
