@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { abi, binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
+import { RecvMeta, SendIov, SendMsg } from '../../src/kernel/descriptors';
 import { fuzzNative } from '../fuzz';
 
 const b = binding as NativeBinding;
@@ -113,5 +114,13 @@ describe('native boundary', { skip: binding === null }, () => {
     assert.equal(b.close(s), 0);
     assert.equal(b.close(s), -9);
     assert.equal(b.setsockopt(s, abi.SOL_SOCKET, abi.SO_RCVBUF, 4096), -9);
+  });
+});
+
+describe('descriptor layout', () => {
+  it('names fields within the strides the addon exports', () => {
+    assert.equal(RecvMeta.ControlLength + 1, abi.RECV_META_FIELDS);
+    assert.equal(SendMsg.ControlLength + 1, abi.SEND_MSG_FIELDS);
+    assert.equal(SendIov.Length + 1, abi.SEND_IOV_FIELDS);
   });
 });

@@ -1,9 +1,10 @@
 // GSO planning, with the reference design's coalescing table: each case lists
 // the datagram lengths of every planned message and its segment size.
 import assert from 'node:assert/strict';
+import { constants } from 'node:os';
 import { describe, it } from 'node:test';
 import { GeneveHeader, GENEVE_FIXED_HEADER_LENGTH as G, GENEVE_PROTOCOL_WIREGUARD } from '../../src/wire/geneve';
-import { coalesce, MessagePlan, SENTINEL } from '../../src/offload/gso';
+import { coalesce, gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, SENTINEL_BATCH_THRESHOLD } from '../../src/offload/gso';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS } from '../../src/limits';
 import { datagramSpans } from '../../src/offload/spans';
 
@@ -134,5 +135,39 @@ describe('datagramSpans', () => {
       assert.throws(() => datagramSpans(buffers, offset, g, MAX_IPV4_PAYLOAD), { code });
       assert.ok(ok.every((x) => x === 0), 'nothing written on failure');
     }
+  });
+});
+
+describe('whether a write uses GSO', () => {
+  it('with the sentinel workaround, batches under SENTINEL_BATCH_THRESHOLD skip GSO', () => {
+    const cases: Array<[number, boolean, boolean]> = [
+      [1, false, true], [7, false, true], [7, true, false], [SENTINEL_BATCH_THRESHOLD, true, true], [128, true, true],
+    ];
+    for (const [datagrams, never, want] of cases) assert.equal(gsoAllowed(datagrams, never), want, `${datagrams} ${never}`);
+  });
+
+  it('reads a refused GSO message by its errno', () => {
+    const { EIO, EINVAL, EMSGSIZE, EPERM } = constants.errno;
+    const cases: Array<[string, number, boolean, boolean, GsoRefusal]> = [
+      ['EIO on GSO: off for good', -EIO, true, true, GsoRefusal.DisableGso],
+      ['EIO once GSO is already off: an error', -EIO, true, false, GsoRefusal.None],
+      ['EIO without GSO: an error', -EIO, false, true, GsoRefusal.None],
+      ['EINVAL on GSO: this message singly', -EINVAL, true, true, GsoRefusal.SendSingly],
+      ['EMSGSIZE on GSO: this message singly', -EMSGSIZE, true, false, GsoRefusal.SendSingly],
+      ['EMSGSIZE without GSO: an error', -EMSGSIZE, false, true, GsoRefusal.None],
+      ['anything else: an error', -EPERM, true, true, GsoRefusal.None],
+    ];
+    for (const [name, errno, usedGso, txOffload, want] of cases) assert.equal(gsoRefusal(errno, usedGso, txOffload), want, name);
+  });
+
+  it('plans datagrams before singlesUntil one by one, then GSO again', () => {
+    const plan = new MessagePlan(8);
+    const lengths = [100, 100, 100, 100, 100];
+    const opts = { maxPayload: MAX_IPV4_PAYLOAD };
+    assert.equal(planNext(lengths, 0, 5, 2, true, opts, 8, plan), 2);
+    assert.deepEqual([...plan.count.subarray(0, 2)], [1, 1]);
+    assert.equal(planNext(lengths, 2, 5, 2, true, opts, 8, plan), 1);
+    assert.deepEqual([plan.first[0], plan.count[0], plan.segment[0]], [2, 3, 100]);
+    assert.equal(planNext(lengths, 0, 5, 0, false, opts, 3, plan), 3, 'without GSO, at most batchSize messages');
   });
 });

@@ -34,11 +34,11 @@ export class LinuxEngine implements Engine {
 
   constructor(b: NativeBinding, s: SocketHandle, capabilities: Capabilities, recv: ReceiverConfig, send: SenderConfig,
     host: EngineHost) {
+    this.capabilities = capabilities;
+    this.#txOffered = capabilities.txOffload;
     this.#b = b;
     this.#s = s;
     this.#host = host;
-    this.capabilities = capabilities;
-    this.#txOffered = capabilities.txOffload;
     this.#receiver = new Receiver(b, s, recv, this.#counts, host);
     this.#sender = new Sender(b, s, send, capabilities, this.#counts, {
       localName: () => this.#localName(),

@@ -48,10 +48,7 @@ export class Receiver {
   readonly #s: SocketHandle;
   readonly #host: EngineHost;
   readonly #counts: TrafficCounts;
-  readonly #batchSize: number;
-  readonly #slotSize: number;
-  readonly #rxOffload: boolean;
-  readonly #counter: Counter | undefined;
+  readonly #config: ReceiverConfig;
   // Made on the first read: a socket that only sends never pays for a receive arena.
   #recv: RecvMemory | null = null;
   readonly #peerKey = new Uint8Array(abi.SOCKADDR_SLOT); // the last sender's sockaddr bytes
@@ -64,10 +61,7 @@ export class Receiver {
     this.#s = s;
     this.#host = host;
     this.#counts = counts;
-    this.#batchSize = o.batchSize;
-    this.#slotSize = o.slotSize;
-    this.#rxOffload = o.rxOffload;
-    this.#counter = o.counter;
+    this.#config = o;
   }
 
   /** Registers the receive memory, once. */
@@ -76,21 +70,21 @@ export class Receiver {
   }
 
   #registerReceiveMemory(): RecvMemory {
-    const slots = this.#batchSize;
+    const slots = this.#config.batchSize;
     // Uninitialised memory: pages become resident only as the kernel writes them.
-    const arena = Buffer.allocUnsafeSlow(slots * this.#slotSize);
+    const arena = Buffer.allocUnsafeSlow(slots * this.#config.slotSize);
     const names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
     const controls = new Uint8Array(slots * CONTROL_SIZE);
     const meta = new Int32Array(slots * abi.RECV_META_FIELDS);
-    const ring = this.#b.recvRing(arena, slots, this.#slotSize, names, controls, CONTROL_SIZE, meta);
+    const ring = this.#b.recvRing(arena, slots, this.#config.slotSize, names, controls, CONTROL_SIZE, meta);
     if (typeof ring === 'number') throwSystemError(ring, 'recvRing');
-    const view = new BatchView(arena, slots, this.#rxOffload ? slots * 4 : slots);
+    const view = new BatchView(arena, slots, this.#config.rxOffload ? slots * 4 : slots);
     return { ring, names, controlView: new DataView(controls.buffer), meta, view };
   }
 
   /** Reads while `active()` holds, up to READ_BUDGET recvmmsg calls, handing each read to the host. */
   read(active: () => boolean): void {
-    const slots = this.#batchSize;
+    const slots = this.#config.batchSize;
     const recv = this.#recv;
     if (recv === null) return;
     for (let k = 0; k < READ_BUDGET && active(); k++) {
@@ -134,14 +128,14 @@ export class Receiver {
   // Turns the kernel's per-message results into the view's datagrams.
   #fill(recv: RecvMemory, n: number): void {
     const { view, meta, controlView } = recv;
-    const rx = this.#rxOffload;
+    const rx = this.#config.rxOffload;
     let datagrams = 0, bytes = 0;
     for (let m = 0; m < n; m++) {
-      const len = Math.min(recvMeta(meta, m, RecvMeta.Length), this.#slotSize);
+      const len = Math.min(recvMeta(meta, m, RecvMeta.Length), this.#config.slotSize);
       const flags = recvMeta(meta, m, RecvMeta.Flags);
       const controlLen = Math.min(recvMeta(meta, m, RecvMeta.ControlLength), CONTROL_SIZE);
       const seg = rx && controlLen > 0 ? readGroSegmentSize(controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen) : 0;
-      view.messageOffsets[m] = m * this.#slotSize;
+      view.messageOffsets[m] = m * this.#config.slotSize;
       view.messageLengths[m] = len;
       view.segmentSizes[m] = seg > 0 && seg < len ? seg : 0;
       const truncated = (flags & abi.MSG_TRUNC) !== 0 ? 1 : 0;
@@ -153,7 +147,7 @@ export class Receiver {
     }
     this.#countOverflows(recv, n);
     view.reserve(datagrams);
-    view.count = splitCoalesced(view.messageLengths, view.segmentSizes, n, this.#slotSize, view);
+    view.count = splitCoalesced(view.messageLengths, view.segmentSizes, n, this.#config.slotSize, view);
     view.messageCount = n;
     this.#counts.datagramsIn += view.count;
     this.#counts.bytesIn += bytes;
@@ -178,14 +172,14 @@ export class Receiver {
 
   // SO_RXQ_OVFL is cumulative, so only the newest message's value matters.
   #countOverflows(recv: RecvMemory, n: number): void {
-    if (this.#counter === undefined || n === 0) return;
+    if (this.#config.counter === undefined || n === 0) return;
     const m = n - 1;
     const controlLen = Math.min(recvMeta(recv.meta, m, RecvMeta.ControlLength), CONTROL_SIZE);
     if (controlLen === 0) return;
     const current = readRxqOverflows(recv.controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen);
     if (current < 0 || current === this.#lastOverflows) return;
     const delta = counterDelta(this.#lastOverflows, current);
-    this.#counter.add(delta);
+    this.#config.counter.add(delta);
     this.#counts.rxqOverflows += delta;
     this.#lastOverflows = current;
   }

@@ -65,9 +65,7 @@ export class Sender {
   readonly #caps: Capabilities;
   readonly #counts: TrafficCounts;
   readonly #host: SenderHost;
-  readonly #batchSize: number;
-  readonly #neverGsoEqualTail: boolean;
-  readonly #sendQueueLimit: number;
+  readonly #config: SenderConfig;
   readonly #sendRing: SendRing;
   readonly #sendNames: Uint8Array;
   readonly #sendControlView: DataView;
@@ -86,9 +84,7 @@ export class Sender {
     this.#caps = caps;
     this.#counts = counts;
     this.#host = host;
-    this.#batchSize = o.batchSize;
-    this.#neverGsoEqualTail = o.neverGsoEqualTail;
-    this.#sendQueueLimit = o.sendQueueLimit;
+    this.#config = o;
     // A send becomes at most batchSize messages of at most UDP_MAX_SEGMENTS
     // datagrams (a forwarded view can hold that many), sentinel included.
     const slots = o.batchSize;
@@ -112,9 +108,9 @@ export class Sender {
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());
     const count = job.lengths.length;
-    if (this.#queuedDatagrams + count > this.#sendQueueLimit) return Promise.reject(queueFull(this.#sendQueueLimit));
+    if (this.#queuedDatagrams + count > this.#config.sendQueueLimit) return Promise.reject(queueFull(this.#config.sendQueueLimit));
     const sources: Array<Uint8Array | ArrayBuffer> = job.buffers.slice();
-    if (this.#neverGsoEqualTail) sources.push(SENTINEL); // index `count`
+    if (this.#config.neverGsoEqualTail) sources.push(SENTINEL); // index `count`
     return new Promise<void>((resolve, reject) => {
       const w: PendingWrite = {
         job, sources, fixedSources: sources.length, offsets: job.offsets, lengths: job.lengths, next: 0, singlesUntil: 0,
@@ -173,10 +169,10 @@ export class Sender {
     const total = w.lengths.length;
     const plan = this.#plan;
     const nameLen = job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
-    const allowed = gsoAllowed(total, this.#neverGsoEqualTail);
+    const allowed = gsoAllowed(total, this.#config.neverGsoEqualTail);
     while (w.next < total) {
       const messages = planNext(w.lengths, w.next, total, w.singlesUntil, this.#caps.txOffload && allowed,
-        { maxPayload: job.maxPayload, neverGsoEqualTail: this.#neverGsoEqualTail }, this.#batchSize, plan);
+        { maxPayload: job.maxPayload, neverGsoEqualTail: this.#config.neverGsoEqualTail }, this.#config.batchSize, plan);
       let sent = 0;
       while (sent < messages) {
         let r: number;
