@@ -177,7 +177,7 @@ function parity(name: string, scenario: Scenario): void {
 
 /**
  * An engine whose writes settle as the test scripts them, recording what it
- * was given. Like MmsgEngine it sends in order: a held write (the kernel took
+ * was given. Like LinuxEngine it sends in order: a held write (the kernel took
  * `sent` of its datagrams, then the buffer was full) holds all after it.
  */
 class ScriptedEngine {
@@ -194,7 +194,7 @@ class ScriptedEngine {
     return new Promise((_, reject) => this.#held.push({ reject, sent: hold ?? 0 }));
   }
   /**
-   * Closes as MmsgEngine does: what it holds is rejected with
+   * Closes as LinuxEngine does: what it holds is rejected with
    * ERR_SOCKET_DGRAM_NOT_RUNNING, saying how many datagrams the kernel took.
    */
   close(): void {
