@@ -19,8 +19,8 @@ export class LinuxEngine implements Engine {
   /** One capability state per socket; the sender downgrades txOffload when the kernel refuses GSO (EIO). */
   readonly capabilities: Capabilities;
   readonly #counts: TrafficCounts = emptyCounts();
-  readonly #b: NativeBinding;
-  readonly #s: SocketHandle;
+  readonly #addon: NativeBinding;
+  readonly #handle: SocketHandle;
   readonly #host: EngineHost;
   /** What the kernel offered when the socket opened, to tell "turned off" from "never had". */
   readonly #txOffered: boolean;
@@ -36,8 +36,8 @@ export class LinuxEngine implements Engine {
     host: EngineHost) {
     this.capabilities = capabilities;
     this.#txOffered = capabilities.txOffload;
-    this.#b = b;
-    this.#s = s;
+    this.#addon = b;
+    this.#handle = s;
     this.#host = host;
     this.#receiver = new Receiver(b, s, recv, this.#counts, host);
     this.#sender = new Sender(b, s, send, capabilities, this.#counts, {
@@ -55,13 +55,13 @@ export class LinuxEngine implements Engine {
   get queuedDatagrams(): number { return this.#sender.queuedDatagrams; }
 
   address(): SocketAddress {
-    const r = this.#b.getsockname(this.#s, this.#addrScratch);
+    const r = this.#addon.getsockname(this.#handle, this.#addrScratch);
     if (r < 0) throwSystemError(r, 'getsockname');
     return decodeSockaddr(this.#addrScratch, 0);
   }
 
   remoteAddress(): SocketAddress | null {
-    const r = this.#b.getpeername(this.#s, this.#addrScratch);
+    const r = this.#addon.getpeername(this.#handle, this.#addrScratch);
     if (r === -ENOTCONN) return null;
     if (r < 0) throwSystemError(r, 'getpeername');
     return decodeSockaddr(this.#addrScratch, 0);
@@ -69,12 +69,12 @@ export class LinuxEngine implements Engine {
 
   connect(dest: ParsedAddress, port: number): void {
     const len = encodeSockaddr(this.#addrScratch, 0, dest, port);
-    const r = this.#b.connect(this.#s, this.#addrScratch, len);
+    const r = this.#addon.connect(this.#handle, this.#addrScratch, len);
     if (r < 0) throwSystemError(r, 'connect', formatAddress(dest), port);
   }
 
   disconnect(): void {
-    const r = this.#b.connect(this.#s, this.#addrScratch, 0);
+    const r = this.#addon.connect(this.#handle, this.#addrScratch, 0);
     if (r < 0) throwSystemError(r, 'connect');
   }
 
@@ -82,23 +82,23 @@ export class LinuxEngine implements Engine {
   getSendBufferSize(): number { return this.getIntOption(abi.SOL_SOCKET, abi.SO_SNDBUF, 'SO_SNDBUF'); }
 
   getIntOption(level: number, name: number, what: string): number {
-    const r = this.#b.getsockopt(this.#s, level, name, this.#scratch);
+    const r = this.#addon.getsockopt(this.#handle, level, name, this.#scratch);
     if (r < 0) throwSystemError(r, `getsockopt ${what}`);
     return this.#scratch[0];
   }
 
   setIntOption(level: number, name: number, value: number, what: string): void {
-    const r = this.#b.setsockopt(this.#s, level, name, value);
+    const r = this.#addon.setsockopt(this.#handle, level, name, value);
     if (r < 0) throwSystemError(r, `setsockopt ${what}`);
   }
 
   setBytesOption(level: number, name: number, value: Uint8Array, what: string): void {
-    const r = this.#b.setsockoptBytes(this.#s, level, name, value, value.length);
+    const r = this.#addon.setsockoptBytes(this.#handle, level, name, value, value.length);
     if (r < 0) throwSystemError(r, `setsockopt ${what}`);
   }
 
   setRef(ref: boolean): void {
-    if (!this.#closed) this.#b.pollRef(this.#s, ref);
+    if (!this.#closed) this.#addon.pollRef(this.#handle, ref);
   }
 
   setReading(on: boolean): void {
@@ -118,7 +118,7 @@ export class LinuxEngine implements Engine {
     const events = (this.#reading ? POLL_READABLE : 0) | (this.#sender.waitsForWritable ? POLL_WRITABLE : 0);
     if (events === this.#events) return;
     this.#events = events;
-    this.#b.pollUpdate(this.#s, events);
+    this.#addon.pollUpdate(this.#handle, events);
   }
 
   #onPoll(status: number, events: number): void {
@@ -127,7 +127,7 @@ export class LinuxEngine implements Engine {
       // On POLLERR libuv stops the poll and reports EBADF. The socket's own
       // pending error (an ICMP error on a connected socket, say) is the real
       // news: take it (reading SO_ERROR clears it) and poll again.
-      const r = this.#b.getsockopt(this.#s, abi.SOL_SOCKET, abi.SO_ERROR, this.#scratch);
+      const r = this.#addon.getsockopt(this.#handle, abi.SOL_SOCKET, abi.SO_ERROR, this.#scratch);
       const pending = r === 0 ? this.#scratch[0] : 0;
       this.#events = 0;
       this.#updatePoll();
@@ -146,7 +146,7 @@ export class LinuxEngine implements Engine {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#b.close(this.#s);
+    this.#addon.close(this.#handle);
     this.#sender.close();
     this.#receiver.close();
   }

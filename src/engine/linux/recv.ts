@@ -44,8 +44,8 @@ export interface ReceiverConfig {
 }
 
 export class Receiver {
-  readonly #b: NativeBinding;
-  readonly #s: SocketHandle;
+  readonly #addon: NativeBinding;
+  readonly #handle: SocketHandle;
   readonly #host: EngineHost;
   readonly #counts: TrafficCounts;
   readonly #config: ReceiverConfig;
@@ -57,8 +57,8 @@ export class Receiver {
   #lastOverflows = 0;
 
   constructor(b: NativeBinding, s: SocketHandle, o: ReceiverConfig, counts: TrafficCounts, host: EngineHost) {
-    this.#b = b;
-    this.#s = s;
+    this.#addon = b;
+    this.#handle = s;
     this.#host = host;
     this.#counts = counts;
     this.#config = o;
@@ -76,7 +76,7 @@ export class Receiver {
     const names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
     const controls = new Uint8Array(slots * CONTROL_SIZE);
     const meta = new Int32Array(slots * abi.RECV_META_FIELDS);
-    const ring = this.#b.recvRing(arena, slots, this.#config.slotSize, names, controls, CONTROL_SIZE, meta);
+    const ring = this.#addon.recvRing(arena, slots, this.#config.slotSize, names, controls, CONTROL_SIZE, meta);
     if (typeof ring === 'number') throwSystemError(ring, 'recvRing');
     const view = new BatchView(arena, slots, this.#config.rxOffload ? slots * 4 : slots);
     return { ring, names, controlView: new DataView(controls.buffer), meta, view };
@@ -90,13 +90,13 @@ export class Receiver {
     for (let k = 0; k < READ_BUDGET && active(); k++) {
       let n: number;
       try {
-        n = this.#b.recvmmsg(this.#s, recv.ring, slots);
+        n = this.#addon.recvmmsg(this.#handle, recv.ring, slots);
       } catch (err) {
         // The addon checks the registered memory before it asks the kernel,
         // and found it unusable: a listener transferred or detached
         // view.data.buffer. Nothing was read. Register fresh memory first,
         // so the socket reads on whatever the error's listeners do.
-        this.#b.ringRelease(recv.ring);
+        this.#addon.ringRelease(recv.ring);
         this.#recv = this.#registerReceiveMemory();
         this.#host.reportError(receiveMemoryError(err as Error));
         return;
@@ -186,6 +186,6 @@ export class Receiver {
 
   /** Gives back the receive memory. */
   close(): void {
-    if (this.#recv !== null) this.#b.ringRelease(this.#recv.ring);
+    if (this.#recv !== null) this.#addon.ringRelease(this.#recv.ring);
   }
 }

@@ -59,8 +59,8 @@ export interface SenderHost {
 }
 
 export class Sender {
-  readonly #b: NativeBinding;
-  readonly #s: SocketHandle;
+  readonly #addon: NativeBinding;
+  readonly #handle: SocketHandle;
   /** The socket's capabilities: GSO is used while txOffload holds, and turned off here on EIO. */
   readonly #caps: Capabilities;
   readonly #counts: TrafficCounts;
@@ -79,8 +79,8 @@ export class Sender {
 
   constructor(b: NativeBinding, s: SocketHandle, o: SenderConfig, caps: Capabilities, counts: TrafficCounts,
     host: SenderHost) {
-    this.#b = b;
-    this.#s = s;
+    this.#addon = b;
+    this.#handle = s;
     this.#caps = caps;
     this.#counts = counts;
     this.#host = host;
@@ -178,7 +178,7 @@ export class Sender {
         let r: number;
         try {
           if (sent === 0) this.#describe(w, messages, nameLen);
-          r = this.#b.sendmmsg(this.#s, this.#sendRing, w.sources, sent, messages - sent);
+          r = this.#addon.sendmmsg(this.#handle, this.#sendRing, w.sources, sent, messages - sent);
         } catch (err) {
           // The addon refused the buffers (one was detached or shrunk since
           // the write was accepted): this write fails, the queue moves on.
@@ -298,7 +298,7 @@ export class Sender {
   /** Gives back the ring and rejects every pending write with ERR_SOCKET_DGRAM_NOT_RUNNING. */
   close(): void {
     this.#closed = true;
-    this.#b.ringRelease(this.#sendRing);
+    this.#addon.ringRelease(this.#sendRing);
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     const pending = this.#queue;
     this.#queue = [];
