@@ -739,6 +739,20 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     await r.until('tx', 'sent');
   });
 
+  parity('a send followed by connect() in the same tick goes to its own destination', async (r) => {
+    const [, first] = await receiver(r, 'rx1');
+    const [, second] = await receiver(r, 'rx2');
+    const s = r.socket('tx', 'udp4');
+    s.bind(0, '127.0.0.1');
+    await r.until('tx', 'listening');
+    s.send('to rx1', first, '127.0.0.1', r.cb('tx', 'sent'));
+    s.connect(second, '127.0.0.1');
+    s.send('to rx2', r.cb('tx', 'sent connected'));
+    await r.until('rx1', 'message');
+    await r.until('rx2', 'message');
+    await r.until('tx', 'sent connected');
+  });
+
   it('sends 1 000 datagrams issued in one tick with far fewer system calls, all arriving in order', async () => {
     const rx = await bound({ type: 'udp4', recvBufferSize: 4 << 20 });
     const tx = await bound();
