@@ -747,6 +747,7 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     await r.until('tx', 'listening');
     s.send('to rx1', first, '127.0.0.1', r.cb('tx', 'sent'));
     s.connect(second, '127.0.0.1');
+    await r.until('tx', 'connect');
     s.send('to rx2', r.cb('tx', 'sent connected'));
     await r.until('rx1', 'message');
     await r.until('rx2', 'message');
