@@ -27,6 +27,7 @@ export const CODES = {
   invalidIpAddress: 'ERR_INVALID_IP_ADDRESS',
   missingArgs: 'ERR_MISSING_ARGS',
   bufferOutOfBounds: 'ERR_BUFFER_OUT_OF_BOUNDS',
+  invalidFdType: 'ERR_INVALID_FD_TYPE',
   badPort: 'ERR_SOCKET_BAD_PORT',
   badSocketType: 'ERR_SOCKET_BAD_TYPE',
   badBufferSize: 'ERR_SOCKET_BAD_BUFFER_SIZE',
@@ -206,6 +207,7 @@ export const alreadyConnected = () => nodeError(new Error('Already connected'), 
 export const notConnected = () => nodeError(new Error('Not connected'), CODES.notConnected);
 export const missingArgs = (name: string) => nodeError(new TypeError(`The "${name}" argument must be specified`), CODES.missingArgs);
 export const bufferOutOfBounds = (name: string) => nodeError(new RangeError(`"${name}" is outside of buffer bounds`), CODES.bufferOutOfBounds);
+export const invalidFdType = (type: string) => nodeError(new TypeError(`Unsupported fd type: ${type}`), CODES.invalidFdType);
 export const badBufferSize = () => nodeError(new TypeError('Buffer size must be a positive integer'), CODES.badBufferSize);
 
 /** What dgram throws when a method that does not check for a closed socket meets one (its handle is null). */

@@ -12,12 +12,12 @@ import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
 import type { BatchView } from '../batch';
 import { SendBatcher, type SendDone } from './send-batcher';
-import { emptyStats, type Engine, type EngineHost, type SocketStats } from '../engine/contract';
-import { openBatchEngine } from '../engine/open';
+import { emptyStats, type BindOptions, type Engine, type EngineHost, type SocketStats } from '../engine/contract';
+import { adoptBatchEngine, openBatchEngine } from '../engine/open';
 import { engineOptions, UNLIMITED_SEND_QUEUE } from '../engine/options';
 import {
   alreadyBound, alreadyConnected, badBufferSize, badSocketType, bufferSizeError, closedHandle,
-  dropInUnsupported, errorWithHostPort, invalidArgType, isNotRunning, missingArgs, notConnected, notRunning, systemError,
+  dropInUnsupported, errorWithHostPort, invalidArgType, invalidFdType, isNotRunning, missingArgs, notConnected, notRunning, systemError,
   type SystemError,
 } from '../errors';
 import { MAX_IPV4_PAYLOAD } from '../limits';
@@ -26,9 +26,10 @@ import { abi, binding } from '../kernel/native';
 import { encodeSockaddr, maxPayloadTo, type ParsedAddress } from '../wire/sockaddr';
 import { HOST_LITTLE_ENDIAN } from '../wire/byteorder';
 import { ANY4, ANY6, inFamily, ip4, ip6, nodeAddress } from './address';
+import { adoptedFds, handleType } from './descriptor';
 import { asBytes, BUFFER_TYPES, bufferList, sliceBuffer, validateNumber, validatePort, validateString, validateUint32 } from './arguments';
 
-const { EBADF, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
+const { EBADF, EEXIST, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
 
 /** dgram's options, plus reusePort (Node >= 22.12 has it too) and a way to opt out of batching. */
 export interface SocketOptions extends dgram.SocketOptions {
@@ -53,6 +54,17 @@ const udpSocketChannel = channel('udp.socket');
 
 const errnoOf = (err: unknown): number => (err as SystemError).errno;
 
+/** The engine's options for a drop-in socket: the defaults, but a send queue without limit, as dgram's. */
+function dropInEngineOptions(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean,
+  ipv6Only: boolean): BindOptions {
+  return engineOptions({
+    type: family === 4 ? 'udp4' : 'udp6', address, port,
+    // Buffer sizes are set after bind, without SO_*BUFFORCE, as dgram does.
+    reuseAddr, reusePort, ipv6Only,
+    sendQueueLimit: UNLIMITED_SEND_QUEUE, // dgram queues without limit
+  }, true);
+}
+
 /**
  * A dgram.Socket over the batch engine. Its state mirrors dgram's: a bind
  * state, a connect state, and a queue of work that waits for 'listening'.
@@ -69,6 +81,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   #engine: Engine | null = null;
   /** The family of the kernel socket, which a deferred bind may have chosen. */
   #engineFamily: 4 | 6 = 4;
+  /** The descriptor bind({ fd }) took over; the engine closes it with the socket. */
+  #adopted = -1;
   #batcher: SendBatcher | null = null;
   #bindState = Bind.Unbound;
   #connectState = Connect.Disconnected;
@@ -128,10 +142,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     let port = args[0];
     this.#healthCheck();
     if (this.#bindState !== Bind.Unbound) throw alreadyBound();
-    if (port !== null && typeof port === 'object') {
-      const o = port as { recvStart?: unknown; fd?: unknown };
-      if (typeof o.recvStart === 'function') throw dropInUnsupported('bind() to an existing UDP handle');
-      if (typeof o.fd === 'number' && (o.fd | 0) === o.fd && o.fd > 0) throw dropInUnsupported('bind({ fd })');
+    if (port !== null && typeof port === 'object' && typeof (port as { recvStart?: unknown }).recvStart === 'function') {
+      throw dropInUnsupported('bind() to an existing UDP handle');
     }
     this.#bindState = Bind.Binding;
 
@@ -148,6 +160,16 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       };
       this.on('error', removeListeners);
       this.on('listening', onListening);
+    }
+
+    // An inherited descriptor is taken over at once, and 'listening' comes
+    // before bind() returns, as in dgram; a refused one leaves the socket
+    // binding, so a second bind() is ERR_SOCKET_ALREADY_BOUND there too.
+    const fd = port !== null && typeof port === 'object' ? (port as { fd?: unknown }).fd : undefined;
+    if (typeof fd === 'number' && (fd | 0) === fd && fd > 0) {
+      this.#adopt(fd);
+      this.#startListening();
+      return this;
     }
 
     let address: unknown;
@@ -186,20 +208,39 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     return this;
   }
 
-  #open(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean, ipv6Only: boolean): Engine {
-    const o = engineOptions({
-      type: family === 4 ? 'udp4' : 'udp6', address, port,
-      // Buffer sizes are set after bind, without SO_*BUFFORCE, as dgram does.
-      reuseAddr, reusePort, ipv6Only,
-      sendQueueLimit: UNLIMITED_SEND_QUEUE, // dgram queues without limit
-    }, true);
-    const host: EngineHost = { deliver: (v) => this.#deliver(v), reportError: (e) => this.#reportError(e) };
-    const engine = openBatchEngine(binding!, o, host);
+  #open(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean, ipv6Only: boolean): void {
+    const o = dropInEngineOptions(family, address, port, reuseAddr, reusePort, ipv6Only);
+    this.#install(openBatchEngine(binding!, o, this.#host()), family, o.batchSize);
+  }
+
+  // bind({ fd }), as libuv's uv_udp_open takes a descriptor: it must be a
+  // UDP socket that no other socket of this process has taken.
+  #adopt(fd: number): void {
+    const type = handleType(fd);
+    if (type !== 'UDP') throw invalidFdType(type);
+    if (adoptedFds.has(fd)) throw systemError(-EEXIST, 'open');
+    let engine: Engine;
+    const o = dropInEngineOptions(this.#family, this.#family === 4 ? ANY4 : ANY6, 0, false, false, false);
+    try {
+      engine = adoptBatchEngine(binding!, fd, o, this.#host());
+    } catch (e) {
+      throw systemError(errnoOf(e), 'open');
+    }
+    adoptedFds.add(fd);
+    this.#adopted = fd;
+    // The descriptor's own family decides its options, whatever the socket's type.
+    this.#install(engine, engine.address().family === 'IPv4' ? 4 : 6, o.batchSize);
+  }
+
+  #host(): EngineHost {
+    return { deliver: (v) => this.#deliver(v), reportError: (e) => this.#reportError(e) };
+  }
+
+  #install(engine: Engine, family: 4 | 6, batchSize: number): void {
     if (!this.#ref) engine.setRef(false);
     this.#engine = engine;
     this.#engineFamily = family;
-    this.#batcher = new SendBatcher(engine, o.batchSize);
-    return engine;
+    this.#batcher = new SendBatcher(engine, batchSize);
   }
 
   #startListening(): void {
@@ -445,6 +486,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     // follows the results of the sends made before it, as with dgram.
     else this.#batcher.close(emitClose);
     this.#engine?.close();
+    adoptedFds.delete(this.#adopted);
     return this;
   }
 

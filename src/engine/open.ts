@@ -3,7 +3,7 @@
 import type { NativeBinding } from '../kernel/native';
 import type { BindOptions, Engine, EngineHost } from './contract';
 import { openDgram } from './dgram';
-import { openLinux } from './linux/open';
+import { adoptLinux, openLinux } from './linux/open';
 
 /** Opens an engine; `b` is the addon when the batch path is taken, null for the portable path. */
 export function openEngine(b: NativeBinding | null, o: BindOptions, host: EngineHost): Promise<Engine> {
@@ -13,4 +13,9 @@ export function openEngine(b: NativeBinding | null, o: BindOptions, host: Engine
 /** Opens an engine on the batch path at once (the dgram drop-in binds synchronously). */
 export function openBatchEngine(b: NativeBinding, o: BindOptions, host: EngineHost): Engine {
   return openLinux(b, o, host);
+}
+
+/** Takes over an inherited UDP socket on the batch path (the drop-in's bind({ fd })). */
+export function adoptBatchEngine(b: NativeBinding, fd: number, o: BindOptions, host: EngineHost): Engine {
+  return adoptLinux(b, fd, o, host);
 }

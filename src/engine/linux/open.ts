@@ -1,5 +1,6 @@
-// Opening a socket on the batch path: create, set the bind options, bind,
-// then ask the kernel which offloads and counters this socket gets.
+// Opening a socket on the batch path: create, set the bind options, bind (or
+// take over an inherited socket), then ask the kernel which offloads and
+// counters this socket gets.
 import { counterFor } from '../../counters';
 import { throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
@@ -34,18 +35,38 @@ export function openLinux(b: NativeBinding, o: BindOptions, host: EngineHost): L
     const len = encodeSockaddr(name, 0, o.address, o.port);
     const r = b.bind(s, name, len);
     if (r < 0) throwSystemError(r, 'bind', formatAddress(o.address), o.port);
-
-    // A receive slot too small for a GRO message does not ask for GRO.
-    let tx = false, rx = false;
-    if (o.offload) ({ tx, rx } = probeOffload(b, s, o.recvSlotSize >= GRO_SLOT_SIZE));
-    const counter = o.rxqOverflowMetric && enableRxqOverflowCounter(b, s) ? counterFor(o.rxqOverflowMetric) : undefined;
-    const capabilities = { batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined };
-    return new LinuxEngine(b, s, capabilities,
-      { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, rxOffload: rx, counter },
-      { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, sendQueueLimit: o.sendQueueLimit },
-      host);
+    return configure(b, s, o, host);
   } catch (err) {
     b.close(s);
     throw err;
   }
+}
+
+/**
+ * Takes over an inherited UDP socket (bind({ fd })) on a duplicate of its
+ * descriptor; closing the engine closes the original too. The socket is
+ * used as it is: `o`'s address, port and bind-time options do not apply.
+ */
+export function adoptLinux(b: NativeBinding, fd: number, o: BindOptions, host: EngineHost): LinuxEngine {
+  const s = b.adopt(fd);
+  if (typeof s === 'number') throwSystemError(s, 'open');
+  try {
+    return configure(b, s, o, host);
+  } catch (err) {
+    b.close(s);
+    throw err;
+  }
+}
+
+/** Asks the kernel which offloads and counters a bound socket gets, and makes its engine. */
+function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: EngineHost): LinuxEngine {
+  // A receive slot too small for a GRO message does not ask for GRO.
+  let tx = false, rx = false;
+  if (o.offload) ({ tx, rx } = probeOffload(b, s, o.recvSlotSize >= GRO_SLOT_SIZE));
+  const counter = o.rxqOverflowMetric && enableRxqOverflowCounter(b, s) ? counterFor(o.rxqOverflowMetric) : undefined;
+  const capabilities = { batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined };
+  return new LinuxEngine(b, s, capabilities,
+    { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, rxOffload: rx, counter },
+    { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, sendQueueLimit: o.sendQueueLimit },
+    host);
 }
