@@ -9,6 +9,7 @@ import { platform, release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { IMPLS, runBench, type Impl, type Peer } from './bench';
 import { BatchSocket, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS, type Capabilities } from './index';
+import { addonStatus, type AddonStatus } from './native';
 import { probeGsoSegments } from './probe';
 import { DEFAULT_SEND_SECONDS, HEADER_SIZE, runRecv, runSend, type Endpoint } from './tester';
 
@@ -104,6 +105,8 @@ async function ipv6Available(): Promise<boolean> {
 interface ProbeReport {
   kernel: string;
   platform: string;
+  /** The addon file in use, or why there is none (then sockets use node:dgram). */
+  addon: AddonStatus;
   /** A fresh udp4 socket's capabilities, exactly as BatchSocket reports them. */
   socket: Capabilities;
   gso128Segments: boolean | null;
@@ -116,7 +119,7 @@ async function probe(values: Values): Promise<number> {
   const socket = sock.capabilities;
   await sock.close();
   const r: ProbeReport = {
-    kernel: release(), platform: platform(), socket,
+    kernel: release(), platform: platform(), addon: addonStatus, socket,
     gso128Segments: socket.txOffload ? probeGsoSegments(128) : null,
     ipv6: await ipv6Available(),
     buffers: {
@@ -132,6 +135,7 @@ async function probe(values: Values): Promise<number> {
   const bytes = (v: number | null) => (v === null ? 'unknown' : `${v} (${(v / 2 ** 20).toFixed(1)} MiB)`);
   const lines: [string, string][] = [
     ['kernel', `${r.platform} ${r.kernel}`],
+    ['addon', r.addon.path ?? `none, so node:dgram: ${r.addon.reason}`],
     ['recvmmsg/sendmmsg', yes(socket.batching)],
     ['UDP_SEGMENT (GSO)', yes(socket.txOffload)],
     ['UDP_GRO', yes(socket.rxOffload)],
@@ -195,7 +199,8 @@ Options:
     summary: 'what this kernel and a fresh socket support',
     help: `Usage: batchgram probe [--json]
 
-Reports the kernel version, whether a fresh socket gets recvmmsg/sendmmsg,
+Reports the kernel version, the native addon in use (or why there is none
+and how to get it), whether a fresh socket gets recvmmsg/sendmmsg,
 UDP_SEGMENT (GSO), UDP_GRO and SO_RXQ_OVFL, whether the kernel accepts 128
 GSO segments in one send, whether IPv6 is available, and the socket buffer
 limits in /proc/sys/net/core.

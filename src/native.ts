@@ -99,7 +99,7 @@ function load(): { binding: NativeBinding | null; status: AddonStatus } {
   try {
     path = nodeGypBuild.path(ADDON_DIR);
   } catch {
-    let why = 'no build (the install step did not run)';
+    let why = 'no build (install scripts were skipped, as --ignore-scripts and npm 11 by default do)';
     try {
       why = `the install step could not build one: ${readFileSync(INSTALL_FAILURE, 'utf8').trim()}`;
     } catch { /* no record: install scripts were skipped (--ignore-scripts, pnpm) */ }
@@ -120,7 +120,8 @@ export const addonStatus: AddonStatus = loaded.status;
 
 if (loaded.status.reason !== null) {
   if (process.env[REQUIRE_NATIVE_ENV] === '1') {
-    throw nodeError(new Error(`batchgram: ${REQUIRE_NATIVE_ENV}=1 and ${loaded.status.reason}`), 'ERR_BATCHGRAM_NO_ADDON');
+    throw nodeError(new Error(`batchgram: ${REQUIRE_NATIVE_ENV}=1 forbids running on node:dgram, and ${loaded.status.reason}`),
+      'ERR_BATCHGRAM_NO_ADDON');
   }
   // Off Linux node:dgram is the design, not a fault: nothing to say there.
   if (process.platform === 'linux') {
