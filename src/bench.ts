@@ -14,6 +14,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { interrupted } from './tester';
 
 /** Implementations run by bench-child.ts. */
 export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-zero'] as const;
@@ -153,11 +154,17 @@ function buildUdpref(): string {
   // Built under a private name and renamed, so concurrent runs never execute a half-written file.
   const partial = `${bin}.${process.pid}`;
   const r = spawnSync('cc', ['-O2', '-Wall', '-std=gnu11', '-o', partial, UDPREF_SOURCE], { encoding: 'utf8' });
-  if (r.error) throw new Error(`cannot run the C compiler 'cc' (${(r.error as NodeJS.ErrnoException).code}); c-plain and c-gso need it`);
+  if (r.error) {
+    throw new Error(`cannot run the C compiler 'cc' (${(r.error as NodeJS.ErrnoException).code}) to build bench/udpref.c, which ` +
+      `${C_USERS.join(', ')} need: install one, or leave those out with --impl`);
+  }
   if (r.status !== 0) throw new Error(`cc could not build bench/udpref.c: ${r.stderr.trim().split('\n')[0]}`);
   renameSync(partial, bin);
   return bin;
 }
+
+/** The implementations that run the C reference: their own, and the relays' sender and receiver. */
+const C_USERS: readonly Impl[] = [...C_IMPLS, ...RELAY_IMPLS];
 
 let udpref: { path: string } | { error: Error } | undefined;
 
@@ -196,6 +203,9 @@ function relayCommand(impl: RelayImpl, rest: string[]): [string, string[]] {
   return [process.execPath, [join(__dirname, 'bench-child.js'), 'relay', '--impl', impl, ...rest]];
 }
 
+/** Children still running, so that Ctrl-C can end them at once. */
+const live = new Set<Child>();
+
 /** A child process read line by line; it never outlives a timeout or the harness. */
 class Child {
   readonly #name: string;
@@ -208,6 +218,7 @@ class Child {
   constructor(name: string, [file, args]: [string, string[]], onProgress?: (datagrams: number) => void) {
     this.#name = name;
     this.#proc = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    live.add(this);
     this.#proc.on('error', (err) => this.#close(err.message));
     this.#proc.stderr!.on('data', (d: Buffer) => { this.#stderr = (this.#stderr + d.toString()).slice(-2000); });
     // A child that dies first leaves a broken pipe; its exit says why.
@@ -224,6 +235,7 @@ class Child {
   }
 
   #close(how: string): void {
+    live.delete(this);
     this.#closed ??= how;
     this.#notify();
   }
@@ -434,17 +446,37 @@ export function table(rows: BenchRow[]): string {
   return out.join('\n');
 }
 
-const PEER_C_LEGEND = '--peer c: a Node row\'s rx is its receiver fed by the matching C sender (loss against what that sender ' +
-  'offered), its offered is its sender into the matching C receiver: each side measured alone.';
-
-const LEGEND = [
-  'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
-  'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
-  '×dgram: rx over node:dgram\'s; ×C rx/tx: rx and offered over the C reference making the same calls',
-  '(dgram, mmsg vs c-plain; dgram-compat, gso, gso-zero vs c-gso; relay vs c-relay). —: no baseline in this run.',
-  'relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
-  'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).',
-];
+/** What the table's columns mean, for the rows that ran: baselines that were not measured are not explained. */
+export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
+  const ran = new Set(rows.map((r) => r.impl));
+  const lines = [
+    'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
+    'loss %: offered datagrams that never reached the receiver. Loopback itself loses none: loss means the receiver',
+    'did not keep up and the kernel dropped what overflowed its socket buffer.',
+    'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
+  ];
+  if (ran.has('dgram')) lines.push('×dgram: rx over node:dgram\'s in this run.');
+  // The C reference each implementation is compared with, where both ran.
+  const byC = new Map<Impl, Impl[]>();
+  for (const impl of ran) {
+    const c = C_MATCH[impl];
+    if (c !== impl && ran.has(c)) byC.set(c, [...(byC.get(c) ?? []), impl]);
+  }
+  if (byC.size > 0) {
+    const pairs = [...byC].map(([c, impls]) => `${impls.join(', ')} vs ${c}`).join('; ');
+    lines.push(`×C rx/tx: rx and offered over the C reference making the same calls (${pairs}).`);
+  }
+  lines.push('—: not measured, or no baseline in this run.');
+  if ([...ran].some(isRelay)) {
+    lines.push('relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
+      'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).');
+  }
+  if (peer === 'c') {
+    lines.push('--peer c: a Node row\'s rx is its receiver fed by the matching C sender (loss against what that sender',
+      'offered), its offered is its sender into the matching C receiver: each side measured alone.');
+  }
+  return lines;
+}
 
 function machine() {
   const c = cpus();
@@ -534,8 +566,9 @@ class Progress {
     process.stderr.write(`\r\x1b[K${this.#label}: ${(rate / 1e6).toFixed(3)} Mdgram/s ${this.#verb}, ${elapsed.toFixed(1)}/${duration} s`);
   }
 
-  finish(r: BenchRow): void {
-    const what = r.error !== null ? `failed: ${r.error}`
+  /** A finished run, or null for one cut short by Ctrl-C. */
+  finish(r: BenchRow | null): void {
+    const what = r === null ? 'interrupted' : r.error !== null ? `failed: ${r.error}`
       : `${isRelay(r.impl) ? 'forwarded' : 'rx'} ${fixed(r.rxDatagramsPerSecond, 3, 1e6)} Mdgram/s (${fixed(r.rxGbitPerSecond, 2)} Gbit/s), ` +
         `offered ${fixed(r.offeredDatagramsPerSecond, 3, 1e6)} Mdgram/s, loss ${fixed(r.loss, 1, 0.01)}%`;
     process.stderr.write(`${this.#tty ? '\r\x1b[K' : ''}${this.#label}: ${what}\n`);
@@ -547,24 +580,38 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const progress = new Progress();
   const rows: BenchRow[] = [];
   const total = o.sizes.length * o.impls.length;
+  // Ctrl-C ends the run in progress and reports the runs that finished.
+  let stopped = false;
+  void interrupted().then(() => {
+    stopped = true;
+    for (const child of live) child.kill();
+  });
   for (const size of o.sizes) {
     for (const impl of o.impls) {
+      if (stopped) break;
       progress.start(`[${rows.length + 1}/${total}] ${impl} ${size} B`, isRelay(impl) ? 'forwarded' : 'received');
       const result = await measure(impl, size, o.duration, o.peer, (d) => progress.update(d, o.duration)).catch((err: Error) => err);
+      if (stopped) {
+        progress.finish(null);
+        break;
+      }
       rows.push(row(impl, size, result));
       progress.finish(rows[rows.length - 1]);
     }
   }
   compare(rows);
+  const note = stopped ? `interrupted: ${rows.length} of ${total} runs measured` : null;
   if (o.json) {
-    process.stdout.write(JSON.stringify({ machine: machine(), options: { sizes: o.sizes, duration: o.duration, impls: o.impls, peer: o.peer }, rows }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({
+      machine: machine(), options: { sizes: o.sizes, duration: o.duration, impls: o.impls, peer: o.peer }, interrupted: stopped, rows,
+    }, null, 2) + '\n');
   } else {
-    const legend = o.peer === 'c' ? [...LEGEND, PEER_C_LEGEND] : LEGEND;
-    process.stdout.write(`${table(rows)}\n\n${legend.join('\n')}\n`);
+    process.stdout.write(`${table(rows)}\n\n${[...legend(rows, o.peer), ...(note === null ? [] : [note])].join('\n')}\n`);
   }
   if (o.svg !== undefined) {
-    writeFileSync(o.svg, svgChart(rows, o.impls, o.sizes));
+    writeFileSync(o.svg, svgChart(rows, o.impls.filter((i) => rows.some((r) => r.impl === i)), [...new Set(rows.map((r) => r.size))]));
     process.stderr.write(`wrote ${o.svg}\n`);
   }
+  if (stopped) return 130; // as a shell reports a command ended by SIGINT
   return rows.some((r) => r.error !== null) ? 1 : 0;
 }

@@ -3,9 +3,10 @@
 // parses and checks arguments (node:util parseArgs), prints help, and hands
 // over to bench.ts and tester.ts; `probe` is short enough to live here. A bad
 // argument costs one line on stderr and exit status 2, never a stack trace.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { platform, release } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IMPLS, runBench, type Impl, type Peer } from './bench';
 import { BatchSocket, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS, type Capabilities } from './index';
@@ -69,6 +70,22 @@ function list<T>(name: string, text: string, parse: (s: string) => T): T[] {
   const items = text.split(',').map((s) => s.trim());
   if (items.some((s) => s === '')) throw new UsageError(`${name} must be a comma-separated list, not '${text}'`);
   return items.map(parse);
+}
+
+/**
+ * A file the command will write, checked before any work so that a typo costs
+ * nothing: its directory exists and takes files, and it is not a directory.
+ */
+function outputFile(name: string, text: string): string {
+  const path = resolve(text);
+  const existing = statSync(path, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) throw new UsageError(`${name} '${text}' is a directory`);
+  try {
+    accessSync(existing === undefined ? dirname(path) : path, constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`${name} '${text}' cannot be written (${(err as NodeJS.ErrnoException).code})`);
+  }
+  return text;
 }
 
 function impl(text: string): Impl {
@@ -157,7 +174,7 @@ async function probe(values: Values): Promise<number> {
 const COMMANDS: Record<string, Command> = {
   bench: {
     summary: 'loopback throughput: node:dgram, batchgram and a C reference side by side',
-    help: `Usage: batchgram bench [options]
+    help: `Usage: batchgram bench [--size N[,N...]] [--duration SECONDS] [--impl LIST] [--peer same|c] [--json] [--svg FILE]
 
 Runs a receiver and a sender process on 127.0.0.1 for each implementation
 and datagram size, and prints datagrams/s and Gbit/s received and offered,
@@ -192,7 +209,7 @@ Options:
       impls: [...new Set(list('--impl', v.impl as string, impl))],
       peer: peerOpt(v.peer as string),
       json: v.json === true,
-      svg: optional(v.svg, (s) => s),
+      svg: optional(v.svg, (s) => outputFile('--svg', s)),
     }),
   },
   probe: {
@@ -214,7 +231,7 @@ Options:
   },
   recv: {
     summary: 'receive test traffic from `batchgram send` and report loss, reordering, duplicates',
-    help: `Usage: batchgram recv --bind ADDR:PORT [options]
+    help: `Usage: batchgram recv --bind ADDR:PORT [--count N] [--duration SECONDS] [--idle SECONDS] [--interval SECONDS] [--json]
 
 Receives the datagrams of 'batchgram send' and reports, per interval and at
 the end, throughput, loss, reordering, duplicates and jitter (RFC 3550).
@@ -248,7 +265,7 @@ Options:
   },
   send: {
     summary: 'send numbered, timestamped test traffic to `batchgram recv`',
-    help: `Usage: batchgram send ADDR:PORT [options]
+    help: `Usage: batchgram send ADDR:PORT [--size N] [--rate PPS | --max] [--duration SECONDS] [--count N] [--interval SECONDS] [--json]
 
 Sends datagrams carrying a sequence number and a send timestamp to a
 'batchgram recv', at a steady rate or as fast as the socket takes them, and

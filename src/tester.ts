@@ -139,8 +139,8 @@ function print(json: boolean, r: Throughput, verb: string, extra = ''): void {
   process.stdout.write(`${r.event === 'done' ? 'total ' : '      '}${span}  ${String(r.datagrams).padStart(9)} datagrams ${verb}  ${mbit}${extra}\n`);
 }
 
-/** Resolves on SIGINT or SIGTERM: the tester then reports and exits as if its time were up. */
-function interrupted(): Promise<void> {
+/** Resolves on SIGINT or SIGTERM: the tester (and bench) then reports and exits as if its time were up. */
+export function interrupted(): Promise<void> {
   return new Promise((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
