@@ -60,7 +60,7 @@ export interface NativeBinding {
 /** Set by `npm run test:asan` to load the sanitizer build instead of the release one. */
 const ADDON_ENV = 'BATCHGRAM_ADDON';
 /** Set to 1 by those who would rather fail than run on node:dgram without saying so. */
-export const REQUIRE_NATIVE_ENV = 'BATCHGRAM_REQUIRE_NATIVE';
+const REQUIRE_NATIVE_ENV = 'BATCHGRAM_REQUIRE_NATIVE';
 
 // dist/src/native.js → native/: build/Release (a local build) or prebuilds/<platform>-<arch>/.
 const ADDON_DIR = join(__dirname, '..', '..', 'native');
@@ -102,13 +102,15 @@ function load(): { binding: NativeBinding | null; status: AddonStatus } {
     let why = 'no build (install scripts were skipped, as --ignore-scripts and npm 11 by default do)';
     try {
       why = `the install step could not build one: ${readFileSync(INSTALL_FAILURE, 'utf8').trim()}`;
-    } catch { /* no record: install scripts were skipped (--ignore-scripts, pnpm) */ }
+    } catch { /* no record: the install step never ran */ }
     return { binding: null, status: { path: null, reason: `no prebuilt addon for ${tuple()} and ${why}; to fix, ${REBUILD}` } };
   }
   try {
     return { binding: require(path) as NativeBinding, status: { path, reason: null } };
   } catch (err) {
-    return { binding: null, status: { path: null, reason: `the addon ${path} does not load (${firstLine(err)}); to fix, ${REBUILD}` } };
+    // dlopen's message starts with the path, which the reason names already.
+    const why = firstLine(err).replace(`${path}: `, '');
+    return { binding: null, status: { path: null, reason: `the addon ${path} does not load (${why}); to fix, ${REBUILD}` } };
   }
 }
 

@@ -256,6 +256,12 @@ describe('the packed package, installed offline', { skip }, () => {
       for (const d of ['prebuilds', 'build']) rmSync(join(dir, 'node_modules', 'batchgram', 'native', d), { recursive: true, force: true });
     };
 
+    it('with a prebuilt binary that does not load: node:dgram, and which file failed', { skip: !x64 }, () => {
+      const dir = dirs.get('ignore-scripts')!;
+      writeFileSync(join(dir, prebuilt('linux-x64')), 'not an ELF file');
+      fallsBack(dir, /the addon \S+prebuilds\/linux-x64\/batchgram\.glibc\.node does not load \(.*(invalid ELF|too short)/);
+    });
+
     it('after --ignore-scripts: loads on node:dgram, says there is no build, throws if told to', { skip: !x64 }, () => {
       const dir = dirs.get('ignore-scripts')!;
       removeAddon(dir);
