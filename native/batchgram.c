@@ -475,6 +475,7 @@ typedef struct {
   struct iovec* iovs;
   void* scratch;    // a ring's own working memory, if it needs any
   int64_t external; // bytes of the above, as reported to V8
+  bool released;    // ringRelease() gave all of the above back
 } ring_t;
 
 // V8 decides when to collect by the memory it knows of: tell it what a ring
@@ -489,19 +490,34 @@ typedef struct {
   void* data[RING_ARRAYS];
 } ring_mem_t;
 
-static void ring_finalize(napi_env env, void* data, void* hint) {
-  (void)hint;
-  ring_t* r = data;
+// Gives back everything a ring holds: its own memory and its references to
+// the registered arrays. A socket's close() does this at once; waiting for the
+// finalizer would keep megabytes per closed socket alive for as long as the
+// event loop does not reach the phase where Node runs finalizers.
+static void ring_release(napi_env env, ring_t* r) {
   ring_account(env, r, -r->external);
-  for (int i = 0; i < RING_ARRAYS; i++)
+  for (int i = 0; i < RING_ARRAYS; i++) {
     if (r->refs[i] != NULL) napi_delete_reference(env, r->refs[i]);
+    r->refs[i] = NULL;
+  }
   free(r->msgs);
   free(r->iovs);
   free(r->scratch);
+  r->msgs = NULL;
+  r->iovs = NULL;
+  r->scratch = NULL;
+  r->released = true;
+}
+
+static void ring_finalize(napi_env env, void* data, void* hint) {
+  (void)hint;
+  ring_t* r = data;
+  ring_release(env, r);
   free(r);  // the ring_t is the first member of the ring's struct
 }
 
 static bool ring_memory(napi_env env, ring_t* r, ring_mem_t* m) {
+  if (r->released) return throw_range(env, "the ring was released");
   for (int i = 0; i < RING_ARRAYS; i++) {
     size_t len;
     if (!get_typed_ref(env, r->refs[i], r->types[i], &m->data[i], &len, r->what)) return false;
@@ -675,6 +691,24 @@ static napi_value js_send_ring(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+// ringRelease(ring): gives back what a receive or send ring holds now, rather
+// than when the garbage collector finalizes it; later calls with the ring
+// throw. Releasing twice is harmless.
+static napi_value js_ring_release(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  const char* what = "expected a receive or send ring";
+  napi_valuetype t;
+  bool recv = false;
+  // Only an object may be asked for its tag: the check converts anything else.
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_object) return throw_type(env, what), NULL;
+  if (napi_check_object_type_tag(env, argv[0], &RECV_RING_TAG, &recv) != napi_ok) return napi_failed(env);
+  ring_t* r;
+  if (!unwrap(env, argv[0], recv ? &RECV_RING_TAG : &SEND_RING_TAG, (void**)&r, what)) return NULL;
+  ring_release(env, r);
+  return int_value(env, 0);
+}
+
 // A payload source: a Uint8Array, or an ArrayBuffer when JavaScript merged
 // datagrams that lie back to back in one buffer into a single iovec. Asking
 // for the typed array first keeps the common case to one call per iovec.
@@ -715,14 +749,14 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
     return NULL;
   uint32_t nbuf;
   CALL(env, napi_get_array_length(env, argv[2], &nbuf));
-  // Scratch layout, most aligned first: elements, message plans, iovec plans.
-  napi_value* elems = r->ring.scratch;
-  msg_plan_t* mp = (msg_plan_t*)(elems + r->max_iovs);
-  iov_plan_t* ip = (iov_plan_t*)(mp + r->max_msgs);
 
   // 1. Copy and check the descriptors; no JavaScript runs here.
   ring_mem_t m;
   if (!ring_memory(env, &r->ring, &m)) return NULL;
+  // Scratch layout, most aligned first: elements, message plans, iovec plans.
+  napi_value* elems = r->ring.scratch;
+  msg_plan_t* mp = (msg_plan_t*)(elems + r->max_iovs);
+  iov_plan_t* ip = (iov_plan_t*)(mp + r->max_msgs);
   const int32_t *msg_desc = m.data[SEND_MSG_DESC], *iov_desc = m.data[SEND_IOV_DESC];
   uint32_t iov_used = 0;
   for (uint32_t j = 0; j < count; j++) {
@@ -746,8 +780,14 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
     iov_used += (uint32_t)niov;
   }
 
-  // 2. Fetch the payload sources; JavaScript may run here.
-  for (uint32_t k = 0; k < iov_used; k++) CALL(env, napi_get_element(env, argv[2], (uint32_t)ip[k].idx, &elems[k]));
+  // 2. Fetch the payload sources; JavaScript may run here, and may even
+  // release this ring (and its scratch) from a getter: look before storing.
+  for (uint32_t k = 0; k < iov_used; k++) {
+    napi_value e;
+    CALL(env, napi_get_element(env, argv[2], (uint32_t)ip[k].idx, &e));
+    if (r->ring.released) return throw_range(env, "the ring was released"), NULL;
+    elems[k] = e;
+  }
 
   // 3. Resolve every pointer afresh and check it; no JavaScript runs from here on.
   if (!ring_memory(env, &r->ring, &m)) return NULL;
@@ -802,6 +842,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"recvmmsg", NULL, js_recvmmsg, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendRing", NULL, js_send_ring, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendmmsg", NULL, js_sendmmsg, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringRelease", NULL, js_ring_release, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns) != napi_ok) return NULL;
   napi_value c;

@@ -12,13 +12,13 @@ import { addAbortListener, EventEmitter } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
-import { getSystemErrorMap } from 'node:util';
 import type { BatchView } from './batch';
 import { SendCoalescer, type SendDone } from './coalescer';
 import type { BindOptions as EngineOptions, EngineHost, SocketStats } from './engine';
 import { emptyStats } from './engine';
-import { badPort, invalidArgType, nodeError, notRunning, outOfRange, systemError, type SystemError } from './errors';
+import { badPort, bufferSizeError, invalidArgType, nodeError, notRunning, outOfRange, systemError, type SystemError } from './errors';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, resolveBatchSize } from './limits';
+import { rethrow } from './listeners';
 import { GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './mmsg';
 import { abi, binding } from './native';
 import { batchingAvailable } from './probe';
@@ -105,24 +105,6 @@ function errorWithHostPort(errno: number, syscall: string, address: unknown, por
   if (p) err.port = p;
   return err;
 }
-
-/** ERR_SOCKET_BUFFER_SIZE, the SystemError dgram throws when the kernel refuses a buffer size. */
-class BufferSizeError extends Error {
-  readonly code = 'ERR_SOCKET_BUFFER_SIZE';
-  readonly info: { errno: number; code: string; message: string; syscall: string };
-  readonly errno: number;
-  readonly syscall: string;
-  constructor(errno: number, syscall: string) {
-    const [code, text] = getSystemErrorMap().get(errno) ?? [`Unknown system error ${errno}`, 'unknown error'];
-    super(`Could not get or set buffer size: ${syscall} returned ${code} (${text})`);
-    this.info = { errno, code, message: text, syscall };
-    this.errno = errno;
-    this.syscall = syscall;
-  }
-}
-
-// Like Node's SystemError, the name is inherited, not an own property.
-Object.defineProperty(BufferSizeError.prototype, 'name', { value: 'SystemError', writable: true, configurable: true });
 
 const errnoOf = (err: unknown): number => (err as SystemError).errno;
 
@@ -404,12 +386,8 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
         (thrown ??= []).push(err);
       }
     }
-    // A throwing listener does not cost the datagrams after it; its error
-    // still reaches uncaughtException (each one, the first right away).
-    if (thrown !== null) {
-      for (const err of thrown.slice(1)) process.nextTick(() => { throw err; });
-      throw thrown[0];
-    }
+    // A throwing listener does not cost the datagrams after it.
+    rethrow(thrown);
   }
 
   #fail(err: Error): void {
@@ -799,15 +777,15 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     if (typeof size !== 'number' || size >>> 0 !== size) throw badBufferSize();
     if (this.#closed) throw closedHandle('bufferSize');
     const syscall = recv ? 'uv_recv_buffer_size' : 'uv_send_buffer_size';
-    if (size > 0x7fffffff) throw new BufferSizeError(-EINVAL, syscall); // the handle takes an int
-    if (this.#engine === null) throw new BufferSizeError(-EBADF, syscall);
+    if (size > 0x7fffffff) throw bufferSizeError(-EINVAL, syscall); // the handle takes an int
+    if (this.#engine === null) throw bufferSizeError(-EBADF, syscall);
     const name = recv ? abi.SO_RCVBUF : abi.SO_SNDBUF;
     try {
       if (size === 0) return this.#engine.getIntOption(abi.SOL_SOCKET, name, syscall);
       this.#engine.setIntOption(abi.SOL_SOCKET, name, size, syscall);
       return size;
     } catch (e) {
-      throw new BufferSizeError(errnoOf(e), syscall);
+      throw bufferSizeError(errnoOf(e), syscall);
     }
   }
 

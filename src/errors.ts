@@ -1,7 +1,7 @@
 // Errors in Node's own shapes, so callers can switch on `code`: system errors
 // carry errno/syscall/address/port like node:dgram's, argument errors use
 // Node's ERR_* names and TypeError/RangeError.
-import { getSystemErrorName, inspect } from 'node:util';
+import { getSystemErrorMap, getSystemErrorName, inspect, type InspectOptions } from 'node:util';
 
 export interface SystemError extends Error {
   code: string;
@@ -16,16 +16,45 @@ export function systemError(negErrno: number, syscall: string, address?: string,
   const code = getSystemErrorName(negErrno);
   const where = address === undefined ? '' : port === undefined ? ` ${address}` : ` ${address}:${port}`;
   const err = new Error(`${syscall} ${code}${where}`) as SystemError;
-  err.code = code;
+  // In the order Node's errnoException and exceptionWithHostPort add them,
+  // which is the order util.inspect prints them in.
   err.errno = negErrno;
+  err.code = code;
   err.syscall = syscall;
   if (address !== undefined) err.address = address;
   if (port !== undefined) err.port = port;
   return err;
 }
 
-/** An error with Node's `code` property. */
+// Node's ERR_* errors print their code: `RangeError [ERR_X]: message` in the
+// stack, String(err) and util.inspect. Node's stack formatter does that for
+// its own errors only (it knows them by an internal symbol), so ours carry
+// the code in an own `name` while V8 formats the stack, on its first read,
+// then drop it; toString comes from a prototype between the error and its
+// class, as in Node, whose `constructor` still names the class.
+const codedPrototypes = new Map<object, object>();
+
+function codedPrototype(proto: object): object {
+  let coded = codedPrototypes.get(proto);
+  if (coded === undefined) {
+    coded = Object.create(proto, {
+      constructor: { value: (proto as { constructor: unknown }).constructor, writable: true, configurable: true },
+      toString: {
+        value(this: Error & { code: string }) { return `${this.name} [${this.code}]: ${this.message}`; },
+        writable: true, configurable: true,
+      },
+    }) as object;
+    codedPrototypes.set(proto, coded);
+  }
+  return coded;
+}
+
+/** An error with Node's `code` property, printed as Node prints its own. */
 export function nodeError<E extends Error>(err: E, code: string): E & { code: string } {
+  Object.defineProperty(err, 'name', { value: `${err.name} [${code}]`, writable: true, configurable: true });
+  void err.stack;
+  delete (err as { name?: string }).name;
+  Object.setPrototypeOf(err, codedPrototype(Object.getPrototypeOf(err) as object));
   return Object.assign(err, { code });
 }
 
@@ -72,6 +101,50 @@ export function invalidAddress(address: unknown, why = ''): TypeError {
 
 export function notRunning(): Error {
   return nodeError(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+}
+
+/** A read found its registered memory unusable; the socket registered fresh memory and reads on. */
+export function receiveMemoryError(cause: Error): Error {
+  return nodeError(new Error('the receive memory became unusable (was view.data.buffer transferred or detached?): ' +
+    'that read was not made; fresh memory is registered and reading goes on', { cause }), 'ERR_BATCHGRAM_RECEIVE_MEMORY');
+}
+
+/** What a SystemError holds about the failed call (its `info`). */
+export interface SystemErrorInfo { errno: number; code: string; message: string; syscall: string }
+
+// Node's SystemError class (internal/errors): `name` is an own property,
+// `errno` and `syscall` are accessors over `info`, and instances show
+// NodeError as their constructor, the subclass Node makes per code.
+class SystemErrorBase extends Error {
+  override toString(): string { return `${this.name} [${(this as { code?: string }).code}]: ${this.message}`; }
+  // Shows the accessors' values, as Node's does.
+  [inspect.custom](_depth: number, options: InspectOptions): string {
+    return inspect(this, { ...options, getters: true, customInspect: false });
+  }
+}
+class NodeError extends SystemErrorBase {}
+
+function nodeSystemError(code: string, prefix: string, info: SystemErrorInfo): Error {
+  const err = new NodeError(`${prefix}: ${info.syscall} returned ${info.code} (${info.message})`);
+  Object.defineProperty(err, 'name', { value: `SystemError [${code}]`, writable: true, configurable: true, enumerable: false });
+  void err.stack;
+  Object.defineProperty(err, 'name', { value: 'SystemError' });
+  const field = (k: 'errno' | 'syscall') => ({
+    get: () => info[k], set: (v: never) => { info[k] = v; }, enumerable: true, configurable: true,
+  });
+  Object.defineProperties(err, {
+    code: { value: code, enumerable: true, writable: true, configurable: true },
+    info: { value: info, enumerable: true, configurable: true },
+    errno: field('errno'),
+    syscall: field('syscall'),
+  });
+  return err;
+}
+
+/** ERR_SOCKET_BUFFER_SIZE, the SystemError dgram throws when a buffer size cannot be read or set. */
+export function bufferSizeError(negErrno: number, syscall: string): Error {
+  const [code, message] = getSystemErrorMap().get(negErrno) ?? [`Unknown system error ${negErrno}`, 'unknown error'];
+  return nodeSystemError('ERR_SOCKET_BUFFER_SIZE', 'Could not get or set buffer size', { errno: negErrno, code, message, syscall });
 }
 
 /** More writes are waiting for the kernel than the socket's sendQueueLimit allows. */

@@ -6,7 +6,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { BatchView } from './batch';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
 import { emptyStats } from './engine';
-import { notRunning, queueFull } from './errors';
+import { nodeError, notRunning, queueFull } from './errors';
 import type { Capabilities } from './probe';
 import { formatAddress, type ParsedAddress, type SocketAddress } from './sockaddr';
 
@@ -135,8 +135,8 @@ export class DgramEngine implements Engine {
 export function openDgram(o: BindOptions, host: EngineHost): Promise<DgramEngine> {
   if (o.reusePort) {
     // node:dgram gained reusePort after Node 20; we do not emulate it.
-    return Promise.reject(Object.assign(new Error('reusePort needs the batch path (Linux with the native addon)'),
-      { code: 'ERR_BATCHGRAM_UNSUPPORTED' }));
+    return Promise.reject(nodeError(new Error('reusePort needs the batch path (Linux with the native addon)'),
+      'ERR_BATCHGRAM_UNSUPPORTED'));
   }
   const sock = createSocket({
     type: o.type,

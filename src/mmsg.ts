@@ -7,7 +7,7 @@ import { MIN_CONTROL_MESSAGE_SIZE, readGroSegmentSize, readRxqOverflows, writeUd
 import { counterDelta, counterFor, type Counter } from './counters';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteError, WriteJob } from './engine';
 import { emptyStats } from './engine';
-import { GSODisabledError, notRunning, queueFull, systemError } from './errors';
+import { GSODisabledError, notRunning, queueFull, receiveMemoryError, systemError } from './errors';
 import { segmentCount, splitCoalesced } from './gro';
 import { coalesce, MessagePlan, SENTINEL, SENTINEL_BATCH_THRESHOLD } from './gso';
 import { UDP_MAX_SEGMENTS } from './limits';
@@ -256,7 +256,19 @@ export class MmsgEngine implements Engine {
     const recv = this.#recv;
     if (recv === null) return;
     for (let k = 0; k < READ_BUDGET && this.#reading && !this.#closed; k++) {
-      const n = this.#b.recvmmsg(this.#s, recv.ring, slots);
+      let n: number;
+      try {
+        n = this.#b.recvmmsg(this.#s, recv.ring, slots);
+      } catch (err) {
+        // The addon checks the registered memory before it asks the kernel,
+        // and found it unusable: a listener transferred or detached
+        // view.data.buffer. Nothing was read. Register fresh memory first,
+        // so the socket reads on whatever the error's listeners do.
+        this.#b.ringRelease(recv.ring);
+        this.#recv = this.#registerReceiveMemory();
+        this.#host.fail(receiveMemoryError(err as Error));
+        return;
+      }
       if (n < 0) {
         if (n !== -EAGAIN) this.#host.fail(systemError(n, 'recvmmsg'));
         return;
@@ -564,6 +576,8 @@ export class MmsgEngine implements Engine {
     if (this.#closed) return;
     this.#closed = true;
     this.#b.close(this.#s);
+    this.#b.ringRelease(this.#sendRing);
+    if (this.#recv !== null) this.#b.ringRelease(this.#recv.ring);
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     const pending = this.#queue;
     this.#queue = [];

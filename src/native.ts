@@ -55,6 +55,8 @@ export interface NativeBinding {
     controlSize: number, messages: Int32Array, iovecs: Int32Array): SendRing | number;
   /** An ArrayBuffer in `buffers` serves iovecs that span datagrams lying back to back in it. */
   sendmmsg(s: SocketHandle, ring: SendRing, buffers: ReadonlyArray<Uint8Array | ArrayBuffer>, first: number, count: number): number;
+  /** Gives back what a ring holds now (a closing socket's); later calls with it throw. */
+  ringRelease(ring: RecvRing | SendRing): number;
 }
 
 /** Set by `npm run test:asan` to load the sanitizer build instead of the release one. */

@@ -4,10 +4,11 @@
 import { EventEmitter } from 'node:events';
 import { BatchView, type Batch } from './batch';
 import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine';
-import { badPort, invalidAddress, invalidArgType, notRunning, outOfRange } from './errors';
+import { badPort, invalidAddress, invalidArgType, nodeError, notRunning, outOfRange } from './errors';
 import { openDgram } from './fallback';
 import { GENEVE_FIXED_HEADER_LENGTH, GeneveHeader } from './geneve';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, resolveBatchSize } from './limits';
+import { emitEach, rethrow } from './listeners';
 import { GRO_SLOT_SIZE, openMmsg } from './mmsg';
 import { binding, type NativeBinding } from './native';
 import { batchingAvailable, type Capabilities } from './probe';
@@ -130,6 +131,9 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   readonly #iterators = new Set<IteratorState>();
   #closed = false;
   #reading = false;
+  // A read is being handed out: close() leaves the iterators to #deliver,
+  // which ends them once they have this read too.
+  #delivering = false;
   // Writes mostly go to the address of the write before: parse it once.
   #lastDestination: { text: string; parsed: ParsedAddress } | null = null;
 
@@ -207,7 +211,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     try {
       if (this.#closed) throw notRunning();
       const peer = this.#engine.remoteAddress();
-      if (peer === null) throw Object.assign(new Error('Not connected'), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+      if (peer === null) throw nodeError(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
       const dest = this.#destination(peer.address);
       return this.#engine.write(this.#job(buffers, dest, peer.port, options, true));
     } catch (err) {
@@ -269,8 +273,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       if (this.#closed) throw notRunning();
       if (!(view instanceof BatchView)) throw invalidArgType('view', 'a BatchView', view);
       if (!view.live) {
-        throw Object.assign(new Error('the view is no longer live: forward it inside its \'view\' listener'),
-          { code: 'ERR_BATCHGRAM_VIEW_EXPIRED' });
+        throw nodeError(new Error('the view is no longer live: forward it inside its \'view\' listener'),
+          'ERR_BATCHGRAM_VIEW_EXPIRED');
       }
       const dest = this.#destination(address);
       const maxPayload = maxPayloadTo(dest);
@@ -352,7 +356,10 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     const finish = (): IteratorResult<Batch> => {
       this.#iterators.delete(state);
       this.#updateReading();
-      return { value: undefined, done: true };
+      const done = { value: undefined, done: true } as const;
+      // return() while a next() waits: that next() ends too.
+      settle(state, done);
+      return done;
     };
     const it: AsyncIterableIterator<Batch> = {
       next: () => {
@@ -378,23 +385,31 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     return it;
   }
 
+  // Every consumer gets every read, whatever another one does: each listener
+  // is called on its own (what they throw is rethrown at the end), the copy
+  // is made before any listener can touch the view, and iterators get the
+  // batch before the 'batch' listeners, one of which may close the socket.
   #deliver(view: BatchView): void {
-    this.emit('view', view);
-    if (this.listenerCount('batch') === 0 && this.#iterators.size === 0) return;
-    const batch = view.toBatch();
-    this.emit('batch', batch);
-    let full = false;
-    for (const it of this.#iterators) {
-      if (it.wake) {
-        const wake = it.wake;
-        it.wake = it.fail = null;
-        wake({ value: batch, done: false });
-      } else {
-        it.queue.push(batch);
-        if (it.queue.length >= ITERATOR_HIGH_WATER) full = true;
+    const batch = this.listenerCount('batch') > 0 || this.#iterators.size > 0 ? view.toBatch() : null;
+    this.#delivering = true;
+    let thrown: unknown[] | null = null;
+    try {
+      thrown = emitEach(this, 'view', view, thrown);
+      if (batch === null) return;
+      let full = false;
+      for (const it of this.#iterators) {
+        if (!settle(it, { value: batch, done: false })) {
+          it.queue.push(batch);
+          if (it.queue.length >= ITERATOR_HIGH_WATER) full = true;
+        }
       }
+      if (full) this.#updateReading();
+      thrown = emitEach(this, 'batch', batch, thrown);
+    } finally {
+      this.#delivering = false;
+      if (this.#closed) this.#endIterators();
+      rethrow(thrown);
     }
-    if (full) this.#updateReading();
   }
 
   #fail(err: Error): void {
@@ -436,14 +451,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     this.#closed = true;
     this.#reading = false;
     this.#engine.close();
-    for (const it of this.#iterators) {
-      if (it.wake) {
-        const wake = it.wake;
-        it.wake = it.fail = null;
-        wake({ value: undefined, done: true });
-      }
-    }
-    this.#iterators.clear();
+    if (!this.#delivering) this.#endIterators();
     return new Promise((resolve) => process.nextTick(() => {
       this.emit('close');
       resolve();
@@ -453,6 +461,21 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+
+  // Waiting next() calls end now; the others end once their queue is read.
+  #endIterators(): void {
+    for (const it of this.#iterators) settle(it, { value: undefined, done: true });
+    this.#iterators.clear();
+  }
+}
+
+/** Resolves the iterator's waiting next() with `r`; false when none waits. */
+function settle(it: IteratorState, r: IteratorResult<Batch>): boolean {
+  const wake = it.wake;
+  if (wake === null) return false;
+  it.wake = it.fail = null;
+  wake(r);
+  return true;
 }
 
 /**

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { SendCoalescer, type SendDone } from '../src/coalescer';
 import type { WriteError, WriteJob } from '../src/engine';
@@ -89,7 +90,17 @@ class Recorder {
       const cls = e instanceof RangeError ? 'RangeError' : e instanceof TypeError ? 'TypeError' : 'Error';
       const props: Record<string, unknown> = {};
       for (const k of Object.keys(e).sort()) props[k] = this.summary(e[k]);
-      return { class: cls, name: e.name, message: this.#text(e.message), props };
+      // How it prints, as a user sees it: the stack's header, String(err),
+      // and util.inspect without the frames (which name other files).
+      const printed = inspect(e).split('\n').filter((l) => !/^\s+at /.test(l)).join('\n');
+      const own = Object.getOwnPropertyNames(e).map((k) => {
+        const d = Object.getOwnPropertyDescriptor(e, k)!;
+        return `${String(k)}:${d.enumerable ? 'e' : ''}${d.get ? 'g' : ''}`;
+      }).sort();
+      return {
+        class: cls, name: e.name, message: this.#text(e.message), props, ctor: e.constructor.name, own,
+        header: this.#text(String(e.stack).split('\n')[0]), string: this.#text(String(e)), printed: this.#text(printed),
+      };
     }
     if (this.#sockets.includes(v as dgram.Socket)) return '<the socket>';
     if (Buffer.isBuffer(v)) return `<buffer ${v.toString()}>`;

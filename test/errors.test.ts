@@ -1,12 +1,22 @@
 // Bad input gets a clear error, and the socket keeps working afterwards.
 import assert from 'node:assert/strict';
 import { constants } from 'node:os';
+import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { BatchSocket, GeneveHeader } from '../src/index';
 import { collect, payload } from './helpers';
 
 const open: BatchSocket[] = [];
 after(() => Promise.all(open.map((s) => s.close())));
+
+/** Node's ERR_* errors name their code wherever they print: `RangeError [ERR_X]: message`. */
+function printsLikeNode(err: Error & { code?: string }, what: string): void {
+  const header = `${err.name} [${err.code}]: ${err.message}`;
+  assert.equal(String(err), header, what);
+  assert.equal(err.stack!.split('\n')[0], header, what);
+  assert.ok(inspect(err).startsWith(`${header}\n`), what);
+  assert.ok(!Object.prototype.hasOwnProperty.call(err, 'name'), `${what}: name is inherited`);
+}
 
 describe('bad input', () => {
   it('rejects each mistake with its code and stays usable', async () => {
@@ -36,6 +46,7 @@ describe('bad input', () => {
       await assert.rejects(call(), (err: Error & { code?: string }) => {
         assert.equal(err.code, code, name);
         assert.ok(err instanceof TypeError || err instanceof RangeError, `${name}: ${err.name}`);
+        printsLikeNode(err, name);
         return true;
       });
     }
@@ -59,7 +70,11 @@ describe('bad input', () => {
       [{ recvSlotSize: 70000 }, 'ERR_OUT_OF_RANGE'],
     ];
     for (const [options, code] of cases) {
-      await assert.rejects(BatchSocket.bind(options as never), { code }, JSON.stringify(options));
+      await assert.rejects(BatchSocket.bind(options as never), (err: Error & { code?: string }) => {
+        assert.equal(err.code, code, JSON.stringify(options));
+        printsLikeNode(err, JSON.stringify(options));
+        return true;
+      });
     }
   });
 

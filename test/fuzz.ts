@@ -161,6 +161,8 @@ export function fuzzNative(calls: number, seed: number, b: NativeBinding = bindi
       const buffers = r() < 0.8 ? Array.from({ length: int(6) }, () => (r() < 0.8 ? new Uint8Array(int(3000)) : any())) : any();
       return b.sendmmsg(sock() as SocketHandle, (pick(sendRings) ?? any()) as SendRing, buffers as Uint8Array[], (r() < 0.7 ? int(8) : any()) as number, (r() < 0.7 ? 1 + int(8) : any()) as number);
     },
+    // Rarely, so that most calls still meet rings in use.
+    () => (r() < 0.15 ? b.ringRelease((r() < 0.8 ? pick<RecvRing | SendRing>([...recvRings, ...sendRings]) ?? any() : any()) as SendRing) : 0),
   ];
 
   const result: FuzzResult = { calls: 0, threw: 0, returned: 0 };

@@ -1,5 +1,17 @@
 // Shared helpers for tests that use real sockets.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { BatchSocket, Datagram } from '../src/index';
+
+/** The compiled package entry, for scripts run in a child process. */
+export const index = join(__dirname, '..', 'src', 'index.js');
+
+/** Runs a script in a fresh node process and returns its exit status, output and time. */
+export function node(script: string, timeoutMs = 20_000, args: string[] = []) {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [...args, '-e', script], { encoding: 'utf8', timeout: timeoutMs });
+  return { status: r.status, signal: r.signal, out: r.stdout + r.stderr, ms: Date.now() - t0 };
+}
 
 /** Deterministic bytes for datagram `seq`: a 4-byte sequence number, then a pattern. */
 export function payload(seq: number, size: number): Buffer {

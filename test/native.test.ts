@@ -85,6 +85,29 @@ describe('native boundary', { skip: binding === null }, () => {
     b.close(s);
   });
 
+  it('throws for a released ring, even when a getter releases it during sendmmsg', () => {
+    const s = b.socket(4) as SocketHandle;
+    const md = new Int32Array(abi.SEND_MSG_FIELDS);
+    const iv = new Int32Array(2 * abi.SEND_IOV_FIELDS);
+    const ring = b.sendRing(1, 2, new Uint8Array(28), new Uint8Array(64), 64, md, iv);
+    if (typeof ring === 'number') assert.fail('sendRing failed');
+    md.set([0, 2, 0, 0, 0]);
+    iv.set([0, 0, 10, 1, 0, 10]);
+    const buffers = [new Uint8Array(10)] as Uint8Array[];
+    Object.defineProperty(buffers, 1, { get: () => { b.ringRelease(ring); return new Uint8Array(10); } });
+    assert.throws(() => b.sendmmsg(s, ring, buffers, 0, 1), /the ring was released/);
+    assert.throws(() => b.sendmmsg(s, ring, [new Uint8Array(10), new Uint8Array(10)], 0, 1), /the ring was released/);
+    assert.equal(b.ringRelease(ring), 0); // twice is harmless
+    const arena = new Uint8Array(64);
+    const rring = b.recvRing(arena, 1, 64, new Uint8Array(28), new Uint8Array(64), 64, new Int32Array(4));
+    if (typeof rring === 'number') assert.fail('recvRing failed');
+    assert.equal(b.ringRelease(rring), 0);
+    assert.throws(() => b.recvmmsg(s, rring, 1), /the ring was released/);
+    assert.throws(() => b.ringRelease(s as never), TypeError);
+    assert.throws(() => b.ringRelease(undefined as never), TypeError);
+    b.close(s);
+  });
+
   it('returns -EBADF after close instead of touching a reused descriptor', () => {
     const s = b.socket(4) as SocketHandle;
     assert.equal(b.close(s), 0);
