@@ -6,13 +6,14 @@
 //   node native/build.mjs [--nodedir DIR] [node-gyp options]   build; fail loudly
 //   node native/build.mjs --install                            the npm install step
 //
-// The install step first takes a prebuilt binary from native/prebuilds/ that
-// loads here, and compiles only when none does. A compile that cannot run or
-// fails does not fail the install: the package still loads, on node:dgram,
-// and says why at run time, from the one line this step leaves in FAILURE.
+// The install step takes a prebuilt binary from native/prebuilds/ that loads
+// here, and compiles only when none does, or when a local build is to be
+// renewed. A compile that cannot run or fails does not fail the install: the
+// package still loads, on node:dgram, and says why at run time, from the one
+// line this step leaves in FAILURE.
 // BATCHGRAM_REQUIRE_NATIVE=1 makes that a failed install instead.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,7 +60,9 @@ function fail(reason) {
   process.exit(process.env.BATCHGRAM_REQUIRE_NATIVE === '1' ? 1 : 0);
 }
 
-if (install && loadablePrebuild() !== null) process.exit(0);
+// A local build is loaded in preference to a prebuilt binary, so where one was
+// made (a clone, or an `npm rebuild`) it is made again, never left stale.
+if (install && !existsSync(join(here, 'build')) && loadablePrebuild() !== null) process.exit(0);
 rmSync(FAILURE, { force: true });
 
 const missing = missingTools();
