@@ -7,7 +7,9 @@
 // why in one line, or throw when told to require the addon.
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -172,6 +174,7 @@ describe('the packed package, installed offline', { skip }, () => {
       }
       const { dir } = install(name, flags, env);
       dirs.set(name, dir);
+      assert.ok(!existsSync(join(dir, 'node_modules', 'batchgram', 'native', 'build')), 'nothing was compiled');
       ok(run(tsc, ['-p', 'tsconfig.json'], { cwd: dir }), 'tsc');
       for (const entry of ['cjs.cjs', 'esm.mjs', 'ts.mjs']) {
         const r = ok(run(process.execPath, [entry], { cwd: dir, env: cleanEnv(env) }), entry);
@@ -220,6 +223,19 @@ describe('the packed package, installed offline', { skip }, () => {
     assert.deepEqual([got.capabilities.batching, got.capabilities.txOffload, got.capabilities.rxOffload], [true, true, true]);
     assert.deepEqual([got.received, got.intact], [32, true]);
     assert.ok(got.messagesOut < got.datagramsOut, 'GSO sent fewer messages than datagrams');
+  });
+
+  it('from source: build.mjs compiles beside the prebuilt binary, the build wins, and npm rebuild renews it', { skip: !x64 }, () => {
+    const dir = dirs.get('with-scripts')!;
+    const built = join(dir, 'node_modules', 'batchgram', 'native', 'build', 'Release', 'batchgram.node');
+    const r = ok(run(process.execPath, [join('node_modules', 'batchgram', 'native', 'build.mjs')], { cwd: dir }), 'build.mjs');
+    console.log(`# building the addon from source took ${r.ms} ms`);
+    const got = result(ok(run(process.execPath, ['cjs.cjs'], { cwd: dir }), 'after the build'));
+    assert.deepEqual(got.addon, [built]);
+    assert.ok(got.messagesOut < got.datagramsOut);
+    const before = statSync(built).mtimeMs;
+    ok(run(process.execPath, [npm, 'rebuild', 'batchgram'], { cwd: dir }), 'npm rebuild');
+    assert.ok(statSync(built).mtimeMs > before, 'npm rebuild compiled the local build again');
   });
 
   describe('without the addon', () => {
@@ -276,14 +292,5 @@ describe('the packed package, installed offline', { skip }, () => {
       fallsBack(dir, /no prebuilt addon for linux-x64 \(glibc\) and the install step could not build one: no C compiler \(cc\), make, Python 3 \(python3\) on PATH/);
     });
 
-    it('with a compiler: npm rebuild compiles the addon, which then loads', { skip: !x64 }, () => {
-      const dir = dirs.get('with-scripts')!;
-      removeAddon(dir);
-      const r = ok(run(process.execPath, [npm, 'rebuild', 'batchgram'], { cwd: dir }), 'npm rebuild');
-      console.log(`# npm rebuild batchgram (compiling) took ${r.ms} ms`);
-      const got = result(ok(run(process.execPath, ['cjs.cjs'], { cwd: dir }), 'after rebuild'));
-      assert.deepEqual(got.addon, [join(dir, 'node_modules', 'batchgram', 'native', 'build', 'Release', 'batchgram.node')]);
-      assert.ok(got.messagesOut < got.datagramsOut);
-    });
   });
 });
