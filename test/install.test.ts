@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import {
-  existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync,
+  cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -238,6 +238,18 @@ describe('the packed package, installed offline', { skip }, () => {
     assert.ok(statSync(built).mtimeMs > before, 'npm rebuild compiled the local build again');
   });
 
+  it("bench builds its C reference from the packed source at first use, or says what is missing", { skip: !x64 }, () => {
+    const cli = join('node_modules', 'batchgram', 'dist', 'src', 'cli.js');
+    const args = [cli, 'bench', '--impl', 'c-plain', '--duration', '1', '--json'];
+    const built = JSON.parse(ok(run(process.execPath, args, { cwd: dirs.get('ignore-scripts')! }), 'bench c-plain').stdout);
+    assert.equal(built.rows[0].error, null);
+    assert.ok(built.rows[0].rx.datagrams > 0);
+    const r = run(process.execPath, args, { cwd: dirs.get('no-compiler')!, env: cleanEnv({ PATH: join(work, 'bin-no-compiler') }) });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(JSON.parse(r.stdout).rows[0].error,
+      /^cannot run the C compiler 'cc' \(ENOENT\) to build bench\/udpref\.c, which c-plain, c-gso, relay, c-relay need: install one, or leave those out with --impl$/);
+  });
+
   describe('without the addon', () => {
     const PROBE = [join('node_modules', 'batchgram', 'dist', 'src', 'cli.js'), 'probe', '--json'];
     const bindAndPrint = `b.BatchSocket.bind({ address: '127.0.0.1' })
@@ -292,5 +304,37 @@ describe('the packed package, installed offline', { skip }, () => {
       fallsBack(dir, /no prebuilt addon for linux-x64 \(glibc\) and the install step could not build one: no C compiler \(cc\), make, Python 3 \(python3\) on PATH/);
     });
 
+  });
+});
+
+describe('native/build.mjs', { skip: process.platform === 'linux' ? false : 'Linux-only' }, () => {
+  let dir: string;
+  before(() => {
+    // A copy, so the addon this suite loaded stays as it is.
+    dir = mkdtempSync(join(tmpdir(), 'batchgram-build-'));
+    for (const f of ['batchgram.c', 'binding.gyp', 'build.mjs', 'gyp.mjs']) cpSync(join(repo, 'native', f), join(dir, f));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const headers = (where: string) => `no Node.js headers under ${where}/include/node (give --nodedir)`;
+  const cases: [string, string[], NodeJS.ProcessEnv, string][] = [
+    ['--nodedir DIR', ['--nodedir', '/nonexistent-a'], {}, '/nonexistent-a'],
+    ['--nodedir=DIR', ['--nodedir=/nonexistent-b'], {}, '/nonexistent-b'],
+    ["npm's nodedir setting", [], { npm_config_nodedir: '/nonexistent-c' }, '/nonexistent-c'],
+    ['--nodedir over the setting', ['--nodedir=/nonexistent-d'], { npm_config_nodedir: '/nonexistent-c' }, '/nonexistent-d'],
+  ];
+  for (const [name, args, env, where] of cases) {
+    it(`builds against ${name}`, () => {
+      const r = run(process.execPath, [join(dir, 'build.mjs'), ...args], { env: cleanEnv(env) });
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr, `batchgram: could not build the native addon: ${headers(where)}\n`);
+    });
+  }
+
+  it('builds against the headers given, with node-gyp told the same', () => {
+    const nodedir = join(process.execPath, '..', '..');
+    const r = ok(run(process.execPath, [join(dir, 'build.mjs'), `--nodedir=${nodedir}`]), 'build');
+    assert.match(r.stderr, new RegExp(`-Dnode_root_dir=${nodedir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'`));
+    assert.ok(existsSync(join(dir, 'build', 'Release', 'batchgram.node')));
   });
 });
