@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { headersMissing, nodeDir, nodeGyp, runnable } from './gyp.mjs';
+import { headersMissing, nodeDir, nodeGyp, onPath } from './gyp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Read by src/native.ts to explain a missing addon. */
@@ -48,7 +48,7 @@ function missingTools() {
   const cc = (process.env.CC ?? 'cc').trim().split(/\s+/)[0];
   const python = process.env.npm_config_python || process.env.PYTHON || 'python3';
   return [[cc, 'C compiler'], ['make', 'make'], [python, 'Python 3']]
-    .filter(([command]) => !runnable(command))
+    .filter(([command]) => !onPath(command))
     .map(([command, what]) => (what === command ? command : `${what} (${command})`));
 }
 

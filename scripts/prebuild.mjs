@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { headersMissing, nodeDir, nodeGyp, runnable } from '../native/gyp.mjs';
+import { headersMissing, nodeDir, nodeGyp, onPath } from '../native/gyp.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const native = join(repo, 'native');
@@ -71,7 +71,7 @@ if (x64 !== null) {
 }
 console.error('prebuild linux-x64: built and tested');
 
-const armTools = [`${CROSS}gcc`, 'qemu-aarch64-static'].filter((t) => !runnable(t));
+const armTools = [`${CROSS}gcc`, 'qemu-aarch64-static'].filter((t) => !onPath(t));
 if (armTools.length > 0 || !existsSync(join(ARM64_SYSROOT, 'usr/bin/node'))) {
   console.error(`prebuild linux-arm64: left out (${armTools.length > 0 ? `no ${armTools.join(', ')}` : 'no arm64 node'}; ` +
     'scripts/setup-arm64.sh installs what it needs)');
