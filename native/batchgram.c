@@ -12,6 +12,7 @@
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -155,6 +157,13 @@ static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_va
 
 typedef struct {
   int fd;
+  // A descriptor inherited from elsewhere (bind({ fd })): the socket works on
+  // its own duplicate, and closes the original too at close() if it still
+  // names the same socket (same device and inode), as libuv, which would
+  // have owned it, does. -1 when the socket was made here.
+  int adopted_fd;
+  dev_t adopted_dev;
+  ino_t adopted_ino;
   napi_env env;
   uv_poll_t poll;
   bool poll_open;     // uv_poll_init succeeded and uv_close has not been called
@@ -195,11 +204,23 @@ static void sock_close_poll(sock_t* s) {
   }
 }
 
-static void sock_close_fd(sock_t* s) {
-  if (s->fd >= 0) {
-    close(s->fd);
-    s->fd = -1;
-  }
+// Whether fd still names the socket this one adopted: it may have been
+// closed, and its number reused, since.
+static bool sock_owns_adopted(const sock_t* s) {
+  struct stat st;
+  return s->adopted_fd >= 0 && fstat(s->adopted_fd, &st) == 0 && st.st_dev == s->adopted_dev &&
+         st.st_ino == s->adopted_ino;
+}
+
+// Returns close(2)'s result for the socket's own descriptor, which is
+// released even when an error is reported.
+static int sock_close_fd(sock_t* s) {
+  if (sock_owns_adopted(s)) close(s->adopted_fd);
+  s->adopted_fd = -1;
+  if (s->fd < 0) return 0;
+  int r = close(s->fd);
+  s->fd = -1;
+  return r;
 }
 
 // A worker thread's event loop must have no open handles when it ends: the
@@ -221,20 +242,15 @@ static void sock_finalize(napi_env env, void* data, void* hint) {
   sock_free_if_done(s);
 }
 
-static napi_value js_socket(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  int64_t family;
-  if (!get_int(env, argv[0], 4, 6, &family, "family must be 4 or 6")) return NULL;
-  if (family == 5) return throw_range(env, "family must be 4 or 6"), NULL;
-  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return int_value(env, -errno);
+// The tagged wrapper of a socket on descriptor fd, which it then owns.
+static napi_value sock_wrap(napi_env env, int fd, sock_t** out) {
   sock_t* s = calloc(1, sizeof(*s));
   if (s == NULL) {
     close(fd);
     return int_value(env, -ENOMEM);
   }
   s->fd = fd;
+  s->adopted_fd = -1;
   s->env = env;
   napi_value obj;
   if (napi_create_object(env, &obj) != napi_ok ||
@@ -244,6 +260,79 @@ static napi_value js_socket(napi_env env, napi_callback_info info) {
     return napi_failed(env);
   }
   CALL(env, napi_type_tag_object(env, obj, &SOCKET_TAG));
+  if (out != NULL) *out = s;
+  return obj;
+}
+
+static napi_value js_socket(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int64_t family;
+  if (!get_int(env, argv[0], 4, 6, &family, "family must be 4 or 6")) return NULL;
+  if (family == 5) return throw_range(env, "family must be 4 or 6"), NULL;
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return int_value(env, -errno);
+  return sock_wrap(env, fd, NULL);
+}
+
+// A socket's domain, type and protocol; false with errno set (ENOTSOCK for
+// a descriptor that is not a socket).
+static bool socket_kind(int fd, int kind[3]) {
+  static const int opts[3] = {SO_DOMAIN, SO_TYPE, SO_PROTOCOL};
+  for (int i = 0; i < 3; i++) {
+    socklen_t len = sizeof(kind[i]);
+    if (getsockopt(fd, SOL_SOCKET, opts[i], &kind[i], &len) != 0) return false;
+  }
+  return true;
+}
+
+// socketKind(fd, out): [domain, type, protocol] of any descriptor, so that
+// JavaScript can say what a descriptor it was given is. Only reads.
+static napi_value js_socket_kind(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int64_t fd;
+  void* out;
+  size_t n;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], 0, INT_MAX, &fd, "fd must be a non-negative int") ||
+      !get_typed(env, argv[1], napi_int32_array, &out, &n, "output must be an Int32Array"))
+    return NULL;
+  if (n < 3) return throw_range(env, "output must hold three ints"), NULL;
+  int kind[3];
+  if (!socket_kind((int)fd, kind)) return int_value(env, -errno);
+  memcpy(out, kind, sizeof(kind));
+  return int_value(env, 0);
+}
+
+// adopt(fd): a socket handle for a duplicate of an inherited UDP socket
+// (systemd socket activation, a parent process), or -errno: -EPROTOTYPE when
+// fd is a socket of another kind. The duplicate is non-blocking; that flag
+// belongs to the open file, so the original becomes non-blocking too, as
+// libuv makes it.
+static napi_value js_adopt(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int64_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], 0, INT_MAX, &fd, "fd must be a non-negative int"))
+    return NULL;
+  int kind[3];
+  struct stat st;
+  if (!socket_kind((int)fd, kind) || fstat((int)fd, &st) != 0) return int_value(env, -errno);
+  if ((kind[0] != AF_INET && kind[0] != AF_INET6) || kind[1] != SOCK_DGRAM || kind[2] != IPPROTO_UDP)
+    return int_value(env, -EPROTOTYPE);
+  int dup = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return int_value(env, -errno);
+  int flags = fcntl(dup, F_GETFL);
+  if (flags < 0 || fcntl(dup, F_SETFL, flags | O_NONBLOCK) != 0) {
+    int err = errno;
+    close(dup);
+    return int_value(env, -err);
+  }
+  sock_t* s = NULL;
+  napi_value obj = sock_wrap(env, dup, &s);
+  if (s != NULL) {
+    s->adopted_fd = (int)fd;
+    s->adopted_dev = st.st_dev;
+    s->adopted_ino = st.st_ino;
+  }
   return obj;
 }
 
@@ -376,10 +465,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv) || !get_sock(env, argv[0], &s)) return NULL;
   if (s->fd < 0) return int_value(env, -EBADF);
   sock_close_poll(s);
-  int r = close(s->fd);
-  s->fd = -1;
-  // close(2): the descriptor is released even when an error is reported.
-  return int_value(env, r == 0 ? 0 : -errno);
+  return int_value(env, sock_close_fd(s) == 0 ? 0 : -errno);
 }
 
 // ---------------------------------------------------------------------------
@@ -827,6 +913,8 @@ static bool set_int(napi_env env, napi_value obj, const char* name, int64_t v) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"socket", NULL, js_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adopt", NULL, js_adopt, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketKind", NULL, js_socket_kind, NULL, NULL, NULL, napi_enumerable, NULL},
       {"bind", NULL, js_bind, NULL, NULL, NULL, napi_enumerable, NULL},
       {"connect", NULL, js_connect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getsockname", NULL, js_getsockname, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -848,6 +936,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value c;
   CALL(env, napi_create_object(env, &c));
   bool ok = set_int(env, c, "AF_INET", AF_INET) && set_int(env, c, "AF_INET6", AF_INET6) &&
+            set_int(env, c, "AF_UNIX", AF_UNIX) && set_int(env, c, "SOCK_STREAM", SOCK_STREAM) &&
+            set_int(env, c, "SOCK_DGRAM", SOCK_DGRAM) &&
             set_int(env, c, "SOL_SOCKET", SOL_SOCKET) && set_int(env, c, "SOL_UDP", SOL_UDP) &&
             set_int(env, c, "IPPROTO_IP", IPPROTO_IP) && set_int(env, c, "IPPROTO_IPV6", IPPROTO_IPV6) &&
             set_int(env, c, "UDP_SEGMENT", UDP_SEGMENT) && set_int(env, c, "UDP_GRO", UDP_GRO) &&

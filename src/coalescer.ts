@@ -203,10 +203,22 @@ export class SendCoalescer {
    */
   close(then: () => void): void {
     this.#closing = true;
-    this.flush();
-    this.#pump();
+    this.writeNow();
     if (this.#unsettled === 0) then();
     else this.#onClosed = then;
+  }
+
+  /**
+   * Hands everything collected and waiting to the engine now, which gives
+   * the kernel what it can take at once. The socket calls this before any
+   * call that changes what a send does (connect, disconnect, close, a socket
+   * option): dgram would already have sent those datagrams, under the state
+   * in force when send() ran. Chunks then go side by side, so a datagram the
+   * kernel refuses mid-chunk has the rest of its chunk written after them.
+   */
+  writeNow(): void {
+    this.flush();
+    this.#pump(true);
   }
 
   /**
@@ -245,8 +257,8 @@ export class SendCoalescer {
     this.#waitingBytes += c.bytes;
   }
 
-  #pump(): void {
-    while (this.#chunks.length > 0 && (this.#inFlight.size === 0 || this.#closing)) {
+  #pump(all = this.#closing): void {
+    while (this.#chunks.length > 0 && (this.#inFlight.size === 0 || all)) {
       const c = this.#chunks.shift()!;
       this.#waitingDatagrams -= c.outcomes.length;
       this.#waitingBytes -= c.bytes;

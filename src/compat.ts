@@ -9,9 +9,10 @@ import { channel } from 'node:diagnostics_channel';
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { addAbortListener, EventEmitter } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { fstatSync, readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
+import { isatty } from 'node:tty';
 import type { BatchView } from './batch';
 import { SendCoalescer, type SendDone } from './coalescer';
 import type { BindOptions as EngineOptions, EngineHost, SocketStats } from './engine';
@@ -19,12 +20,12 @@ import { emptyStats } from './engine';
 import { badPort, bufferSizeError, invalidArgType, nodeError, notRunning, outOfRange, systemError, type SystemError } from './errors';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, MAX_IPV4_PAYLOAD, resolveBatchSize } from './limits';
 import { rethrow } from './listeners';
-import { GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './mmsg';
+import { adoptMmsg, GRO_SLOT_SIZE, MmsgEngine, openMmsg } from './mmsg';
 import { abi, binding } from './native';
 import { batchingAvailable } from './probe';
 import { encodeSockaddr, interfaceIndex, maxPayloadTo, parseAddress, type ParsedAddress } from './sockaddr';
 
-const { EBADF, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
+const { EBADF, EEXIST, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
 
 /** dgram's options, plus reusePort (Node >= 22.12 has it too) and a way to opt out of batching. */
 export interface SocketOptions extends dgram.SocketOptions {
@@ -84,6 +85,7 @@ const isConnected = () => nodeError(new Error('Already connected'), 'ERR_SOCKET_
 const notConnected = () => nodeError(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
 const missingArg = (name: string) => nodeError(new TypeError(`The "${name}" argument must be specified`), 'ERR_MISSING_ARGS');
 const outOfBounds = (name: string) => nodeError(new RangeError(`"${name}" is outside of buffer bounds`), 'ERR_BUFFER_OUT_OF_BOUNDS');
+const invalidFdType = (type: string) => nodeError(new TypeError(`Unsupported fd type: ${type}`), 'ERR_INVALID_FD_TYPE');
 const badBufferSize = () => nodeError(new TypeError('Buffer size must be a positive integer'), 'ERR_SOCKET_BAD_BUFFER_SIZE');
 
 /** What dgram throws when a method that does not check for a closed socket meets one. */
@@ -158,9 +160,46 @@ function inFamily(ip: unknown, family: 4 | 6): ParsedAddress | null {
   return family === 4 ? ip4(ip) : ip6(ip);
 }
 
-
 const ANY4 = parseAddress('0.0.0.0')!;
 const ANY6 = parseAddress('::')!;
+
+/**
+ * What libuv (uv_guess_handle) calls a descriptor, in the words of Node's
+ * ERR_INVALID_FD_TYPE: TTY, FILE (a character device too), PIPE (a FIFO, or
+ * a Unix stream socket), TCP, UDP, or UNKNOWN (a closed descriptor too).
+ */
+function handleType(fd: number): string {
+  if (isatty(fd)) return 'TTY';
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch {
+    return 'UNKNOWN';
+  }
+  if (st.isFile() || st.isCharacterDevice()) return 'FILE';
+  if (st.isFIFO()) return 'PIPE';
+  const kind = new Int32Array(3); // domain, type, protocol
+  if (!st.isSocket() || binding!.socketKind(fd, kind) < 0) return 'UNKNOWN';
+  const [domain, type] = kind;
+  const ip = domain === abi.AF_INET || domain === abi.AF_INET6;
+  if (type === abi.SOCK_STREAM) return domain === abi.AF_UNIX ? 'PIPE' : ip ? 'TCP' : 'UNKNOWN';
+  return type === abi.SOCK_DGRAM && ip ? 'UDP' : 'UNKNOWN';
+}
+
+/** Descriptors open sockets took over with bind({ fd }): libuv refuses to watch one twice (EEXIST). */
+const adoptedFds = new Set<number>();
+
+function engineOptions(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean,
+  ipv6Only: boolean): EngineOptions {
+  return {
+    type: family === 4 ? 'udp4' : 'udp6', address, port, batchSize: resolveBatchSize(IDEAL_BATCH_SIZE_WITH_MMSG),
+    offload: true, neverGsoEqualTail: false, rxqOverflowMetric: '',
+    // Buffer sizes are set after bind, without SO_*BUFFORCE, as dgram does.
+    reuseAddr, reusePort, ipv6Only,
+    recvSlotSize: GRO_SLOT_SIZE,
+    sendQueueLimit: 2 ** 31 - 1, // dgram queues without limit
+  };
+}
 
 // ---------------------------------------------------------------------------
 
@@ -207,6 +246,8 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   #engine: MmsgEngine | null = null;
   /** The family of the kernel socket, which a deferred bind may have chosen. */
   #engineFamily: 4 | 6 = 4;
+  /** The descriptor bind({ fd }) took over; the engine closes it with the socket. */
+  #adopted = -1;
   #coalescer: SendCoalescer | null = null;
   #bindState = Bind.Unbound;
   #connectState = Connect.Disconnected;
@@ -266,10 +307,8 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     let port = args[0];
     this.#healthCheck();
     if (this.#bindState !== Bind.Unbound) throw alreadyBound();
-    if (port !== null && typeof port === 'object') {
-      const o = port as { recvStart?: unknown; fd?: unknown };
-      if (typeof o.recvStart === 'function') throw unsupported('bind() to an existing UDP handle');
-      if (typeof o.fd === 'number' && (o.fd | 0) === o.fd && o.fd > 0) throw unsupported('bind({ fd })');
+    if (port !== null && typeof port === 'object' && typeof (port as { recvStart?: unknown }).recvStart === 'function') {
+      throw unsupported('bind() to an existing UDP handle');
     }
     this.#bindState = Bind.Binding;
 
@@ -286,6 +325,16 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
       };
       this.on('error', removeListeners);
       this.on('listening', onListening);
+    }
+
+    // An inherited descriptor is taken over at once, and 'listening' comes
+    // before bind() returns, as in dgram; a refused one leaves the socket
+    // binding, so a second bind() is ERR_SOCKET_ALREADY_BOUND there too.
+    const fd = port !== null && typeof port === 'object' ? (port as { fd?: unknown }).fd : undefined;
+    if (typeof fd === 'number' && (fd | 0) === fd && fd > 0) {
+      this.#adopt(fd);
+      this.#startListening();
+      return this;
     }
 
     let address: unknown;
@@ -324,23 +373,39 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     return this;
   }
 
-  #open(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean, ipv6Only: boolean): MmsgEngine {
-    const batchSize = resolveBatchSize(IDEAL_BATCH_SIZE_WITH_MMSG);
-    const o: EngineOptions = {
-      type: family === 4 ? 'udp4' : 'udp6', address, port, batchSize,
-      offload: true, neverGsoEqualTail: false, rxqOverflowMetric: '',
-      // Buffer sizes are set after bind, without SO_*BUFFORCE, as dgram does.
-      reuseAddr, reusePort, ipv6Only,
-      recvSlotSize: GRO_SLOT_SIZE,
-      sendQueueLimit: 2 ** 31 - 1, // dgram queues without limit
-    };
-    const host: EngineHost = { deliver: (v) => this.#deliver(v), fail: (e) => this.#fail(e) };
-    const engine = openMmsg(binding!, o, host);
+  #open(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean, ipv6Only: boolean): void {
+    const o = engineOptions(family, address, port, reuseAddr, reusePort, ipv6Only);
+    this.#install(openMmsg(binding!, o, this.#host()), family, o.batchSize);
+  }
+
+  // bind({ fd }), as libuv's uv_udp_open takes a descriptor: it must be a
+  // UDP socket that no other socket of this process has taken.
+  #adopt(fd: number): void {
+    const type = handleType(fd);
+    if (type !== 'UDP') throw invalidFdType(type);
+    if (adoptedFds.has(fd)) throw systemError(-EEXIST, 'open');
+    let engine: MmsgEngine;
+    const o = engineOptions(this.#family, this.#family === 4 ? ANY4 : ANY6, 0, false, false, false);
+    try {
+      engine = adoptMmsg(binding!, fd, o, this.#host());
+    } catch (e) {
+      throw systemError(errnoOf(e), 'open');
+    }
+    adoptedFds.add(fd);
+    this.#adopted = fd;
+    // The descriptor's own family decides its options, whatever the socket's type.
+    this.#install(engine, engine.address().family === 'IPv4' ? 4 : 6, o.batchSize);
+  }
+
+  #host(): EngineHost {
+    return { deliver: (v) => this.#deliver(v), fail: (e) => this.#fail(e) };
+  }
+
+  #install(engine: MmsgEngine, family: 4 | 6, batchSize: number): void {
     if (!this.#ref) engine.setRef(false);
     this.#engine = engine;
     this.#engineFamily = family;
     this.#coalescer = new SendCoalescer(engine, batchSize);
-    return engine;
   }
 
   #startListening(): void {
@@ -430,6 +495,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
         try {
           const peer = inFamily(ip, this.#family);
           if (peer === null) throw systemError(-EINVAL, 'connect');
+          this.#coalescer!.writeNow();
           this.#engine!.connect(peer, port);
           this.#connectedPayload = maxPayloadTo(peer);
         } catch (e) {
@@ -457,6 +523,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
   disconnect(): void {
     if (this.#connectState !== Connect.Connected) throw notConnected();
     if (this.#closed) throw closedHandle('disconnect');
+    this.#coalescer!.writeNow();
     try {
       this.#engine!.disconnect();
     } catch (e) {
@@ -584,6 +651,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     // follows the results of the sends made before it, as with dgram.
     else this.#coalescer.close(emitClose);
     this.#engine?.close();
+    adoptedFds.delete(this.#adopted);
     return this;
   }
 
@@ -621,6 +689,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     const early = check();
     if (early < 0) throw systemError(early, method);
     if (this.#engine === null) throw systemError(-EBADF, method);
+    this.#coalescer!.writeNow(); // sends made before the change go out without it
     try {
       return apply(this.#engine);
     } catch (e) {
@@ -782,6 +851,7 @@ class CompatSocket extends EventEmitter implements dgram.Socket {
     const name = recv ? abi.SO_RCVBUF : abi.SO_SNDBUF;
     try {
       if (size === 0) return this.#engine.getIntOption(abi.SOL_SOCKET, name, syscall);
+      this.#coalescer!.writeNow();
       this.#engine.setIntOption(abi.SOL_SOCKET, name, size, syscall);
       return size;
     } catch (e) {

@@ -614,3 +614,19 @@ export function openMmsg(b: NativeBinding, o: BindOptions, host: EngineHost): Mm
     throw err;
   }
 }
+
+/**
+ * Takes over an inherited UDP socket (bind({ fd })) on a duplicate of its
+ * descriptor; closing the engine closes the original too. The socket is
+ * used as it is: `o`'s address, port and bind-time options do not apply.
+ */
+export function adoptMmsg(b: NativeBinding, fd: number, o: BindOptions, host: EngineHost): MmsgEngine {
+  const s = b.adopt(fd);
+  if (typeof s === 'number') fail(s, 'open');
+  try {
+    return new MmsgEngine(b, s, o, host);
+  } catch (err) {
+    b.close(s);
+    throw err;
+  }
+}

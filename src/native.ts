@@ -11,7 +11,7 @@ export interface RecvRing { readonly __recvRing: unique symbol }
 export interface SendRing { readonly __sendRing: unique symbol }
 
 export interface NativeConstants {
-  AF_INET: number; AF_INET6: number;
+  AF_INET: number; AF_INET6: number; AF_UNIX: number; SOCK_STREAM: number; SOCK_DGRAM: number;
   SOL_SOCKET: number; SOL_UDP: number; IPPROTO_IP: number; IPPROTO_IPV6: number;
   UDP_SEGMENT: number; UDP_GRO: number; SO_RXQ_OVFL: number;
   SO_RCVBUF: number; SO_SNDBUF: number; SO_RCVBUFFORCE: number; SO_SNDBUFFORCE: number;
@@ -31,6 +31,10 @@ export interface NativeConstants {
 export interface NativeBinding {
   constants: NativeConstants;
   socket(family: 4 | 6): SocketHandle | number;
+  /** A handle on a duplicate of an inherited UDP socket; -EPROTOTYPE for a socket of another kind. */
+  adopt(fd: number): SocketHandle | number;
+  /** Fills out[0..2] with the domain, type and protocol of any descriptor's socket. */
+  socketKind(fd: number, out: Int32Array): number;
   bind(s: SocketHandle, addr: Uint8Array, len: number): number;
   /** A zero length disconnects. */
   connect(s: SocketHandle, addr: Uint8Array, len: number): number;
@@ -140,7 +144,7 @@ if (loaded.status.reason !== null) {
  * pure functions and their tests.
  */
 export const abi: NativeConstants = binding?.constants ?? {
-  AF_INET: 2, AF_INET6: 10,
+  AF_INET: 2, AF_INET6: 10, AF_UNIX: 1, SOCK_STREAM: 1, SOCK_DGRAM: 2,
   SOL_SOCKET: 1, SOL_UDP: 17, IPPROTO_IP: 0, IPPROTO_IPV6: 41,
   UDP_SEGMENT: 103, UDP_GRO: 104, SO_RXQ_OVFL: 40,
   SO_RCVBUF: 8, SO_SNDBUF: 7, SO_RCVBUFFORCE: 33, SO_SNDBUFFORCE: 32,

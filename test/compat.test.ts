@@ -688,6 +688,72 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     });
   }
 
+  it('a send goes out under the state of the moment it was made, whatever the same tick changes after it', async () => {
+    // dgram sends a connected socket's datagram inside send(); collected
+    // sends must reach the kernel before any call that changes the socket.
+    const rx = await bound();
+    const changes: Array<[string, (s: dgram.Socket) => unknown]> = [
+      ['disconnect', (s) => s.disconnect()],
+      ['close', (s) => s.close()],
+      ['setTTL', (s) => s.setTTL(1)],
+      ['setBroadcast', (s) => s.setBroadcast(true)],
+      ['setMulticastTTL', (s) => s.setMulticastTTL(1)],
+      ['setMulticastLoopback', (s) => s.setMulticastLoopback(false)],
+      ['setMulticastInterface', (s) => s.setMulticastInterface('127.0.0.1')],
+      ['addMembership', (s) => s.addMembership('239.1.2.3', '127.0.0.1')],
+      ['dropMembership', (s) => s.dropMembership('239.1.2.3', '127.0.0.1')],
+      ['addSourceSpecificMembership', (s) => s.addSourceSpecificMembership('127.0.0.1', '232.1.2.3', '127.0.0.1')],
+      ['dropSourceSpecificMembership', (s) => s.dropSourceSpecificMembership('127.0.0.1', '232.1.2.3', '127.0.0.1')],
+      ['setSendBufferSize', (s) => s.setSendBufferSize(4096)],
+      ['setRecvBufferSize', (s) => s.setRecvBufferSize(4096)],
+    ];
+    for (const [name, change] of changes) {
+      const tx = createSocket('udp4');
+      await new Promise<void>((resolve) => tx.connect(rx.address().port, '127.0.0.1', resolve));
+      const arriving = received(rx, 1);
+      const result = new Promise((resolve) => tx.send(name, (err, bytes) => resolve(err ? (err as NodeJS.ErrnoException).code : bytes)));
+      const outBefore = compatStats(tx)!.datagramsOut;
+      try {
+        change(tx);
+      } catch {
+        // the change may be refused; the send before it is what counts
+      }
+      assert.equal(compatStats(tx)!.datagramsOut, outBefore + 1, `${name}: the send reached the kernel before the change`);
+      assert.equal(await result, name.length, name);
+      assert.equal((await arriving)[0].toString(), name);
+      rx.removeAllListeners('message');
+      if (name !== 'close') tx.close();
+    }
+  });
+
+  parity('a connected send followed by disconnect() in the same tick is sent', async (r) => {
+    const [, port] = await receiver(r);
+    const s = r.socket('tx', 'udp4');
+    s.connect(port, '127.0.0.1');
+    await r.until('tx', 'connect');
+    s.send('before disconnect', r.cb('tx', 'sent'));
+    r.call('tx', 'disconnect', () => s.disconnect());
+    // (A send after it would leave from a new port: the kernel releases an
+    // automatically chosen one on disconnect.)
+    await r.until('rx', 'message');
+    await r.until('tx', 'sent');
+  });
+
+  parity('a send followed by connect() in the same tick goes to its own destination', async (r) => {
+    const [, first] = await receiver(r, 'rx1');
+    const [, second] = await receiver(r, 'rx2');
+    const s = r.socket('tx', 'udp4');
+    s.bind(0, '127.0.0.1');
+    await r.until('tx', 'listening');
+    s.send('to rx1', first, '127.0.0.1', r.cb('tx', 'sent'));
+    s.connect(second, '127.0.0.1');
+    await r.until('tx', 'connect');
+    s.send('to rx2', r.cb('tx', 'sent connected'));
+    await r.until('rx1', 'message');
+    await r.until('rx2', 'message');
+    await r.until('tx', 'sent connected');
+  });
+
   it('sends 1 000 datagrams issued in one tick with far fewer system calls, all arriving in order', async () => {
     const rx = await bound({ type: 'udp4', recvBufferSize: 4 << 20 });
     const tx = await bound();
@@ -770,11 +836,91 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
         'node:dgram on Node 20 would ignore reusePort');
     }
     const batched = createSocket('udp4');
-    assert.throws(() => batched.bind({ fd: 3 }), { code: 'ERR_BATCHGRAM_UNSUPPORTED', message: /bind\(\{ fd \}\) is not supported/ });
+    assert.throws(() => batched.bind({ recvStart() {} } as unknown as dgram.BindOptions), { code: 'ERR_BATCHGRAM_UNSUPPORTED' },
+      'an existing UDP handle is Node\'s own object');
     assert.throws(() => batched.address(), { code: 'EBADF' }, 'still unbound');
     assert.ok(!((batched as unknown) instanceof dgram.Socket), 'not a dgram.Socket (see README)');
     assert.equal(compatStats(batched)!.sendCalls, 0);
     batched.close();
+  });
+});
+
+describe('createSocket: bind({ fd }), a socket inherited as from a service manager', { skip: !linux }, () => {
+  it('takes over a UDP descriptor and refuses others exactly as node:dgram does', () => {
+    // python3 plays systemd: it opens the descriptors, then runs node with
+    // them inherited. Each implementation gets its own set, at base + i:
+    // two bound UDP sockets, a listening TCP socket, a Unix stream socket.
+    const script = `
+      const fs = require('node:fs');
+      const run = (createSocket, base, port) => new Promise((done) => {
+        const log = [];
+        const shape = (e) => String(e) + (e.syscall ? ' syscall=' + e.syscall : '');
+        const tryBind = (s, arg) => { try { s.bind(arg); return 'bound'; } catch (e) { return shape(e); } };
+        for (const [what, fd] of [['tcp', base + 2], ['unix', base + 3], ['file', fs.openSync('/dev/null', 'r')], ['closed', 999]]) {
+          const s = createSocket('udp4');
+          log.push([what, tryBind(s, { fd }), 'again: ' + tryBind(s, { port: 0 })]);
+          s.close();
+        }
+        const s = createSocket({ type: 'udp4', recvBufferSize: 4096 });
+        let inBind = true;
+        s.on('listening', () => log.push(['listening', inBind ? 'inside bind()' : 'later']));
+        s.bind({ fd: base }, () => log.push(['bind callback']));
+        inBind = false;
+        log.push(['port of the descriptor', s.address().port === port]);
+        log.push(['recvBufferSize', s.getRecvBufferSize()]);
+        const twin = createSocket('udp4');
+        log.push(['the same descriptor again', tryBind(twin, { fd: base })]);
+        twin.close();
+        s.on('message', (m) => {
+          log.push(['message', m.toString()]);
+          s.close(() => {
+            let open = true;
+            try { fs.fstatSync(base); } catch { open = false; }
+            log.push(['descriptor open after close', open]);
+            done(log);
+          });
+        });
+        s.send('to myself', port, '127.0.0.1', (err, n) => log.push(['sent', err && err.code, n]));
+      });
+      (async () => {
+        const dgram = require('node:dgram');
+        const batchgram = require(${INDEX});
+        const ports = JSON.parse(process.env.PORTS);
+        const plain = await run(dgram.createSocket, 10, ports[10]);
+        const batched = await run(batchgram.createSocket, 20, ports[20]);
+        console.log(JSON.stringify({ plain, batched }));
+      })();
+    `;
+    const python = `
+import os, socket, sys
+ports = {}
+for base in (10, 20):
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+             socket.socket(socket.AF_INET, socket.SOCK_STREAM), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)]
+    for i, s in enumerate(socks):
+        if i < 3: s.bind(('127.0.0.1', 0))
+        if i == 2: s.listen()
+        if i == 0: ports[base] = s.getsockname()[1]
+        os.dup2(s.fileno(), base + i)  # the copy is inheritable
+os.environ['PORTS'] = '{' + ','.join('"%d": %d' % kv for kv in ports.items()) + '}'
+os.execv(sys.argv[1], [sys.argv[1], '-e', sys.argv[2]])
+`;
+    const r = spawnSync('python3', ['-c', python, process.execPath, script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const { plain, batched } = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    if (process.env.COMPAT_DEBUG) console.log(JSON.stringify({ plain, batched }));
+    assert.deepEqual(batched, plain);
+    // What they agree on, spelled out:
+    assert.deepEqual(plain.slice(0, 4), [
+      ['tcp', 'TypeError [ERR_INVALID_FD_TYPE]: Unsupported fd type: TCP', 'again: Error [ERR_SOCKET_ALREADY_BOUND]: Socket is already bound'],
+      ['unix', 'TypeError [ERR_INVALID_FD_TYPE]: Unsupported fd type: PIPE', 'again: Error [ERR_SOCKET_ALREADY_BOUND]: Socket is already bound'],
+      ['file', 'TypeError [ERR_INVALID_FD_TYPE]: Unsupported fd type: FILE', 'again: Error [ERR_SOCKET_ALREADY_BOUND]: Socket is already bound'],
+      ['closed', 'TypeError [ERR_INVALID_FD_TYPE]: Unsupported fd type: UNKNOWN', 'again: Error [ERR_SOCKET_ALREADY_BOUND]: Socket is already bound'],
+    ]);
+    for (const entry of [['listening', 'inside bind()'], ['port of the descriptor', true], ['recvBufferSize', 8192],
+      ['the same descriptor again', 'Error: open EEXIST syscall=open'], ['message', 'to myself'], ['descriptor open after close', false]]) {
+      assert.ok(plain.some((e: unknown[]) => JSON.stringify(e) === JSON.stringify(entry)), JSON.stringify(entry));
+    }
   });
 });
 

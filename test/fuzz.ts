@@ -161,6 +161,11 @@ export function fuzzNative(calls: number, seed: number, b: NativeBinding = bindi
       const buffers = r() < 0.8 ? Array.from({ length: int(6) }, () => (r() < 0.8 ? new Uint8Array(int(3000)) : any())) : any();
       return b.sendmmsg(sock() as SocketHandle, (pick(sendRings) ?? any()) as SendRing, buffers as Uint8Array[], (r() < 0.7 ? int(8) : any()) as number, (r() < 0.7 ? 1 + int(8) : any()) as number);
     },
+    () => b.socketKind((r() < 0.7 ? int(1100) : any()) as number, (r() < 0.7 ? new Int32Array(int(5)) : any()) as Int32Array),
+    // Only descriptors that are not this process's sockets: closing an
+    // adopted socket closes the original, which would pull a descriptor out
+    // from under another handle (a caller's mistake, not a memory one).
+    () => { const h = b.adopt((r() < 0.8 ? 100_000 + int(1000) : junk()) as number); return typeof h === 'object' ? b.close(h) : h; },
     // Rarely, so that most calls still meet rings in use.
     () => (r() < 0.15 ? b.ringRelease((r() < 0.8 ? pick<RecvRing | SendRing>([...recvRings, ...sendRings]) ?? any() : any()) as SendRing) : 0),
   ];

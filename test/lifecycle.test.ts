@@ -41,17 +41,28 @@ describe('lifecycle', { skip: !linux }, () => {
     console.log(`resident memory after 10 000 cycles: ${grown >= 0 ? '+' : ''}${(grown / 2 ** 20).toFixed(1)} MiB`);
   });
 
-  it('costs each socket no more than its receive arena and 1 MiB', async () => {
+  // Under AddressSanitizer (npm run test:asan) resident memory is mostly the
+  // sanitizer's own: shadow memory, redzones, calloc writing every page.
+  const sanitized = process.env.BATCHGRAM_ADDON ? 'resident memory measures the sanitizer under test:asan' : false;
+
+  it('costs each socket no more than its receive arena and 1 MiB', { skip: sanitized }, async () => {
     const tx = await BatchSocket.bind({ address: '127.0.0.1' });
-    const socks: BatchSocket[] = [];
+    const reading = async (n: number): Promise<BatchSocket[]> => {
+      const socks: BatchSocket[] = [];
+      for (let i = 0; i < n; i++) {
+        const s = await BatchSocket.bind({ address: '127.0.0.1' });
+        const arrived = collect(s, 128);
+        await tx.writeBatchTo(Array.from({ length: 128 }, () => Buffer.alloc(1200)), '127.0.0.1', s.address().port);
+        await arrived; // the arena is allocated and the kernel has written into it
+        socks.push(s);
+      }
+      return socks;
+    };
+    // Warm up the JIT and V8's heap first: the first sockets of a process
+    // pay for them (this test may be the first of its process to read).
+    await Promise.all((await reading(10)).map((s) => s.close()));
     const before = process.memoryUsage().rss;
-    for (let i = 0; i < 50; i++) {
-      const s = await BatchSocket.bind({ address: '127.0.0.1' });
-      const arrived = collect(s, 128);
-      await tx.writeBatchTo(Array.from({ length: 128 }, () => Buffer.alloc(1200)), '127.0.0.1', s.address().port);
-      await arrived; // the arena is allocated and the kernel has written into it
-      socks.push(s);
-    }
+    const socks = await reading(50);
     const perSocket = (process.memoryUsage().rss - before) / socks.length;
     await Promise.all([...socks, tx].map((s) => s.close()));
     // What the kernel wrote is at most one GRO message per slot in use.

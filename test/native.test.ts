@@ -1,6 +1,8 @@
 // The native boundary holds against any JavaScript input (a short fuzz run;
 // `npm run fuzz` makes the long one), and its validation is specific.
 import assert from 'node:assert/strict';
+import { closeSync, openSync } from 'node:fs';
+import { constants } from 'node:os';
 import { describe, it } from 'node:test';
 import { abi, binding, type NativeBinding, type SocketHandle } from '../src/native';
 import { fuzzNative } from './fuzz';
@@ -106,6 +108,18 @@ describe('native boundary', { skip: binding === null }, () => {
     assert.throws(() => b.ringRelease(s as never), TypeError);
     assert.throws(() => b.ringRelease(undefined as never), TypeError);
     b.close(s);
+  });
+
+  it('adopts only a UDP socket, and says what any descriptor is', () => {
+    const file = openSync('/dev/null', 'r');
+    assert.equal(b.adopt(file), -constants.errno.ENOTSOCK);
+    assert.equal(b.adopt(100_000), -constants.errno.EBADF);
+    assert.throws(() => b.adopt(-1), RangeError);
+    assert.throws(() => b.adopt('3' as unknown as number), TypeError);
+    const kind = new Int32Array(3);
+    assert.equal(b.socketKind(file, kind), -constants.errno.ENOTSOCK);
+    assert.throws(() => b.socketKind(file, new Int32Array(2)), RangeError);
+    closeSync(file);
   });
 
   it('returns -EBADF after close instead of touching a reused descriptor', () => {
