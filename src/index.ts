@@ -1,16 +1,7 @@
-// batchgram's public API. Everything not exported here is internal.
-export { BatchSocket, type AddressInfo, type BatchSocketOptions, type BatchSocketStats, type WriteOptions } from './socket';
-export { BatchView, type Batch, type Datagram } from './batch';
-export type { Capabilities } from './kernel/probe';
-export { IDEAL_BATCH_SIZE } from './kernel/probe';
-export { GSODisabledError, GeneveError, type GeneveErrorCode, type SystemError } from './errors';
-export {
-  GeneveHeader, GENEVE_FIXED_HEADER_LENGTH, GENEVE_PROTOCOL_DISCO, GENEVE_PROTOCOL_WIREGUARD, type GeneveInit,
-} from './wire/geneve';
-export { MIN_CONTROL_MESSAGE_SIZE } from './wire/cmsg';
-export { UDP_MAX_SEGMENTS, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, BATCH_SIZE_ENV } from './limits';
-export { SENTINEL as NEVER_GSO_EQUAL_TAIL_SENTINEL } from './offload/gso';
-export { Counter, getCounter, counters } from './counters';
-// The dgram drop-in: `import { createSocket } from 'batchgram'` in place of node:dgram.
-export { createSocket, compatStats, type SocketOptions, type MessageListener, type CompatStats } from './compat/index';
-export type { Socket, RemoteInfo, SocketType, BindOptions } from 'node:dgram';
+// The package's entry point: the public API (api.ts) by name, and the same
+// namespace as the default export, so that `import batchgram from 'batchgram'`
+// works alike from ESM, from CommonJS, and from TypeScript compiled either way,
+// with or without esModuleInterop.
+export * from './api';
+import * as batchgram from './api';
+export default batchgram;

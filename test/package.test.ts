@@ -1,6 +1,7 @@
 // The package as users load it: by name, from ESM and from CommonJS.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -32,5 +33,13 @@ describe('package', () => {
       console.log(JSON.stringify(${names}.filter((n) => m[n] === undefined)), typeof m.BatchSocket.bind);
     `]);
     assert.equal(cjs, '[] function');
+  });
+});
+
+describe('README', () => {
+  it('links only to absolute addresses, which work on the registry page as well as in the repository', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const targets = [...readme.matchAll(/\]\(([^)]*)\)/g)].map((m) => m[1]);
+    assert.deepEqual(targets.filter((t) => !/^https:\/\//.test(t)), []);
   });
 });

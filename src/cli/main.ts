@@ -3,7 +3,9 @@
 // parses and checks arguments (node:util parseArgs), prints help, and hands
 // over to probe.ts, sendrecv.ts and bench/harness.ts. A bad
 // argument costs one line on stderr and exit status 2, never a stack trace.
+import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IMPLS, runBench, type Impl, type Peer } from './bench/harness';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD } from '../index';
@@ -68,6 +70,22 @@ function list<T>(name: string, text: string, parse: (s: string) => T): T[] {
   return items.map(parse);
 }
 
+/**
+ * A file the command will write, checked before any work so that a typo costs
+ * nothing: its directory exists and takes files, and it is not a directory.
+ */
+function outputFile(name: string, text: string): string {
+  const path = resolve(text);
+  const existing = statSync(path, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) throw new UsageError(`${name} '${text}' is a directory`);
+  try {
+    accessSync(existing === undefined ? dirname(path) : path, constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`${name} '${text}' cannot be written (${(err as NodeJS.ErrnoException).code})`);
+  }
+  return text;
+}
+
 function impl(text: string): Impl {
   const found = IMPLS.find((i) => i === text);
   if (found === undefined) throw new UsageError(`unknown implementation '${text}' (want ${IMPLS.join(', ')})`);
@@ -84,7 +102,7 @@ function peerOpt(text: string): Peer {
 const COMMANDS: Record<string, Command> = {
   bench: {
     summary: 'loopback throughput: node:dgram, batchgram and a C reference side by side',
-    help: `Usage: batchgram bench [options]
+    help: `Usage: batchgram bench [--size N[,N...]] [--duration SECONDS] [--impl LIST] [--peer same|c] [--json] [--svg FILE]
 
 Runs a receiver and a sender process on 127.0.0.1 for each implementation
 and datagram size, and prints datagrams/s and Gbit/s received and offered,
@@ -119,14 +137,15 @@ Options:
       impls: [...new Set(list('--impl', v.impl as string, impl))],
       peer: peerOpt(v.peer as string),
       json: v.json === true,
-      svg: optional(v.svg, (s) => s),
+      svg: optional(v.svg, (s) => outputFile('--svg', s)),
     }),
   },
   probe: {
     summary: 'what this kernel and a fresh socket support',
     help: `Usage: batchgram probe [--json]
 
-Reports the kernel version, whether a fresh socket gets recvmmsg/sendmmsg,
+Reports the kernel version, the native addon in use (or why there is none
+and how to get it), whether a fresh socket gets recvmmsg/sendmmsg,
 UDP_SEGMENT (GSO), UDP_GRO and SO_RXQ_OVFL, whether the kernel accepts 128
 GSO segments in one send, whether IPv6 is available, and the socket buffer
 limits in /proc/sys/net/core.
@@ -140,7 +159,7 @@ Options:
   },
   recv: {
     summary: 'receive test traffic from `batchgram send` and report loss, reordering, duplicates',
-    help: `Usage: batchgram recv --bind ADDR:PORT [options]
+    help: `Usage: batchgram recv --bind ADDR:PORT [--count N] [--duration SECONDS] [--idle SECONDS] [--interval SECONDS] [--json]
 
 Receives the datagrams of 'batchgram send' and reports, per interval and at
 the end, throughput, loss, reordering, duplicates and jitter (RFC 3550).
@@ -174,7 +193,7 @@ Options:
   },
   send: {
     summary: 'send numbered, timestamped test traffic to `batchgram recv`',
-    help: `Usage: batchgram send ADDR:PORT [options]
+    help: `Usage: batchgram send ADDR:PORT [--size N] [--rate PPS | --max] [--duration SECONDS] [--count N] [--interval SECONDS] [--json]
 
 Sends datagrams carrying a sequence number and a send timestamp to a
 'batchgram recv', at a steady rate or as fast as the socket takes them, and

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { platform, release } from 'node:os';
 import { BatchSocket, UDP_MAX_SEGMENTS, type Capabilities } from '../index';
+import { addonStatus, type AddonStatus } from '../kernel/native';
 import { probeGsoSegments } from '../kernel/probe';
 
 /** /proc/sys/net/core/NAME as a number, or null where it cannot be read (not Linux, a sandbox). */
@@ -26,6 +27,8 @@ async function ipv6Available(): Promise<boolean> {
 interface ProbeReport {
   kernel: string;
   platform: string;
+  /** The addon file in use, or why there is none (then sockets use node:dgram). */
+  addon: AddonStatus;
   /** A fresh udp4 socket's capabilities, exactly as BatchSocket reports them. */
   socket: Capabilities;
   gso128Segments: boolean | null;
@@ -39,7 +42,7 @@ export async function probe(values: { json?: string | boolean }): Promise<number
   const socket = sock.capabilities;
   await sock.close();
   const r: ProbeReport = {
-    kernel: release(), platform: platform(), socket,
+    kernel: release(), platform: platform(), addon: addonStatus, socket,
     gso128Segments: socket.txOffload ? probeGsoSegments(128) : null,
     ipv6: await ipv6Available(),
     buffers: {
@@ -55,6 +58,7 @@ export async function probe(values: { json?: string | boolean }): Promise<number
   const bytes = (v: number | null) => (v === null ? 'unknown' : `${v} (${(v / 2 ** 20).toFixed(1)} MiB)`);
   const lines: [string, string][] = [
     ['kernel', `${r.platform} ${r.kernel}`],
+    ['addon', r.addon.path ?? `none, so node:dgram: ${r.addon.reason}`],
     ['recvmmsg/sendmmsg', yes(socket.batching)],
     ['UDP_SEGMENT (GSO)', yes(socket.txOffload)],
     ['UDP_GRO', yes(socket.rxOffload)],

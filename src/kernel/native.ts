@@ -1,7 +1,9 @@
 // The native addon's interface (native/batchgram.c) and its loader. Keeping
 // the interface as a type lets tests wrap the real binding to inject kernel
 // faults, and lets the rest of src/ stay ignorant of where the addon lives.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { nodeError } from '../errors';
 
 /** Opaque handles created by the addon; only the addon can read them. */
 export interface SocketHandle { readonly __socket: unique symbol }
@@ -63,16 +65,77 @@ export interface NativeBinding {
 
 /** Set by `npm run test:asan` to load the sanitizer build instead of the release one. */
 const ADDON_ENV = 'BATCHGRAM_ADDON';
+/** Set to 1 by those who would rather fail than run on node:dgram without saying so. */
+const REQUIRE_NATIVE_ENV = 'BATCHGRAM_REQUIRE_NATIVE';
 
-function load(): NativeBinding | null {
-  if (process.platform !== 'linux') return null;
-  // dist/src/kernel/native.js → native/build/Release/batchgram.node
-  const path = process.env[ADDON_ENV] || join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'batchgram.node');
-  return require(path) as NativeBinding;
+// dist/src/kernel/native.js → native/: build/Release (a local build) or prebuilds/<platform>-<arch>/.
+const ADDON_DIR = join(__dirname, '..', '..', '..', 'native');
+/** What the install step (native/build.mjs) left when it could not build the addon. */
+const INSTALL_FAILURE = join(ADDON_DIR, 'build', 'install-failure.txt');
+const REBUILD = 'install a C toolchain (cc, make, python3) and run `npm rebuild batchgram`';
+
+/** Where the addon came from, or why there is none: what `batchgram probe` reports. */
+export interface AddonStatus {
+  /** The file loaded, or null. */
+  path: string | null;
+  /** Why there is no addon, and what to do about it; null when it loaded. */
+  reason: string | null;
 }
 
-/** The addon, or null where there is none (not Linux): sockets then use node:dgram. */
-export const binding: NativeBinding | null = load();
+/** node-gyp-build: the local build or the prebuilt binary matching this system. */
+const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+
+/** The platform tuple prebuilt binaries are named by, as node-gyp-build matches them. */
+function tuple(): string {
+  const libc = existsSync('/etc/alpine-release') ? 'musl' : 'glibc';
+  return `${process.platform}-${process.arch} (${libc})`;
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).trim().split('\n')[0];
+}
+
+function load(): { binding: NativeBinding | null; status: AddonStatus } {
+  const forced = process.env[ADDON_ENV];
+  if (forced) return { binding: require(forced) as NativeBinding, status: { path: forced, reason: null } };
+  if (process.platform !== 'linux') {
+    return { binding: null, status: { path: null, reason: `the addon is for Linux only, not ${process.platform}` } };
+  }
+  let path: string;
+  try {
+    path = nodeGypBuild.path(ADDON_DIR);
+  } catch {
+    let why = 'no build (install scripts were skipped, as --ignore-scripts and npm 11 by default do)';
+    try {
+      why = `the install step could not build one: ${readFileSync(INSTALL_FAILURE, 'utf8').trim()}`;
+    } catch { /* no record: the install step never ran */ }
+    return { binding: null, status: { path: null, reason: `no prebuilt addon for ${tuple()} and ${why}; to fix, ${REBUILD}` } };
+  }
+  try {
+    return { binding: require(path) as NativeBinding, status: { path, reason: null } };
+  } catch (err) {
+    // dlopen's message starts with the path, which the reason names already.
+    const why = firstLine(err).replace(`${path}: `, '');
+    return { binding: null, status: { path: null, reason: `the addon ${path} does not load (${why}); to fix, ${REBUILD}` } };
+  }
+}
+
+const loaded = load();
+
+/** The addon, or null where there is none: sockets then use node:dgram. */
+export const binding: NativeBinding | null = loaded.binding;
+export const addonStatus: AddonStatus = loaded.status;
+
+if (loaded.status.reason !== null) {
+  if (process.env[REQUIRE_NATIVE_ENV] === '1') {
+    throw nodeError(new Error(`batchgram: ${REQUIRE_NATIVE_ENV}=1 forbids running on node:dgram, and ${loaded.status.reason}`),
+      'ERR_BATCHGRAM_NO_ADDON');
+  }
+  // Off Linux node:dgram is the design, not a fault: nothing to say there.
+  if (process.platform === 'linux') {
+    process.stderr.write(`batchgram: using node:dgram, one datagram per system call: ${loaded.status.reason}\n`);
+  }
+}
 
 /**
  * The kernel ABI values the policy code needs. Where the addon is loaded they

@@ -14,8 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { C_MATCH, isCImpl, isRelay, type CImpl, type ChildCounts, type ChildEvent, type Impl, type NodeImpl, type RelayImpl } from './protocol';
-import { compare, fixed, LEGEND, machine, PEER_C_LEGEND, row, svgChart, table, type BenchRow, type Measured } from './report';
+import { C_IMPLS, C_MATCH, isCImpl, isRelay, type CImpl, type ChildCounts, type ChildEvent, type Impl, type NodeImpl, type RelayImpl, RELAY_IMPLS } from './protocol';
+import { compare, fixed, legend, machine, row, svgChart, table, type BenchRow, type Measured } from './report';
+import { stopSignal } from '../common';
 
 export { IMPLS, type Impl } from './protocol';
 
@@ -76,11 +77,17 @@ function buildUdpref(): string {
   // Built under a private name and renamed, so concurrent runs never execute a half-written file.
   const partial = `${bin}.${process.pid}`;
   const r = spawnSync('cc', ['-O2', '-Wall', '-std=gnu11', '-o', partial, UDPREF_SOURCE], { encoding: 'utf8' });
-  if (r.error) throw new Error(`cannot run the C compiler 'cc' (${(r.error as NodeJS.ErrnoException).code}); c-plain and c-gso need it`);
+  if (r.error) {
+    throw new Error(`cannot run the C compiler 'cc' (${(r.error as NodeJS.ErrnoException).code}) to build bench/udpref.c, which ` +
+      `${C_USERS.join(', ')} need: install one, or leave those out with --impl`);
+  }
   if (r.status !== 0) throw new Error(`cc could not build bench/udpref.c: ${r.stderr.trim().split('\n')[0]}`);
   renameSync(partial, bin);
   return bin;
 }
+
+/** The implementations that run the C reference: their own, and the relays' sender and receiver. */
+const C_USERS: readonly Impl[] = [...C_IMPLS, ...RELAY_IMPLS];
 
 let udpref: { path: string } | { error: Error } | undefined;
 
@@ -111,6 +118,9 @@ function relayCommand(impl: RelayImpl, rest: string[]): [string, string[]] {
   return [process.execPath, [join(__dirname, 'child.js'), 'relay', '--impl', impl, ...rest]];
 }
 
+/** Children still running, so that Ctrl-C can end them at once. */
+const live = new Set<Child>();
+
 /** A child process read line by line; it never outlives a timeout or the harness. */
 class Child {
   readonly #name: string;
@@ -123,6 +133,7 @@ class Child {
   constructor(name: string, [file, args]: [string, string[]], onProgress?: (datagrams: number) => void) {
     this.#name = name;
     this.#proc = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    live.add(this);
     this.#proc.on('error', (err) => this.#close(err.message));
     this.#proc.stderr!.on('data', (d: Buffer) => { this.#stderr = (this.#stderr + d.toString()).slice(-2000); });
     // A child that dies first leaves a broken pipe; its exit says why.
@@ -139,6 +150,7 @@ class Child {
   }
 
   #close(how: string): void {
+    live.delete(this);
     this.#closed ??= how;
     this.#notify();
   }
@@ -296,8 +308,9 @@ class Progress {
     process.stderr.write(`\r\x1b[K${this.#label}: ${(rate / 1e6).toFixed(3)} Mdgram/s ${this.#verb}, ${elapsed.toFixed(1)}/${duration} s`);
   }
 
-  finish(r: BenchRow): void {
-    const what = r.error !== null ? `failed: ${r.error}`
+  /** A finished run, or null for one cut short by Ctrl-C. */
+  finish(r: BenchRow | null): void {
+    const what = r === null ? 'interrupted' : r.error !== null ? `failed: ${r.error}`
       : `${isRelay(r.impl) ? 'forwarded' : 'rx'} ${fixed(r.rxDatagramsPerSecond, 3, 1e6)} Mdgram/s (${fixed(r.rxGbitPerSecond, 2)} Gbit/s), ` +
         `offered ${fixed(r.offeredDatagramsPerSecond, 3, 1e6)} Mdgram/s, loss ${fixed(r.loss, 1, 0.01)}%`;
     process.stderr.write(`${this.#tty ? '\r\x1b[K' : ''}${this.#label}: ${what}\n`);
@@ -309,24 +322,38 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const progress = new Progress();
   const rows: BenchRow[] = [];
   const total = o.sizes.length * o.impls.length;
+  // Ctrl-C ends the run in progress and reports the runs that finished.
+  let stopped = false;
+  void stopSignal().then(() => {
+    stopped = true;
+    for (const child of live) child.kill();
+  });
   for (const size of o.sizes) {
     for (const impl of o.impls) {
+      if (stopped) break;
       progress.start(`[${rows.length + 1}/${total}] ${impl} ${size} B`, isRelay(impl) ? 'forwarded' : 'received');
       const result = await measure(impl, size, o.duration, o.peer, (d) => progress.update(d, o.duration)).catch((err: Error) => err);
+      if (stopped) {
+        progress.finish(null);
+        break;
+      }
       rows.push(row(impl, size, result));
       progress.finish(rows[rows.length - 1]);
     }
   }
   compare(rows);
+  const note = stopped ? `interrupted: ${rows.length} of ${total} runs measured` : null;
   if (o.json) {
-    process.stdout.write(JSON.stringify({ machine: machine(), options: { sizes: o.sizes, duration: o.duration, impls: o.impls, peer: o.peer }, rows }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({
+      machine: machine(), options: { sizes: o.sizes, duration: o.duration, impls: o.impls, peer: o.peer }, interrupted: stopped, rows,
+    }, null, 2) + '\n');
   } else {
-    const legend = o.peer === 'c' ? [...LEGEND, PEER_C_LEGEND] : LEGEND;
-    process.stdout.write(`${table(rows)}\n\n${legend.join('\n')}\n`);
+    process.stdout.write(`${table(rows)}\n\n${[...legend(rows, o.peer), ...(note === null ? [] : [note])].join('\n')}\n`);
   }
   if (o.svg !== undefined) {
-    writeFileSync(o.svg, svgChart(rows, o.impls, o.sizes));
+    writeFileSync(o.svg, svgChart(rows, o.impls.filter((i) => rows.some((r) => r.impl === i)), [...new Set(rows.map((r) => r.size))]));
     process.stderr.write(`wrote ${o.svg}\n`);
   }
+  if (stopped) return 130; // as a shell reports a command ended by SIGINT
   return rows.some((r) => r.error !== null) ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 // same run (node:dgram, the matching C program), as a text table, JSON
 // fields and an SVG chart.
 import { cpus, release } from 'node:os';
+import type { Peer } from './harness';
 import { C_MATCH, isRelay, type ChildCounts, type Impl } from './protocol';
 
 /**
@@ -116,17 +117,37 @@ export function table(rows: BenchRow[]): string {
   return out.join('\n');
 }
 
-export const PEER_C_LEGEND = '--peer c: a Node row\'s rx is its receiver fed by the matching C sender (loss against what that sender ' +
-  'offered), its offered is its sender into the matching C receiver: each side measured alone.';
-
-export const LEGEND = [
-  'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
-  'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
-  '×dgram: rx over node:dgram\'s; ×C rx/tx: rx and offered over the C reference making the same calls',
-  '(dgram, mmsg vs c-plain; dgram-compat, gso, gso-zero vs c-gso; relay vs c-relay). —: no baseline in this run.',
-  'relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
-  'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).',
-];
+/** What the table's columns mean, for the rows that ran: baselines that were not measured are not explained. */
+export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
+  const ran = new Set(rows.map((r) => r.impl));
+  const lines = [
+    'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
+    'loss %: offered datagrams that never reached the receiver. Loopback itself loses none: loss means the receiver',
+    'did not keep up and the kernel dropped what overflowed its socket buffer.',
+    'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
+  ];
+  if (ran.has('dgram')) lines.push('×dgram: rx over node:dgram\'s in this run.');
+  // The C reference each implementation is compared with, where both ran.
+  const byC = new Map<Impl, Impl[]>();
+  for (const impl of ran) {
+    const c = C_MATCH[impl];
+    if (c !== impl && ran.has(c)) byC.set(c, [...(byC.get(c) ?? []), impl]);
+  }
+  if (byC.size > 0) {
+    const pairs = [...byC].map(([c, impls]) => `${impls.join(', ')} vs ${c}`).join('; ');
+    lines.push(`×C rx/tx: rx and offered over the C reference making the same calls (${pairs}).`);
+  }
+  lines.push('—: not measured, or no baseline in this run.');
+  if ([...ran].some(isRelay)) {
+    lines.push('relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
+      'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).');
+  }
+  if (peer === 'c') {
+    lines.push('--peer c: a Node row\'s rx is its receiver fed by the matching C sender (loss against what that sender',
+      'offered), its offered is its sender into the matching C receiver: each side measured alone.');
+  }
+  return lines;
+}
 
 /** The machine a run was made on. */
 export function machine() {

@@ -1,0 +1,90 @@
+// `npm pack` (prepack): the prebuilt addons that ship in the package, built
+// with prebuildify into native/prebuilds/<platform>-<arch>/, each tested before
+// it ships by one GSO batch over loopback (scripts/gso-check.cjs):
+// - linux-x64 (glibc), built and run here; if it fails, packing fails.
+// - linux-arm64 (glibc), cross-compiled with Debian's gcc-aarch64-linux-gnu and
+//   run on Debian's arm64 node under qemu-user-static, all set up by
+//   scripts/setup-arm64.sh. Without those tools, or if its test fails, it is
+//   left out with a warning: the package then compiles at install on arm64.
+// Node-API 8 (native/batchgram.c), so one binary per platform serves every
+// Node.js line. The binaries are never committed (.gitignore).
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { headersMissing, nodeDir, nodeGyp, onPath } from '../native/gyp.mjs';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const native = join(repo, 'native');
+const prebuilds = join(native, 'prebuilds');
+const check = join(repo, 'scripts', 'gso-check.cjs');
+const entry = join(repo, 'dist', 'src', 'index.js');
+/** Debian's arm64 node and the libraries it needs, unpacked by scripts/setup-arm64.sh. */
+const ARM64_SYSROOT = join(repo, '.cache', 'arm64', 'root');
+const CROSS = 'aarch64-linux-gnu-';
+
+/** Builds one platform's binary with prebuildify in a scratch copy, leaving native/build alone. */
+function build(arch, env, stripBin) {
+  const work = mkdtempSync(join(tmpdir(), `batchgram-prebuild-${arch}-`));
+  try {
+    for (const f of ['batchgram.c', 'binding.gyp']) cpSync(join(native, f), join(work, f));
+    const prebuildify = createRequire(import.meta.url).resolve('prebuildify/bin.js');
+    const r = spawnSync(process.execPath, [prebuildify, '--napi', '--tag-libc', '--strip', '--strip-bin', stripBin,
+      '--name', 'batchgram', '--arch', arch, '--target', process.versions.node, '--node-gyp', nodeGyp(),
+      '--cwd', work, '--out', native, '--quiet'], { stdio: 'inherit', env: { ...process.env, ...env } });
+    return r.status === 0;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Runs the GSO check on `argv` (a node, maybe under qemu) against this platform's prebuild; null if it passed. */
+function verify(platform, argv) {
+  const r = spawnSync(argv[0], [...argv.slice(1), check, entry], {
+    encoding: 'utf8', timeout: 60_000,
+    env: { ...process.env, PREBUILDS_ONLY: '1' }, // node-gyp-build's switch: never a local build
+  });
+  if (r.status !== 0) return `the check exited with ${r.status ?? r.signal}: ${(r.stderr || r.stdout).trim()}`;
+  const got = JSON.parse(r.stdout.trim().split('\n').pop());
+  const c = got.capabilities;
+  const ok = got.addon.length === 1 && got.addon[0].includes(`${join('prebuilds', platform)}/`)
+    && c.batching && c.txOffload && c.rxOffload && got.received === 32 && got.intact && got.messagesOut < got.datagramsOut;
+  return ok ? null : `unexpected result: ${r.stdout.trim()}`;
+}
+
+const { dir: nodedir } = nodeDir([]);
+const noHeaders = headersMissing(nodedir);
+if (noHeaders !== null) throw new Error(noHeaders);
+const gypEnv = { npm_config_nodedir: nodedir };
+rmSync(prebuilds, { recursive: true, force: true });
+
+if (process.platform !== 'linux' || process.arch !== 'x64') {
+  throw new Error(`prebuilt binaries are made on linux-x64, not ${process.platform}-${process.arch}`);
+}
+if (!build('x64', gypEnv, 'strip')) process.exit(1);
+const x64 = verify('linux-x64', [process.execPath]);
+if (x64 !== null) {
+  console.error(`prebuild linux-x64 failed its test: ${x64}`);
+  process.exit(1);
+}
+console.error('prebuild linux-x64: built and tested');
+
+const armTools = [`${CROSS}gcc`, 'qemu-aarch64-static'].filter((t) => !onPath(t));
+if (armTools.length > 0 || !existsSync(join(ARM64_SYSROOT, 'usr/bin/node'))) {
+  console.error(`prebuild linux-arm64: left out (${armTools.length > 0 ? `no ${armTools.join(', ')}` : 'no arm64 node'}; ` +
+    'scripts/setup-arm64.sh installs what it needs)');
+} else {
+  // node-gyp's make links with $(LINK), which defaults to the host's g++.
+  const armEnv = { ...gypEnv, CC: `${CROSS}gcc`, LINK: `${CROSS}gcc`, AR: `${CROSS}ar` };
+  const why = build('arm64', armEnv, `${CROSS}strip`)
+    ? verify('linux-arm64', ['qemu-aarch64-static', '-L', ARM64_SYSROOT, join(ARM64_SYSROOT, 'usr/bin/node')])
+    : 'the cross-compile failed';
+  if (why === null) {
+    console.error('prebuild linux-arm64: cross-compiled and tested under qemu');
+  } else {
+    rmSync(join(prebuilds, 'linux-arm64'), { recursive: true, force: true });
+    console.error(`prebuild linux-arm64: left out, ${why}`);
+  }
+}
