@@ -10,7 +10,7 @@
 // once, as with dgram. The copies lie back to back in arena blocks, so a
 // run of them travels as one iovec.
 import type { Engine, WriteError, WriteJob } from '../engine/contract';
-import { GSODisabledError, isNotRunning, notRunning } from '../errors';
+import { GSODisabledError, isNotRunning } from '../errors';
 import { formatAddress, type ParsedAddress } from '../wire/sockaddr';
 
 /** A send's result: (null, bytes) when the kernel took the datagram, (err) when not. */
@@ -58,10 +58,11 @@ interface Chunk {
 }
 
 /**
- * Collects sends and writes them a chunk at a time. Chunks go to the engine
- * one after another, never side by side: when the kernel refuses one
- * datagram, the datagrams behind it are sent again before anything queued
- * later, so order per destination survives a failure in the middle of a batch.
+ * Collects sends and hands them to the engine as chunks, all at once when a
+ * tick's work is done (or sooner, see flush). Each chunk's datagrams stand
+ * alone (WriteJob.refused): one the kernel refuses fails by itself and the
+ * engine goes on with the next, in the same turn, so order per destination
+ * holds and nothing waits for a later tick.
  */
 export class SendBatcher {
   readonly #engine: Pick<Engine, 'write' | 'queuedDatagrams'>;
@@ -70,10 +71,6 @@ export class SendBatcher {
   #round: Round | null = null;
   #collected = 0;
   #collectedBytes = 0;
-  /** Chunks waiting for the one in flight; a failed chunk's remainder goes first. */
-  readonly #chunks: Chunk[] = [];
-  #waitingDatagrams = 0;
-  #waitingBytes = 0;
   readonly #inFlight = new Set<Chunk>();
   #closing = false;
   /** Rounds flushed whose results are not all out yet. */
@@ -149,7 +146,7 @@ export class SendBatcher {
 
   /** Datagrams accepted by sends and not yet taken by the kernel. */
   get queuedDatagrams(): number {
-    return this.#collected + this.#waitingDatagrams + this.#engine.queuedDatagrams;
+    return this.#collected + this.#engine.queuedDatagrams;
   }
 
   /** Their bytes. */
@@ -159,7 +156,7 @@ export class SendBatcher {
       const lengths = c.job.lengths;
       for (let i = lengths.length - unsent; i < lengths.length; i++) bytes += lengths[i];
     }
-    return this.#collectedBytes + this.#waitingBytes + bytes;
+    return this.#collectedBytes + bytes;
   }
 
   /**
@@ -179,7 +176,13 @@ export class SendBatcher {
     return unsent;
   }
 
-  /** Turns what was collected into chunks and starts writing. */
+  /**
+   * Hands what was collected to the engine now, which gives the kernel what
+   * it can take at once. Runs when the tick's work is done, and before any
+   * call that changes what a send does (connect, disconnect, close, a socket
+   * option): dgram would already have sent those datagrams, under the state
+   * in force when send() ran.
+   */
   flush(): void {
     const round = this.#round;
     if (round === null) return;
@@ -190,7 +193,6 @@ export class SendBatcher {
     this.#collectedBytes = 0;
     this.#unsettled++;
     if (round.pending === 0) this.#dispatch(round);
-    this.#pump();
   }
 
   /**
@@ -203,22 +205,9 @@ export class SendBatcher {
    */
   close(then: () => void): void {
     this.#closing = true;
-    this.writeNow();
+    this.flush();
     if (this.#unsettled === 0) then();
     else this.#onClosed = then;
-  }
-
-  /**
-   * Hands everything collected and waiting to the engine now, which gives
-   * the kernel what it can take at once. The socket calls this before any
-   * call that changes what a send does (connect, disconnect, close, a socket
-   * option): dgram would already have sent those datagrams, under the state
-   * in force when send() ran. Chunks then go side by side, so a datagram the
-   * kernel refuses mid-chunk has the rest of its chunk written after them.
-   */
-  writeNow(): void {
-    this.flush();
-    this.#pump(true);
   }
 
   /**
@@ -241,27 +230,12 @@ export class SendBatcher {
     }
   }
 
-  // Cuts a group into chunks of at most batchSize datagrams.
+  // Cuts a group into chunks of at most batchSize datagrams and writes them.
   #split(g: Group, round: Round): void {
     const n = g.datagrams.length;
     for (let from = 0; from < n; from += this.#batchSize) {
-      this.#enqueue(chunkOf(g, g.datagrams, from, Math.min(n, from + this.#batchSize), round), false);
-    }
-  }
-
-  #enqueue(c: Chunk, first: boolean): void {
-    if (first) this.#chunks.unshift(c);
-    else this.#chunks.push(c);
-    c.round.pending++;
-    this.#waitingDatagrams += c.outcomes.length;
-    this.#waitingBytes += c.bytes;
-  }
-
-  #pump(all = this.#closing): void {
-    while (this.#chunks.length > 0 && (this.#inFlight.size === 0 || all)) {
-      const c = this.#chunks.shift()!;
-      this.#waitingDatagrams -= c.outcomes.length;
-      this.#waitingBytes -= c.bytes;
+      const c = chunkOf(g, from, Math.min(n, from + this.#batchSize), round);
+      round.pending++;
       this.#inFlight.add(c);
       this.#engine.write(c.job).then(() => this.#settle(c, null), (err: Error) => this.#settle(c, err));
     }
@@ -270,43 +244,36 @@ export class SendBatcher {
   // Records the result of every send of the chunk.
   #settle(c: Chunk, err: Error | null): void {
     this.#inFlight.delete(c);
-    const failure = err instanceof GSODisabledError ? err.cause : err; // cause null: all were sent
     const n = c.outcomes.length;
-    const closed = failure !== null && this.#closing && isNotRunning(failure);
-    // A write the close cut short took what the kernel had accepted by then.
-    const sent = failure === null ? n : Math.min((failure as WriteError).datagramsSent ?? 0, n);
-    if (sent < n && closed) {
-      cancel(c.outcomes, sent, n, failure);
-    } else if (sent < n) {
-      // The kernel refused datagram `sent`; those behind it were not tried.
-      c.outcomes[sent].err = failure;
-      if (sent + 1 < n) {
-        if (this.#closing) cancel(c.outcomes, sent + 1, n, notRunning());
-        else this.#enqueue(chunkOf(c.job, c.job.buffers as Uint8Array[], sent + 1, n, c.round, c.outcomes), true);
+    const refused = c.job.refused!;
+    for (let i = 0; i < n; i++) if (refused[i] !== undefined) c.outcomes[i].err = refused[i]!;
+    const failure = err instanceof GSODisabledError ? err.cause : err; // cause null: all were tried
+    if (failure !== null) {
+      // A write that failed whole (the socket closed under it) took what the
+      // kernel had accepted by then; dgram cancels the rest (ECANCELED).
+      const sent = Math.min((failure as WriteError).datagramsSent ?? 0, n);
+      const closed = this.#closing && isNotRunning(failure);
+      for (let i = sent; i < n; i++) {
+        c.outcomes[i].err = failure;
+        c.outcomes[i].cancelled = closed;
       }
     }
     if (--c.round.pending === 0) this.#dispatch(c.round);
-    this.#pump();
   }
 }
 
-function cancel(outcomes: Outcome[], from: number, to: number, err: Error): void {
-  for (let i = from; i < to; i++) {
-    outcomes[i].err = err;
-    outcomes[i].cancelled = true;
-  }
-}
-
-function chunkOf(to: Pick<Group, 'dest' | 'port' | 'maxPayload'>, datagrams: Uint8Array[], from: number, end: number,
-  round: Round, outcomes: Outcome[] = (to as Group).outcomes): Chunk {
-  const buffers = datagrams.slice(from, end);
+function chunkOf(g: Group, from: number, end: number, round: Round): Chunk {
+  const buffers = g.datagrams.slice(from, end);
   const lengths: number[] = new Array(end - from);
   let bytes = 0;
   for (let i = 0; i < buffers.length; i++) bytes += lengths[i] = buffers[i].length;
   return {
     // The copies are ours until the write settles: nothing is borrowed.
-    job: { buffers, start: 0, offsets: null, lengths, borrowed: false, dest: to.dest, port: to.port, maxPayload: to.maxPayload },
-    outcomes: outcomes.slice(from, end),
+    job: {
+      buffers, start: 0, offsets: null, lengths, borrowed: false, dest: g.dest, port: g.port, maxPayload: g.maxPayload,
+      refused: new Array<Error | undefined>(end - from),
+    },
+    outcomes: g.outcomes.slice(from, end),
     bytes,
     round,
   };

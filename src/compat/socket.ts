@@ -330,7 +330,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
         try {
           const peer = inFamily(ip, this.#family);
           if (peer === null) throw systemError(-EINVAL, 'connect');
-          this.#batcher!.writeNow();
+          this.#batcher!.flush();
           this.#engine!.connect(peer, port);
           this.#connectedPayload = maxPayloadTo(peer);
         } catch (e) {
@@ -358,7 +358,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   disconnect(): void {
     if (this.#connectState !== Connect.Connected) throw notConnected();
     if (this.#closed) throw closedHandle('disconnect');
-    this.#batcher!.writeNow();
+    this.#batcher!.flush();
     try {
       this.#engine!.disconnect();
     } catch (e) {
@@ -524,7 +524,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     const early = check();
     if (early < 0) throw systemError(early, method);
     if (this.#engine === null) throw systemError(-EBADF, method);
-    this.#batcher!.writeNow(); // sends made before the change go out without it
+    this.#batcher!.flush(); // sends made before the change go out without it
     try {
       return apply(this.#engine);
     } catch (e) {
@@ -686,7 +686,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     const name = recv ? abi.SO_RCVBUF : abi.SO_SNDBUF;
     try {
       if (size === 0) return this.#engine.getIntOption(abi.SOL_SOCKET, name, syscall);
-      this.#batcher!.writeNow();
+      this.#batcher!.flush();
       this.#engine.setIntOption(abi.SOL_SOCKET, name, size, syscall);
       return size;
     } catch (e) {

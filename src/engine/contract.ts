@@ -77,6 +77,12 @@ export interface WriteJob {
   port: number;
   /** The destination family's largest payload, the limit of one GSO message. */
   maxPayload: number;
+  /**
+   * Present when each datagram stands alone, as each of dgram's sends does:
+   * a datagram the kernel refuses gets its error here (at its index) and the
+   * write goes on with the next one, in the same turn, instead of failing.
+   */
+  refused?: Array<Error | undefined>;
 }
 
 export interface EngineHost {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { SendBatcher, type SendDone } from '../../src/compat/send-batcher';
-import type { WriteError, WriteJob } from '../../src/engine/contract';
+import type { WriteJob } from '../../src/engine/contract';
 import { GSODisabledError, notRunning } from '../../src/errors';
 import { compatStats, createSocket, type SocketOptions } from '../../src/index';
 import { parseAddress } from '../../src/wire/sockaddr';
@@ -184,11 +184,16 @@ class ScriptedEngine {
   readonly jobs: number[][] = [];
   queuedDatagrams = 0;
   #held: Array<{ reject: (e: Error) => void; sent: number }> = [];
-  constructor(readonly script: Array<Error | null> = []) {}
+  constructor(readonly script: Array<Scripted | null> = []) {}
   write(job: WriteJob): Promise<void> {
     this.jobs.push(Array.from(job.lengths));
     const outcome = this.script.shift() ?? null;
     const hold = (outcome as { held?: number } | null)?.held;
+    if (outcome !== null && 'refuse' in outcome) {
+      // The kernel refused one datagram; the engine went on with the rest.
+      job.refused![outcome.refuse] = Object.assign(new Error(outcome.code), { code: outcome.code });
+      return outcome.gsoDisabled ? Promise.reject(new GSODisabledError('127.0.0.1:1', null)) : Promise.resolve();
+    }
     if (hold === undefined && this.#held.length === 0) return outcome === null ? Promise.resolve() : Promise.reject(outcome);
     this.queuedDatagrams += job.lengths.length - (hold ?? 0);
     return new Promise((_, reject) => this.#held.push({ reject, sent: hold ?? 0 }));
@@ -203,14 +208,16 @@ class ScriptedEngine {
   }
 }
 
-const refused = (sent: number, code = 'EMSGSIZE'): WriteError => Object.assign(new Error(code), { code, datagramsSent: sent });
+/** What a scripted write does: succeed (null), fail whole (an Error), or refuse one datagram and go on. */
+type Scripted = Error | { refuse: number; code: string; gsoDisabled?: boolean };
+const refusing = (refuse: number, code = 'EMSGSIZE', gsoDisabled = false): Scripted => ({ refuse, code, gsoDisabled });
 const hold = (sent: number) => Object.assign(new Error('held'), { held: sent });
 const A = parseAddress('127.0.0.1')!, B = parseAddress('127.0.0.2')!;
 
 interface BatcherCase {
   name: string;
   batchSize?: number;
-  script?: Array<Error | null>;
+  script?: Array<Scripted | null>;
   /** Sends in issue order: [destination, length], or a failure before the kernel. */
   sends: Array<['A' | 'B', number] | 'fail'>;
   closeAfterFlush?: boolean;
@@ -231,9 +238,9 @@ const batcherCases: BatcherCase[] = [
     writes: [[1, 3], [2, 4]], results: [[0, 1], [1, 2], [2, 'ELOOKUP'], [3, 3], [4, 4]],
   },
   {
-    name: 'a refused datagram fails alone; those behind it are written again, before anything else',
-    script: [refused(1)], sends: [['A', 1], ['A', 70000], ['A', 3], ['B', 4]],
-    writes: [[1, 70000, 3], [3], [4]], results: [[0, 1], [1, 'EMSGSIZE'], [2, 3], [3, 4]],
+    name: 'a refused datagram fails alone, in its write: those behind it go in the same write',
+    script: [refusing(1)], sends: [['A', 1], ['A', 70000], ['A', 3], ['B', 4]],
+    writes: [[1, 70000, 3], [4]], results: [[0, 1], [1, 'EMSGSIZE'], [2, 3], [3, 4]],
   },
   {
     name: 'GSO turned off and the retry succeeded: every datagram went',
@@ -242,8 +249,8 @@ const batcherCases: BatcherCase[] = [
   },
   {
     name: 'GSO turned off and the retry failed: as the cause says',
-    script: [new GSODisabledError('127.0.0.1:1', refused(0, 'ENETUNREACH'))], sends: [['A', 1], ['A', 2]],
-    writes: [[1, 2], [2]], results: [[0, 'ENETUNREACH'], [1, 2]],
+    script: [refusing(0, 'ENETUNREACH', true)], sends: [['A', 1], ['A', 2]],
+    writes: [[1, 2]], results: [[0, 'ENETUNREACH'], [1, 2]],
   },
   {
     name: 'close: what the kernel took succeeds, what the engine held is cancelled after \'close\'',
@@ -737,6 +744,23 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     // automatically chosen one on disconnect.)
     await r.until('rx', 'message');
     await r.until('tx', 'sent');
+  });
+
+  parity('a datagram the kernel refuses costs the sends after it nothing, whatever the tick changes next', async (r) => {
+    const [, port] = await receiver(r);
+    const changes: Array<[string, (s: dgram.Socket) => unknown]> = [
+      ['close', (s) => s.close()], ['disconnect', (s) => s.disconnect()], ['setTTL', (s) => s.setTTL(1)],
+    ];
+    for (const [name, change] of changes) {
+      const s = r.socket(name, 'udp4');
+      s.connect(port, '127.0.0.1');
+      await r.until(name, 'connect');
+      s.send(Buffer.alloc(70_000), r.cb(name, 'too big'));
+      s.send(`after the refused one, then ${name}`, r.cb(name, 'sent'));
+      r.call(name, name, () => change(s));
+      await r.until(name, 'sent');
+    }
+    await r.until('rx', 'message', changes.length);
   });
 
   parity('a send followed by connect() in the same tick goes to its own destination', async (r) => {

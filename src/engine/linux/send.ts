@@ -206,6 +206,19 @@ export class Sender {
           break;
         }
         const err: WriteError = systemError(r, 'sendmmsg', job.dest ? formatAddress(job.dest) : undefined, job.dest ? job.port : undefined);
+        if (job.refused !== undefined) {
+          // Each datagram stands alone: a refused GSO message is tried again
+          // datagram by datagram, and a refused datagram fails by itself.
+          if (plan.count[sent] > 1) {
+            w.singlesUntil = plan.first[sent] + plan.count[sent];
+            break;
+          }
+          job.refused[plan.first[sent]] = err;
+          this.#queuedDatagrams--;
+          w.next = plan.first[sent] + 1;
+          sent++;
+          continue;
+        }
         err.datagramsSent = w.next;
         w.error = err;
         return SendResult.Done;
