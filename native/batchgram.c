@@ -12,6 +12,7 @@
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -172,8 +173,10 @@ typedef struct {
   // names the same socket (same device and inode), as libuv, which would
   // have owned it, does. -1 when the socket was made here.
   int adopted_fd;
-  dev_t adopted_dev;
-  ino_t adopted_ino;
+  // The socket's identity while its descriptor is open (see open_sockets).
+  dev_t dev;
+  ino_t ino;
+  bool registered;
   napi_env env;
   uv_poll_t poll;
   bool poll_open;     // uv_poll_init succeeded and uv_close has not been called
@@ -214,17 +217,78 @@ static void sock_close_poll(sock_t* s) {
   }
 }
 
+// Every socket the addon holds open, by device and inode (a duplicated
+// descriptor has its original's): adopt() refuses one of them, which closing
+// the adopter would pull out from under its owner. Worker threads share it.
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct open_socket {
+  dev_t dev;
+  ino_t ino;
+} * open_sockets;
+static size_t open_count, open_capacity;
+
+static bool open_socket_find(dev_t dev, ino_t ino, size_t* at) {
+  for (size_t i = 0; i < open_count; i++) {
+    if (open_sockets[i].dev == dev && open_sockets[i].ino == ino) {
+      if (at != NULL) *at = i;
+      return true;
+    }
+  }
+  return false;
+}
+
+static bool sock_is_open_here(dev_t dev, ino_t ino) {
+  pthread_mutex_lock(&open_lock);
+  bool found = open_socket_find(dev, ino, NULL);
+  pthread_mutex_unlock(&open_lock);
+  return found;
+}
+
+// False (errno set) when the registry could not grow: the socket is then refused.
+static bool sock_register(sock_t* s) {
+  struct stat st;
+  if (fstat(s->fd, &st) != 0) return false;
+  pthread_mutex_lock(&open_lock);
+  bool ok = true;
+  if (open_count == open_capacity) {
+    size_t cap = open_capacity ? open_capacity * 2 : 64;
+    struct open_socket* grown = realloc(open_sockets, cap * sizeof(*grown));
+    if (grown == NULL) {
+      ok = false;
+      errno = ENOMEM;
+    } else {
+      open_sockets = grown;
+      open_capacity = cap;
+    }
+  }
+  if (ok) open_sockets[open_count++] = (struct open_socket){st.st_dev, st.st_ino};
+  pthread_mutex_unlock(&open_lock);
+  s->dev = st.st_dev;
+  s->ino = st.st_ino;
+  s->registered = ok;
+  return ok;
+}
+
+static void sock_unregister(sock_t* s) {
+  if (!s->registered) return;
+  s->registered = false;
+  pthread_mutex_lock(&open_lock);
+  size_t at;
+  if (open_socket_find(s->dev, s->ino, &at)) open_sockets[at] = open_sockets[--open_count];
+  pthread_mutex_unlock(&open_lock);
+}
+
 // Whether fd still names the socket this one adopted: it may have been
 // closed, and its number reused, since.
 static bool sock_owns_adopted(const sock_t* s) {
   struct stat st;
-  return s->adopted_fd >= 0 && fstat(s->adopted_fd, &st) == 0 && st.st_dev == s->adopted_dev &&
-         st.st_ino == s->adopted_ino;
+  return s->adopted_fd >= 0 && fstat(s->adopted_fd, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
 }
 
 // Returns close(2)'s result for the socket's own descriptor, which is
 // released even when an error is reported.
 static int sock_close_fd(sock_t* s) {
+  sock_unregister(s);
   if (sock_owns_adopted(s)) close(s->adopted_fd);
   s->adopted_fd = -1;
   if (s->fd < 0) return 0;
@@ -262,9 +326,16 @@ static napi_value sock_wrap(napi_env env, int fd, sock_t** out) {
   s->fd = fd;
   s->adopted_fd = -1;
   s->env = env;
+  if (!sock_register(s)) {
+    int err = errno;
+    close(fd);
+    free(s);
+    return int_value(env, -err);
+  }
   napi_value obj;
   if (napi_create_object(env, &obj) != napi_ok ||
       napi_wrap(env, obj, s, sock_finalize, NULL, NULL) != napi_ok) {
+    sock_unregister(s);
     close(fd);
     free(s);
     return napi_failed(env);
@@ -313,11 +384,31 @@ static napi_value js_socket_kind(napi_env env, napi_callback_info info) {
   return int_value(env, 0);
 }
 
+static void free_handle(uv_handle_t* h) { free(h); }
+
+// Whether libuv watches fd for another handle of this event loop (a
+// node:dgram socket, say): uv_poll_init then fails with UV_EEXIST, the check
+// behind node:dgram's own `open EEXIST`. Returns 0, -EEXIST or -errno.
+static int watched_by_loop(napi_env env, int fd) {
+  uv_loop_t* loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return -EINVAL;
+  uv_poll_t* probe = malloc(sizeof(*probe));
+  if (probe == NULL) return -ENOMEM;
+  int r = uv_poll_init_socket(loop, probe, fd);
+  if (r != 0) {
+    free(probe);
+    return r;  // libuv's errors are -errno on Unix
+  }
+  uv_close((uv_handle_t*)probe, free_handle);
+  return 0;
+}
+
 // adopt(fd): a socket handle for a duplicate of an inherited UDP socket
 // (systemd socket activation, a parent process), or -errno: -EPROTOTYPE when
-// fd is a socket of another kind. The duplicate is non-blocking; that flag
-// belongs to the open file, so the original becomes non-blocking too, as
-// libuv makes it.
+// fd is a socket of another kind, -EEXIST when this process already uses
+// it (a socket of this addon, or one libuv watches). The duplicate is
+// non-blocking; that flag belongs to the open file, so the original becomes
+// non-blocking too, as libuv makes it.
 static napi_value js_adopt(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int64_t fd;
@@ -328,6 +419,9 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   if (!socket_kind((int)fd, kind) || fstat((int)fd, &st) != 0) return int_value(env, -errno);
   if ((kind[0] != AF_INET && kind[0] != AF_INET6) || kind[1] != SOCK_DGRAM || kind[2] != IPPROTO_UDP)
     return int_value(env, -EPROTOTYPE);
+  if (sock_is_open_here(st.st_dev, st.st_ino)) return int_value(env, -EEXIST);
+  int watched = watched_by_loop(env, (int)fd);
+  if (watched != 0) return int_value(env, watched);
   int dup = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return int_value(env, -errno);
   int flags = fcntl(dup, F_GETFL);
@@ -338,11 +432,7 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   }
   sock_t* s = NULL;
   napi_value obj = sock_wrap(env, dup, &s);
-  if (s != NULL) {
-    s->adopted_fd = (int)fd;
-    s->adopted_dev = st.st_dev;
-    s->adopted_ino = st.st_ino;
-  }
+  if (s != NULL) s->adopted_fd = (int)fd;
   return obj;
 }
 
@@ -572,6 +662,7 @@ typedef struct {
   void* scratch;    // a ring's own working memory, if it needs any
   int64_t external; // bytes of the above, as reported to V8
   bool released;    // ringRelease() gave all of the above back
+  bool busy;        // sendmmsg is running JavaScript (a getter) with this ring's scratch in use
 } ring_t;
 
 // V8 decides when to collect by the memory it knows of: tell it what a ring
@@ -801,6 +892,7 @@ static napi_value js_ring_release(napi_env env, napi_callback_info info) {
   if (napi_check_object_type_tag(env, argv[0], &RECV_RING_TAG, &recv) != napi_ok) return napi_failed(env);
   ring_t* r;
   if (!unwrap(env, argv[0], recv ? &RECV_RING_TAG : &SEND_RING_TAG, (void**)&r, what)) return NULL;
+  if (r->busy) return throw_range(env, "the ring is in use: a getter of sendmmsg's buffer array releases it"), NULL;
   ring_release(env, r);
   return int_value(env, 0);
 }
@@ -838,6 +930,7 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 5, argv) || !get_sock(env, argv[0], &s) ||
       !unwrap(env, argv[1], &SEND_RING_TAG, (void**)&r, "expected a send ring"))
     return NULL;
+  if (r->ring.busy) return throw_range(env, "the ring is in use: a getter of the buffer array sends with it"), NULL;
   if (napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array)
     return throw_type(env, "buffers must be an array"), NULL;
   if (!get_int(env, argv[3], 0, r->max_msgs - 1, &first, "first message out of range") ||
@@ -876,14 +969,14 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
     iov_used += (uint32_t)niov;
   }
 
-  // 2. Fetch the payload sources; JavaScript may run here, and may even
-  // release this ring (and its scratch) from a getter: look before storing.
-  for (uint32_t k = 0; k < iov_used; k++) {
-    napi_value e;
-    CALL(env, napi_get_element(env, argv[2], (uint32_t)ip[k].idx, &e));
-    if (r->ring.released) return throw_range(env, "the ring was released"), NULL;
-    elems[k] = e;
-  }
+  // 2. Fetch the payload sources. JavaScript may run here (a getter), and
+  // must not release this ring or send with it while its scratch is in use.
+  r->ring.busy = true;
+  napi_status got = napi_ok;
+  for (uint32_t k = 0; k < iov_used && got == napi_ok; k++)
+    got = napi_get_element(env, argv[2], (uint32_t)ip[k].idx, &elems[k]);
+  r->ring.busy = false;
+  if (got != napi_ok) return napi_failed(env);
 
   // 3. Resolve every pointer afresh and check it; no JavaScript runs from here on.
   if (!ring_memory(env, &r->ring, &m)) return NULL;

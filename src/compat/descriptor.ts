@@ -1,6 +1,5 @@
 // bind({ fd }) for the drop-in: what libuv makes of a descriptor it is
-// handed (uv_guess_handle), and which descriptors sockets of this process
-// have taken over.
+// handed (uv_guess_handle).
 import { fstatSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { abi, binding } from '../kernel/native';
@@ -27,6 +26,3 @@ export function handleType(fd: number): string {
   if (type === abi.SOCK_STREAM) return domain === abi.AF_UNIX ? 'PIPE' : ip ? 'TCP' : 'UNKNOWN';
   return type === abi.SOCK_DGRAM && ip ? 'UDP' : 'UNKNOWN';
 }
-
-/** Descriptors open sockets took over with bind({ fd }): libuv refuses to watch one twice (EEXIST). */
-export const adoptedFds = new Set<number>();

@@ -26,10 +26,10 @@ import { abi, binding } from '../kernel/native';
 import { encodeSockaddr, maxPayloadTo, type ParsedAddress } from '../wire/sockaddr';
 import { HOST_LITTLE_ENDIAN } from '../wire/byteorder';
 import { ANY4, ANY6, inFamily, ip4, ip6, nodeAddress } from './address';
-import { adoptedFds, handleType } from './descriptor';
+import { handleType } from './descriptor';
 import { asBytes, BUFFER_TYPES, bufferList, sliceBuffer, validateNumber, validatePort, validateString, validateUint32 } from './arguments';
 
-const { EBADF, EEXIST, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
+const { EBADF, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
 
 /** dgram's options, plus reusePort (Node >= 22.12 has it too) and a way to opt out of batching. */
 export interface SocketOptions extends dgram.SocketOptions {
@@ -81,8 +81,6 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   #engine: Engine | null = null;
   /** The family of the kernel socket, which a deferred bind may have chosen. */
   #engineFamily: 4 | 6 = 4;
-  /** The descriptor bind({ fd }) took over; the engine closes it with the socket. */
-  #adopted = -1;
   #batcher: SendBatcher | null = null;
   #bindState = Bind.Unbound;
   #connectState = Connect.Disconnected;
@@ -214,20 +212,20 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   }
 
   // bind({ fd }), as libuv's uv_udp_open takes a descriptor: it must be a
-  // UDP socket that no other socket of this process has taken.
+  // UDP socket that nothing else in this process uses (the addon says EEXIST
+  // otherwise), and it gets SO_REUSEADDR, as libuv sets it.
   #adopt(fd: number): void {
     const type = handleType(fd);
     if (type !== 'UDP') throw invalidFdType(type);
-    if (adoptedFds.has(fd)) throw systemError(-EEXIST, 'open');
-    let engine: Engine;
+    let engine: Engine | undefined;
     const o = dropInEngineOptions(this.#family, this.#family === 4 ? ANY4 : ANY6, 0, false, false, false);
     try {
       engine = adoptBatchEngine(binding!, fd, o, this.#host());
+      engine.setIntOption(abi.SOL_SOCKET, abi.SO_REUSEADDR, 1, 'SO_REUSEADDR');
     } catch (e) {
+      engine?.close();
       throw systemError(errnoOf(e), 'open');
     }
-    adoptedFds.add(fd);
-    this.#adopted = fd;
     // The descriptor's own family decides its options, whatever the socket's type.
     this.#install(engine, engine.address().family === 'IPv4' ? 4 : 6, o.batchSize);
   }
@@ -486,7 +484,6 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     // follows the results of the sends made before it, as with dgram.
     else this.#batcher.close(emitClose);
     this.#engine?.close();
-    adoptedFds.delete(this.#adopted);
     return this;
   }
 

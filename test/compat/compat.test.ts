@@ -879,10 +879,23 @@ describe('createSocket: bind({ fd }), a socket inherited as from a service manag
     // two bound UDP sockets, a listening TCP socket, a Unix stream socket.
     const script = `
       const fs = require('node:fs');
-      const run = (createSocket, base, port) => new Promise((done) => {
+      // The descriptor of this process's socket on a local UDP port, through /proc.
+      const fdOfPort = (port) => {
+        const hex = ':' + port.toString(16).toUpperCase().padStart(4, '0');
+        const line = fs.readFileSync('/proc/net/udp', 'utf8').split('\\n').find((l) => (l.trim().split(/\\s+/)[1] || '').endsWith(hex));
+        const inode = line.trim().split(/\\s+/)[9];
+        return Number(fs.readdirSync('/proc/self/fd').find((f) => { try { return fs.readlinkSync('/proc/self/fd/' + f) === 'socket:[' + inode + ']'; } catch { return false; } }));
+      };
+      const run = async (createSocket, base, port) => {
         const log = [];
         const shape = (e) => String(e) + (e.syscall ? ' syscall=' + e.syscall : '');
         const tryBind = (s, arg) => { try { s.bind(arg); return 'bound'; } catch (e) { return shape(e); } };
+        const live = createSocket('udp4');
+        await new Promise((r) => live.bind(0, '127.0.0.1', r));
+        const other = createSocket('udp4');
+        log.push(['the descriptor of a live socket', tryBind(other, { fd: fdOfPort(live.address().port) })]);
+        other.close();
+        live.close();
         for (const [what, fd] of [['tcp', base + 2], ['unix', base + 3], ['file', fs.openSync('/dev/null', 'r')], ['closed', 999]]) {
           const s = createSocket('udp4');
           log.push([what, tryBind(s, { fd }), 'again: ' + tryBind(s, { port: 0 })]);
@@ -898,6 +911,14 @@ describe('createSocket: bind({ fd }), a socket inherited as from a service manag
         const twin = createSocket('udp4');
         log.push(['the same descriptor again', tryBind(twin, { fd: base })]);
         twin.close();
+        // libuv gives an inherited socket SO_REUSEADDR: another socket with it may share the port.
+        const sharer = createSocket({ type: 'udp4', reuseAddr: true });
+        log.push(['a reuseAddr socket on its port', await new Promise((r) => {
+          sharer.on('error', (e) => r(e.code));
+          sharer.bind(port, '127.0.0.1', () => r('listening'));
+        })]);
+        await new Promise((r) => sharer.close(r));
+        return new Promise((done) => {
         s.on('message', (m) => {
           log.push(['message', m.toString()]);
           s.close(() => {
@@ -908,7 +929,8 @@ describe('createSocket: bind({ fd }), a socket inherited as from a service manag
           });
         });
         s.send('to myself', port, '127.0.0.1', (err, n) => log.push(['sent', err && err.code, n]));
-      });
+        });
+      };
       (async () => {
         const dgram = require('node:dgram');
         const batchgram = require(${INDEX});
@@ -938,14 +960,15 @@ os.execv(sys.argv[1], [sys.argv[1], '-e', sys.argv[2]])
     if (process.env.COMPAT_DEBUG) console.log(JSON.stringify({ plain, batched }));
     assert.deepEqual(batched, plain);
     // What they agree on, spelled out:
-    assert.deepEqual(plain.slice(0, 4), [
+    assert.deepEqual(plain.slice(1, 5), [
       ['tcp', 'TypeError [ERR_INVALID_FD_TYPE]: Unsupported fd type: TCP', 'again: Error [ERR_SOCKET_ALREADY_BOUND]: Socket is already bound'],
       ['unix', 'TypeError [ERR_INVALID_FD_TYPE]: Unsupported fd type: PIPE', 'again: Error [ERR_SOCKET_ALREADY_BOUND]: Socket is already bound'],
       ['file', 'TypeError [ERR_INVALID_FD_TYPE]: Unsupported fd type: FILE', 'again: Error [ERR_SOCKET_ALREADY_BOUND]: Socket is already bound'],
       ['closed', 'TypeError [ERR_INVALID_FD_TYPE]: Unsupported fd type: UNKNOWN', 'again: Error [ERR_SOCKET_ALREADY_BOUND]: Socket is already bound'],
     ]);
     for (const entry of [['listening', 'inside bind()'], ['port of the descriptor', true], ['recvBufferSize', 8192],
-      ['the same descriptor again', 'Error: open EEXIST syscall=open'], ['message', 'to myself'], ['descriptor open after close', false]]) {
+      ['the same descriptor again', 'Error: open EEXIST syscall=open'], ['the descriptor of a live socket', 'Error: open EEXIST syscall=open'],
+      ['a reuseAddr socket on its port', 'listening'], ['message', 'to myself'], ['descriptor open after close', false]]) {
       assert.ok(plain.some((e: unknown[]) => JSON.stringify(e) === JSON.stringify(entry)), JSON.stringify(entry));
     }
   });

@@ -1,7 +1,8 @@
 // The native boundary holds against any JavaScript input (a short fuzz run;
 // `npm run fuzz` makes the long one), and its validation is specific.
 import assert from 'node:assert/strict';
-import { closeSync, openSync } from 'node:fs';
+import * as dgram from 'node:dgram';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { describe, it } from 'node:test';
 import { abi, binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
@@ -9,6 +10,21 @@ import { RecvMeta, SendIov, SendMsg } from '../../src/kernel/descriptors';
 import { fuzzNative } from '../fuzz';
 
 const b = binding as NativeBinding;
+
+/** This process's descriptor of the UDP socket bound to a local port, found through /proc. */
+function fdOfUdpPort(port: number): number {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const line = readFileSync('/proc/net/udp', 'utf8').split('\n').find((l) => l.trim().split(/\s+/)[1]?.endsWith(hex));
+  const inode = line!.trim().split(/\s+/)[9];
+  const fd = readdirSync('/proc/self/fd').find((f) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${f}`) === `socket:[${inode}]`;
+    } catch {
+      return false;
+    }
+  });
+  return Number(fd);
+}
 
 describe('native boundary', { skip: binding === null }, () => {
   it('survives 20 000 random calls with only TypeError/RangeError', () => {
@@ -88,7 +104,7 @@ describe('native boundary', { skip: binding === null }, () => {
     b.close(s);
   });
 
-  it('throws for a released ring, even when a getter releases it during sendmmsg', () => {
+  it('a ring in use by sendmmsg cannot be released or sent with by a getter; a released ring throws', () => {
     const s = b.socket(4) as SocketHandle;
     const md = new Int32Array(abi.SEND_MSG_FIELDS);
     const iv = new Int32Array(2 * abi.SEND_IOV_FIELDS);
@@ -96,9 +112,17 @@ describe('native boundary', { skip: binding === null }, () => {
     if (typeof ring === 'number') assert.fail('sendRing failed');
     md.set([0, 2, 0, 0, 0]);
     iv.set([0, 0, 10, 1, 0, 10]);
-    const buffers = [new Uint8Array(10)] as Uint8Array[];
-    Object.defineProperty(buffers, 1, { get: () => { b.ringRelease(ring); return new Uint8Array(10); } });
-    assert.throws(() => b.sendmmsg(s, ring, buffers, 0, 1), /the ring was released/);
+    // The getter runs while the ring's scratch holds this call's plan: a
+    // release would free it, a nested send would overwrite it.
+    const releasing = [new Uint8Array(10)] as Uint8Array[];
+    Object.defineProperty(releasing, 1, { get: () => { b.ringRelease(ring); return new Uint8Array(10); } });
+    assert.throws(() => b.sendmmsg(s, ring, releasing, 0, 1), /the ring is in use/);
+    const nesting = [new Uint8Array(10)] as Uint8Array[];
+    Object.defineProperty(nesting, 1, { get: () => { b.sendmmsg(s, ring, [new Uint8Array(20)], 0, 1); return new Uint8Array(10); } });
+    assert.throws(() => b.sendmmsg(s, ring, nesting, 0, 1), /the ring is in use/);
+    // Neither did harm: the ring works, then released it refuses.
+    assert.equal(typeof b.sendmmsg(s, ring, [new Uint8Array(10), new Uint8Array(10)], 0, 1), 'number');
+    assert.equal(b.ringRelease(ring), 0);
     assert.throws(() => b.sendmmsg(s, ring, [new Uint8Array(10), new Uint8Array(10)], 0, 1), /the ring was released/);
     assert.equal(b.ringRelease(ring), 0); // twice is harmless
     const arena = new Uint8Array(64);
@@ -121,6 +145,21 @@ describe('native boundary', { skip: binding === null }, () => {
     assert.equal(b.socketKind(file, kind), -constants.errno.ENOTSOCK);
     assert.throws(() => b.socketKind(file, new Int32Array(2)), RangeError);
     closeSync(file);
+  });
+
+  it('refuses to adopt a socket this process already uses: its own, or one libuv watches', async () => {
+    const own = b.socket(4) as SocketHandle;
+    const name = new Uint8Array(abi.SOCKADDR_SLOT);
+    assert.equal(b.bind(own, name.fill(0).fill(2, 0, 1), 16), 0); // AF_INET, port 0, 0.0.0.0
+    assert.ok(b.getsockname(own, name) > 0);
+    const ownPort = (name[2] << 8) | name[3];
+    const node = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => node.bind(0, '127.0.0.1', resolve));
+    for (const [what, port] of [['this addon\'s', ownPort], ['node:dgram\'s', node.address().port]] as const) {
+      assert.equal(b.adopt(fdOfUdpPort(port)), -constants.errno.EEXIST, what);
+    }
+    node.close();
+    b.close(own);
   });
 
   it('returns -EBADF after close instead of touching a reused descriptor', () => {
