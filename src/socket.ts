@@ -358,8 +358,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     if (!this.#closed) this.#iterators.add(state);
     this.#updateReading();
     const finish = (): IteratorResult<Batch> => {
-      this.#iterators.delete(state);
-      this.#updateReading();
+      this.#dropIterator(state);
       const done = { value: undefined, done: true } as const;
       // return() while a next() waits: that next() ends too.
       settle(state, done);
@@ -375,6 +374,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
         if (state.error) {
           const err = state.error;
           state.error = null;
+          // A rejected next() ends a for-await loop without return().
+          this.#dropIterator(state);
           return Promise.reject(err);
         }
         if (!this.#iterators.has(state)) return Promise.resolve(finish());
@@ -423,6 +424,9 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       if (it.reject) {
         const reject = it.reject;
         it.wake = it.reject = null;
+        // That ends the loop awaiting it, which will not call return():
+        // an iterator nobody reads must not hold the socket's reading back.
+        this.#dropIterator(it);
         reject(err);
       } else {
         it.error = err;
@@ -464,6 +468,11 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  #dropIterator(it: IteratorState): void {
+    this.#iterators.delete(it);
+    this.#updateReading();
   }
 
   // Waiting next() calls end now; the others end once their queue is read.

@@ -206,6 +206,21 @@ describe('send path', { skip: binding === null }, () => {
     await assert.rejects(first, { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
   });
 
+  it('a read the addon refuses for another reason than detached memory stops reading, once, without spinning', async () => {
+    let calls = 0;
+    const b: NativeBinding = { ...(binding as NativeBinding), recvmmsg: () => { calls++; throw new RangeError('registered memory is smaller than the ring'); } };
+    const rx = await bindWith({ address: '127.0.0.1' }, b);
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(rx, tx);
+    const errors: string[] = [];
+    rx.on('error', (e) => errors.push(e.message));
+    rx.on('batch', () => {});
+    await tx.writeBatchTo(batch(1), '127.0.0.1', rx.address().port);
+    await new Promise((r) => setTimeout(r, 100)); // a busy loop would call thousands of times meanwhile
+    assert.deepEqual(errors, ['registered memory is smaller than the ring']);
+    assert.equal(calls, 1);
+  });
+
   it('reports a system error Node-style', async () => {
     const { tx, port } = await setup(() => -EPERM);
     await assert.rejects(tx.writeBatchTo(batch(1), '127.0.0.1', port),

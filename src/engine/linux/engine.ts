@@ -135,7 +135,7 @@ export class LinuxEngine implements Engine {
       return;
     }
     if (events & POLL_WRITABLE) this.#sender.pump();
-    if (events & POLL_READABLE) this.#receiver.read(() => this.#reading && !this.#closed);
+    if (events & POLL_READABLE) this.#receiver.read(() => this.#reading && !this.#closed, () => this.setReading(false));
   }
 
   #localName(): string {

@@ -26,6 +26,7 @@ const READ_BUDGET = 16;
 /** The memory registered for recvmmsg, and the view over it. */
 interface RecvMemory {
   ring: RecvRing;
+  arena: Buffer;
   names: Uint8Array;
   controlView: DataView;
   meta: Int32Array;
@@ -79,11 +80,14 @@ export class Receiver {
     const ring = this.#addon.recvRing(arena, slots, this.#config.slotSize, names, controls, CONTROL_SIZE, meta);
     if (typeof ring === 'number') throwSystemError(ring, 'recvRing');
     const view = new BatchView(arena, slots, this.#config.rxOffload ? slots * 4 : slots);
-    return { ring, names, controlView: new DataView(controls.buffer), meta, view };
+    return { ring, arena, names, controlView: new DataView(controls.buffer), meta, view };
   }
 
-  /** Reads while `active()` holds, up to READ_BUDGET recvmmsg calls, handing each read to the host. */
-  read(active: () => boolean): void {
+  /**
+   * Reads while `active()` holds, up to READ_BUDGET recvmmsg calls, handing
+   * each read to the host; `stop()` when reading cannot go on.
+   */
+  read(active: () => boolean, stop: () => void): void {
     const slots = this.#config.batchSize;
     const recv = this.#recv;
     if (recv === null) return;
@@ -92,10 +96,16 @@ export class Receiver {
       try {
         n = this.#addon.recvmmsg(this.#handle, recv.ring, slots);
       } catch (err) {
-        // The addon checks the registered memory before it asks the kernel,
-        // and found it unusable: a listener transferred or detached
-        // view.data.buffer. Nothing was read. Register fresh memory first,
-        // so the socket reads on whatever the error's listeners do.
+        // The addon checks the registered memory before it asks the kernel.
+        // A listener that transferred or detached view.data.buffer makes it
+        // unusable; nothing was read. Fresh memory, registered first, lets
+        // the socket read on whatever the error's listeners do. Anything
+        // else would recur on every wake-up: reading stops instead.
+        if (recv.arena.byteLength > 0) {
+          stop();
+          this.#host.reportError(err as Error);
+          return;
+        }
         this.#addon.ringRelease(recv.ring);
         this.#recv = this.#registerReceiveMemory();
         this.#host.reportError(receiveMemoryError(err as Error));
@@ -184,8 +194,9 @@ export class Receiver {
     this.#lastOverflows = current;
   }
 
-  /** Gives back the receive memory. */
+  /** Gives back the receive memory, native and JavaScript, even while the socket object lives on. */
   close(): void {
     if (this.#recv !== null) this.#addon.ringRelease(this.#recv.ring);
+    this.#recv = null;
   }
 }
