@@ -1,6 +1,7 @@
 // What a read hands to the user: a BatchView over the receive memory (no
 // allocation, valid until the next read) and, built from it on demand, a
 // Batch of Datagrams the user may keep.
+import type { ReceiveMetadata } from './wire/cmsg';
 import type { Family, SocketAddress } from './wire/sockaddr';
 
 /** One received datagram, safe to keep. */
@@ -11,6 +12,14 @@ export interface Datagram {
   family: Family;
   /** The kernel cut the datagram to fit the receive slot: `data` is not all of it. */
   truncated: boolean;
+  /** The ECN field (0..3) of its IP header; only with receiveEcn. */
+  ecn: number | undefined;
+  /** The local address it was sent to, e.g. '127.0.0.3'; only with receiveLocalAddress. */
+  localAddress: string | undefined;
+  /** The interface it arrived on; only with receiveLocalAddress. */
+  interfaceIndex: number | undefined;
+  /** The kernel's receive time, nanoseconds since the epoch; only with receiveTimestamps. */
+  timestamp: bigint | undefined;
 }
 
 /** Datagrams of one read, in arrival order. */
@@ -44,8 +53,18 @@ export class BatchView {
   messageTruncated: Uint8Array;
   /** Sender of each message; the same object is reused while the sender repeats. */
   peers: SocketAddress[];
+  /**
+   * Per message, what the socket asked the kernel to report (null when it
+   * did not): with GRO, every datagram of a message shares its message's,
+   * as the kernel coalesces only datagrams whose IP headers agree.
+   */
+  messageEcn: Uint8Array | null;
+  messageLocalAddress: string[] | null;
+  messageInterfaceIndex: Int32Array | null;
+  messageTimestamp: BigInt64Array | null;
 
-  constructor(data: Buffer, messages: number, datagrams: number) {
+  constructor(data: Buffer, messages: number, datagrams: number,
+    metadata: ReceiveMetadata = { ecn: false, localAddress: false, timestamps: false }) {
     this.data = data;
     this.offsets = new Uint32Array(datagrams);
     this.lengths = new Uint32Array(datagrams);
@@ -55,6 +74,10 @@ export class BatchView {
     this.segmentSizes = new Int32Array(messages);
     this.messageTruncated = new Uint8Array(messages);
     this.peers = new Array<SocketAddress>(messages);
+    this.messageEcn = metadata.ecn ? new Uint8Array(messages) : null;
+    this.messageLocalAddress = metadata.localAddress ? new Array<string>(messages) : null;
+    this.messageInterfaceIndex = metadata.localAddress ? new Int32Array(messages) : null;
+    this.messageTimestamp = metadata.timestamps ? new BigInt64Array(messages) : null;
   }
 
   /** Makes room for `datagrams` datagram entries (only grows, rarely). */
@@ -69,6 +92,11 @@ export class BatchView {
   address(i: number): string { return this.peers[this.message[i]].address; }
   port(i: number): number { return this.peers[this.message[i]].port; }
   family(i: number): Family { return this.peers[this.message[i]].family; }
+
+  ecn(i: number): number | undefined { return this.messageEcn?.[this.message[i]]; }
+  localAddress(i: number): string | undefined { return this.messageLocalAddress?.[this.message[i]]; }
+  interfaceIndex(i: number): number | undefined { return this.messageInterfaceIndex?.[this.message[i]]; }
+  timestamp(i: number): bigint | undefined { return this.messageTimestamp?.[this.message[i]]; }
 
   /** Only the last datagram of a truncated message is cut; those before it are whole. */
   truncated(i: number): boolean {
@@ -98,14 +126,19 @@ export class BatchView {
     }
     const out: Batch = new Array(this.count);
     for (let i = 0; i < this.count; i++) {
-      const peer = this.peers[this.message[i]];
-      const from = this.offsets[i] + base[this.message[i]];
+      const m = this.message[i];
+      const peer = this.peers[m];
+      const from = this.offsets[i] + base[m];
       out[i] = {
         data: Buffer.from(copy.buffer, copy.byteOffset + from, this.lengths[i]), // cheaper than subarray()
         address: peer.address,
         port: peer.port,
         family: peer.family,
         truncated: this.truncated(i),
+        ecn: this.messageEcn?.[m],
+        localAddress: this.messageLocalAddress?.[m],
+        interfaceIndex: this.messageInterfaceIndex?.[m],
+        timestamp: this.messageTimestamp?.[m],
       };
     }
     return out;

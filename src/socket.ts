@@ -8,7 +8,7 @@ import { openEngine } from './engine/open';
 import { engineOptions } from './engine/options';
 import { badPort, invalidAddress, invalidArgType, notConnected, notRunning, outOfRange, viewExpired } from './errors';
 import { GeneveHeader } from './wire/geneve';
-import { GRO_SLOT_SIZE } from './limits';
+import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from './limits';
 import { emitEach, rethrow } from './listeners';
 import { datagramSpans } from './offload/spans';
 import { binding, type NativeBinding } from './kernel/native';
@@ -44,6 +44,18 @@ export interface BatchSocketOptions {
   sendQueueLimit?: number;
   /** false: use the portable single-datagram path even where batching is available. */
   batching?: boolean;
+  /** Report each datagram's ECN bits (`ecn`, 0..3); `capabilities.ecn` says whether the kernel does. */
+  receiveEcn?: boolean;
+  /** Report the local address each datagram was sent to and the interface it came in on. */
+  receiveLocalAddress?: boolean;
+  /** Report the kernel's receive time of each datagram (`timestamp`, nanoseconds since the epoch). */
+  receiveTimestamps?: boolean;
+}
+
+/** What a socket does in the kernel, as `capabilities` reports it. */
+export interface SocketCapabilities extends Capabilities {
+  /** Most datagrams one GSO message carries: UDP_MAX_SEGMENTS with TX offload, else 1. */
+  maxGsoSegments: number;
 }
 
 export interface WriteOptions {
@@ -122,6 +134,9 @@ function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): { batch
     ipv6Only: boolOpt(o, 'ipv6Only', false),
     recvSlotSize: intOpt(o, 'recvSlotSize', 1, GRO_SLOT_SIZE),
     sendQueueLimit: intOpt(o, 'sendQueueLimit', 1, INT32_MAX),
+    receiveEcn: boolOpt(o, 'receiveEcn', false),
+    receiveLocalAddress: boolOpt(o, 'receiveLocalAddress', false),
+    receiveTimestamps: boolOpt(o, 'receiveTimestamps', false),
   }, batching);
   return { batching, options };
 }
@@ -167,7 +182,10 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   }
 
   /** What this socket does in the kernel; txOffload turns false if the kernel refuses GSO at run time. */
-  get capabilities(): Readonly<Capabilities> { return { ...this.#engine.capabilities }; }
+  get capabilities(): Readonly<SocketCapabilities> {
+    const c = this.#engine.capabilities;
+    return { ...c, maxGsoSegments: c.txOffload ? UDP_MAX_SEGMENTS : 1 };
+  }
   get batchSize(): number { return this.#batchSize; }
   get type(): 'udp4' | 'udp6' { return this.#type; }
 

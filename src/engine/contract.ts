@@ -108,6 +108,10 @@ export interface BindOptions {
   ipv6Only: boolean;
   recvSlotSize: number;
   sendQueueLimit: number;
+  /** Ask the kernel for each datagram's ECN bits, local address and interface, receive time. */
+  receiveEcn: boolean;
+  receiveLocalAddress: boolean;
+  receiveTimestamps: boolean;
 }
 
 export interface Engine {

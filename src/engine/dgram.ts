@@ -10,7 +10,10 @@ import type { Capabilities } from '../kernel/probe';
 import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
 
 export class DgramEngine implements Engine {
-  readonly capabilities: Capabilities = { batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false };
+  // node:dgram reports none of the per-datagram metadata either.
+  readonly capabilities: Capabilities = {
+    batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,
+  };
   readonly #counts = emptyCounts();
   readonly #sock: Socket;
   readonly #limit: number;

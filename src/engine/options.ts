@@ -36,5 +36,8 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
     ipv6Only: r.ipv6Only ?? false,
     recvSlotSize: r.recvSlotSize ?? GRO_SLOT_SIZE,
     sendQueueLimit: r.sendQueueLimit ?? Math.max(SEND_QUEUE_BATCHES * batchSize, MIN_SEND_QUEUE),
+    receiveEcn: r.receiveEcn ?? false,
+    receiveLocalAddress: r.receiveLocalAddress ?? false,
+    receiveTimestamps: r.receiveTimestamps ?? false,
   };
 }

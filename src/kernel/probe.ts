@@ -18,6 +18,12 @@ export interface Capabilities {
   rxOffload: boolean;
   /** SO_RXQ_OVFL: the kernel reports how many datagrams it dropped for this socket. */
   rxqOverflowCounter: boolean;
+  /** IP_RECVTOS / IPV6_RECVTCLASS: each datagram's ECN bits (asked for with receiveEcn). */
+  ecn: boolean;
+  /** IP_PKTINFO / IPV6_RECVPKTINFO: each datagram's local address and interface (receiveLocalAddress). */
+  localAddress: boolean;
+  /** SO_TIMESTAMPNS: each datagram's receive time (receiveTimestamps). */
+  timestamps: boolean;
 }
 
 /**

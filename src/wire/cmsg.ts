@@ -1,7 +1,10 @@
 // Socket control messages (cmsg(3)): the ancillary data that carries the GSO
 // segment size to the kernel (UDP_SEGMENT), the GRO segment size back from it
-// (UDP_GRO) and the receive-queue drop counter (SO_RXQ_OVFL). Functions read
-// and write in place over a DataView so the receive path allocates nothing.
+// (UDP_GRO), the receive-queue drop counter (SO_RXQ_OVFL), and, where a socket
+// asks for them, each datagram's ECN bits (IP_TOS, IPV6_TCLASS), the local
+// address and interface it arrived on (IP_PKTINFO, IPV6_PKTINFO) and its
+// receive time (SCM_TIMESTAMPNS). Functions read and write in place over a
+// DataView so the receive path allocates nothing.
 import { ControlMessageError } from '../errors';
 import { abi } from '../kernel/native';
 import { HOST_LITTLE_ENDIAN } from './byteorder';
@@ -25,6 +28,23 @@ export const MIN_CONTROL_MESSAGE_SIZE = cmsgSpace(4) + cmsgSpace(4);
 
 /** Control bytes the engine reserves per message, either way: MIN_CONTROL_MESSAGE_SIZE, 8-byte aligned with spare. */
 export const CONTROL_BUFFER_SIZE = Math.max(64, MIN_CONTROL_MESSAGE_SIZE);
+
+/** struct in_pktinfo (ifindex, spec_dst, addr) and struct in6_pktinfo (addr, ifindex). */
+const IN_PKTINFO_SIZE = 12, IN6_PKTINFO_SIZE = 20;
+
+/** What a socket asks the kernel to report with each received message, beyond GRO and the drop counter. */
+export interface ReceiveMetadata { ecn: boolean; localAddress: boolean; timestamps: boolean }
+
+/**
+ * Control bytes a received message needs for what the socket asked for: one
+ * traffic-class message (IP_TOS is one byte, IPV6_TCLASS an int), the larger
+ * packet-info form, and a struct timespec, beside GRO and the drop counter.
+ */
+export function receiveControlSize(m: ReceiveMetadata, l: CmsgLayout = NATIVE_LAYOUT): number {
+  const size = cmsgSpace(4, l) + cmsgSpace(4, l) + (m.ecn ? cmsgSpace(4, l) : 0) +
+    (m.localAddress ? cmsgSpace(IN6_PKTINFO_SIZE, l) : 0) + (m.timestamps ? cmsgSpace(abi.SIZEOF_TIMESPEC, l) : 0);
+  return Math.max(CONTROL_BUFFER_SIZE, size);
+}
 
 // cmsg_len is a size_t: on 64-bit machines its high half must be zero for any
 // length that fits in a buffer we own.
@@ -74,6 +94,57 @@ export function readGroSegmentSize(v: DataView, start: number, end: number, l: C
 export function readRxqOverflows(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): number {
   const at = findControlData(v, start, end, abi.SOL_SOCKET, abi.SO_RXQ_OVFL, 4, l);
   return at < 0 ? -1 : v.getUint32(at, HOST_LITTLE_ENDIAN);
+}
+
+/**
+ * The ECN field (0..3) of the datagram's IP header: the low two bits of the
+ * IPv4 TOS byte (IP_TOS, one byte) or of the IPv6 traffic class
+ * (IPV6_TCLASS, an int); -1 when the message carries neither.
+ */
+export function readEcn(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): number {
+  let at = findControlData(v, start, end, abi.IPPROTO_IP, abi.IP_TOS, 1, l);
+  if (at >= 0) return v.getUint8(at) & 3;
+  at = findControlData(v, start, end, abi.IPPROTO_IPV6, abi.IPV6_TCLASS, 4, l);
+  return at < 0 ? -1 : v.getInt32(at, HOST_LITTLE_ENDIAN) & 3;
+}
+
+/** Where a datagram arrived: its destination address (4 or 16 bytes) and the interface. */
+export interface PacketInfo { family: 4 | 6; address: Uint8Array; interfaceIndex: number }
+
+/**
+ * Fills `into` from the message's IPV6_PKTINFO or IP_PKTINFO (the address the
+ * datagram was sent to, ipi_addr, not the routing one) and returns true, or
+ * returns false when the message carries neither.
+ */
+export function readPacketInfo(v: DataView, start: number, end: number, into: PacketInfo,
+  l: CmsgLayout = NATIVE_LAYOUT): boolean {
+  let at = findControlData(v, start, end, abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, IN6_PKTINFO_SIZE, l);
+  if (at >= 0) {
+    into.family = 6;
+    for (let i = 0; i < 16; i++) into.address[i] = v.getUint8(at + i);
+    into.interfaceIndex = v.getUint32(at + 16, HOST_LITTLE_ENDIAN);
+    return true;
+  }
+  at = findControlData(v, start, end, abi.IPPROTO_IP, abi.IP_PKTINFO, IN_PKTINFO_SIZE, l);
+  if (at < 0) return false;
+  into.family = 4;
+  for (let i = 0; i < 4; i++) into.address[i] = v.getUint8(at + 8 + i);
+  into.interfaceIndex = v.getInt32(at, HOST_LITTLE_ENDIAN);
+  return true;
+}
+
+/**
+ * The kernel's receive time of the datagram in nanoseconds since the epoch
+ * (SCM_TIMESTAMPNS, a struct timespec of two longs), or -1n when there is none.
+ */
+export function readTimestamp(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT,
+  timespecSize: number = abi.SIZEOF_TIMESPEC): bigint {
+  const at = findControlData(v, start, end, abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespecSize, l);
+  if (at < 0) return -1n;
+  if (timespecSize === 16) {
+    return v.getBigInt64(at, HOST_LITTLE_ENDIAN) * 1_000_000_000n + v.getBigInt64(at + 8, HOST_LITTLE_ENDIAN);
+  }
+  return BigInt(v.getInt32(at, HOST_LITTLE_ENDIAN)) * 1_000_000_000n + BigInt(v.getInt32(at + 4, HOST_LITTLE_ENDIAN));
 }
 
 /** Writes one control message at `at` and returns the bytes it occupies (CMSG_SPACE). */

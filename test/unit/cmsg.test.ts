@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  cmsgLen, cmsgSpace, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
-  readGroSegmentSize, readRxqOverflows, writeControl, writeUdpSegment,
+  cmsgLen, type CmsgLayout, cmsgSpace, CONTROL_BUFFER_SIZE, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
+  type PacketInfo, readEcn, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp, receiveControlSize,
+  writeControl, writeUdpSegment,
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
 import { abi } from '../../src/kernel/native';
@@ -97,4 +98,65 @@ describe('control messages', () => {
   it('sizes the receive control buffer for GRO and the drop counter', () => {
     assert.equal(MIN_CONTROL_MESSAGE_SIZE, cmsgSpace(4) * 2);
   });
+});
+
+describe('per-datagram metadata, in both cmsghdr layouts', () => {
+  const layouts: Array<[string, CmsgLayout]> = [['64-bit', { headerSize: 16, align: 8 }], ['32-bit', { headerSize: 12, align: 4 }]];
+  const bytes = (...xs: number[]) => Uint8Array.from(xs);
+  const u32 = (n: number) => int32(n);
+  const timespec = (sec: bigint, nsec: bigint, size: number) => {
+    const b = new Uint8Array(size);
+    const v = new DataView(b.buffer);
+    if (size === 16) {
+      v.setBigInt64(0, sec, le);
+      v.setBigInt64(8, nsec, le);
+    } else {
+      v.setInt32(0, Number(sec), le);
+      v.setInt32(4, Number(nsec), le);
+    }
+    return b;
+  };
+  const in4 = bytes(...int32(3), 0, 0, 0, 0, 127, 0, 0, 3); // ifindex, spec_dst, addr
+  const in6 = bytes(...new Uint8Array(15), 1, ...int32(7)); // ::1, ifindex 7
+  for (const [name, l] of layouts) {
+    const msg = (level: number, type: number, data: Uint8Array) => {
+      const b = new Uint8Array(cmsgSpace(data.length, l));
+      writeControl(new DataView(b.buffer), 0, level, type, data, l);
+      return b;
+    };
+    const groMsg = msg(abi.SOL_UDP, abi.UDP_GRO, u32(1200));
+    it(`${name}: ECN from the IPv4 TOS byte or the IPv6 traffic class, -1 without either`, () => {
+      const cases: Array<[Uint8Array, number]> = [
+        [cat(groMsg, msg(abi.IPPROTO_IP, abi.IP_TOS, bytes(0xb9))), 1], // DSCP 46, ECT(1)
+        [cat(msg(abi.IPPROTO_IP, abi.IP_TOS, bytes(0x03)), groMsg), 3],
+        [cat(groMsg, msg(abi.IPPROTO_IPV6, abi.IPV6_TCLASS, u32(0xb8 | 2))), 2],
+        [msg(abi.IPPROTO_IPV6, abi.IPV6_TCLASS, u32(0)), 0],
+        [groMsg, -1],
+      ];
+      for (const [b, want] of cases) assert.equal(readEcn(view(b), 0, b.length, l), want);
+    });
+    it(`${name}: the local address and interface from IP_PKTINFO or IPV6_PKTINFO`, () => {
+      const info: PacketInfo = { family: 4, address: new Uint8Array(16), interfaceIndex: 0 };
+      let b = cat(groMsg, msg(abi.IPPROTO_IP, abi.IP_PKTINFO, in4));
+      assert.equal(readPacketInfo(view(b), 0, b.length, info, l), true);
+      assert.deepEqual([info.family, [...info.address.subarray(0, 4)], info.interfaceIndex], [4, [127, 0, 0, 3], 3]);
+      b = cat(msg(abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, in6), groMsg);
+      assert.equal(readPacketInfo(view(b), 0, b.length, info, l), true);
+      assert.deepEqual([info.family, info.address[15], info.interfaceIndex], [6, 1, 7]);
+      assert.equal(readPacketInfo(view(groMsg), 0, groMsg.length, info, l), false);
+    });
+    for (const size of [16, 8]) {
+      it(`${name}: the receive time from a ${size}-byte timespec`, () => {
+        const b = cat(groMsg, msg(abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespec(1_800_000_000n, 123_456_789n, size)));
+        assert.equal(readTimestamp(view(b), 0, b.length, l, size), 1_800_000_000_123_456_789n);
+        assert.equal(readTimestamp(view(groMsg), 0, groMsg.length, l, size), -1n);
+      });
+    }
+    it(`${name}: the receive buffer holds everything a socket may ask for`, () => {
+      const all = cat(groMsg, msg(abi.SOL_SOCKET, abi.SO_RXQ_OVFL, u32(1)), msg(abi.IPPROTO_IPV6, abi.IPV6_TCLASS, u32(1)),
+        msg(abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, in6), msg(abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespec(1n, 1n, abi.SIZEOF_TIMESPEC)));
+      assert.ok(receiveControlSize({ ecn: true, localAddress: true, timestamps: true }, l) >= all.length);
+      assert.equal(receiveControlSize({ ecn: false, localAddress: false, timestamps: false }, l), CONTROL_BUFFER_SIZE);
+    });
+  }
 });

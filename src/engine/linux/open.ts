@@ -6,6 +6,7 @@ import { throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
 import { enableRxqOverflowCounter, probeOffload } from '../../kernel/probe';
 import { GRO_SLOT_SIZE } from '../../limits';
+import type { ReceiveMetadata } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import type { BindOptions, EngineHost } from '../contract';
 import { LinuxEngine } from './engine';
@@ -58,15 +59,35 @@ export function adoptLinux(b: NativeBinding, fd: number, o: BindOptions, host: E
   }
 }
 
+/**
+ * Asks the kernel for the per-datagram metadata the options want; each is on
+ * where the kernel accepted every option it takes. A dual-stack socket needs
+ * the IPv4 option too for the TOS of its IPv4 datagrams (as quinn-udp sets
+ * both); IPV6_RECVPKTINFO covers them already, with IPv4-mapped addresses.
+ */
+function enableReceiveMetadata(b: NativeBinding, s: SocketHandle, o: BindOptions): ReceiveMetadata {
+  const on = (level: number, name: number) => b.setsockopt(s, level, name, 1) === 0;
+  const v6 = o.type === 'udp6';
+  return {
+    ecn: o.receiveEcn && (v6
+      ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVTCLASS) && (o.ipv6Only || on(abi.IPPROTO_IP, abi.IP_RECVTOS))
+      : on(abi.IPPROTO_IP, abi.IP_RECVTOS)),
+    localAddress: o.receiveLocalAddress && (v6 ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVPKTINFO) : on(abi.IPPROTO_IP, abi.IP_PKTINFO)),
+    timestamps: o.receiveTimestamps && on(abi.SOL_SOCKET, abi.SO_TIMESTAMPNS),
+  };
+}
+
 /** Asks the kernel which offloads and counters a bound socket gets, and makes its engine. */
 function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: EngineHost): LinuxEngine {
   // A receive slot too small for a GRO message does not ask for GRO.
   let tx = false, rx = false;
   if (o.offload) ({ tx, rx } = probeOffload(b, s, o.recvSlotSize >= GRO_SLOT_SIZE));
   const counter = o.rxqOverflowMetric && enableRxqOverflowCounter(b, s) ? counterFor(o.rxqOverflowMetric) : undefined;
-  const capabilities = { batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined };
+  const metadata = enableReceiveMetadata(b, s, o);
+  const capabilities = { batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined, ...metadata };
   return new LinuxEngine(b, s, capabilities,
-    { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, rxOffload: rx, counter },
+    { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, rxOffload: rx, counter,
+      metadata },
     { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, sendQueueLimit: o.sendQueueLimit },
     host);
 }

@@ -9,12 +9,14 @@ import { receiveMemoryError, systemError, throwSystemError } from '../../errors'
 import { RecvMeta, recvMeta } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type RecvRing, type SocketHandle } from '../../kernel/native';
 import { segmentCount, splitCoalesced } from '../../offload/gro';
-import { CONTROL_BUFFER_SIZE, readGroSegmentSize, readRxqOverflows } from '../../wire/cmsg';
-import { decodeSockaddr, type SocketAddress } from '../../wire/sockaddr';
+import {
+  type PacketInfo, readEcn, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp, type ReceiveMetadata,
+  receiveControlSize,
+} from '../../wire/cmsg';
+import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
 import type { EngineHost, TrafficCounts } from '../contract';
 
 const { EAGAIN } = constants.errno;
-const CONTROL_SIZE = CONTROL_BUFFER_SIZE;
 
 /**
  * recvmmsg calls per readiness wake-up. Draining more per wake-up saves
@@ -42,6 +44,8 @@ export interface ReceiverConfig {
   rxOffload: boolean;
   /** Where the kernel's drop count goes (SO_RXQ_OVFL is on), if anywhere. */
   counter: Counter | undefined;
+  /** What the kernel reports with each message, as the socket asked and the kernel accepted. */
+  metadata: ReceiveMetadata;
 }
 
 export class Receiver {
@@ -56,6 +60,11 @@ export class Receiver {
   #peerKeyLen = 0;
   #peer: SocketAddress | null = null;
   #lastOverflows = 0;
+  readonly #controlSize: number;
+  readonly #packetInfo: PacketInfo = { family: 4, address: new Uint8Array(16), interfaceIndex: 0 };
+  // The last local address's bytes and text: a server's datagrams mostly arrive on one.
+  readonly #localKey = new Uint8Array(17);
+  #localText = '';
 
   constructor(b: NativeBinding, s: SocketHandle, o: ReceiverConfig, counts: TrafficCounts, host: EngineHost) {
     this.#addon = b;
@@ -63,6 +72,20 @@ export class Receiver {
     this.#host = host;
     this.#counts = counts;
     this.#config = o;
+    this.#controlSize = receiveControlSize(o.metadata);
+  }
+
+  #localAddressText(): string {
+    const { family, address } = this.#packetInfo;
+    const n = family === 4 ? 4 : 16;
+    let same = this.#localText !== '' && this.#localKey[16] === family;
+    for (let i = 0; same && i < n; i++) same = this.#localKey[i] === address[i];
+    if (!same) {
+      this.#localKey.set(address.subarray(0, n));
+      this.#localKey[16] = family;
+      this.#localText = formatAddress({ family, bytes: address.subarray(0, n), scopeId: 0, v4mapped: false });
+    }
+    return this.#localText;
   }
 
   /** Registers the receive memory, once. */
@@ -75,11 +98,11 @@ export class Receiver {
     // Uninitialised memory: pages become resident only as the kernel writes them.
     const arena = Buffer.allocUnsafeSlow(slots * this.#config.slotSize);
     const names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
-    const controls = new Uint8Array(slots * CONTROL_SIZE);
+    const controls = new Uint8Array(slots * this.#controlSize);
     const meta = new Int32Array(slots * abi.RECV_META_FIELDS);
-    const ring = this.#addon.recvRing(arena, slots, this.#config.slotSize, names, controls, CONTROL_SIZE, meta);
+    const ring = this.#addon.recvRing(arena, slots, this.#config.slotSize, names, controls, this.#controlSize, meta);
     if (typeof ring === 'number') throwSystemError(ring, 'recvRing');
-    const view = new BatchView(arena, slots, this.#config.rxOffload ? slots * 4 : slots);
+    const view = new BatchView(arena, slots, this.#config.rxOffload ? slots * 4 : slots, this.#config.metadata);
     return { ring, arena, names, controlView: new DataView(controls.buffer), meta, view };
   }
 
@@ -139,12 +162,26 @@ export class Receiver {
   #fill(recv: RecvMemory, n: number): void {
     const { view, meta, controlView } = recv;
     const rx = this.#config.rxOffload;
+    const size = this.#controlSize;
+    const { ecn, localAddress, timestamps } = this.#config.metadata;
     let datagrams = 0, bytes = 0;
     for (let m = 0; m < n; m++) {
       const len = Math.min(recvMeta(meta, m, RecvMeta.Length), this.#config.slotSize);
       const flags = recvMeta(meta, m, RecvMeta.Flags);
-      const controlLen = Math.min(recvMeta(meta, m, RecvMeta.ControlLength), CONTROL_SIZE);
-      const seg = rx && controlLen > 0 ? readGroSegmentSize(controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen) : 0;
+      const start = m * size, end = start + Math.min(recvMeta(meta, m, RecvMeta.ControlLength), size);
+      const seg = rx && end > start ? readGroSegmentSize(controlView, start, end) : 0;
+      // A message without the data asked for reads as unmarked (ECN 0), the
+      // wildcard address, interface 0 and time 0: the kernel always sends them.
+      if (ecn) view.messageEcn![m] = Math.max(0, readEcn(controlView, start, end));
+      if (localAddress) {
+        const found = readPacketInfo(controlView, start, end, this.#packetInfo);
+        view.messageLocalAddress![m] = found ? this.#localAddressText() : '';
+        view.messageInterfaceIndex![m] = found ? this.#packetInfo.interfaceIndex : 0;
+      }
+      if (timestamps) {
+        const t = readTimestamp(controlView, start, end);
+        view.messageTimestamp![m] = t < 0n ? 0n : t;
+      }
       view.messageOffsets[m] = m * this.#config.slotSize;
       view.messageLengths[m] = len;
       view.segmentSizes[m] = seg > 0 && seg < len ? seg : 0;
@@ -184,9 +221,10 @@ export class Receiver {
   #countOverflows(recv: RecvMemory, n: number): void {
     if (this.#config.counter === undefined || n === 0) return;
     const m = n - 1;
-    const controlLen = Math.min(recvMeta(recv.meta, m, RecvMeta.ControlLength), CONTROL_SIZE);
+    const size = this.#controlSize;
+    const controlLen = Math.min(recvMeta(recv.meta, m, RecvMeta.ControlLength), size);
     if (controlLen === 0) return;
-    const current = readRxqOverflows(recv.controlView, m * CONTROL_SIZE, m * CONTROL_SIZE + controlLen);
+    const current = readRxqOverflows(recv.controlView, m * size, m * size + controlLen);
     if (current < 0 || current === this.#lastOverflows) return;
     const delta = counterDelta(this.#lastOverflows, current);
     this.#config.counter.add(delta);

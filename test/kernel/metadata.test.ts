@@ -1,0 +1,125 @@
+// Per-datagram metadata on real loopback sockets: ECN bits, the local address
+// and interface, the kernel's receive time. The ECN sender is python3, which
+// sets IP_TOS / IPV6_TCLASS and UDP_SEGMENT on its socket the way a QUIC stack
+// marks its packets: batchgram's own send side does not write ECN yet.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, describe, it } from 'node:test';
+import { BatchSocket, type Datagram } from '../../src/index';
+import { collect } from '../helpers';
+
+const linux = process.platform === 'linux';
+const open: BatchSocket[] = [];
+after(() => Promise.all(open.map((s) => s.close())));
+
+async function bind(options: Parameters<typeof BatchSocket.bind>[0]): Promise<BatchSocket> {
+  const s = await BatchSocket.bind(options);
+  open.push(s);
+  return s;
+}
+
+/**
+ * Sends, from one python3 socket per traffic class, `singles` plain datagrams
+ * and one GSO message of `segments` datagrams of 200 bytes; byte 0 of each
+ * datagram is the ECN it was sent with, byte 1 its number.
+ */
+function sendMarked(to: string, port: number, classes: number[], singles: number, segments: number): number {
+  const script = `
+import socket, sys
+to, port, singles, segments = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+v6 = ':' in to
+for tc in map(int, sys.argv[5:]):
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    if v6:
+        s.setsockopt(socket.IPPROTO_IPV6, 67, tc)  # IPV6_TCLASS
+    else:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tc)
+    for i in range(singles):
+        s.sendto(bytes([tc & 3, i]) + bytes(198), (to, port))
+    s.setsockopt(17, 103, 200)  # SOL_UDP, UDP_SEGMENT: the kernel cuts this send into 200-byte datagrams
+    s.sendto(b''.join(bytes([tc & 3, 100 + i]) + bytes(198) for i in range(segments)), (to, port))
+    s.close()
+`;
+  const r = spawnSync('python3', ['-c', script, to, String(port), String(singles), String(segments), ...classes.map(String)],
+    { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return classes.length * (singles + segments);
+}
+
+const loIndex = () => Number(readFileSync('/sys/class/net/lo/ifindex', 'utf8'));
+
+describe('per-datagram metadata', { skip: !linux }, () => {
+  for (const [type, loopback] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
+    for (const offload of [true, false]) {
+      it(`${type}, offload ${offload ? 'on' : 'off'}: each ECN codepoint arrives with its datagrams`, async () => {
+        const rx = await bind({ type, address: loopback, receiveEcn: true, offload, recvBufferSize: 1 << 20 });
+        assert.equal(rx.capabilities.ecn, true);
+        // The four codepoints, and one beside a DSCP (EF with ECT(1)).
+        const classes = [0, 1, 2, 3, 0xb8 | 1];
+        const arriving = collect(rx, 5 * (2 + 8));
+        const sent = sendMarked(loopback, rx.address().port, classes, 2, 8);
+        const got = await arriving;
+        assert.equal(got.length, sent);
+        for (const d of got) assert.equal(d.ecn, d.data[0], `datagram ${d.data[1]}`);
+        assert.deepEqual([...new Set(got.map((d) => d.ecn))].sort(), [0, 1, 2, 3]);
+        // With GRO the kernel hands each GSO send over whole: one message, one ECN for all its datagrams.
+        if (offload) assert.ok(rx.stats().messagesIn < rx.stats().datagramsIn, 'GRO coalesced');
+      });
+    }
+  }
+
+  it('reads 0 for unmarked datagrams, and reports nothing that was not asked for', async () => {
+    const marked = await bind({ address: '127.0.0.1', receiveEcn: true, receiveLocalAddress: true, receiveTimestamps: true });
+    const plain = await bind({ address: '127.0.0.1' });
+    const tx = await bind({ address: '127.0.0.1' });
+    assert.deepEqual([plain.capabilities.ecn, plain.capabilities.localAddress, plain.capabilities.timestamps], [false, false, false]);
+    const views: unknown[][] = [];
+    plain.on('view', (v) => { for (let i = 0; i < v.count; i++) views.push([v.ecn(i), v.localAddress(i), v.interfaceIndex(i), v.timestamp(i)]); });
+    const [a, b] = [collect(marked, 3), collect(plain, 3)];
+    for (const s of [marked, plain]) await tx.writeBatchTo([Buffer.from('x'), Buffer.from('y'), Buffer.from('z')], '127.0.0.1', s.address().port);
+    assert.deepEqual((await a).map((d) => d.ecn), [0, 0, 0]);
+    for (const d of await b) {
+      assert.deepEqual([d.ecn, d.localAddress, d.interfaceIndex, d.timestamp], [undefined, undefined, undefined, undefined]);
+    }
+    assert.deepEqual(views, new Array(3).fill([undefined, undefined, undefined, undefined]));
+  });
+
+  it('tells a wildcard socket the local address and interface each datagram arrived on', async () => {
+    const rx = await bind({ address: '0.0.0.0', receiveLocalAddress: true });
+    const rx6 = await bind({ type: 'udp6', address: '::', receiveLocalAddress: true });
+    const tx = await bind({ address: '127.0.0.1' });
+    const tx6 = await bind({ type: 'udp6', address: '::1' });
+    assert.equal(rx.capabilities.localAddress, true);
+    const seen = (ds: Datagram[]) => ds.map((d) => `${d.data} ${d.localAddress} ${d.interfaceIndex}`);
+    let arriving = collect(rx, 2);
+    await tx.writeBatchTo([Buffer.from('one')], '127.0.0.1', rx.address().port);
+    await tx.writeBatchTo([Buffer.from('three')], '127.0.0.3', rx.address().port);
+    assert.deepEqual(seen(await arriving), [`one 127.0.0.1 ${loIndex()}`, `three 127.0.0.3 ${loIndex()}`]);
+    // A dual-stack socket reports an IPv4 datagram's address IPv4-mapped, as it reports the sender.
+    arriving = collect(rx6, 2);
+    await tx6.writeBatchTo([Buffer.from('six')], '::1', rx6.address().port);
+    await tx.writeBatchTo([Buffer.from('four')], '127.0.0.1', rx6.address().port);
+    const got = await arriving;
+    assert.deepEqual(seen(got), [`six ::1 ${loIndex()}`, `four ::ffff:127.0.0.1 ${loIndex()}`]);
+    assert.equal(got[1].address, '::ffff:127.0.0.1');
+  });
+
+  it('stamps each datagram with the kernel\'s receive time: near the wall clock, never going back', async () => {
+    const rx = await bind({ address: '127.0.0.1', receiveTimestamps: true, offload: false });
+    const tx = await bind({ address: '127.0.0.1' });
+    assert.equal(rx.capabilities.timestamps, true);
+    const stamps: bigint[] = [];
+    rx.on('view', (v) => { for (let i = 0; i < v.count; i++) stamps.push(v.timestamp(i)!); });
+    const arriving = collect(rx, 20);
+    for (let i = 0; i < 5; i++) {
+      await tx.writeBatchTo([Buffer.from('a'), Buffer.from('b'), Buffer.from('c'), Buffer.from('d')], '127.0.0.1', rx.address().port);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const got = await arriving;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    for (const d of got) assert.ok(d.timestamp! > now - 1_000_000_000n && d.timestamp! <= now, `${d.timestamp} vs ${now}`);
+    for (let i = 1; i < stamps.length; i++) assert.ok(stamps[i] >= stamps[i - 1], `stamp ${i} went back`);
+    assert.deepEqual(got.map((d) => d.timestamp), stamps);
+  });
+});
