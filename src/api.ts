@@ -1,6 +1,7 @@
 // batchgram's public API, by name. Everything not exported here is internal.
 export {
-  BatchSocket, type AddressInfo, type BatchSocketOptions, type BatchSocketStats, type SocketCapabilities, type WriteOptions,
+  BatchSocket, type AddressInfo, type BatchSocketOptions, type BatchSocketStats, type SendOptions, type SocketCapabilities,
+  type WriteOptions,
 } from './socket';
 export { BatchView, type Batch, type Datagram } from './batch';
 export type { Capabilities } from './kernel/probe';

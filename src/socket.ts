@@ -3,10 +3,10 @@
 // 'view' and 'batch' events and async iteration with backpressure.
 import { EventEmitter } from 'node:events';
 import { BatchView, type Batch } from './batch';
-import type { BindOptions, Engine, EngineHost, SocketStats, WriteJob } from './engine/contract';
+import type { BindOptions, Engine, EngineHost, SendHeader, SocketStats, WriteJob } from './engine/contract';
 import { openEngine } from './engine/open';
 import { engineOptions } from './engine/options';
-import { badPort, invalidAddress, invalidArgType, notConnected, notRunning, outOfRange, viewExpired } from './errors';
+import { badPort, invalidAddress, invalidArgType, notConnected, notRunning, outOfRange, unsupported, viewExpired } from './errors';
 import { GeneveHeader } from './wire/geneve';
 import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from './limits';
 import { emitEach, rethrow } from './listeners';
@@ -58,7 +58,18 @@ export interface SocketCapabilities extends Capabilities {
   maxGsoSegments: number;
 }
 
-export interface WriteOptions {
+/** Header fields every datagram of a write goes out with. */
+export interface SendOptions {
+  /** The ECN codepoint (0..3) of every datagram's IP header, as IP_TOS / IPV6_TCLASS per message. */
+  ecn?: number;
+  /**
+   * The local address the datagrams leave from (IP_PKTINFO / IPV6_PKTINFO): an IP literal of the socket's
+   * family, or IPv4 on a dual-stack socket; a wildcard socket answers from the address a datagram came to.
+   */
+  sourceAddress?: string;
+}
+
+export interface WriteOptions extends SendOptions {
   /** With its VNI set, written into the 8 bytes before `offset` of every buffer and sent with it. */
   geneve?: GeneveHeader;
   /** Where each datagram's payload starts in its buffer; the bytes before it are not sent. */
@@ -249,7 +260,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
    * one iovec each. Otherwise as writeBatchTo: up to batchSize datagrams,
    * leave `packed` alone until the promise settles.
    */
-  writePackedTo(packed: Uint8Array, lengths: ArrayLike<number>, address: string, port: number): Promise<void> {
+  writePackedTo(packed: Uint8Array, lengths: ArrayLike<number>, address: string, port: number,
+    options?: SendOptions): Promise<void> {
     try {
       if (this.#closed) throw notRunning();
       if (!(packed instanceof Uint8Array)) throw invalidArgType('packed', 'a Uint8Array', packed);
@@ -275,7 +287,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       if (at > packed.length) throw outOfRange('lengths', `to add up to at most packed.length (${packed.length})`, at);
       return this.#engine.write({
         buffers: new Array<Uint8Array>(n).fill(packed), start: 0, offsets, lengths: own, borrowed: false,
-        dest, port: this.#port(port), maxPayload,
+        dest, port: this.#port(port), maxPayload, header: this.#header(options, dest),
       });
     } catch (err) {
       return Promise.reject(err);
@@ -349,8 +361,37 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       throw invalidArgType('options.geneve', 'a GeneveHeader', geneve);
     }
     const maxPayload = maxPayloadTo(dest);
+    const header = this.#header(options, dest);
     const { start, lengths } = datagramSpans(buffers, options?.offset ?? 0, geneve, maxPayload);
-    return { buffers, start, offsets: null, lengths, borrowed: false, dest: connected ? null : dest, port, maxPayload };
+    return { buffers, start, offsets: null, lengths, borrowed: false, dest: connected ? null : dest, port, maxPayload, header };
+  }
+
+  // The checked ecn and sourceAddress of a write to `dest`, for the engine
+  // to write into every message; undefined when the write sets neither.
+  #header(options: SendOptions | undefined, dest: ParsedAddress): SendHeader | undefined {
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    const ecn = options?.ecn, sourceText = options?.sourceAddress;
+    if (ecn === undefined && sourceText === undefined) return undefined;
+    if (ecn !== undefined) {
+      if (typeof ecn !== 'number') throw invalidArgType('options.ecn', 'of type number', ecn);
+      if (!Number.isInteger(ecn) || ecn < 0 || ecn > 3) throw outOfRange('options.ecn', 'an integer >= 0 and <= 3', ecn);
+    }
+    const ipv4 = dest.family === 4 || dest.v4mapped;
+    let source: Uint8Array | undefined;
+    if (sourceText !== undefined) {
+      if (typeof sourceText !== 'string') throw invalidArgType('options.sourceAddress', 'of type string', sourceText);
+      const a = parseAddress(sourceText);
+      if (a === null) throw invalidAddress(sourceText);
+      if (this.#type === 'udp4' && a.family === 6) throw invalidAddress(sourceText, 'an IPv6 address on a udp4 socket');
+      const s = this.#type === 'udp6' ? toV4Mapped(a) : a;
+      if ((s.family === 4 || s.v4mapped) !== ipv4) throw invalidAddress(sourceText, 'not of the destination\'s family');
+      source = s.bytes;
+    }
+    // node:dgram has no per-message control data to carry them.
+    if (!this.#engine.capabilities.batching) throw unsupported('options.ecn and options.sourceAddress need the batch path');
+    return { trafficClass: ecn, source, ipv4 };
   }
 
   /** Counters since the socket opened. */

@@ -83,6 +83,17 @@ export interface WriteJob {
    * write goes on with the next one, in the same turn, instead of failing.
    */
   refused?: Array<Error | undefined>;
+  /** IP header fields every datagram of the write goes out with (WriteOptions ecn and sourceAddress). */
+  header?: SendHeader;
+}
+
+export interface SendHeader {
+  /** The TOS byte / traffic class (its ECN bits), or undefined for the socket's own. */
+  trafficClass: number | undefined;
+  /** The source address, 4 bytes on an IPv4 socket and 16 (IPv4-mapped for IPv4) on an IPv6 one; or undefined. */
+  source: Uint8Array | undefined;
+  /** The datagrams travel as IPv4 (an IPv4 or IPv4-mapped destination): the TOS is IP_TOS, else IPV6_TCLASS. */
+  ipv4: boolean;
 }
 
 export interface EngineHost {

@@ -147,6 +147,44 @@ export function readTimestamp(v: DataView, start: number, end: number, l: CmsgLa
   return BigInt(v.getInt32(at, HOST_LITTLE_ENDIAN)) * 1_000_000_000n + BigInt(v.getInt32(at + 4, HOST_LITTLE_ENDIAN));
 }
 
+/**
+ * Control bytes one message to send may need: its UDP_SEGMENT (a u16), a
+ * traffic class (an int) and a source address (the larger pktinfo).
+ */
+export const SEND_CONTROL_SIZE = cmsgSpace(2) + cmsgSpace(4) + cmsgSpace(IN6_PKTINFO_SIZE);
+
+const intData = new Uint8Array(4);
+const intView = new DataView(intData.buffer);
+const pktinfoData = new Uint8Array(IN6_PKTINFO_SIZE);
+
+/**
+ * Writes the TOS (IP_TOS, for datagrams that travel as IPv4) or traffic
+ * class (IPV6_TCLASS) a message goes out with, an int whose low two bits are
+ * the ECN field, and returns the bytes it occupies.
+ */
+export function writeTrafficClass(v: DataView, at: number, ipv4: boolean, trafficClass: number,
+  l: CmsgLayout = NATIVE_LAYOUT): number {
+  intView.setInt32(0, trafficClass, HOST_LITTLE_ENDIAN);
+  return ipv4 ? writeControl(v, at, abi.IPPROTO_IP, abi.IP_TOS, intData, l)
+    : writeControl(v, at, abi.IPPROTO_IPV6, abi.IPV6_TCLASS, intData, l);
+}
+
+/**
+ * Writes the source address a message leaves from: IP_PKTINFO's ipi_spec_dst
+ * on an IPv4 socket, IPV6_PKTINFO's address (IPv4-mapped for IPv4) on an
+ * IPv6 one; interface 0 lets the route choose. Returns the bytes it occupies.
+ */
+export function writeSourceAddress(v: DataView, at: number, socketFamily: 4 | 6, source: Uint8Array,
+  l: CmsgLayout = NATIVE_LAYOUT): number {
+  pktinfoData.fill(0);
+  if (socketFamily === 4) {
+    pktinfoData.set(source, 4);
+    return writeControl(v, at, abi.IPPROTO_IP, abi.IP_PKTINFO, pktinfoData.subarray(0, IN_PKTINFO_SIZE), l);
+  }
+  pktinfoData.set(source, 0);
+  return writeControl(v, at, abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, pktinfoData, l);
+}
+
 /** Writes one control message at `at` and returns the bytes it occupies (CMSG_SPACE). */
 export function writeControl(v: DataView, at: number, level: number, type: number, data: Uint8Array,
   l: CmsgLayout = NATIVE_LAYOUT): number {

@@ -1,7 +1,8 @@
 // Per-datagram metadata on real loopback sockets: ECN bits, the local address
-// and interface, the kernel's receive time. The ECN sender is python3, which
-// sets IP_TOS / IPV6_TCLASS and UDP_SEGMENT on its socket the way a QUIC stack
-// marks its packets: batchgram's own send side does not write ECN yet.
+// and interface, the kernel's receive time, and the ECN and source address a
+// write sends with. One ECN sender is python3, which sets IP_TOS /
+// IPV6_TCLASS and UDP_SEGMENT socket-wide, independent of batchgram's own
+// per-message control data.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -121,5 +122,69 @@ describe('per-datagram metadata', { skip: !linux }, () => {
     for (const d of got) assert.ok(d.timestamp! > now - 1_000_000_000n && d.timestamp! <= now, `${d.timestamp} vs ${now}`);
     for (let i = 1; i < stamps.length; i++) assert.ok(stamps[i] >= stamps[i - 1], `stamp ${i} went back`);
     assert.deepEqual(got.map((d) => d.timestamp), stamps);
+  });
+});
+
+describe('sending with ECN and from a chosen address', { skip: !linux }, () => {
+  for (const [type, loopback] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
+    for (const offload of [true, false]) {
+      it(`${type}, offload ${offload ? 'on' : 'off'}: each write's ECN reaches every one of its datagrams`, async () => {
+        const rx = await bind({ type, address: loopback, receiveEcn: true, offload });
+        const tx = await bind({ type, address: loopback, offload });
+        const arriving = collect(rx, 4 * 11);
+        for (const ecn of [0, 1, 2, 3]) {
+          // Ten equal datagrams (one GSO message with offload) and a shorter one.
+          const batch = [...Array.from({ length: 10 }, () => Buffer.alloc(300, ecn)), Buffer.alloc(7, ecn)];
+          await tx.writeBatchTo(batch, loopback, rx.address().port, { ecn });
+        }
+        const got = await arriving;
+        for (const d of got) assert.equal(d.ecn, d.data[0]);
+        if (offload) assert.ok(tx.stats().messagesOut < tx.stats().datagramsOut, 'GSO');
+      });
+    }
+  }
+
+  it('a wildcard socket sends from the address it is told, IPv4, IPv6 and dual-stack', async () => {
+    const rx = await bind({ address: '127.0.0.1' });
+    const rx6 = await bind({ type: 'udp6', address: '::1' });
+    const tx = await bind({ address: '0.0.0.0' });
+    const tx6 = await bind({ type: 'udp6', address: '::' });
+    let arriving = collect(rx, 3);
+    await tx.writeBatchTo([Buffer.from('a')], '127.0.0.1', rx.address().port, { sourceAddress: '127.0.0.5' });
+    await tx.writePackedTo(Buffer.from('bc'), [1, 1], '127.0.0.1', rx.address().port, { sourceAddress: '127.0.0.6', ecn: 1 });
+    assert.deepEqual((await arriving).map((d) => `${d.data} ${d.address}`), ['a 127.0.0.5', 'b 127.0.0.6', 'c 127.0.0.6']);
+    arriving = collect(rx, 1);
+    await tx6.writeBatchTo([Buffer.from('mapped')], '127.0.0.1', rx.address().port, { sourceAddress: '127.0.0.7', ecn: 2 });
+    assert.deepEqual((await arriving).map((d) => `${d.data} ${d.address}`), ['mapped 127.0.0.7']);
+    const arriving6 = collect(rx6, 1);
+    await tx6.writeBatchTo([Buffer.from('six')], '::1', rx6.address().port, { sourceAddress: '::1' });
+    assert.deepEqual((await arriving6).map((d) => `${d.data} ${d.address}`), ['six ::1']);
+  });
+
+  it('rejects bad values with Node-style errors and stays usable; the portable path refuses them', async () => {
+    const rx = await bind({ address: '127.0.0.1' });
+    const tx = await bind({ address: '127.0.0.1' });
+    const port = rx.address().port;
+    const one = [Buffer.from('x')];
+    const cases: Array<[unknown, string, ErrorConstructor]> = [
+      [{ ecn: 4 }, 'ERR_OUT_OF_RANGE', RangeError], [{ ecn: -1 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ ecn: 1.5 }, 'ERR_OUT_OF_RANGE', RangeError], [{ ecn: '1' }, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [{ sourceAddress: 'localhost' }, 'ERR_INVALID_IP_ADDRESS', TypeError], [{ sourceAddress: '::1' }, 'ERR_INVALID_IP_ADDRESS', TypeError],
+      [{ sourceAddress: 7 }, 'ERR_INVALID_ARG_TYPE', TypeError], [null, 'ERR_INVALID_ARG_TYPE', TypeError],
+    ];
+    for (const [options, code, cls] of cases) {
+      await assert.rejects(tx.writeBatchTo(one, '127.0.0.1', port, options as never), (e: Error & { code?: string }) =>
+        e instanceof cls && e.code === code, JSON.stringify(options));
+      await assert.rejects(tx.writePackedTo(Buffer.from('x'), [1], '127.0.0.1', port, options as never), { code }, JSON.stringify(options));
+    }
+    const tx6 = await bind({ type: 'udp6', address: '::' });
+    await assert.rejects(tx6.writeBatchTo(one, '::1', port, { sourceAddress: '127.0.0.1' }), { code: 'ERR_INVALID_IP_ADDRESS' },
+      'an IPv4 source for an IPv6 destination');
+    const arriving = collect(rx, 1);
+    await tx.writeBatchTo(one, '127.0.0.1', port, { ecn: 3 });
+    assert.equal((await arriving).length, 1, 'still usable');
+    const portable = await bind({ address: '127.0.0.1', batching: false });
+    await assert.rejects(portable.writeBatchTo(one, '127.0.0.1', port, { ecn: 1 }), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });
+    await assert.rejects(portable.writeBatchTo(one, '127.0.0.1', port, { sourceAddress: '127.0.0.1' }), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });
   });
 });

@@ -9,12 +9,12 @@ import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../..
 import type { Capabilities } from '../../kernel/probe';
 import { UDP_MAX_SEGMENTS } from '../../limits';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from '../../offload/gso';
-import { CONTROL_BUFFER_SIZE, writeUdpSegment } from '../../wire/cmsg';
+import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import type { TrafficCounts, WriteError, WriteJob } from '../contract';
 
 const { EAGAIN, ENOBUFS } = constants.errno;
-const CONTROL_SIZE = CONTROL_BUFFER_SIZE;
+const CONTROL_SIZE = SEND_CONTROL_SIZE;
 
 /** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
 const NOBUFS_RETRY_MS = 1;
@@ -236,7 +236,7 @@ export class Sender {
     let iov = 0;
     for (let m = 0; m < messages; m++) {
       const first = plan.first[m];
-      const controlLen = plan.segment[m] > 0 ? writeUdpSegment(this.#sendControlView, m * CONTROL_SIZE, plan.segment[m]) : 0;
+      const controlLen = this.#controls(w.job, m * CONTROL_SIZE, plan.segment[m]);
       let end = this.#iovecs(w, first, first + plan.count[m], iov);
       // The sentinel's index in sources is the datagram count.
       if (plan.sentinel[m]) describeIovec(this.#iovDesc, end++, w.lengths.length, 0, SENTINEL.length);
@@ -244,6 +244,17 @@ export class Sender {
       describeMessage(this.#msgDesc, m, iov, end - iov, 0, nameLen, controlLen);
       iov = end;
     }
+  }
+
+  // A message's control data at `at`: UDP_SEGMENT for a coalesced message,
+  // and the header fields the write asked for. Returns its length.
+  #controls(job: WriteJob, at: number, segment: number): number {
+    const v = this.#sendControlView, h = job.header;
+    let len = segment > 0 ? writeUdpSegment(v, at, segment) : 0;
+    if (h === undefined) return len;
+    if (h.trafficClass !== undefined) len += writeTrafficClass(v, at + len, h.ipv4, h.trafficClass);
+    if (h.source !== undefined) len += writeSourceAddress(v, at + len, h.source.length === 4 ? 4 : 6, h.source);
+    return len;
   }
 
   // The iovecs of datagrams [from, to) starting at iovec `iov`; returns the
