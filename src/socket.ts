@@ -3,7 +3,7 @@
 // 'view' and 'batch' events and async iteration with backpressure.
 import { EventEmitter } from 'node:events';
 import { BatchView, type Batch } from './batch';
-import type { BindOptions, Engine, EngineHost, SendHeader, SocketStats, WriteJob } from './engine/contract';
+import type { BindOptions, Destination, Engine, EngineHost, SendHeader, SocketStats, WriteJob } from './engine/contract';
 import { openEngine } from './engine/open';
 import { engineOptions } from './engine/options';
 import { badPort, invalidAddress, invalidArgType, notConnected, notRunning, outOfRange, unsupported, viewExpired } from './errors';
@@ -67,6 +67,16 @@ export interface SendOptions {
    * family, or IPv4 on a dual-stack socket; a wildcard socket answers from the address a datagram came to.
    */
   sourceAddress?: string;
+}
+
+/** One message of writeMessages: one datagram, or with `segmentSize` datagrams of that size back to back. */
+export interface OutgoingMessage extends SendOptions {
+  /** The datagram, or the datagrams of `segmentSize` bytes each back to back (the last may be shorter). */
+  data: Uint8Array;
+  address: string;
+  port: number;
+  /** The size `data` is cut into (a GSO message where the socket has TX offload); without it `data` is one datagram. */
+  segmentSize?: number;
 }
 
 export interface WriteOptions extends SendOptions {
@@ -248,6 +258,60 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       if (peer === null) throw notConnected();
       const dest = this.#destination(peer.address);
       return this.#engine.write(this.#job(buffers, dest, peer.port, options, true));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Sends messages to any number of destinations, each with its own ECN and
+   * source address, in as few sendmmsg calls as the kernel allows (one per
+   * batchSize messages). A message with `segmentSize` leaves as one GSO
+   * message where the socket has TX offload (split where it exceeds the
+   * kernel's segment or byte limits), else cut into datagrams here. The
+   * datagrams of two messages never share a GSO message. Otherwise as
+   * writeBatchTo: the same promise, queueing, fallbacks and errors.
+   */
+  writeMessages(messages: readonly OutgoingMessage[]): Promise<void> {
+    try {
+      if (this.#closed) throw notRunning();
+      if (!Array.isArray(messages)) throw invalidArgType('messages', 'an array of messages', messages);
+      if (messages.length < 1) throw outOfRange('messages.length', '>= 1', messages.length);
+      const to: Destination[] = new Array(messages.length);
+      const buffers: Uint8Array[] = [], offsets: number[] = [], lengths: number[] = [], of: number[] = [];
+      let maxPayload = Infinity;
+      for (let k = 0; k < messages.length; k++) {
+        const m = messages[k];
+        if (m === null || typeof m !== 'object') throw invalidArgType(`messages[${k}]`, 'of type object', m);
+        if (!(m.data instanceof Uint8Array)) throw invalidArgType(`messages[${k}].data`, 'a Uint8Array', m.data);
+        const dest = this.#destination(m.address);
+        const limit = maxPayloadTo(dest);
+        maxPayload = Math.min(maxPayload, limit);
+        to[k] = { dest, port: this.#port(m.port), header: this.#header(m, dest) };
+        const seg = m.segmentSize;
+        if (seg === undefined) {
+          if (m.data.length > limit) throw outOfRange(`messages[${k}].data.length`, `<= ${limit} for this destination`, m.data.length);
+          buffers.push(m.data);
+          offsets.push(0);
+          lengths.push(m.data.length);
+          of.push(k);
+          continue;
+        }
+        if (typeof seg !== 'number') throw invalidArgType(`messages[${k}].segmentSize`, 'of type number', seg);
+        if (!Number.isInteger(seg) || seg < 1 || seg > limit) {
+          throw outOfRange(`messages[${k}].segmentSize`, `an integer >= 1 and <= ${limit} for this destination`, seg);
+        }
+        if (m.data.length < 1) throw outOfRange(`messages[${k}].data.length`, '>= 1 with a segmentSize', m.data.length);
+        for (let at = 0; at < m.data.length; at += seg) {
+          buffers.push(m.data);
+          offsets.push(at);
+          lengths.push(Math.min(seg, m.data.length - at));
+          of.push(k);
+        }
+      }
+      return this.#engine.write({
+        buffers, start: 0, offsets, lengths, borrowed: false, dest: null, port: 0, maxPayload, groups: { of, to },
+      });
     } catch (err) {
       return Promise.reject(err);
     }

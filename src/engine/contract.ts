@@ -85,6 +85,19 @@ export interface WriteJob {
   refused?: Array<Error | undefined>;
   /** IP header fields every datagram of the write goes out with (WriteOptions ecn and sourceAddress). */
   header?: SendHeader;
+  /**
+   * writeMessages: datagram i belongs to the caller's message groups[i], which
+   * has its own destination and header fields (`dest`, `port` and `header`
+   * above then do not apply). Datagrams of two messages never share one.
+   */
+  groups?: { of: ArrayLike<number>; to: readonly Destination[] };
+}
+
+/** Where one of writeMessages' messages goes, and how. */
+export interface Destination {
+  dest: ParsedAddress;
+  port: number;
+  header: SendHeader | undefined;
 }
 
 export interface SendHeader {

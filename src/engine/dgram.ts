@@ -96,6 +96,9 @@ export class DgramEngine implements Engine {
     const count = job.lengths.length;
     if (this.#queued + count > this.#limit) return Promise.reject(queueFull(this.#limit));
     this.#queued += count;
+    // writeMessages: each datagram to its message's destination.
+    const g = job.groups;
+    const hosts = g === undefined ? undefined : g.to.map((t) => formatAddress(t.dest));
     const host = job.dest ? formatAddress(job.dest) : undefined;
     return new Promise<void>((resolve, reject) => {
       let left = count;
@@ -123,7 +126,8 @@ export class DgramEngine implements Engine {
         };
         // A borrowed view here is a fresh 'message' Buffer, never reused.
         const at = job.offsets ? job.offsets[i] : job.start;
-        if (host === undefined) this.#sock.send(job.buffers[i], at, len, cb);
+        if (g !== undefined) this.#sock.send(job.buffers[i], at, len, g.to[g.of[i]].port, hosts![g.of[i]], cb);
+        else if (host === undefined) this.#sock.send(job.buffers[i], at, len, cb);
         else this.#sock.send(job.buffers[i], at, len, job.port, host, cb);
       }
     });

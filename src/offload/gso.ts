@@ -27,6 +27,12 @@ export interface CoalesceOptions {
   /** The family's largest UDP payload (MAX_IPV4_PAYLOAD or MAX_IPV6_PAYLOAD). */
   maxPayload: number;
   neverGsoEqualTail?: boolean;
+  /**
+   * The message of the caller's each datagram belongs to (writeMessages):
+   * datagrams of different ones, which may differ in destination and header
+   * fields, never share a GSO message.
+   */
+  groups?: ArrayLike<number>;
 }
 
 /** Where each message starts in the batch and how it is sent; reused across writes. */
@@ -74,6 +80,7 @@ export class MessagePlan {
 export function coalesce(lengths: ArrayLike<number>, from: number, to: number, opts: CoalesceOptions,
   plan: MessagePlan): number {
   const never = opts.neverGsoEqualTail === true;
+  const groups = opts.groups;
   // Leave room for the sentinel in both limits.
   const maxPayload = opts.maxPayload - (never ? SENTINEL.length : 0);
   const maxSegments = UDP_MAX_SEGMENTS - (never ? 1 : 0);
@@ -100,6 +107,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
       bytes + len <= maxPayload &&
       plan.count[m] < maxSegments &&
       !endedShort &&
+      (groups === undefined || groups[i] === groups[plan.first[m]]) &&
       // A one-byte datagram could not be followed by a shorter sentinel.
       (!never || len > SENTINEL.length)) {
       plan.count[m]++;

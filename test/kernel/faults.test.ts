@@ -73,6 +73,22 @@ describe('GSO fallback', { skip: binding === null }, () => {
     assert.deepEqual(calls.slice(2).map((c) => c.segmented), [0]);
   });
 
+  it('writeMessages: after EIO the caller\'s GSO messages go as plain datagrams, each to its destination', async () => {
+    const { rx, tx, calls, port } = await setup((_call, usesGso) => (usesGso ? -EIO : undefined));
+    const other = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(other);
+    const arriving = [collect(rx, 8), collect(other, 3)];
+    const err = await tx.writeMessages([
+      { data: Buffer.concat(batch(8, 500)), address: '127.0.0.1', port, segmentSize: 500 },
+      { data: Buffer.concat(batch(3, 200, 100)), address: '127.0.0.1', port: other.address().port, segmentSize: 200 },
+    ]).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof GSODisabledError && err.cause === null, `got ${String(err)}`);
+    const [a, b] = await Promise.all(arriving);
+    assert.deepEqual(a.map((d) => d.data.readUInt32BE(0)), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(b.map((d) => d.data.readUInt32BE(0)), [100, 101, 102]);
+    assert.deepEqual(calls.map((c) => [c.messages, c.segmented, c.result]), [[2, 2, -EIO], [11, 0, 11]]);
+  });
+
   it('delivers a long stream complete and in order when GSO sends fail with EIO', async () => {
     const { rx, tx, calls, port } = await setup((_call, usesGso) => (usesGso ? -EIO : undefined));
     const batches = 100, per = 64;

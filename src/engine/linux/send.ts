@@ -11,7 +11,7 @@ import { UDP_MAX_SEGMENTS } from '../../limits';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from '../../offload/gso';
 import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
-import type { TrafficCounts, WriteError, WriteJob } from '../contract';
+import type { SendHeader, TrafficCounts, WriteError, WriteJob } from '../contract';
 
 const { EAGAIN, ENOBUFS } = constants.errno;
 const CONTROL_SIZE = SEND_CONTROL_SIZE;
@@ -168,11 +168,13 @@ export class Sender {
     const job = w.job;
     const total = w.lengths.length;
     const plan = this.#plan;
-    const nameLen = job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
+    // One address for the whole write in slot 0; writeMessages' in each message's own slot.
+    const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
     const allowed = gsoAllowed(total, this.#config.neverGsoEqualTail);
     while (w.next < total) {
       const messages = planNext(w.lengths, w.next, total, w.singlesUntil, this.#caps.txOffload && allowed,
-        { maxPayload: job.maxPayload, neverGsoEqualTail: this.#config.neverGsoEqualTail }, this.#config.batchSize, plan);
+        { maxPayload: job.maxPayload, neverGsoEqualTail: this.#config.neverGsoEqualTail, groups: job.groups?.of },
+        this.#config.batchSize, plan);
       let sent = 0;
       while (sent < messages) {
         let r: number;
@@ -205,7 +207,8 @@ export class Sender {
           w.singlesUntil = plan.first[sent] + plan.count[sent];
           break;
         }
-        const err: WriteError = systemError(r, 'sendmmsg', job.dest ? formatAddress(job.dest) : undefined, job.dest ? job.port : undefined);
+        const to = job.groups ? job.groups.to[job.groups.of[plan.first[sent]]] : job;
+        const err: WriteError = systemError(r, 'sendmmsg', to.dest ? formatAddress(to.dest) : undefined, to.dest ? to.port : undefined);
         if (job.refused !== undefined) {
           // Each datagram stands alone: a refused GSO message is tried again
           // datagram by datagram, and a refused datagram fails by itself.
@@ -236,20 +239,25 @@ export class Sender {
     let iov = 0;
     for (let m = 0; m < messages; m++) {
       const first = plan.first[m];
-      const controlLen = this.#controls(w.job, m * CONTROL_SIZE, plan.segment[m]);
+      const g = w.job.groups;
+      const to = g === undefined ? undefined : g.to[g.of[first]];
+      const controlLen = this.#controls(to === undefined ? w.job.header : to.header, m * CONTROL_SIZE, plan.segment[m]);
       let end = this.#iovecs(w, first, first + plan.count[m], iov);
       // The sentinel's index in sources is the datagram count.
       if (plan.sentinel[m]) describeIovec(this.#iovDesc, end++, w.lengths.length, 0, SENTINEL.length);
-      // Every message of a write goes to the one address in slot 0.
-      describeMessage(this.#msgDesc, m, iov, end - iov, 0, nameLen, controlLen);
+      if (to === undefined) describeMessage(this.#msgDesc, m, iov, end - iov, 0, nameLen, controlLen);
+      else {
+        const len = encodeSockaddr(this.#sendNames, m * abi.SOCKADDR_SLOT, to.dest, to.port);
+        describeMessage(this.#msgDesc, m, iov, end - iov, m, len, controlLen);
+      }
       iov = end;
     }
   }
 
   // A message's control data at `at`: UDP_SEGMENT for a coalesced message,
   // and the header fields the write asked for. Returns its length.
-  #controls(job: WriteJob, at: number, segment: number): number {
-    const v = this.#sendControlView, h = job.header;
+  #controls(h: SendHeader | undefined, at: number, segment: number): number {
+    const v = this.#sendControlView;
     let len = segment > 0 ? writeUdpSegment(v, at, segment) : 0;
     if (h === undefined) return len;
     if (h.trafficClass !== undefined) len += writeTrafficClass(v, at + len, h.ipv4, h.trafficClass);
