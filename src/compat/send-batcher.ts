@@ -1,7 +1,8 @@
 // Automatic batching for the dgram-compatible socket: single-datagram sends
 // issued in one turn of the event loop are collected per destination and
-// handed to the engine as batches, so a thousand `send` calls become a few
-// sendmmsg calls (and, where sizes allow, GSO messages). Each send still gets
+// handed to the engine in one write, so a thousand `send` calls to any
+// number of peers become a few sendmmsg calls (and, where sizes allow, GSO
+// messages). Each send still gets
 // its own result, and the results of one flush are handed out together in
 // the order the sends were issued, as dgram's arrive.
 //
@@ -66,7 +67,6 @@ interface Chunk {
  */
 export class SendBatcher {
   readonly #engine: Pick<Engine, 'write' | 'queuedDatagrams'>;
-  readonly #batchSize: number;
   #groups = new Map<string, Group>();
   #round: Round | null = null;
   #collected = 0;
@@ -80,9 +80,8 @@ export class SendBatcher {
   #block: Buffer | null = null;
   #used = 0;
 
-  constructor(engine: Pick<Engine, 'write' | 'queuedDatagrams'>, batchSize: number) {
+  constructor(engine: Pick<Engine, 'write' | 'queuedDatagrams'>) {
     this.#engine = engine;
-    this.#batchSize = batchSize;
   }
 
   /**
@@ -187,7 +186,7 @@ export class SendBatcher {
     const round = this.#round;
     if (round === null) return;
     this.#round = null;
-    for (const g of this.#groups.values()) this.#split(g, round);
+    if (this.#groups.size > 0) this.#write(chunkOf([...this.#groups.values()], round));
     this.#groups.clear();
     this.#collected = 0;
     this.#collectedBytes = 0;
@@ -230,15 +229,10 @@ export class SendBatcher {
     }
   }
 
-  // Cuts a group into chunks of at most batchSize datagrams and writes them.
-  #split(g: Group, round: Round): void {
-    const n = g.datagrams.length;
-    for (let from = 0; from < n; from += this.#batchSize) {
-      const c = chunkOf(g, from, Math.min(n, from + this.#batchSize), round);
-      round.pending++;
-      this.#inFlight.add(c);
-      this.#engine.write(c.job).then(() => this.#settle(c, null), (err: Error) => this.#settle(c, err));
-    }
+  #write(c: Chunk): void {
+    c.round.pending++;
+    this.#inFlight.add(c);
+    this.#engine.write(c.job).then(() => this.#settle(c, null), (err: Error) => this.#settle(c, err));
   }
 
   // Records the result of every send of the chunk.
@@ -262,18 +256,32 @@ export class SendBatcher {
   }
 }
 
-function chunkOf(g: Group, from: number, end: number, round: Round): Chunk {
-  const buffers = g.datagrams.slice(from, end);
-  const lengths: number[] = new Array(end - from);
-  let bytes = 0;
-  for (let i = 0; i < buffers.length; i++) bytes += lengths[i] = buffers[i].length;
+/**
+ * One write for every destination's sends of a round, each destination's in
+ * the order they were issued: the engine sends it in as few sendmmsg calls as
+ * it can (one per batchSize messages), each message to its own address.
+ */
+function chunkOf(groups: readonly Group[], round: Round): Chunk {
+  const buffers: Uint8Array[] = [], lengths: number[] = [], of: number[] = [], outcomes: Outcome[] = [];
+  let bytes = 0, maxPayload = Infinity;
+  for (let k = 0; k < groups.length; k++) {
+    const g = groups[k];
+    maxPayload = Math.min(maxPayload, g.maxPayload);
+    for (let i = 0; i < g.datagrams.length; i++) {
+      buffers.push(g.datagrams[i]);
+      bytes += lengths[lengths.push(g.datagrams[i].length) - 1];
+      of.push(k);
+      outcomes.push(g.outcomes[i]);
+    }
+  }
   return {
     // The copies are ours until the write settles: nothing is borrowed.
     job: {
-      buffers, start: 0, offsets: null, lengths, borrowed: false, dest: g.dest, port: g.port, maxPayload: g.maxPayload,
-      refused: new Array<Error | undefined>(end - from),
+      buffers, start: 0, offsets: null, lengths, borrowed: false, dest: null, port: 0, maxPayload,
+      refused: new Array<Error | undefined>(lengths.length),
+      groups: { of, to: groups.map((g) => ({ dest: g.dest, port: g.port, header: undefined })) },
     },
-    outcomes: g.outcomes.slice(from, end),
+    outcomes,
     bytes,
     round,
   };

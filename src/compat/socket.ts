@@ -208,7 +208,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
 
   #open(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean, ipv6Only: boolean): void {
     const o = dropInEngineOptions(family, address, port, reuseAddr, reusePort, ipv6Only);
-    this.#install(openBatchEngine(binding!, o, this.#host()), family, o.batchSize);
+    this.#install(openBatchEngine(binding!, o, this.#host()), family);
   }
 
   // bind({ fd }), as libuv's uv_udp_open takes a descriptor: it must be a
@@ -227,18 +227,18 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       throw systemError(errnoOf(e), 'open');
     }
     // The descriptor's own family decides its options, whatever the socket's type.
-    this.#install(engine, engine.address().family === 'IPv4' ? 4 : 6, o.batchSize);
+    this.#install(engine, engine.address().family === 'IPv4' ? 4 : 6);
   }
 
   #host(): EngineHost {
     return { deliver: (v) => this.#deliver(v), reportError: (e) => this.#reportError(e) };
   }
 
-  #install(engine: Engine, family: 4 | 6, batchSize: number): void {
+  #install(engine: Engine, family: 4 | 6): void {
     if (!this.#ref) engine.setRef(false);
     this.#engine = engine;
     this.#engineFamily = family;
-    this.#batcher = new SendBatcher(engine, batchSize);
+    this.#batcher = new SendBatcher(engine);
   }
 
   #startListening(): void {

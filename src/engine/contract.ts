@@ -95,7 +95,8 @@ export interface WriteJob {
 
 /** Where one of writeMessages' messages goes, and how. */
 export interface Destination {
-  dest: ParsedAddress;
+  /** null: the connected peer. */
+  dest: ParsedAddress | null;
   port: number;
   header: SendHeader | undefined;
 }

@@ -98,7 +98,7 @@ export class DgramEngine implements Engine {
     this.#queued += count;
     // writeMessages: each datagram to its message's destination.
     const g = job.groups;
-    const hosts = g === undefined ? undefined : g.to.map((t) => formatAddress(t.dest));
+    const hosts = g === undefined ? undefined : g.to.map((t) => (t.dest ? formatAddress(t.dest) : undefined));
     const host = job.dest ? formatAddress(job.dest) : undefined;
     return new Promise<void>((resolve, reject) => {
       let left = count;
@@ -126,9 +126,9 @@ export class DgramEngine implements Engine {
         };
         // A borrowed view here is a fresh 'message' Buffer, never reused.
         const at = job.offsets ? job.offsets[i] : job.start;
-        if (g !== undefined) this.#sock.send(job.buffers[i], at, len, g.to[g.of[i]].port, hosts![g.of[i]], cb);
-        else if (host === undefined) this.#sock.send(job.buffers[i], at, len, cb);
-        else this.#sock.send(job.buffers[i], at, len, job.port, host, cb);
+        const to = g === undefined ? host : hosts![g.of[i]];
+        if (to === undefined) this.#sock.send(job.buffers[i], at, len, cb);
+        else this.#sock.send(job.buffers[i], at, len, g === undefined ? job.port : g.to[g.of[i]].port, to, cb);
       }
     });
   }

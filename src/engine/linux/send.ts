@@ -247,7 +247,7 @@ export class Sender {
       if (plan.sentinel[m]) describeIovec(this.#iovDesc, end++, w.lengths.length, 0, SENTINEL.length);
       if (to === undefined) describeMessage(this.#msgDesc, m, iov, end - iov, 0, nameLen, controlLen);
       else {
-        const len = encodeSockaddr(this.#sendNames, m * abi.SOCKADDR_SLOT, to.dest, to.port);
+        const len = to.dest ? encodeSockaddr(this.#sendNames, m * abi.SOCKADDR_SLOT, to.dest, to.port) : 0;
         describeMessage(this.#msgDesc, m, iov, end - iov, m, len, controlLen);
       }
       iov = end;
