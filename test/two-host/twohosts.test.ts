@@ -124,6 +124,46 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
     }
   });
 
+  for (const family of ['v4', 'v6'] as const) {
+    it(`IPv${family[1]}: ECN and a chosen source address cross the link, GSO to GRO, and the receiver sees its local address`, async () => {
+      const type = family === 'v4' ? 'udp4' : 'udp6';
+      // A second address on host a for the sender to answer from.
+      const extra = family === 'v4' ? hosts.a.v4.replace(/\.1$/, '.3') : hosts.a.v6.replace(/::1$/, '::3');
+      if (family === 'v4') hosts.exec(hosts.a, 'ip', 'addr', 'add', `${extra}/24`, 'dev', hosts.a.dev);
+      else hosts.exec(hosts.a, 'ip', '-6', 'addr', 'add', `${extra}/64`, 'dev', hosts.a.dev, 'nodad');
+      const rx = hosts.node(hosts.b, `
+        const { BatchSocket } = require(${INDEX});
+        (async () => {
+          const s = await BatchSocket.bind({ type: '${type}', receiveEcn: true, receiveLocalAddress: true });
+          const got = [];
+          const finish = () => { console.log(JSON.stringify({ got, stats: s.stats() })); process.exit(0); };
+          const idle = setTimeout(finish, 10000);
+          s.on('batch', (b) => {
+            for (const d of b) got.push([d.data.length, d.ecn, d.address, d.localAddress]);
+            if (got.length >= 15) { clearTimeout(idle); finish(); }
+          });
+          console.log(JSON.stringify({ port: s.address().port }));
+        })();
+      `);
+      const { port } = await rx.next<{ port: number }>();
+      const tx = hosts.node(hosts.a, `
+        const { BatchSocket } = require(${INDEX});
+        (async () => {
+          const s = await BatchSocket.bind({ type: '${type}' });
+          await s.writeMessages([1, 2, 3].map((ecn) =>
+            ({ data: Buffer.alloc(5000), segmentSize: 1000, ecn, sourceAddress: '${extra}', address: '${hosts.b[family]}', port: ${port} })));
+          console.log(JSON.stringify(s.stats()));
+          await s.close();
+        })();
+      `);
+      const sent = await tx.next<Record<string, number>>();
+      const { got, stats } = await rx.next<{ got: Array<[number, number, string, string]>; stats: Record<string, number> }>();
+      assert.equal(sent.messagesOut, 3, 'three GSO messages');
+      assert.deepEqual(got, [1, 2, 3].flatMap((ecn) => new Array(5).fill([1000, ecn, extra, hosts.b[family]])));
+      assert.ok(stats.messagesIn < stats.datagramsIn, 'GRO on the receiver');
+    });
+  }
+
   it('surfaces an ICMP port-unreachable as ECONNREFUSED on a connected socket, which keeps working', async () => {
     const rx = hosts.node(hosts.b, receiver('udp4', hosts.b.v4, [10]));
     const { port } = await rx.next<{ port: number }>();
