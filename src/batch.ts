@@ -12,14 +12,15 @@ export interface Datagram {
   family: Family;
   /** The kernel cut the datagram to fit the receive slot: `data` is not all of it. */
   truncated: boolean;
+  // Present on every received datagram, undefined unless the socket asked.
   /** The ECN field (0..3) of its IP header; only with receiveEcn. */
-  ecn: number | undefined;
+  ecn?: number;
   /** The local address it was sent to, e.g. '127.0.0.3'; only with receiveLocalAddress. */
-  localAddress: string | undefined;
+  localAddress?: string;
   /** The interface it arrived on; only with receiveLocalAddress. */
-  interfaceIndex: number | undefined;
+  interfaceIndex?: number;
   /** The kernel's receive time, nanoseconds since the epoch; only with receiveTimestamps. */
-  timestamp: bigint | undefined;
+  timestamp?: bigint;
 }
 
 /** Datagrams of one read, in arrival order. */
