@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -170,12 +169,12 @@ typedef struct {
   int fd;
   // A descriptor inherited from elsewhere (bind({ fd })): the socket works on
   // its own duplicate, and closes the original too at close() if it still
-  // names the same socket (same device and inode), as libuv, which would
+  // names the same socket (the same socket cookie), as libuv, which would
   // have owned it, does. -1 when the socket was made here.
   int adopted_fd;
-  // The socket's identity while its descriptor is open (see open_sockets).
-  dev_t dev;
-  ino_t ino;
+  // The socket's identity while its descriptor is open (see open_sockets);
+  // 0 where the kernel has no socket cookies.
+  uint64_t cookie;
   bool registered;
   napi_env env;
   uv_poll_t poll;
@@ -217,19 +216,29 @@ static void sock_close_poll(sock_t* s) {
   }
 }
 
-// Every socket the addon holds open, by device and inode (a duplicated
-// descriptor has its original's): adopt() refuses one of them, which closing
-// the adopter would pull out from under its owner. Worker threads share it.
+// The kernel's unique, never reused identity of the socket behind a
+// descriptor, shared by its duplicates (SO_COOKIE, Linux 4.12), or 0. Not
+// fstat's inode: glibc 2.33 versioned fstat, and the prebuilt addon must load
+// on the glibc 2.28 that Node.js supports.
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+static uint64_t socket_cookie(int fd) {
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  return getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0 ? cookie : 0;
+}
+
+// Every socket the addon holds open, by cookie: adopt() refuses one of them,
+// which closing the adopter would pull out from under its owner. Worker
+// threads share it.
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct open_socket {
-  dev_t dev;
-  ino_t ino;
-} * open_sockets;
+static uint64_t* open_sockets;
 static size_t open_count, open_capacity;
 
-static bool open_socket_find(dev_t dev, ino_t ino, size_t* at) {
+static bool open_socket_find(uint64_t cookie, size_t* at) {
   for (size_t i = 0; i < open_count; i++) {
-    if (open_sockets[i].dev == dev && open_sockets[i].ino == ino) {
+    if (open_sockets[i] == cookie) {
       if (at != NULL) *at = i;
       return true;
     }
@@ -237,22 +246,24 @@ static bool open_socket_find(dev_t dev, ino_t ino, size_t* at) {
   return false;
 }
 
-static bool sock_is_open_here(dev_t dev, ino_t ino) {
+static bool sock_is_open_here(uint64_t cookie) {
+  if (cookie == 0) return false;
   pthread_mutex_lock(&open_lock);
-  bool found = open_socket_find(dev, ino, NULL);
+  bool found = open_socket_find(cookie, NULL);
   pthread_mutex_unlock(&open_lock);
   return found;
 }
 
-// False (errno set) when the registry could not grow: the socket is then refused.
+// False (errno set) when the registry could not grow: the socket is then
+// refused. A kernel without cookies leaves the socket unregistered.
 static bool sock_register(sock_t* s) {
-  struct stat st;
-  if (fstat(s->fd, &st) != 0) return false;
+  s->cookie = socket_cookie(s->fd);
+  if (s->cookie == 0) return true;
   pthread_mutex_lock(&open_lock);
   bool ok = true;
   if (open_count == open_capacity) {
     size_t cap = open_capacity ? open_capacity * 2 : 64;
-    struct open_socket* grown = realloc(open_sockets, cap * sizeof(*grown));
+    uint64_t* grown = realloc(open_sockets, cap * sizeof(*grown));
     if (grown == NULL) {
       ok = false;
       errno = ENOMEM;
@@ -261,10 +272,8 @@ static bool sock_register(sock_t* s) {
       open_capacity = cap;
     }
   }
-  if (ok) open_sockets[open_count++] = (struct open_socket){st.st_dev, st.st_ino};
+  if (ok) open_sockets[open_count++] = s->cookie;
   pthread_mutex_unlock(&open_lock);
-  s->dev = st.st_dev;
-  s->ino = st.st_ino;
   s->registered = ok;
   return ok;
 }
@@ -274,15 +283,15 @@ static void sock_unregister(sock_t* s) {
   s->registered = false;
   pthread_mutex_lock(&open_lock);
   size_t at;
-  if (open_socket_find(s->dev, s->ino, &at)) open_sockets[at] = open_sockets[--open_count];
+  if (open_socket_find(s->cookie, &at)) open_sockets[at] = open_sockets[--open_count];
   pthread_mutex_unlock(&open_lock);
 }
 
 // Whether fd still names the socket this one adopted: it may have been
-// closed, and its number reused, since.
+// closed, and its number reused, since. Without cookies nobody can tell, and
+// the original stays open.
 static bool sock_owns_adopted(const sock_t* s) {
-  struct stat st;
-  return s->adopted_fd >= 0 && fstat(s->adopted_fd, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
+  return s->adopted_fd >= 0 && s->cookie != 0 && socket_cookie(s->adopted_fd) == s->cookie;
 }
 
 // Returns close(2)'s result for the socket's own descriptor, which is
@@ -415,11 +424,10 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], 0, INT_MAX, &fd, "fd must be a non-negative int"))
     return NULL;
   int kind[3];
-  struct stat st;
-  if (!socket_kind((int)fd, kind) || fstat((int)fd, &st) != 0) return int_value(env, -errno);
+  if (!socket_kind((int)fd, kind)) return int_value(env, -errno);
   if ((kind[0] != AF_INET && kind[0] != AF_INET6) || kind[1] != SOCK_DGRAM || kind[2] != IPPROTO_UDP)
     return int_value(env, -EPROTOTYPE);
-  if (sock_is_open_here(st.st_dev, st.st_ino)) return int_value(env, -EEXIST);
+  if (sock_is_open_here(socket_cookie((int)fd))) return int_value(env, -EEXIST);
   int watched = watched_by_loop(env, (int)fd);
   if (watched != 0) return int_value(env, watched);
   int dup = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);

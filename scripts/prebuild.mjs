@@ -40,8 +40,29 @@ function build(arch, env, stripBin) {
   }
 }
 
+/**
+ * The oldest glibc Node.js 20 and later run on (their own binaries need 2.28):
+ * a prebuild needing a newer symbol version would not load there, and such
+ * users would silently fall back to node:dgram.
+ */
+const GLIBC_FLOOR = [2, 28];
+
+/** The newer glibc symbol versions a binary needs than GLIBC_FLOOR, read with readelf (any architecture). */
+function glibcAboveFloor(file) {
+  const r = spawnSync('readelf', ['--dyn-syms', '-W', file], { encoding: 'utf8' });
+  if (r.status !== 0) return [`readelf failed: ${(r.stderr || '').trim()}`];
+  const versions = new Set(r.stdout.match(/GLIBC_\d+\.\d+/g) ?? []);
+  return [...versions].filter((v) => {
+    const [major, minor] = v.slice(6).split('.').map(Number);
+    return major > GLIBC_FLOOR[0] || (major === GLIBC_FLOOR[0] && minor > GLIBC_FLOOR[1]);
+  });
+}
+
 /** Runs the GSO check on `argv` (a node, maybe under qemu) against this platform's prebuild; null if it passed. */
 function verify(platform, argv) {
+  const binary = join(prebuilds, platform, 'batchgram.glibc.node');
+  const tooNew = glibcAboveFloor(binary);
+  if (tooNew.length > 0) return `it needs ${tooNew.join(', ')}, newer than glibc ${GLIBC_FLOOR.join('.')}`;
   const r = spawnSync(argv[0], [...argv.slice(1), check, entry], {
     encoding: 'utf8', timeout: 60_000,
     env: { ...process.env, PREBUILDS_ONLY: '1' }, // node-gyp-build's switch: never a local build

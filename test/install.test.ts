@@ -152,6 +152,12 @@ describe('the packed package, installed offline', { skip }, () => {
     }
     // Declarations only where the API reaches: the command line's modules need none.
     assert.deepEqual(files.filter((f) => /^dist\/src\/cli\/.*\.d\.ts$/.test(f)), [], 'no declarations under dist/src/cli');
+    // Node.js 20 and later run on glibc 2.28: a prebuild needing newer symbols would not load there.
+    const binary = 'package/native/prebuilds/linux-x64/batchgram.glibc.node';
+    ok(run('tar', ['xzf', tarball, '-C', work, binary]), 'tar x');
+    const symbols = ok(run('readelf', ['--dyn-syms', '-W', join(work, binary)]), 'readelf').stdout;
+    const versions = [...symbols.matchAll(/GLIBC_2\.(\d+)/g)].map((m) => Number(m[1]));
+    assert.ok(versions.length > 0 && Math.max(...versions) <= 28, `the x64 prebuild needs GLIBC_2.${Math.max(...versions)}`);
   });
 
   const modes: [string, string[]][] = [
