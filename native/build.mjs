@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { headersMissing, nodeDir, nodeGyp, onPath } from './gyp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** Read by src/native.ts to explain a missing addon. */
+/** Read by src/kernel/native.ts to explain a missing addon. */
 const FAILURE = join(here, 'build', 'install-failure.txt');
 
 const install = process.argv[2] === '--install';

@@ -1,12 +1,13 @@
 // batchgram's public API, by name. Everything not exported here is internal.
 export {
-  BatchSocket, type AddressInfo, type BatchSocketOptions, type BatchSocketStats, type SendOptions, type SocketCapabilities,
+  BatchSocket, type AddressInfo, type BatchSocketOptions, type BatchSocketStats, type OutgoingMessage, type SendOptions,
+  type SocketCapabilities,
   type WriteOptions,
 } from './socket';
 export { BatchView, type Batch, type Datagram } from './batch';
 export type { Capabilities } from './kernel/probe';
 export { IDEAL_BATCH_SIZE } from './kernel/probe';
-export { GSODisabledError, GeneveError, type GeneveErrorCode, type SystemError } from './errors';
+export { BatchgramError, GSODisabledError, GeneveError, type GeneveErrorCode, type SystemError } from './errors';
 export {
   GeneveHeader, GENEVE_FIXED_HEADER_LENGTH, GENEVE_PROTOCOL_DISCO, GENEVE_PROTOCOL_WIREGUARD, type GeneveInit,
 } from './wire/geneve';

@@ -14,6 +14,7 @@ export const CODES = {
   viewExpired: 'ERR_BATCHGRAM_VIEW_EXPIRED',
   unsupported: 'ERR_BATCHGRAM_UNSUPPORTED',
   receiveMemory: 'ERR_BATCHGRAM_RECEIVE_MEMORY',
+  noAddon: 'ERR_BATCHGRAM_NO_ADDON',
   badControlMessage: 'ERR_BATCHGRAM_BAD_CONTROL_MESSAGE',
   groOverflow: 'ERR_BATCHGRAM_GRO_OVERFLOW',
   /** Thrown by the addon itself when a Node-API call fails (native/batchgram.c). */
@@ -189,6 +190,11 @@ export function bufferSizeError(negErrno: number, syscall: string): Error {
   return nodeSystemError(CODES.bufferSize, 'Could not get or set buffer size', { errno: negErrno, code, message, syscall });
 }
 
+/** BATCHGRAM_REQUIRE_NATIVE=1, and no addon loaded: `reason` says why and how to get one. */
+export function noAddon(reason: string): Error {
+  return nodeError(new Error(`batchgram: BATCHGRAM_REQUIRE_NATIVE=1 forbids running on node:dgram, and ${reason}`), CODES.noAddon);
+}
+
 /** A feature batchgram does not offer here; `message` says which and why. */
 export function unsupported(message: string): Error {
   return nodeError(new Error(message), CODES.unsupported);
@@ -291,7 +297,7 @@ export class GroOverflowError extends BatchgramError {
 // --- Predicates ---------------------------------------------------------------
 
 /** Whether `err` carries `code`. */
-export function hasCode(err: unknown, code: ErrorCode): boolean {
+function hasCode(err: unknown, code: ErrorCode): boolean {
   return err !== null && typeof err === 'object' && (err as { code?: unknown }).code === code;
 }
 

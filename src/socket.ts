@@ -40,7 +40,7 @@ export interface BatchSocketOptions {
    * 65536, so a smaller value also turns receive offload off.
    */
   recvSlotSize?: number;
-  /** Most datagrams accepted by writes and still waiting for the kernel; default 64 batches. */
+  /** Most datagrams accepted by writes and still waiting for the kernel; default 64 batches, at least 1024. */
   sendQueueLimit?: number;
   /** false: use the portable single-datagram path even where batching is available. */
   batching?: boolean;

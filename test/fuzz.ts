@@ -7,6 +7,7 @@
 // family the kernel rejects.
 import assert from 'node:assert/strict';
 import { abi, binding, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from '../src/kernel/native';
+import { HOST_LITTLE_ENDIAN as le } from '../src/wire/byteorder';
 
 /** mulberry32: a small seeded generator, so a failing seed can be replayed. */
 export function rng(seed: number): () => number {
@@ -20,7 +21,6 @@ export function rng(seed: number): () => number {
   };
 }
 
-const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function detached(): Uint8Array {
   const u = new Uint8Array(64);

@@ -120,7 +120,7 @@ describe('the packed package, installed offline', { skip }, () => {
   function install(name: string, flags: string[], env: NodeJS.ProcessEnv = {}): { dir: string; ms: number } {
     const dir = join(work, name);
     mkdirSync(dir);
-    // npm 11 runs a dependency's install script only when the project allows it.
+    // npm 11 warns about a dependency's install script unless the project allows it (npm 12 is to skip it).
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, allowScripts: { batchgram: true } }));
     const r = ok(run(process.execPath, [npm, 'install', '--offline', '--no-audit', '--no-fund', '--cache', join(work, 'cache'),
       ...flags, tarball, dependency], { cwd: dir, env: cleanEnv(env) }), `npm install ${flags.join(' ')}`);

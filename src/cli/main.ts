@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IMPLS, runBench, type Impl, type Peer } from './bench/harness';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD } from '../index';
+import { maxPayloadTo, parseAddress } from '../wire/sockaddr';
 import { probe } from './probe';
 import { DEFAULT_SEND_SECONDS, HEADER_SIZE, runRecv, runSend, type Endpoint } from './sendrecv';
 
@@ -61,8 +62,8 @@ function endpoint(text: string, minPort: number): Endpoint {
   return { address, port: number('port', port, minPort, 65535, true) };
 }
 
-/** The largest UDP payload towards this address. */
-const maxPayload = (address: string) => (isIP(address) === 6 ? MAX_IPV6_PAYLOAD : MAX_IPV4_PAYLOAD);
+/** The largest UDP payload towards this address: IPv4's for an IPv4-mapped one, whose datagrams travel as IPv4. */
+const maxPayload = (address: string) => maxPayloadTo(parseAddress(address)!);
 
 function list<T>(name: string, text: string, parse: (s: string) => T): T[] {
   const items = text.split(',').map((s) => s.trim());

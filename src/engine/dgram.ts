@@ -9,7 +9,7 @@ import { notRunning, queueFull, unsupported } from '../errors';
 import type { Capabilities } from '../kernel/probe';
 import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
 
-export class DgramEngine implements Engine {
+class DgramEngine implements Engine {
   // node:dgram reports none of the per-datagram metadata either.
   readonly capabilities: Capabilities = {
     batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,

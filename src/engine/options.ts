@@ -6,9 +6,9 @@ import { GRO_SLOT_SIZE, resolveBatchSize } from '../limits';
 import type { BindOptions } from './contract';
 
 /** Default sendQueueLimit in batches: this many full batches may wait for the kernel. */
-export const SEND_QUEUE_BATCHES = 64;
+const SEND_QUEUE_BATCHES = 64;
 /** ...and never fewer datagrams than this. */
-export const MIN_SEND_QUEUE = 1024;
+const MIN_SEND_QUEUE = 1024;
 /** A send queue without limit (node:dgram's). */
 export const UNLIMITED_SEND_QUEUE = 2 ** 31 - 1;
 

@@ -3,7 +3,7 @@
 // faults, and lets the rest of src/ stay ignorant of where the addon lives.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeError } from '../errors';
+import { noAddon } from '../errors';
 
 /** Opaque handles created by the addon; only the addon can read them. */
 export interface SocketHandle { readonly __socket: unique symbol }
@@ -108,7 +108,7 @@ function load(): { binding: NativeBinding | null; status: AddonStatus } {
   try {
     path = nodeGypBuild.path(ADDON_DIR);
   } catch {
-    let why = 'no build (install scripts were skipped, as --ignore-scripts and npm 11 by default do)';
+    let why = 'no build (install scripts were skipped, as --ignore-scripts and pnpm by default do)';
     try {
       why = `the install step could not build one: ${readFileSync(INSTALL_FAILURE, 'utf8').trim()}`;
     } catch { /* no record: the install step never ran */ }
@@ -131,8 +131,7 @@ export const addonStatus: AddonStatus = loaded.status;
 
 if (loaded.status.reason !== null) {
   if (process.env[REQUIRE_NATIVE_ENV] === '1') {
-    throw nodeError(new Error(`batchgram: ${REQUIRE_NATIVE_ENV}=1 forbids running on node:dgram, and ${loaded.status.reason}`),
-      'ERR_BATCHGRAM_NO_ADDON');
+    throw noAddon(loaded.status.reason);
   }
   // Off Linux node:dgram is the design, not a fault: nothing to say there.
   if (process.platform === 'linux') {

@@ -3,7 +3,7 @@
 // read from the kernel, never assumed from a version number, except for the
 // one case below where asking would be unsafe.
 import { constants, release } from 'node:os';
-import { writeUdpSegment } from '../wire/cmsg';
+import { CONTROL_BUFFER_SIZE, writeUdpSegment } from '../wire/cmsg';
 import { IDEAL_BATCH_SIZE_WITH_MMSG } from '../limits';
 import { describeIovec, describeMessage } from './descriptors';
 import { abi, binding, type NativeBinding, type SocketHandle } from './native';
@@ -36,7 +36,7 @@ export function kernelHasMmsg(platform: string = process.platform, kernelRelease
 }
 
 /** The batch path is available: the addon loaded on a kernel with mmsg. */
-export const batchingAvailable = binding !== null && kernelHasMmsg();
+const batchingAvailable = binding !== null && kernelHasMmsg();
 
 /**
  * The one decision whether a socket takes the batch path: `b` is the addon
@@ -95,7 +95,7 @@ export function probeGsoSegments(segments: number): boolean | null {
     const name = new Uint8Array(abi.SOCKADDR_SLOT);
     const nameLen = encodeSockaddr(name, 0, parseAddress('127.0.0.1')!, 0);
     if (b.bind(s, name, nameLen) < 0 || b.getsockname(s, name) < 0) return null;
-    const controls = new Uint8Array(64);
+    const controls = new Uint8Array(CONTROL_BUFFER_SIZE);
     const controlLen = writeUdpSegment(new DataView(controls.buffer), 0, PROBE_SEGMENT);
     // One message of one iovec: buffer 0 from its start, to the address in slot 0.
     const messages = new Int32Array(abi.SEND_MSG_FIELDS);

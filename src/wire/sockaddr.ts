@@ -123,7 +123,7 @@ function hex(n: number): string { return n.toString(16); }
  * becomes '::', and IPv4-mapped or IPv4-compatible addresses end in dotted
  * decimal.
  */
-export function formatIPv6(b: Uint8Array, at: number): string {
+function formatIPv6(b: Uint8Array, at: number): string {
   const w: number[] = [];
   for (let i = 0; i < 8; i++) w.push((b[at + 2 * i] << 8) | b[at + 2 * i + 1]);
   let bestStart = -1, bestLen = 0;

@@ -217,6 +217,7 @@ describe('arguments', () => {
     ['IPv6 without brackets', ['recv', '--bind', 'fd00::1:5201'], /is not ADDR:PORT/],
     ['bad port', ['send', '127.0.0.1:65536'], /port must be an integer from 1 to 65535/],
     ['size > 65507 (send)', ['send', '127.0.0.1:5201', '--size', '65508'], /--size must be an integer from 16 to 65507/],
+    ['size > 65507 to an IPv4-mapped address (send)', ['send', '[::ffff:127.0.0.1]:5201', '--size', '65520'], /--size must be an integer from 16 to 65507/],
     ['size > 65507 (bench)', ['bench', '--size', '64,65508'], /--size must be an integer from 1 to 65507/],
     ['negative duration', ['bench', '--duration=-1'], /--duration must be a number of seconds > 0/],
     ['negative duration, separate', ['send', '127.0.0.1:5201', '--duration', '-2'], /--duration/],

@@ -9,8 +9,8 @@ import {
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
 import { abi } from '../../src/kernel/native';
+import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
 
-const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function int32(n: number): Uint8Array {
   const b = new Uint8Array(4);

@@ -10,8 +10,8 @@ import { cmsgSpace, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqO
 import { GeneveHeader } from '../../src/wire/geneve';
 import { abi } from '../../src/kernel/native';
 import { rng } from '../fuzz';
+import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
 
-const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Random bytes, often shaped like control messages with lying lengths. */
 function controlBytes(r: () => number): Uint8Array {
