@@ -1,7 +1,8 @@
 // Shared helpers for tests that use real sockets.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { BatchSocket, Datagram } from '../src/index';
+import { after } from 'node:test';
+import { BatchSocket, type BatchSocketOptions, type Datagram } from '../src/index';
 
 /** The compiled package entry, for scripts run in a child process. */
 export const index = join(__dirname, '..', 'src', 'index.js');
@@ -19,6 +20,17 @@ export function payload(seq: number, size: number): Buffer {
   for (let i = 0; i < size; i++) b[i] = (seq * 31 + i * 7) & 0xff;
   if (size >= 4) b.writeUInt32BE(seq, 0);
   return b;
+}
+
+/** A bind for a test file's sockets, which are all closed after its tests. */
+export function bindClosedAfter(): (options?: BatchSocketOptions) => Promise<BatchSocket> {
+  const open: BatchSocket[] = [];
+  after(() => Promise.all(open.map((s) => s.close())));
+  return async (options = {}) => {
+    const s = await BatchSocket.bind(options);
+    open.push(s);
+    return s;
+  };
 }
 
 /** Resolves with the first `n` datagrams the socket reads; rejects after `ms` with how many came. */

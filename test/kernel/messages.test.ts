@@ -1,19 +1,12 @@
 // writeMessages: messages to many destinations in one sendmmsg, each with
 // its own segment size, ECN and source address, on real loopback sockets.
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import { BatchSocket, type Datagram } from '../../src/index';
-import { collect, payload } from '../helpers';
+import { describe, it } from 'node:test';
+import type { Datagram } from '../../src/index';
+import { bindClosedAfter, collect, payload } from '../helpers';
 
 const linux = process.platform === 'linux';
-const open: BatchSocket[] = [];
-after(() => Promise.all(open.map((s) => s.close())));
-
-async function bind(options: Parameters<typeof BatchSocket.bind>[0]): Promise<BatchSocket> {
-  const s = await BatchSocket.bind(options);
-  open.push(s);
-  return s;
-}
+const bind = bindClosedAfter();
 
 /** `n` datagrams of `size` bytes numbered from `seq`, back to back in one buffer. */
 function train(seq: number, n: number, size: number, last = size): Buffer {

@@ -6,19 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { after, describe, it } from 'node:test';
-import { BatchSocket, type Datagram } from '../../src/index';
-import { collect } from '../helpers';
+import { describe, it } from 'node:test';
+import type { Datagram } from '../../src/index';
+import { bindClosedAfter, collect } from '../helpers';
 
 const linux = process.platform === 'linux';
-const open: BatchSocket[] = [];
-after(() => Promise.all(open.map((s) => s.close())));
-
-async function bind(options: Parameters<typeof BatchSocket.bind>[0]): Promise<BatchSocket> {
-  const s = await BatchSocket.bind(options);
-  open.push(s);
-  return s;
-}
+const bind = bindClosedAfter();
 
 /**
  * Sends, from one python3 socket per traffic class, `singles` plain datagrams
