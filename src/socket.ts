@@ -23,8 +23,12 @@ export interface BatchSocketOptions {
   port?: number;
   /** Most datagrams per write and messages per read; default IDEAL_BATCH_SIZE or BATCHGRAM_BATCH_SIZE. */
   batchSize?: number;
-  /** Use UDP GSO/GRO where the kernel has them; default true. */
+  /** Use UDP GSO and GRO where the kernel has them; default true, and the default of `gso` and `gro`. */
   offload?: boolean;
+  /** Use UDP GSO on send; default `offload`. BATCHGRAM_DISABLE_GSO=1 turns it off for the whole process. */
+  gso?: boolean;
+  /** Use UDP GRO on receive; default `offload`. BATCHGRAM_DISABLE_GRO=1 turns it off for the whole process. */
+  gro?: boolean;
   /** Never send a GSO message whose segments are all one length (see README). */
   neverGsoEqualTail?: boolean;
   /** Name of the shared counter that receives this socket's kernel drop count (SO_RXQ_OVFL). */
@@ -146,6 +150,8 @@ function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): { batch
     type, address, port,
     batchSize: intOpt(o, 'batchSize', 1, INT32_MAX),
     offload: boolOpt(o, 'offload', true),
+    gso: o.gso === undefined ? undefined : boolOpt(o, 'gso', true),
+    gro: o.gro === undefined ? undefined : boolOpt(o, 'gro', true),
     neverGsoEqualTail: boolOpt(o, 'neverGsoEqualTail', false),
     rxqOverflowMetric: o.rxqOverflowMetric,
     recvBufferSize: intOpt(o, 'recvBufferSize', 1, INT32_MAX),

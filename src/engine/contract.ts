@@ -123,7 +123,9 @@ export interface BindOptions {
   address: ParsedAddress;
   port: number;
   batchSize: number;
-  offload: boolean;
+  /** Ask for UDP_SEGMENT (send offload) and UDP_GRO (receive offload) where the kernel has them. */
+  gso: boolean;
+  gro: boolean;
   neverGsoEqualTail: boolean;
   rxqOverflowMetric: string;
   recvBufferSize?: number;

@@ -12,13 +12,21 @@ const MIN_SEND_QUEUE = 1024;
 /** A send queue without limit (node:dgram's). */
 export const UNLIMITED_SEND_QUEUE = 2 ** 31 - 1;
 
-/** What a socket must say; the rest has defaults. */
-export type EngineRequest = Pick<BindOptions, 'type' | 'address' | 'port'> & Partial<BindOptions>;
+/** What a socket must say; the rest has defaults. `offload` is the default of both `gso` and `gro`. */
+export type EngineRequest = Pick<BindOptions, 'type' | 'address' | 'port'> & Partial<BindOptions> & { offload?: boolean };
+
+/**
+ * Operators' kill switches, for a kernel or driver that mishandles one
+ * direction of UDP offload (as quic-go's QUIC_GO_DISABLE_GSO): `1` turns it
+ * off for every socket the process opens, whatever the code asks.
+ */
+export const GSO_DISABLE_ENV = 'BATCHGRAM_DISABLE_GSO';
+export const GRO_DISABLE_ENV = 'BATCHGRAM_DISABLE_GRO';
 
 /**
  * The engine's options for a socket on the batch path (`batching`) or the
  * portable one: the batch size from the request, the environment or the
- * path's ideal; offload on the batch path only; the drop counter only where
+ * path's ideal; offload on the batch path only, each direction as asked and as the environment allows; the drop counter only where
  * the kernel can count; receive slots of GRO_SLOT_SIZE; a send queue of
  * SEND_QUEUE_BATCHES batches.
  */
@@ -26,7 +34,8 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
   const batchSize = resolveBatchSize(idealBatchSize(batching), r.batchSize);
   return {
     type: r.type, address: r.address, port: r.port, batchSize,
-    offload: (r.offload ?? true) && batching,
+    gso: batching && (r.gso ?? r.offload ?? true) && process.env[GSO_DISABLE_ENV] !== '1',
+    gro: batching && (r.gro ?? r.offload ?? true) && process.env[GRO_DISABLE_ENV] !== '1',
     neverGsoEqualTail: r.neverGsoEqualTail ?? false,
     rxqOverflowMetric: batching ? r.rxqOverflowMetric ?? '' : '',
     recvBufferSize: r.recvBufferSize,

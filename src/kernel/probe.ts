@@ -65,8 +65,8 @@ const scratch = new Int32Array(1);
  * enables it; a caller whose receive slots cannot hold a 64 KiB GRO message
  * does not ask for it.
  */
-export function probeOffload(b: NativeBinding, s: SocketHandle, wantRx = true): { tx: boolean; rx: boolean } {
-  const tx = b.getsockopt(s, abi.SOL_UDP, abi.UDP_SEGMENT, scratch) === 0;
+export function probeOffload(b: NativeBinding, s: SocketHandle, wantTx: boolean, wantRx: boolean): { tx: boolean; rx: boolean } {
+  const tx = wantTx && b.getsockopt(s, abi.SOL_UDP, abi.UDP_SEGMENT, scratch) === 0;
   const rx = wantRx && b.setsockopt(s, abi.SOL_UDP, abi.UDP_GRO, 1) === 0;
   return { tx, rx };
 }

@@ -67,6 +67,8 @@ describe('bad input', () => {
       [{ batchSize: 0 }, 'ERR_OUT_OF_RANGE'],
       [{ batchSize: '8' }, 'ERR_INVALID_ARG_TYPE'],
       [{ offload: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ gso: 1 }, 'ERR_INVALID_ARG_TYPE'],
+      [{ gro: 'no' }, 'ERR_INVALID_ARG_TYPE'],
       [{ recvSlotSize: 70000 }, 'ERR_OUT_OF_RANGE'],
     ];
     for (const [options, code] of cases) {

@@ -1,11 +1,12 @@
 // Real sockets on loopback: what goes in comes out, complete, in order,
 // byte-exact, from the right sender, with offload on and off, IPv4 and IPv6.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { BatchSocket, GeneveHeader, GENEVE_PROTOCOL_WIREGUARD, getCounter, type BatchView, type Datagram } from '../../src/index';
-import { collect, payload, until } from '../helpers';
+import { collect, index, payload, until } from '../helpers';
 
 const linux = process.platform === 'linux';
 const open: BatchSocket[] = [];
@@ -341,5 +342,48 @@ describe('demand', { skip: !linux }, () => {
     const arriving = collect(rx, 3);
     await tx.writeBatchTo(bufs, address, rx.address().port);
     (await arriving).forEach((d, i) => assert.ok(d.data.equals(payload(i, 100))));
+  });
+});
+
+describe('offload switches', { skip: !linux }, () => {
+  it('turns GSO or GRO off alone by option; data flows either way', async () => {
+    for (const [gso, gro] of [[false, true], [true, false]]) {
+      const rx = await BatchSocket.bind({ address: '127.0.0.1', gro });
+      const tx = await BatchSocket.bind({ address: '127.0.0.1', gso });
+      open.push(rx, tx);
+      assert.deepEqual([tx.capabilities.txOffload, rx.capabilities.rxOffload, tx.capabilities.maxGsoSegments], [gso, gro, gso ? 64 : 1]);
+      const arriving = collect(rx, 20);
+      await tx.writeBatchTo(Array.from({ length: 20 }, (_, i) => payload(i, 500)), '127.0.0.1', rx.address().port);
+      assert.equal((await arriving).length, 20);
+      // Without GSO every datagram is its own message; with it, one GSO message that GRO hands over whole or not at all.
+      assert.equal(tx.stats().messagesOut, gso ? 1 : 20, `gso ${gso}`);
+      assert.equal(rx.stats().messagesIn, gso && gro ? 1 : 20, `gro ${gro}`);
+    }
+  });
+
+  it('lets an operator turn either off for the whole process, the dgram drop-in included', () => {
+    const script = `
+      const { BatchSocket, createSocket, compatStats } = require(${JSON.stringify(index)});
+      (async () => {
+        const s = await BatchSocket.bind({ address: '127.0.0.1', offload: true });
+        const d = createSocket('udp4');
+        d.bind(0, '127.0.0.1', () => {
+          for (let i = 0; i < 16; i++) d.send(Buffer.alloc(100), d.address().port, '127.0.0.1');
+          setTimeout(() => {
+            const c = s.capabilities;
+            console.log(JSON.stringify({ tx: c.txOffload, rx: c.rxOffload, dropInGso: compatStats(d).messagesOut < compatStats(d).datagramsOut }));
+            s.close(); d.close();
+          }, 50);
+        });
+      })();
+    `;
+    const run = (env: Record<string, string>) => {
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout.trim());
+    };
+    assert.deepEqual(run({}), { tx: true, rx: true, dropInGso: true });
+    assert.deepEqual(run({ BATCHGRAM_DISABLE_GSO: '1' }), { tx: false, rx: true, dropInGso: false });
+    assert.deepEqual(run({ BATCHGRAM_DISABLE_GRO: '1' }), { tx: true, rx: false, dropInGso: true });
   });
 });

@@ -80,8 +80,7 @@ function enableReceiveMetadata(b: NativeBinding, s: SocketHandle, o: BindOptions
 /** Asks the kernel which offloads and counters a bound socket gets, and makes its engine. */
 function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: EngineHost): LinuxEngine {
   // A receive slot too small for a GRO message does not ask for GRO.
-  let tx = false, rx = false;
-  if (o.offload) ({ tx, rx } = probeOffload(b, s, o.recvSlotSize >= GRO_SLOT_SIZE));
+  const { tx, rx } = probeOffload(b, s, o.gso, o.gro && o.recvSlotSize >= GRO_SLOT_SIZE);
   const counter = o.rxqOverflowMetric && enableRxqOverflowCounter(b, s) ? counterFor(o.rxqOverflowMetric) : undefined;
   const metadata = enableReceiveMetadata(b, s, o);
   const capabilities = { batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined, ...metadata };
