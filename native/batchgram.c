@@ -567,6 +567,27 @@ static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
   return int_value(env, 0);
 }
 
+// getsockoptBytes(handle, level, name, out): for options whose value is not
+// an int (SO_BINDTODEVICE's name, say); the kernel writes at most out's
+// length. Returns the length it wrote, or -errno.
+static napi_value js_getsockopt_bytes(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  sock_t* s;
+  int64_t level, name;
+  void* out;
+  size_t n;
+  if (!get_args(env, info, 4, argv) || !get_sock(env, argv[0], &s) ||
+      !get_int(env, argv[1], 0, INT_MAX, &level, "level must be an int") ||
+      !get_int(env, argv[2], 0, INT_MAX, &name, "option must be an int") ||
+      !get_typed(env, argv[3], napi_uint8_array, &out, &n, "output must be a Uint8Array"))
+    return NULL;
+  if (n > 1024) return throw_range(env, "output longer than 1024 bytes"), NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  socklen_t len = (socklen_t)n;
+  if (getsockopt(s->fd, (int)level, (int)name, out, &len) != 0) return int_value(env, -errno);
+  return int_value(env, (int64_t)(len <= n ? len : n));
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   sock_t* s;
@@ -1033,6 +1054,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setsockopt", NULL, js_setsockopt, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getsockopt", NULL, js_getsockopt, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setsockoptBytes", NULL, js_setsockopt_bytes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getsockoptBytes", NULL, js_getsockopt_bytes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, js_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollUpdate", NULL, js_poll_update, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1074,6 +1096,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"MSG_TRUNC", MSG_TRUNC},
       {"MSG_CTRUNC", MSG_CTRUNC},
       {"IP_TOS", IP_TOS},
+      {"SO_MARK", SO_MARK},
+      {"SO_BINDTODEVICE", SO_BINDTODEVICE},
       {"IP_RECVTOS", IP_RECVTOS},
       {"IP_PKTINFO", IP_PKTINFO},
       {"IPV6_TCLASS", IPV6_TCLASS},

@@ -24,6 +24,7 @@ export const CODES = {
   geneveBadVersion: 'ERR_GENEVE_BAD_VERSION',
   // Node's, with Node's classes and messages
   invalidArgType: 'ERR_INVALID_ARG_TYPE',
+  invalidArgValue: 'ERR_INVALID_ARG_VALUE',
   outOfRange: 'ERR_OUT_OF_RANGE',
   invalidIpAddress: 'ERR_INVALID_IP_ADDRESS',
   missingArgs: 'ERR_MISSING_ARGS',
@@ -125,6 +126,12 @@ function withSeparators(digits: string): string {
   let rest = sign ? digits.slice(1) : digits, out = '';
   for (; rest.length > 3; rest = rest.slice(0, -3)) out = `_${rest.slice(-3)}${out}`;
   return `${sign}${rest}${out}`;
+}
+
+/** ERR_INVALID_ARG_VALUE as Node words it: "The property 'x' must be ... Received ...". */
+export function invalidArgValue(name: string, value: unknown, reason: string): TypeError {
+  const what = name.includes('.') ? 'property' : 'argument';
+  return nodeError(new TypeError(`The ${what} '${name}' ${reason}. Received ${inspect(value)}`), CODES.invalidArgValue);
 }
 
 /** ERR_OUT_OF_RANGE as Node words it. */

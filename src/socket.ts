@@ -6,7 +6,9 @@ import { BatchView, type Batch } from './batch';
 import type { BindOptions, Destination, Engine, EngineHost, SendHeader, SocketStats, WriteJob } from './engine/contract';
 import { openEngine } from './engine/open';
 import { engineOptions } from './engine/options';
-import { badPort, invalidAddress, invalidArgType, notConnected, notRunning, outOfRange, unsupported, viewExpired } from './errors';
+import {
+  badPort, invalidAddress, invalidArgType, invalidArgValue, notConnected, notRunning, outOfRange, unsupported, viewExpired,
+} from './errors';
 import { GeneveHeader } from './wire/geneve';
 import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from './limits';
 import { emitEach, rethrow } from './listeners';
@@ -54,6 +56,14 @@ export interface BatchSocketOptions {
   receiveLocalAddress?: boolean;
   /** Report the kernel's receive time of each datagram (`timestamp`, nanoseconds since the epoch). */
   receiveTimestamps?: boolean;
+  /** SO_MARK (0..2^32-1): the firewall and routing mark of every packet, as VPNs use to avoid routing loops. */
+  mark?: number;
+  /** SO_BINDTODEVICE: send and receive only through this interface, e.g. 'eth0'. */
+  bindToDevice?: string;
+  /** The unicast TTL / hop limit of every datagram (1..255). */
+  ttl?: number;
+  /** The TOS byte / traffic class of every datagram (0..255); a write's `ecn` sets the whole byte instead. */
+  tos?: number;
 }
 
 /** What a socket does in the kernel, as `capabilities` reports it. */
@@ -130,6 +140,22 @@ const intOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, min: number,
 };
 
 /** Checks the options (in the order of BatchSocketOptions) and resolves them for the engine. */
+/** An interface name: 1 to 15 bytes (IFNAMSIZ less its terminating zero), no zero byte. */
+function deviceOpt(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw invalidArgType('options.bindToDevice', 'of type string', v);
+  const bytes = Buffer.byteLength(v);
+  if (bytes < 1 || bytes > 15 || v.includes('\0')) throw invalidArgValue('options.bindToDevice', v, 'must be an interface name');
+  return v;
+}
+
+/** A socket option level or name: a non-negative int. */
+function sockoptName(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
+  if (!Number.isInteger(v) || v < 0 || v > INT32_MAX) throw outOfRange(name, `an integer >= 0 and <= ${INT32_MAX}`, v);
+  return v;
+}
+
 function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): { batching: boolean; options: BindOptions } {
   if (o === null || typeof o !== 'object') throw invalidArgType('options', 'of type object', o);
   const type = o.type ?? 'udp4';
@@ -164,6 +190,10 @@ function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): { batch
     receiveEcn: boolOpt(o, 'receiveEcn', false),
     receiveLocalAddress: boolOpt(o, 'receiveLocalAddress', false),
     receiveTimestamps: boolOpt(o, 'receiveTimestamps', false),
+    mark: intOpt(o, 'mark', 0, 2 ** 32 - 1),
+    bindToDevice: deviceOpt(o.bindToDevice),
+    ttl: intOpt(o, 'ttl', 1, 255),
+    tos: intOpt(o, 'tos', 0, 255),
   }, batching);
   return { batching, options };
 }
@@ -467,6 +497,40 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   /** Counters since the socket opened. */
   stats(): BatchSocketStats {
     return { ...this.#engine.stats, sendQueue: this.#engine.queuedDatagrams };
+  }
+
+  /**
+   * The escape hatch for socket options batchgram has no word for:
+   * setsockopt(level, option) with an int, or with a Uint8Array's bytes
+   * (at most 1024). A refused option is a Node-style system error.
+   */
+  setSocketOption(level: number, option: number, value: number | Uint8Array): void {
+    this.#assertOpen();
+    const [lvl, opt] = [sockoptName('level', level), sockoptName('option', option)];
+    if (value instanceof Uint8Array) {
+      if (value.length > 1024) throw outOfRange('value.length', '<= 1024', value.length);
+      this.#engine.setBytesOption(lvl, opt, value, `${lvl}/${opt}`);
+      return;
+    }
+    if (typeof value !== 'number') throw invalidArgType('value', 'of type number or an instance of Uint8Array', value);
+    if (!Number.isInteger(value) || value < -(2 ** 31) || value > INT32_MAX) {
+      throw outOfRange('value', `an integer >= ${-(2 ** 31)} and <= ${INT32_MAX}`, value);
+    }
+    this.#engine.setIntOption(lvl, opt, value, `${lvl}/${opt}`);
+  }
+
+  /** getsockopt(level, option): an int, or with `byteLength` (1..1024) the option's bytes, as many as the kernel gave. */
+  getSocketOption(level: number, option: number): number;
+  getSocketOption(level: number, option: number, byteLength: number): Uint8Array;
+  getSocketOption(level: number, option: number, byteLength?: number): number | Uint8Array {
+    this.#assertOpen();
+    const [lvl, opt] = [sockoptName('level', level), sockoptName('option', option)];
+    if (byteLength === undefined) return this.#engine.getIntOption(lvl, opt, `${lvl}/${opt}`);
+    if (typeof byteLength !== 'number') throw invalidArgType('byteLength', 'of type number', byteLength);
+    if (!Number.isInteger(byteLength) || byteLength < 1 || byteLength > 1024) {
+      throw outOfRange('byteLength', 'an integer >= 1 and <= 1024', byteLength);
+    }
+    return this.#engine.getBytesOption(lvl, opt, byteLength, `${lvl}/${opt}`);
   }
 
   getRecvBufferSize(): number { this.#assertOpen(); return this.#engine.getRecvBufferSize(); }

@@ -118,6 +118,8 @@ export function fuzzNative(calls: number, seed: number, b: NativeBinding = bindi
     () => b.getpeername(sock() as SocketHandle, (r() < 0.5 ? new Uint8Array(int(40)) : any()) as Uint8Array),
     () => b.setsockopt(sock() as SocketHandle, (r() < 0.6 ? pick([abi.SOL_SOCKET, abi.SOL_UDP, abi.IPPROTO_IPV6]) : any()) as number, (r() < 0.5 ? int(110) : any()) as number, any() as number),
     () => b.getsockopt(sock() as SocketHandle, (r() < 0.6 ? pick([abi.SOL_SOCKET, abi.SOL_UDP]) : any()) as number, (r() < 0.5 ? int(110) : any()) as number, (r() < 0.6 ? new Int32Array(int(3)) : any()) as Int32Array),
+    () => b.getsockoptBytes(sock() as SocketHandle, (r() < 0.6 ? pick([abi.SOL_SOCKET, abi.IPPROTO_IP]) : any()) as number,
+      (r() < 0.5 ? int(60) : any()) as number, (r() < 0.7 ? new Uint8Array(int(1100)) : any()) as Uint8Array),
     () => (r() < 0.3 ? b.close(sock() as SocketHandle) : 0),
     () => {
       const s = sock() as SocketHandle;

@@ -123,6 +123,11 @@ export interface BindOptions {
   address: ParsedAddress;
   port: number;
   batchSize: number;
+  /** SO_MARK, SO_BINDTODEVICE, the unicast TTL / hop limit and the TOS / traffic class to set at bind. */
+  mark?: number;
+  bindToDevice?: string;
+  ttl?: number;
+  tos?: number;
   /** Ask for UDP_SEGMENT (send offload) and UDP_GRO (receive offload) where the kernel has them. */
   gso: boolean;
   gro: boolean;
@@ -161,6 +166,8 @@ export interface Engine {
   getIntOption(level: number, name: number, what: string): number;
   setIntOption(level: number, name: number, value: number, what: string): void;
   setBytesOption(level: number, name: number, value: Uint8Array, what: string): void;
+  /** The option's bytes, at most `byteLength` of them. */
+  getBytesOption(level: number, name: number, byteLength: number, what: string): Uint8Array;
   /** Stops reading, rejects every pending write, releases the socket. */
   close(): void;
 }

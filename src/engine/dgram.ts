@@ -90,6 +90,7 @@ class DgramEngine implements Engine {
   getIntOption(): number { throw unsupported('raw socket options on the portable path'); }
   setIntOption(): void { throw unsupported('raw socket options on the portable path'); }
   setBytesOption(): void { throw unsupported('raw socket options on the portable path'); }
+  getBytesOption(): Uint8Array { throw unsupported('raw socket options on the portable path'); }
 
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());
@@ -148,6 +149,9 @@ export function openDgram(o: BindOptions, host: EngineHost): Promise<DgramEngine
     // node:dgram gained reusePort after Node 20; we do not emulate it.
     return Promise.reject(unsupported('reusePort needs the batch path (Linux with the native addon)'));
   }
+  // Nor are these raw socket options: refused, never quietly left unset.
+  const raw = (['mark', 'bindToDevice', 'ttl', 'tos'] as const).filter((k) => o[k] !== undefined);
+  if (raw.length > 0) return Promise.reject(unsupported(`${raw.join(', ')} need the batch path (Linux with the native addon)`));
   const sock = createSocket({
     type: o.type,
     reuseAddr: o.reuseAddr,

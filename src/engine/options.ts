@@ -48,5 +48,6 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
     receiveEcn: r.receiveEcn ?? false,
     receiveLocalAddress: r.receiveLocalAddress ?? false,
     receiveTimestamps: r.receiveTimestamps ?? false,
+    mark: r.mark, bindToDevice: r.bindToDevice, ttl: r.ttl, tos: r.tos,
   };
 }

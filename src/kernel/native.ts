@@ -17,7 +17,7 @@ export interface NativeConstants {
   SO_RCVBUF: number; SO_SNDBUF: number; SO_RCVBUFFORCE: number; SO_SNDBUFFORCE: number;
   SO_REUSEADDR: number; SO_REUSEPORT: number; SO_BROADCAST: number; SO_ERROR: number; IPV6_V6ONLY: number;
   MSG_TRUNC: number; MSG_CTRUNC: number;
-  IP_TOS: number; IP_RECVTOS: number; IP_PKTINFO: number;
+  IP_TOS: number; IP_RECVTOS: number; IP_PKTINFO: number; SO_MARK: number; SO_BINDTODEVICE: number;
   IPV6_TCLASS: number; IPV6_RECVTCLASS: number; IPV6_PKTINFO: number; IPV6_RECVPKTINFO: number;
   SO_TIMESTAMPNS: number; SCM_TIMESTAMPNS: number; SIZEOF_TIMESPEC: number;
   IP_TTL: number; IP_MULTICAST_TTL: number; IP_MULTICAST_LOOP: number; IP_MULTICAST_IF: number;
@@ -47,6 +47,8 @@ export interface NativeBinding {
   getsockopt(s: SocketHandle, level: number, name: number, out: Int32Array): number;
   /** For struct-valued options: passes value[0, len). */
   setsockoptBytes(s: SocketHandle, level: number, name: number, value: Uint8Array, len: number): number;
+  /** For options whose value is not an int: fills out[0, result) and returns the length, or -errno. */
+  getsockoptBytes(s: SocketHandle, level: number, name: number, out: Uint8Array): number;
   close(s: SocketHandle): number;
   /** Events: 1 readable, 2 writable; the callback gets (status, events). */
   pollStart(s: SocketHandle, cb: (status: number, events: number) => void): number;
@@ -152,7 +154,7 @@ export const abi: NativeConstants = binding?.constants ?? {
   SO_RCVBUF: 8, SO_SNDBUF: 7, SO_RCVBUFFORCE: 33, SO_SNDBUFFORCE: 32,
   SO_REUSEADDR: 2, SO_REUSEPORT: 15, SO_BROADCAST: 6, SO_ERROR: 4, IPV6_V6ONLY: 26,
   MSG_TRUNC: 0x20, MSG_CTRUNC: 0x08,
-  IP_TOS: 1, IP_RECVTOS: 13, IP_PKTINFO: 8,
+  IP_TOS: 1, IP_RECVTOS: 13, IP_PKTINFO: 8, SO_MARK: 36, SO_BINDTODEVICE: 25,
   IPV6_TCLASS: 67, IPV6_RECVTCLASS: 66, IPV6_PKTINFO: 50, IPV6_RECVPKTINFO: 49,
   SO_TIMESTAMPNS: 35, SCM_TIMESTAMPNS: 35, SIZEOF_TIMESPEC: 16,
   IP_TTL: 2, IP_MULTICAST_TTL: 33, IP_MULTICAST_LOOP: 34, IP_MULTICAST_IF: 32,

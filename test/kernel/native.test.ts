@@ -162,6 +162,16 @@ describe('native boundary', { skip: binding === null }, () => {
     b.close(own);
   });
 
+  it('reads an option\'s bytes only into the room it was given', () => {
+    const s = b.socket(4) as SocketHandle;
+    assert.throws(() => b.getsockoptBytes(s, abi.SOL_SOCKET, abi.SO_BINDTODEVICE, new Uint8Array(1025)), RangeError);
+    assert.throws(() => b.getsockoptBytes(s, abi.SOL_SOCKET, abi.SO_BINDTODEVICE, new Int32Array(4) as never), TypeError);
+    const out = new Uint8Array(4).fill(0xee);
+    assert.equal(b.getsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, out.subarray(0, 2)) <= 2, true);
+    assert.deepEqual([...out.subarray(2)], [0xee, 0xee], 'nothing past the view it was given');
+    b.close(s);
+  });
+
   it('returns -EBADF after close instead of touching a reused descriptor', () => {
     const s = b.socket(4) as SocketHandle;
     assert.equal(b.close(s), 0);

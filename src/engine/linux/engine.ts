@@ -97,6 +97,13 @@ export class LinuxEngine implements Engine {
     if (r < 0) throwSystemError(r, `setsockopt ${what}`);
   }
 
+  getBytesOption(level: number, name: number, byteLength: number, what: string): Uint8Array {
+    const out = new Uint8Array(byteLength);
+    const r = this.#addon.getsockoptBytes(this.#handle, level, name, out);
+    if (r < 0) throwSystemError(r, `getsockopt ${what}`);
+    return out.subarray(0, r);
+  }
+
   setRef(ref: boolean): void {
     if (!this.#closed) this.#addon.pollRef(this.#handle, ref);
   }

@@ -30,6 +30,20 @@ export function openLinux(b: NativeBinding, o: BindOptions, host: EngineHost): L
     if (o.reuseAddr) set(abi.SOL_SOCKET, abi.SO_REUSEADDR, 1, 'SO_REUSEADDR');
     if (o.reusePort) set(abi.SOL_SOCKET, abi.SO_REUSEPORT, 1, 'SO_REUSEPORT');
     if (o.type === 'udp6') set(abi.IPPROTO_IPV6, abi.IPV6_V6ONLY, o.ipv6Only ? 1 : 0, 'IPV6_V6ONLY');
+    // Routing marks and device binding before bind, so that bind and every send already obey them.
+    if (o.mark !== undefined) set(abi.SOL_SOCKET, abi.SO_MARK, o.mark | 0, 'SO_MARK');
+    if (o.bindToDevice !== undefined) {
+      const name = Buffer.from(`${o.bindToDevice}\0`);
+      const r = b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_BINDTODEVICE, name, name.length);
+      if (r < 0) throwSystemError(r, 'setsockopt SO_BINDTODEVICE');
+    }
+    // On a dual-stack socket the IPv4 option too, for datagrams to IPv4 peers.
+    const both = (v4: number, v6: number, value: number, name: string) => {
+      if (o.type === 'udp4' || !o.ipv6Only) set(abi.IPPROTO_IP, v4, value, name);
+      if (o.type === 'udp6') set(abi.IPPROTO_IPV6, v6, value, name);
+    };
+    if (o.ttl !== undefined) both(abi.IP_TTL, abi.IPV6_UNICAST_HOPS, o.ttl, 'TTL');
+    if (o.tos !== undefined) both(abi.IP_TOS, abi.IPV6_TCLASS, o.tos, 'TOS');
     if (o.recvBufferSize !== undefined) setBufferSize(b, s, abi.SO_RCVBUFFORCE, abi.SO_RCVBUF, o.recvBufferSize, 'SO_RCVBUF');
     if (o.sendBufferSize !== undefined) setBufferSize(b, s, abi.SO_SNDBUFFORCE, abi.SO_SNDBUF, o.sendBufferSize, 'SO_SNDBUF');
     const name = new Uint8Array(abi.SOCKADDR_SLOT);

@@ -1,0 +1,73 @@
+// Socket options: the bind options that set routing marks, device binding,
+// TTL and TOS, and the escape hatch for any other, read back from the kernel.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BatchSocket } from '../../src/index';
+import { abi } from '../../src/kernel/native';
+import { bindClosedAfter, collect } from '../helpers';
+
+const linux = process.platform === 'linux';
+const bind = bindClosedAfter();
+const text = (b: Uint8Array) => Buffer.from(b).toString().replace(/\0.*$/s, '');
+
+describe('socket options', { skip: !linux }, () => {
+  it('sets mark, device, TTL and TOS at bind, as the kernel reads them back, IPv4 and dual-stack', async () => {
+    const s = await bind({ address: '127.0.0.1', mark: 42, bindToDevice: 'lo', ttl: 7, tos: 0x20 });
+    assert.equal(s.getSocketOption(abi.SOL_SOCKET, abi.SO_MARK), 42);
+    assert.equal(text(s.getSocketOption(abi.SOL_SOCKET, abi.SO_BINDTODEVICE, 16)), 'lo');
+    assert.equal(s.getSocketOption(abi.IPPROTO_IP, abi.IP_TTL), 7);
+    assert.equal(s.getSocketOption(abi.IPPROTO_IP, abi.IP_TOS), 0x20);
+    const s6 = await bind({ type: 'udp6', address: '::', ttl: 9, tos: 0x48, mark: 2 ** 32 - 1 });
+    assert.equal(s6.getSocketOption(abi.IPPROTO_IPV6, abi.IPV6_UNICAST_HOPS), 9);
+    assert.equal(s6.getSocketOption(abi.IPPROTO_IP, abi.IP_TTL), 9, 'and for its IPv4 peers');
+    assert.equal(s6.getSocketOption(abi.IPPROTO_IPV6, abi.IPV6_TCLASS), 0x48);
+    assert.equal(s6.getSocketOption(abi.SOL_SOCKET, abi.SO_MARK) >>> 0, 2 ** 32 - 1);
+  });
+
+  it('sends with the socket\'s TOS, whose ECN bits the receiver sees, through the bound device', async () => {
+    const rx = await bind({ address: '127.0.0.1', receiveEcn: true });
+    const tx = await bind({ address: '127.0.0.1', tos: 0x22, bindToDevice: 'lo' }); // DSCP 8, ECT(0)
+    const arriving = collect(rx, 3);
+    await tx.writeBatchTo([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')], '127.0.0.1', rx.address().port);
+    assert.deepEqual((await arriving).map((d) => d.ecn), [2, 2, 2]);
+  });
+
+  it('sets and reads any option through the escape hatch, ints and bytes', async () => {
+    const s = await bind({ address: '127.0.0.1' });
+    s.setSocketOption(abi.IPPROTO_IP, abi.IP_TTL, 33);
+    assert.equal(s.getSocketOption(abi.IPPROTO_IP, abi.IP_TTL), 33);
+    s.setSocketOption(abi.SOL_SOCKET, abi.SO_BINDTODEVICE, Buffer.from('lo\0'));
+    assert.equal(text(s.getSocketOption(abi.SOL_SOCKET, abi.SO_BINDTODEVICE, 16)), 'lo');
+  });
+
+  it('rejects bad values clearly; a refused option is a system error; the socket stays usable', async () => {
+    const s = await bind({ address: '127.0.0.1' });
+    const cases: Array<[() => unknown, string, ErrorConstructor]> = [
+      [() => s.setSocketOption('1' as never, 2, 3), 'ERR_INVALID_ARG_TYPE', TypeError],
+      [() => s.setSocketOption(-1, 2, 3), 'ERR_OUT_OF_RANGE', RangeError],
+      [() => s.setSocketOption(0, 2, 1.5), 'ERR_OUT_OF_RANGE', RangeError],
+      [() => s.setSocketOption(0, 2, 'x' as never), 'ERR_INVALID_ARG_TYPE', TypeError],
+      [() => s.setSocketOption(0, 2, new Uint8Array(1025)), 'ERR_OUT_OF_RANGE', RangeError],
+      [() => s.getSocketOption(0, 2, 0), 'ERR_OUT_OF_RANGE', RangeError],
+      [() => s.getSocketOption(0, 2, '4' as never), 'ERR_INVALID_ARG_TYPE', TypeError],
+      [() => s.setSocketOption(abi.SOL_SOCKET, 9999, 1), 'ENOPROTOOPT', Error],
+      [() => s.getSocketOption(abi.SOL_SOCKET, 9999), 'ENOPROTOOPT', Error],
+    ];
+    for (const [call, code, cls] of cases) assert.throws(call, (e: Error & { code?: string }) => e instanceof cls && e.code === code, code);
+    const binds: Array<[object, string]> = [
+      [{ mark: -1 }, 'ERR_OUT_OF_RANGE'], [{ mark: 2 ** 32 }, 'ERR_OUT_OF_RANGE'], [{ ttl: 0 }, 'ERR_OUT_OF_RANGE'],
+      [{ ttl: 256 }, 'ERR_OUT_OF_RANGE'], [{ tos: 256 }, 'ERR_OUT_OF_RANGE'], [{ bindToDevice: '' }, 'ERR_INVALID_ARG_VALUE'],
+      [{ bindToDevice: 'x'.repeat(16) }, 'ERR_INVALID_ARG_VALUE'], [{ bindToDevice: 3 }, 'ERR_INVALID_ARG_TYPE'],
+      [{ bindToDevice: 'nosuchdev0' }, 'ENODEV'],
+    ];
+    for (const [options, code] of binds) await assert.rejects(BatchSocket.bind({ address: '127.0.0.1', ...options }), { code }, JSON.stringify(options));
+    s.setSocketOption(abi.IPPROTO_IP, abi.IP_TTL, 5);
+    assert.equal(s.getSocketOption(abi.IPPROTO_IP, abi.IP_TTL), 5, 'still usable');
+  });
+
+  it('the portable path refuses them instead of leaving them unset', async () => {
+    const s = await bind({ address: '127.0.0.1', batching: false });
+    assert.throws(() => s.setSocketOption(abi.IPPROTO_IP, abi.IP_TTL, 3), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });
+    await assert.rejects(BatchSocket.bind({ address: '127.0.0.1', batching: false, ttl: 3 }), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });
+  });
+});
