@@ -11,11 +11,12 @@ import {
 } from './errors';
 import { GeneveHeader } from './wire/geneve';
 import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from './limits';
+import { channels, publish } from './diagnostics';
 import { emitEach, rethrow } from './listeners';
 import { datagramSpans } from './offload/spans';
 import { binding, type NativeBinding } from './kernel/native';
 import { useBatchPath, type Capabilities } from './kernel/probe';
-import { maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';
+import { endpointText, maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';
 
 export interface BatchSocketOptions {
   type?: 'udp4' | 'udp6';
@@ -228,6 +229,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     this.#engine = engine;
     host.deliver = (v) => this.#deliver(v);
     host.reportError = (e) => this.#reportError(e);
+    host.socket = this;
+    publish(channels.open, () => ({ socket: this, address: endpointText(engine.address()) }));
     // Reading follows demand: it starts with the first consumer and stops
     // with the last, so an unread socket leaves datagrams to the kernel.
     // 'newListener' comes before the listener is added, so its update waits
@@ -651,6 +654,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#reading = false;
+    // Its address is known only while it is open.
+    publish(channels.close, () => ({ socket: this, address: endpointText(this.#engine.address()) }));
     this.#engine.close();
     if (!this.#delivering) this.#endIterators();
     return new Promise((resolve) => process.nextTick(() => {

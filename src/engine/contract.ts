@@ -116,6 +116,8 @@ export interface EngineHost {
   deliver(view: BatchView): void;
   /** Reports an error not tied to a write (a failed read, an ICMP error on a connected socket). */
   reportError(err: Error): void;
+  /** The public socket the engine's diagnostics_channel messages are about. */
+  socket?: object;
 }
 
 export interface BindOptions {

@@ -155,6 +155,11 @@ export function formatAddress(a: ParsedAddress): string {
   return formatIPv6(b, 0) + (a.scopeId ? `%${a.scopeId}` : '');
 }
 
+/** 'address:port', the IPv6 address in brackets. */
+export function endpointText(a: SocketAddress): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
 /** A decoded sockaddr. */
 export interface SocketAddress { address: string; family: Family; port: number }
 

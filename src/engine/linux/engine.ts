@@ -5,7 +5,7 @@ import { constants } from 'node:os';
 import { systemError, throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
 import type { Capabilities } from '../../kernel/probe';
-import { decodeSockaddr, encodeSockaddr, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
+import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
 import { emptyCounts, type Engine, type EngineHost, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
 import { Receiver, type ReceiverConfig } from './recv';
 import { Sender, type SenderConfig } from './send';
@@ -39,9 +39,11 @@ export class LinuxEngine implements Engine {
     this.#addon = b;
     this.#handle = s;
     this.#host = host;
-    this.#receiver = new Receiver(b, s, recv, this.#counts, host);
+    const subject = () => ({ socket: host.socket, address: this.#localName() });
+    this.#receiver = new Receiver(b, s, recv, this.#counts, host, subject);
     this.#sender = new Sender(b, s, send, capabilities, this.#counts, {
       localName: () => this.#localName(),
+      subject,
       queueChanged: () => this.#updatePoll(),
     });
     const r = b.pollStart(s, (status, events) => this.#onPoll(status, events));
@@ -146,8 +148,7 @@ export class LinuxEngine implements Engine {
   }
 
   #localName(): string {
-    const a = this.address();
-    return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    return endpointText(this.address());
   }
 
   close(): void {

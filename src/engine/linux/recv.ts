@@ -5,6 +5,7 @@
 import { constants } from 'node:os';
 import { BatchView } from '../../batch';
 import { counterDelta, type Counter } from '../../counters';
+import { channels, publish, type Subject } from '../../diagnostics';
 import { receiveMemoryError, systemError, throwSystemError } from '../../errors';
 import { RecvMeta, recvMeta } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type RecvRing, type SocketHandle } from '../../kernel/native';
@@ -66,7 +67,11 @@ export class Receiver {
   readonly #localKey = new Uint8Array(17);
   #localText = '';
 
-  constructor(b: NativeBinding, s: SocketHandle, o: ReceiverConfig, counts: TrafficCounts, host: EngineHost) {
+  readonly #subject: () => Subject;
+
+  constructor(b: NativeBinding, s: SocketHandle, o: ReceiverConfig, counts: TrafficCounts, host: EngineHost,
+    subject: () => Subject) {
+    this.#subject = subject;
     this.#addon = b;
     this.#handle = s;
     this.#host = host;
@@ -230,6 +235,7 @@ export class Receiver {
     this.#config.counter.add(delta);
     this.#counts.rxqOverflows += delta;
     this.#lastOverflows = current;
+    publish(channels.drops, () => ({ ...this.#subject(), dropped: delta, total: this.#counts.rxqOverflows }));
   }
 
   /** Gives back the receive memory, native and JavaScript, even while the socket object lives on. */

@@ -3,6 +3,7 @@
 // point the kernel at the caller's buffers, sendmmsg until the kernel took
 // every datagram, and waiting on writability (EAGAIN) or a timer (ENOBUFS).
 import { constants } from 'node:os';
+import { channels, publish, type Subject } from '../../diagnostics';
 import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError } from '../../errors';
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
@@ -56,6 +57,8 @@ export interface SenderHost {
   localName(): string;
   /** The queue changed: whether writes wait for writability (see waitsForWritable) may have too. */
   queueChanged(): void;
+  /** Who the diagnostics messages are about. */
+  subject(): Subject;
 }
 
 export class Sender {
@@ -108,7 +111,10 @@ export class Sender {
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());
     const count = job.lengths.length;
-    if (this.#queuedDatagrams + count > this.#config.sendQueueLimit) return Promise.reject(queueFull(this.#config.sendQueueLimit));
+    if (this.#queuedDatagrams + count > this.#config.sendQueueLimit) {
+      publish(channels.queueFull, () => ({ ...this.#host.subject(), limit: this.#config.sendQueueLimit, queued: this.#queuedDatagrams }));
+      return Promise.reject(queueFull(this.#config.sendQueueLimit));
+    }
     const sources: Array<Uint8Array | ArrayBuffer> = job.buffers.slice();
     if (this.#config.neverGsoEqualTail) sources.push(SENTINEL); // index `count`
     return new Promise<void>((resolve, reject) => {
@@ -201,6 +207,7 @@ export class Sender {
         if (refusal === GsoRefusal.DisableGso) {
           this.#caps.txOffload = false;
           w.gsoDisabled = true;
+          publish(channels.gsoDisabled, () => ({ ...this.#host.subject(), cause: systemError(r, 'sendmmsg') }));
           break;
         }
         if (refusal === GsoRefusal.SendSingly) {
