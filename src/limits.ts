@@ -10,6 +10,13 @@
 export const UDP_MAX_SEGMENTS = 64;
 
 /**
+ * What newer kernels raised UDP_MAX_SEGMENTS to. Whether this one has is
+ * asked once per process (kernel/probe.ts gsoSegmentLimit), since the
+ * kernel answers EINVAL past its own limit and says it nowhere else.
+ */
+export const UDP_MAX_SEGMENTS_RAISED = 128;
+
+/**
  * Largest UDP payload per family: a 16-bit IP length less the headers
  * (IPv4: 20 + 8; IPv6 counts only the 8-byte UDP header, the IPv6 header is
  * outside its payload length). A message longer than this fails with

@@ -10,12 +10,12 @@ import {
   badPort, invalidAddress, invalidArgType, invalidArgValue, notConnected, notRunning, outOfRange, unsupported, viewExpired,
 } from './errors';
 import { GeneveHeader } from './wire/geneve';
-import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from './limits';
+import { GRO_SLOT_SIZE } from './limits';
 import { channels, publish } from './diagnostics';
 import { emitEach, rethrow } from './listeners';
 import { datagramSpans } from './offload/spans';
 import { binding, type NativeBinding } from './kernel/native';
-import { useBatchPath, type Capabilities } from './kernel/probe';
+import { gsoSegmentLimit, useBatchPath, type Capabilities } from './kernel/probe';
 import { endpointText, maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';
 
 export interface BatchSocketOptions {
@@ -69,7 +69,7 @@ export interface BatchSocketOptions {
 
 /** What a socket does in the kernel, as `capabilities` reports it. */
 export interface SocketCapabilities extends Capabilities {
-  /** Most datagrams one GSO message carries: UDP_MAX_SEGMENTS with TX offload, else 1. */
+  /** Most datagrams one GSO message carries: the kernel's limit (64, or 128 on newer kernels) with TX offload, else 1. */
   maxGsoSegments: number;
 }
 
@@ -244,7 +244,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   /** What this socket does in the kernel; txOffload turns false if the kernel refuses GSO at run time. */
   get capabilities(): Readonly<SocketCapabilities> {
     const c = this.#engine.capabilities;
-    return { ...c, maxGsoSegments: c.txOffload ? UDP_MAX_SEGMENTS : 1 };
+    return { ...c, maxGsoSegments: c.txOffload ? gsoSegmentLimit() : 1 };
   }
   get batchSize(): number { return this.#batchSize; }
   get type(): 'udp4' | 'udp6' { return this.#type; }

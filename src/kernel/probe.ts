@@ -4,7 +4,7 @@
 // one case below where asking would be unsafe.
 import { constants, release } from 'node:os';
 import { CONTROL_BUFFER_SIZE, writeUdpSegment } from '../wire/cmsg';
-import { IDEAL_BATCH_SIZE_WITH_MMSG } from '../limits';
+import { IDEAL_BATCH_SIZE_WITH_MMSG, UDP_MAX_SEGMENTS, UDP_MAX_SEGMENTS_RAISED } from '../limits';
 import { describeIovec, describeMessage } from './descriptors';
 import { abi, binding, type NativeBinding, type SocketHandle } from './native';
 import { encodeSockaddr, parseAddress } from '../wire/sockaddr';
@@ -105,8 +105,20 @@ export function probeGsoSegments(segments: number): boolean | null {
     const ring = b.sendRing(1, 1, name, controls, controls.length, messages, iovecs);
     if (typeof ring === 'number') return null;
     const r = b.sendmmsg(s, ring, [new Uint8Array(segments * PROBE_SEGMENT)], 0, 1);
+    b.ringRelease(ring);
     return r === 1 ? true : r === -constants.errno.EINVAL ? false : null;
   } finally {
     b.close(s);
   }
+}
+
+let segmentLimit: number | undefined;
+
+/**
+ * The most segments one GSO send may carry on this kernel, asked once per
+ * process: UDP_MAX_SEGMENTS_RAISED where the kernel takes that many, else
+ * UDP_MAX_SEGMENTS. Sockets plan their GSO messages up to it.
+ */
+export function gsoSegmentLimit(): number {
+  return (segmentLimit ??= probeGsoSegments(UDP_MAX_SEGMENTS_RAISED) === true ? UDP_MAX_SEGMENTS_RAISED : UDP_MAX_SEGMENTS);
 }

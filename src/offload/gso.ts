@@ -26,6 +26,8 @@ export const SENTINEL_BATCH_THRESHOLD = 8;
 export interface CoalesceOptions {
   /** The family's largest UDP payload (MAX_IPV4_PAYLOAD or MAX_IPV6_PAYLOAD). */
   maxPayload: number;
+  /** Most segments per message, the kernel's (default UDP_MAX_SEGMENTS). */
+  maxSegments?: number;
   neverGsoEqualTail?: boolean;
   /**
    * The message of the caller's each datagram belongs to (writeMessages):
@@ -83,7 +85,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
   const groups = opts.groups;
   // Leave room for the sentinel in both limits.
   const maxPayload = opts.maxPayload - (never ? SENTINEL.length : 0);
-  const maxSegments = UDP_MAX_SEGMENTS - (never ? 1 : 0);
+  const maxSegments = (opts.maxSegments ?? UDP_MAX_SEGMENTS) - (never ? 1 : 0);
   let m = -1;
   let segment = 0; // length of the message's first datagram
   let bytes = 0;

@@ -4,8 +4,8 @@
 import { counterFor } from '../../counters';
 import { throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
-import { enableRxqOverflowCounter, probeOffload } from '../../kernel/probe';
-import { GRO_SLOT_SIZE } from '../../limits';
+import { enableRxqOverflowCounter, gsoSegmentLimit, probeOffload } from '../../kernel/probe';
+import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from '../../limits';
 import type { ReceiveMetadata } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import type { BindOptions, EngineHost } from '../contract';
@@ -101,6 +101,7 @@ function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: Engi
   return new LinuxEngine(b, s, capabilities,
     { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, rxOffload: rx, counter,
       metadata },
-    { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, sendQueueLimit: o.sendQueueLimit },
+    { batchSize: o.batchSize, maxSegments: tx ? gsoSegmentLimit() : UDP_MAX_SEGMENTS, neverGsoEqualTail: o.neverGsoEqualTail,
+      sendQueueLimit: o.sendQueueLimit },
     host);
 }

@@ -8,7 +8,6 @@ import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError 
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
 import type { Capabilities } from '../../kernel/probe';
-import { UDP_MAX_SEGMENTS } from '../../limits';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from '../../offload/gso';
 import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
@@ -47,6 +46,8 @@ const enum SendResult { Done, Again, NoBufs }
 
 export interface SenderConfig {
   batchSize: number;
+  /** Most segments per GSO message (kernel/probe.ts gsoSegmentLimit). */
+  maxSegments: number;
   neverGsoEqualTail: boolean;
   sendQueueLimit: number;
 }
@@ -88,10 +89,10 @@ export class Sender {
     this.#counts = counts;
     this.#host = host;
     this.#config = o;
-    // A send becomes at most batchSize messages of at most UDP_MAX_SEGMENTS
-    // datagrams (a forwarded view can hold that many), sentinel included.
+    // A send becomes at most batchSize messages of at most maxSegments
+    // datagrams, each its own iovec at worst, sentinel included.
     const slots = o.batchSize;
-    const iovs = slots * UDP_MAX_SEGMENTS;
+    const iovs = slots * o.maxSegments;
     this.#sendNames = new Uint8Array(slots * abi.SOCKADDR_SLOT);
     const sendControls = new Uint8Array(slots * CONTROL_SIZE);
     this.#sendControlView = new DataView(sendControls.buffer);
@@ -179,7 +180,8 @@ export class Sender {
     const allowed = gsoAllowed(total, this.#config.neverGsoEqualTail);
     while (w.next < total) {
       const messages = planNext(w.lengths, w.next, total, w.singlesUntil, this.#caps.txOffload && allowed,
-        { maxPayload: job.maxPayload, neverGsoEqualTail: this.#config.neverGsoEqualTail, groups: job.groups?.of },
+        { maxPayload: job.maxPayload, maxSegments: this.#config.maxSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
+          groups: job.groups?.of },
         this.#config.batchSize, plan);
       let sent = 0;
       while (sent < messages) {
