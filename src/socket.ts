@@ -65,6 +65,8 @@ export interface BatchSocketOptions {
   ttl?: number;
   /** The TOS byte / traffic class of every datagram (0..255); a write's `ecn` sets the whole byte instead. */
   tos?: number;
+  /** Never fragment: a datagram above the path MTU fails its write with EMSGSIZE (path MTU probing). */
+  dontFragment?: boolean;
 }
 
 /** What a socket does in the kernel, as `capabilities` reports it. */
@@ -195,6 +197,7 @@ function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): { batch
     bindToDevice: deviceOpt(o.bindToDevice),
     ttl: intOpt(o, 'ttl', 1, 255),
     tos: intOpt(o, 'tos', 0, 255),
+    dontFragment: boolOpt(o, 'dontFragment', false),
   }, batching);
   return { batching, options };
 }

@@ -128,6 +128,8 @@ export interface BindOptions {
   /** SO_MARK, SO_BINDTODEVICE, the unicast TTL / hop limit and the TOS / traffic class to set at bind. */
   mark?: number;
   bindToDevice?: string;
+  /** Never fragment: datagrams above the path MTU fail with EMSGSIZE (IP_PMTUDISC_PROBE, IPV6_DONTFRAG). */
+  dontFragment: boolean;
   ttl?: number;
   tos?: number;
   /** Ask for UDP_SEGMENT (send offload) and UDP_GRO (receive offload) where the kernel has them. */

@@ -13,6 +13,7 @@ class DgramEngine implements Engine {
   // node:dgram reports none of the per-datagram metadata either.
   readonly capabilities: Capabilities = {
     batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,
+    mayFragment: true,
   };
   readonly #counts = emptyCounts();
   readonly #sock: Socket;
@@ -150,7 +151,8 @@ export function openDgram(o: BindOptions, host: EngineHost): Promise<DgramEngine
     return Promise.reject(unsupported('reusePort needs the batch path (Linux with the native addon)'));
   }
   // Nor are these raw socket options: refused, never quietly left unset.
-  const raw = (['mark', 'bindToDevice', 'ttl', 'tos'] as const).filter((k) => o[k] !== undefined);
+  const raw: string[] = (['mark', 'bindToDevice', 'ttl', 'tos'] as const).filter((k) => o[k] !== undefined);
+  if (o.dontFragment) raw.push('dontFragment');
   if (raw.length > 0) return Promise.reject(unsupported(`${raw.join(', ')} need the batch path (Linux with the native addon)`));
   const sock = createSocket({
     type: o.type,

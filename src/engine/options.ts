@@ -49,5 +49,6 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
     receiveLocalAddress: r.receiveLocalAddress ?? false,
     receiveTimestamps: r.receiveTimestamps ?? false,
     mark: r.mark, bindToDevice: r.bindToDevice, ttl: r.ttl, tos: r.tos,
+    dontFragment: r.dontFragment ?? false,
   };
 }

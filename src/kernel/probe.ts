@@ -24,6 +24,8 @@ export interface Capabilities {
   localAddress: boolean;
   /** SO_TIMESTAMPNS: each datagram's receive time (receiveTimestamps). */
   timestamps: boolean;
+  /** The kernel may fragment a datagram above the path MTU; false with dontFragment. */
+  mayFragment: boolean;
 }
 
 /**

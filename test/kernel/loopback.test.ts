@@ -33,7 +33,8 @@ for (const type of ['udp4', 'udp6'] as const) {
       it('delivers a mixed batch complete, in order, byte-exact, from the sender', async () => {
         const { rx, tx, address } = await pair(type, offload);
         assert.deepEqual(rx.capabilities, {
-          batching: true, txOffload: offload, rxOffload: offload, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false, maxGsoSegments: offload ? gsoSegmentLimit() : 1,
+          batching: true, txOffload: offload, rxOffload: offload, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false, mayFragment: true,
+          maxGsoSegments: offload ? gsoSegmentLimit() : 1,
         });
         const sizes = mixedSizes(type === 'udp4' ? 65507 : 65527);
         const sent = sizes.map((n, i) => payload(i, n));
@@ -245,7 +246,8 @@ describe('portable path (batching: false)', () => {
     const tx = await BatchSocket.bind({ address: '127.0.0.1', batching: false });
     open.push(rx, tx);
     assert.deepEqual(tx.capabilities, {
-      batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false, maxGsoSegments: 1,
+      batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false, mayFragment: true,
+      maxGsoSegments: 1,
     });
     assert.equal(tx.batchSize, 1);
     const arriving = collect(rx, 3);

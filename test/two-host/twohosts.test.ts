@@ -164,6 +164,45 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
     });
   }
 
+  for (const family of ['v4', 'v6'] as const) {
+    it(`IPv${family[1]}: on a 1280-byte link, dontFragment refuses what is too big with EMSGSIZE; without it, it is fragmented`, async () => {
+      const type = family === 'v4' ? 'udp4' : 'udp6';
+      for (const h of [hosts.a, hosts.b]) hosts.exec(h, 'ip', 'link', 'set', 'dev', h.dev, 'mtu', '1280');
+      try {
+        const rx = hosts.node(hosts.b, receiver(type, hosts.b[family], new Array(21).fill(1000)));
+        const { port } = await rx.next<{ port: number }>();
+        const tx = hosts.node(hosts.a, `
+          const { BatchSocket } = require(${INDEX});
+          const { payload } = require(${HELPERS});
+          (async () => {
+            const df = await BatchSocket.bind({ type: '${type}', dontFragment: true });
+            const plain = await BatchSocket.bind({ type: '${type}' });
+            const outcome = (p) => p.then(() => 'sent', (e) => e.code + ' after ' + e.datagramsSent);
+            const to = ['${hosts.b[family]}', ${port}];
+            const r = {
+              mayFragment: [df.capabilities.mayFragment, plain.capabilities.mayFragment],
+              small: await outcome(df.writeBatchTo(Array.from({ length: 10 }, (_, i) => payload(i, 1000)), ...to)),
+              single: await outcome(df.writeBatchTo([payload(99, 1400)], ...to)),
+              gso: await outcome(df.writeBatchTo([payload(98, 1000), ...Array.from({ length: 10 }, () => payload(97, 1400))], ...to)),
+              fragmented: await outcome(plain.writeBatchTo(Array.from({ length: 10 }, (_, i) => payload(11 + i, 1400)), ...to)),
+            };
+            console.log(JSON.stringify(r));
+            await df.close();
+            await plain.close();
+          })();
+        `);
+        const r = await tx.next<Record<string, unknown>>();
+        assert.deepEqual(r, {
+          mayFragment: [false, true], small: 'sent', single: 'EMSGSIZE after 0', gso: 'EMSGSIZE after 1', fragmented: 'sent',
+        });
+        const got = await rx.next<Result>();
+        assert.equal(got.count, 10 + 1 + 10, 'the ten small ones, the one before the refused run, the ten of the plain socket');
+      } finally {
+        for (const h of [hosts.a, hosts.b]) hosts.exec(h, 'ip', 'link', 'set', 'dev', h.dev, 'mtu', '1500');
+      }
+    });
+  }
+
   it('surfaces an ICMP port-unreachable as ECONNREFUSED on a connected socket, which keeps working', async () => {
     const rx = hosts.node(hosts.b, receiver('udp4', hosts.b.v4, [10]));
     const { port } = await rx.next<{ port: number }>();

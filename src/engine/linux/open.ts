@@ -44,6 +44,12 @@ export function openLinux(b: NativeBinding, o: BindOptions, host: EngineHost): L
     };
     if (o.ttl !== undefined) both(abi.IP_TTL, abi.IPV6_UNICAST_HOPS, o.ttl, 'TTL');
     if (o.tos !== undefined) both(abi.IP_TOS, abi.IPV6_TCLASS, o.tos, 'TOS');
+    // Don't fragment, as QUIC's path MTU discovery needs (quinn-udp and quic-go set the same): PROBE
+    // sets DF and ignores the route's cached MTU, so a probe larger than the path fails with EMSGSIZE.
+    if (o.dontFragment) {
+      both(abi.IP_MTU_DISCOVER, abi.IPV6_MTU_DISCOVER, abi.IP_PMTUDISC_PROBE, 'MTU_DISCOVER');
+      if (o.type === 'udp6') set(abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, 1, 'IPV6_DONTFRAG');
+    }
     if (o.recvBufferSize !== undefined) setBufferSize(b, s, abi.SO_RCVBUFFORCE, abi.SO_RCVBUF, o.recvBufferSize, 'SO_RCVBUF');
     if (o.sendBufferSize !== undefined) setBufferSize(b, s, abi.SO_SNDBUFFORCE, abi.SO_SNDBUF, o.sendBufferSize, 'SO_SNDBUF');
     const name = new Uint8Array(abi.SOCKADDR_SLOT);
@@ -97,7 +103,9 @@ function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: Engi
   const { tx, rx } = probeOffload(b, s, o.gso, o.gro && o.recvSlotSize >= GRO_SLOT_SIZE);
   const counter = o.rxqOverflowMetric && enableRxqOverflowCounter(b, s) ? counterFor(o.rxqOverflowMetric) : undefined;
   const metadata = enableReceiveMetadata(b, s, o);
-  const capabilities = { batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined, ...metadata };
+  const capabilities = {
+    batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined, ...metadata, mayFragment: !o.dontFragment,
+  };
   return new LinuxEngine(b, s, capabilities,
     { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, rxOffload: rx, counter,
       metadata },
