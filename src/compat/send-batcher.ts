@@ -50,7 +50,7 @@ interface Group {
  */
 const ARENA_BLOCK = 65536;
 
-/** One engine write: at most batchSize datagrams to one destination. */
+/** One engine write: a round's datagrams to every destination, each destination's a group of its own. */
 interface Chunk {
   job: WriteJob;
   outcomes: Outcome[];

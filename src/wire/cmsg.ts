@@ -43,7 +43,9 @@ export interface ReceiveMetadata { ecn: boolean; localAddress: boolean; timestam
 export function receiveControlSize(m: ReceiveMetadata, l: CmsgLayout = NATIVE_LAYOUT): number {
   const size = cmsgSpace(4, l) + cmsgSpace(4, l) + (m.ecn ? cmsgSpace(4, l) : 0) +
     (m.localAddress ? cmsgSpace(IN6_PKTINFO_SIZE, l) : 0) + (m.timestamps ? cmsgSpace(abi.SIZEOF_TIMESPEC, l) : 0);
-  return Math.max(CONTROL_BUFFER_SIZE, size);
+  // Spare room for one more message: a buffer cut short (MSG_CTRUNC) would
+  // drop the last one silently, and the worst case above fits it exactly.
+  return Math.max(CONTROL_BUFFER_SIZE, size + (size > MIN_CONTROL_MESSAGE_SIZE ? cmsgSpace(IN6_PKTINFO_SIZE, l) : 0));
 }
 
 // cmsg_len is a size_t: on 64-bit machines its high half must be zero for any

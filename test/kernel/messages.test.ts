@@ -101,6 +101,7 @@ describe('writeMessages', { skip: !linux }, () => {
       ['port 0', [ok, { ...ok, port: 0 }], 'ERR_SOCKET_BAD_PORT'],
       ['ecn 4', [{ ...ok, ecn: 4 }], 'ERR_OUT_OF_RANGE'],
       ['an IPv6 source on udp4', [{ ...ok, sourceAddress: '::1' }], 'ERR_INVALID_IP_ADDRESS'],
+      ['more datagrams than sendQueueLimit', [{ ...ok, data: Buffer.alloc(9000), segmentSize: 1 }], 'ERR_OUT_OF_RANGE'],
     ];
     for (const [name, messages, code] of cases) {
       await assert.rejects(tx.writeMessages(messages as never), (e: Error & { code?: string }) => {

@@ -175,8 +175,8 @@ export class Receiver {
       const flags = recvMeta(meta, m, RecvMeta.Flags);
       const start = m * size, end = start + Math.min(recvMeta(meta, m, RecvMeta.ControlLength), size);
       const seg = rx && end > start ? readGroSegmentSize(controlView, start, end) : 0;
-      // A message without the data asked for reads as unmarked (ECN 0), the
-      // wildcard address, interface 0 and time 0: the kernel always sends them.
+      // A message without the data asked for reads as unmarked (ECN 0), an
+      // empty local address, interface 0 and time 0: the kernel always sends them.
       if (ecn) view.messageEcn![m] = Math.max(0, readEcn(controlView, start, end));
       if (localAddress) {
         const found = readPacketInfo(controlView, start, end, this.#packetInfo);

@@ -4,7 +4,7 @@
 // every datagram, and waiting on writability (EAGAIN) or a timer (ENOBUFS).
 import { constants } from 'node:os';
 import { channels, publish, type Subject } from '../../diagnostics';
-import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError } from '../../errors';
+import { GSODisabledError, notRunning, outOfRange, queueFull, systemError, throwSystemError } from '../../errors';
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
 import type { Capabilities } from '../../kernel/probe';
@@ -112,6 +112,10 @@ export class Sender {
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());
     const count = job.lengths.length;
+    // A write that could never fit, not even in an empty queue, is a wrong argument, not a full queue.
+    if (count > this.#config.sendQueueLimit) {
+      return Promise.reject(outOfRange('datagrams of the write', `<= sendQueueLimit (${this.#config.sendQueueLimit})`, count));
+    }
     if (this.#queuedDatagrams + count > this.#config.sendQueueLimit) {
       publish(channels.queueFull, () => ({ ...this.#host.subject(), limit: this.#config.sendQueueLimit, queued: this.#queuedDatagrams }));
       return Promise.reject(queueFull(this.#config.sendQueueLimit));
