@@ -511,13 +511,20 @@ static napi_value get_name(napi_env env, napi_callback_info info, bool peer) {
 static napi_value js_getsockname(napi_env env, napi_callback_info info) { return get_name(env, info, false); }
 static napi_value js_getpeername(napi_env env, napi_callback_info info) { return get_name(env, info, true); }
 
+// What every socket-option call starts with: the handle, then the level and
+// the option's name, each a non-negative int; `argc` arguments in all.
+static bool get_sockopt_args(napi_env env, napi_callback_info info, size_t argc, napi_value* argv, sock_t** s,
+                             int64_t* level, int64_t* name) {
+  return get_args(env, info, argc, argv) && get_sock(env, argv[0], s) &&
+         get_int(env, argv[1], 0, INT_MAX, level, "level must be an int") &&
+         get_int(env, argv[2], 0, INT_MAX, name, "option must be an int");
+}
+
 static napi_value js_setsockopt(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   sock_t* s;
   int64_t level, name, value;
-  if (!get_args(env, info, 4, argv) || !get_sock(env, argv[0], &s) ||
-      !get_int(env, argv[1], 0, INT_MAX, &level, "level must be an int") ||
-      !get_int(env, argv[2], 0, INT_MAX, &name, "option must be an int") ||
+  if (!get_sockopt_args(env, info, 4, argv, &s, &level, &name) ||
       !get_int(env, argv[3], INT_MIN, INT_MAX, &value, "value must be an int"))
     return NULL;
   if (s->fd < 0) return int_value(env, -EBADF);
@@ -534,9 +541,7 @@ static napi_value js_setsockopt_bytes(napi_env env, napi_callback_info info) {
   int64_t level, name, len;
   void* data;
   size_t n;
-  if (!get_args(env, info, 5, argv) || !get_sock(env, argv[0], &s) ||
-      !get_int(env, argv[1], 0, INT_MAX, &level, "level must be an int") ||
-      !get_int(env, argv[2], 0, INT_MAX, &name, "option must be an int") ||
+  if (!get_sockopt_args(env, info, 5, argv, &s, &level, &name) ||
       !get_typed(env, argv[3], napi_uint8_array, &data, &n, "value must be a Uint8Array") ||
       !get_int(env, argv[4], 0, 1024, &len, "length out of range"))
     return NULL;
@@ -552,9 +557,7 @@ static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
   int64_t level, name;
   void* out;
   size_t n;
-  if (!get_args(env, info, 4, argv) || !get_sock(env, argv[0], &s) ||
-      !get_int(env, argv[1], 0, INT_MAX, &level, "level must be an int") ||
-      !get_int(env, argv[2], 0, INT_MAX, &name, "option must be an int") ||
+  if (!get_sockopt_args(env, info, 4, argv, &s, &level, &name) ||
       !get_typed(env, argv[3], napi_int32_array, &out, &n, "output must be an Int32Array"))
     return NULL;
   if (n < 1) return throw_range(env, "output must hold one int"), NULL;
@@ -576,9 +579,7 @@ static napi_value js_getsockopt_bytes(napi_env env, napi_callback_info info) {
   int64_t level, name;
   void* out;
   size_t n;
-  if (!get_args(env, info, 4, argv) || !get_sock(env, argv[0], &s) ||
-      !get_int(env, argv[1], 0, INT_MAX, &level, "level must be an int") ||
-      !get_int(env, argv[2], 0, INT_MAX, &name, "option must be an int") ||
+  if (!get_sockopt_args(env, info, 4, argv, &s, &level, &name) ||
       !get_typed(env, argv[3], napi_uint8_array, &out, &n, "output must be a Uint8Array"))
     return NULL;
   if (n > 1024) return throw_range(env, "output longer than 1024 bytes"), NULL;
