@@ -60,9 +60,13 @@ export class TwoHosts {
     return execFileSync('ip', ['netns', 'exec', h.ns, ...args], { encoding: 'utf8' });
   }
 
-  /** Starts `node -e script` inside a host; its stdout lines are JSON messages. */
-  node(h: Host, script: string): NodeProgram {
-    return new NodeProgram(spawn('ip', ['netns', 'exec', h.ns, process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  /**
+   * Starts `node -e script` inside a host, behind `wrapper` (a command such as
+   * strace and its arguments) if given; its stdout lines are JSON messages.
+   */
+  node(h: Host, script: string, wrapper: string[] = []): NodeProgram {
+    return new NodeProgram(spawn('ip', ['netns', 'exec', h.ns, ...wrapper, process.execPath, '-e', script],
+      { stdio: ['pipe', 'pipe', 'pipe'] }));
   }
 
   destroy(): void {

@@ -35,6 +35,11 @@ export interface CoalesceOptions {
    * fields, never share a GSO message.
    */
   groups?: ArrayLike<number>;
+  /**
+   * Per group (group 0 without groups): a segment size the path refused
+   * (offload/refusals.ts), or 0. Datagrams at least this long go singly.
+   */
+  refusedSegment?: ArrayLike<number>;
 }
 
 /** Where each message starts in the batch and how it is sent; reused across writes. */
@@ -90,6 +95,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
   let segment = 0; // length of the message's first datagram
   let bytes = 0;
   let endedShort = false;
+  let limit = Infinity; // the current message's group's refused segment size
 
   const close = () => {
     if (m < 0) return;
@@ -105,7 +111,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
       // An empty datagram can neither be a segment size nor a segment: the
       // kernel would send a message that ends in it as if it were not there.
       segment > 0 && len > 0 &&
-      len <= segment &&
+      len <= segment && segment < limit &&
       bytes + len <= maxPayload &&
       plan.count[m] < maxSegments &&
       !endedShort &&
@@ -125,6 +131,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
     segment = len;
     bytes = len;
     endedShort = false;
+    if (opts.refusedSegment !== undefined) limit = opts.refusedSegment[groups === undefined ? 0 : groups[i]] || Infinity;
   }
   close();
   return (plan.length = m + 1);
@@ -166,7 +173,8 @@ export const enum GsoRefusal {
   /**
    * EINVAL or EMSGSIZE on a GSO message: a segment larger than the path MTU
    * is refused with GSO but fine as one (IP-fragmented) datagram. The
-   * message's datagrams go one by one; GSO stays on for the rest.
+   * message's datagrams go one by one; GSO stays on for the rest, and the
+   * socket remembers the refused size for the destination (refusals.ts).
    */
   SendSingly,
 }

@@ -1,9 +1,12 @@
 // Two hosts joined by a real link (network namespaces and veth): batches with
 // GSO on the sender and GRO on the receiver arrive byte-exact over IPv4 and
 // IPv6, a rate-limited link pushes back without losing what was accepted,
-// and an ICMP port-unreachable surfaces as ECONNREFUSED.
+// an ICMP port-unreachable surfaces as ECONNREFUSED, and on a link with a
+// small MTU don't-fragment refuses and a path's GSO refusal is remembered.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netnsUnavailable, TwoHosts, type Host } from '../netns';
 
@@ -199,6 +202,44 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
         assert.equal(got.count, 10 + 1 + 10, 'the ten small ones, the one before the refused run, the ten of the plain socket');
       } finally {
         for (const h of [hosts.a, hosts.b]) hosts.exec(h, 'ip', 'link', 'set', 'dev', h.dev, 'mtu', '1500');
+      }
+    });
+  }
+
+  for (const family of ['v4', 'v6'] as const) {
+    it(`IPv${family[1]}: on a 1280-byte link, a path that refuses GSO costs one failing call per destination`, async () => {
+      const type = family === 'v4' ? 'udp4' : 'udp6';
+      for (const h of [hosts.a, hosts.b]) hosts.exec(h, 'ip', 'link', 'set', 'dev', h.dev, 'mtu', '1280');
+      const trace = join(mkdtempSync(join(tmpdir(), 'batchgram-')), 'strace');
+      try {
+        const rx = hosts.node(hosts.b, receiver(type, hosts.b[family], new Array(160).fill(1400)));
+        const { port } = await rx.next<{ port: number }>();
+        // Five writes of 32 datagrams of 1400 bytes to the receiver, then five
+        // to a port nobody listens on: a second destination with the same path.
+        const tx = hosts.node(hosts.a, `
+          const { BatchSocket } = require(${INDEX});
+          const { payload } = require(${HELPERS});
+          (async () => {
+            const s = await BatchSocket.bind({ type: '${type}', sendBufferSize: 8 << 20 });
+            for (const to of [${port}, ${port === 65535 ? 1 : port + 1}]) {
+              for (let w = 0; w < 5; w++) await s.writeBatchTo(Array.from({ length: 32 }, (_, i) => payload(w * 32 + i, 1400)), '${hosts.b[family]}', to);
+            }
+            console.log(JSON.stringify(s.stats()));
+            await s.close();
+          })();
+        `, ['strace', '-f', '-qq', '-Z', '-e', 'trace=sendmmsg', '-o', trace]);
+        const stats = await tx.next<Record<string, number>>();
+        await tx.exited;
+        const failed = readFileSync(trace, 'utf8').split('\n').filter((l) => /sendmmsg\(.*= -1 E/.test(l));
+        assert.equal(failed.length, 2, `one refused GSO call per destination:\n${failed.join('\n')}`);
+        assert.ok(failed.every((l) => /EINVAL|EMSGSIZE/.test(l)), failed.join('\n'));
+        // Per destination: the refused call and the first write's 32 singles, then one call per write.
+        assert.deepEqual([stats.sendCalls, stats.messagesOut, stats.datagramsOut], [12, 320, 320]);
+        const got = await rx.next<Result>();
+        assert.deepEqual([got.count, got.bad], [160, 0], 'the oversize datagrams arrive, fragmented');
+      } finally {
+        for (const h of [hosts.a, hosts.b]) hosts.exec(h, 'ip', 'link', 'set', 'dev', h.dev, 'mtu', '1500');
+        rmSync(dirname(trace), { recursive: true, force: true });
       }
     });
   }

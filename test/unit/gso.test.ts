@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { describe, it } from 'node:test';
 import { GeneveHeader, GENEVE_FIXED_HEADER_LENGTH as G, GENEVE_PROTOCOL_WIREGUARD } from '../../src/wire/geneve';
-import { coalesce, gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, SENTINEL_BATCH_THRESHOLD } from '../../src/offload/gso';
+import { coalesce, type CoalesceOptions, gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, SENTINEL_BATCH_THRESHOLD } from '../../src/offload/gso';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS } from '../../src/limits';
 import { datagramSpans } from '../../src/offload/spans';
+import { GsoRefusals } from '../../src/offload/refusals';
 
 const S = SENTINEL.length;
 const geneve = new GeneveHeader({ protocol: GENEVE_PROTOCOL_WIREGUARD, vni: 1 });
@@ -95,6 +96,22 @@ describe('coalesce limits', () => {
     assert.deepEqual(plan([5, 5, 0, 5]).msgs, [[5, 5], [0], [5]]);
   });
 
+  it('sends datagrams at least as long as a refused segment size singly, per group', () => {
+    const lengths = [1400, 1400, 1400, 1000, 1000, 1399, 1399];
+    const run = (opts: Partial<CoalesceOptions>) => {
+      const p = new MessagePlan(lengths.length);
+      const n = coalesce(lengths, 0, lengths.length, { maxPayload: MAX_IPV4_PAYLOAD, ...opts }, p);
+      return Array.from({ length: n }, (_, m) => [p.count[m], p.segment[m]]);
+    };
+    assert.deepEqual(run({}), [[4, 1400], [1, 0], [2, 1399]]);
+    assert.deepEqual(run({ refusedSegment: [1400] }), [[1, 0], [1, 0], [1, 0], [2, 1000], [2, 1399]]);
+    assert.deepEqual(run({ refusedSegment: [1200] }), [[1, 0], [1, 0], [1, 0], [2, 1000], [1, 0], [1, 0]]);
+    assert.deepEqual(run({ refusedSegment: [0] }), run({}), '0: nothing refused');
+    // Groups 0 and 1: only group 1's path refused.
+    assert.deepEqual(run({ groups: [0, 0, 1, 1, 1, 0, 0], refusedSegment: [0, 1200] }),
+      [[2, 1400], [1, 0], [2, 1000], [2, 1399]]);
+  });
+
   it('plans a sub-range of the batch', () => {
     const p = new MessagePlan(4);
     const n = coalesce([9, 4, 4, 4], 1, 4, { maxPayload: MAX_IPV4_PAYLOAD }, p);
@@ -169,5 +186,33 @@ describe('whether a write uses GSO', () => {
     assert.equal(planNext(lengths, 2, 5, 2, true, opts, 8, plan), 1);
     assert.deepEqual([plan.first[0], plan.count[0], plan.segment[0]], [2, 3, 100]);
     assert.equal(planNext(lengths, 0, 5, 0, false, opts, 3, plan), 3, 'without GSO, at most batchSize messages');
+  });
+});
+
+describe('remembered GSO refusals', () => {
+  it('keeps the smallest refused size per destination until it expires', () => {
+    const r = new GsoRefusals(1000, 4);
+    assert.equal(r.empty, true);
+    assert.equal(r.limit('a', 0), 0);
+    r.remember('a', 1400, 0);
+    r.remember('a', 1500, 10);
+    assert.equal(r.limit('a', 20), 1400, 'the smaller size stands');
+    r.remember('a', 1300, 20);
+    assert.equal(r.limit('a', 30), 1300);
+    assert.equal(r.limit('b', 30), 0, 'per destination');
+    assert.equal(r.limit('a', 1019), 1300, 'each refusal renews the time');
+    assert.equal(r.limit('a', 1020), 0, 'forgotten after the time');
+    assert.equal(r.empty, true);
+  });
+
+  it('forgets the oldest destination past its capacity, and on request', () => {
+    const r = new GsoRefusals(1000, 2);
+    r.remember('a', 1, 0);
+    r.remember('b', 2, 0);
+    r.remember('a', 1, 1); // a is now the newest
+    r.remember('c', 3, 2);
+    assert.deepEqual(['a', 'b', 'c'].map((k) => r.limit(k, 3)), [1, 0, 3]);
+    r.forget('a');
+    assert.equal(r.limit('a', 3), 0);
   });
 });

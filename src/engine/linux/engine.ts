@@ -73,11 +73,13 @@ export class LinuxEngine implements Engine {
     const len = encodeSockaddr(this.#addrScratch, 0, dest, port);
     const r = this.#addon.connect(this.#handle, this.#addrScratch, len);
     if (r < 0) throwSystemError(r, 'connect', formatAddress(dest), port);
+    this.#sender.peerChanged();
   }
 
   disconnect(): void {
     const r = this.#addon.connect(this.#handle, this.#addrScratch, 0);
     if (r < 0) throwSystemError(r, 'connect');
+    this.#sender.peerChanged();
   }
 
   getRecvBufferSize(): number { return this.getIntOption(abi.SOL_SOCKET, abi.SO_RCVBUF, 'SO_RCVBUF'); }

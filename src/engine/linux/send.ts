@@ -9,8 +9,10 @@ import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
 import type { Capabilities } from '../../kernel/probe';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from '../../offload/gso';
+import { GsoRefusals } from '../../offload/refusals';
 import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
+import type { ParsedAddress } from '../../wire/sockaddr';
 import type { SendHeader, TrafficCounts, WriteError, WriteJob } from '../contract';
 
 const { EAGAIN, ENOBUFS } = constants.errno;
@@ -18,6 +20,11 @@ const CONTROL_SIZE = SEND_CONTROL_SIZE;
 
 /** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
 const NOBUFS_RETRY_MS = 1;
+
+/** Names a destination for the refusal cache; '' is the connected peer. */
+function destinationKey(dest: ParsedAddress | null, port: number): string {
+  return dest === null ? '' : `${formatAddress(dest)} ${port}`;
+}
 
 interface PendingWrite {
   job: WriteJob;
@@ -36,6 +43,8 @@ interface PendingWrite {
   next: number;
   /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
   singlesUntil: number;
+  /** Per group (see CoalesceOptions.refusedSegment), looked up once the socket remembers a refusal. */
+  refusedSegment: number[] | undefined;
   gsoDisabled: boolean;
   error: Error | null;
   resolve: () => void;
@@ -76,6 +85,8 @@ export class Sender {
   readonly #msgDesc: Int32Array;
   readonly #iovDesc: Int32Array;
   readonly #plan: MessagePlan;
+  /** Destinations whose path refused GSO segments of some size (sent singly without asking again). */
+  readonly #refusals = new GsoRefusals();
   #queue: PendingWrite[] = [];
   #queuedDatagrams = 0;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -125,7 +136,7 @@ export class Sender {
     return new Promise<void>((resolve, reject) => {
       const w: PendingWrite = {
         job, sources, fixedSources: sources.length, offsets: job.offsets, lengths: job.lengths, next: 0, singlesUntil: 0,
-        gsoDisabled: false, error: null, resolve, reject,
+        refusedSegment: undefined, gsoDisabled: false, error: null, resolve, reject,
       };
       this.#queue.push(w);
       this.#queuedDatagrams += count;
@@ -182,10 +193,11 @@ export class Sender {
     // One address for the whole write in slot 0; writeMessages' in each message's own slot.
     const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
     const allowed = gsoAllowed(total, this.#config.neverGsoEqualTail);
+    if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
     while (w.next < total) {
       const messages = planNext(w.lengths, w.next, total, w.singlesUntil, this.#caps.txOffload && allowed,
         { maxPayload: job.maxPayload, maxSegments: this.#config.maxSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
-          groups: job.groups?.of },
+          groups: job.groups?.of, refusedSegment: w.refusedSegment },
         this.#config.batchSize, plan);
       let sent = 0;
       while (sent < messages) {
@@ -218,6 +230,8 @@ export class Sender {
         }
         if (refusal === GsoRefusal.SendSingly) {
           w.singlesUntil = plan.first[sent] + plan.count[sent];
+          // Fragments are what make the datagrams go singly: with don't-fragment they fail alike, and there is nothing to learn.
+          if (this.#caps.mayFragment) this.#rememberRefusal(w, plan.first[sent], plan.segment[sent]);
           break;
         }
         const to = job.groups ? job.groups.to[job.groups.of[plan.first[sent]]] : job;
@@ -241,6 +255,25 @@ export class Sender {
       }
     }
     return SendResult.Done;
+  }
+
+  // The refused segment size of each of the job's destinations (one without groups).
+  #refusedFor(job: WriteJob): number[] {
+    const now = Date.now();
+    if (job.groups === undefined) return [this.#refusals.limit(destinationKey(job.dest, job.port), now)];
+    return job.groups.to.map((to) => this.#refusals.limit(destinationKey(to.dest, to.port), now));
+  }
+
+  #rememberRefusal(w: PendingWrite, first: number, segment: number): void {
+    const g = w.job.groups;
+    const to = g === undefined ? w.job : g.to[g.of[first]];
+    this.#refusals.remember(destinationKey(to.dest, to.port), segment, Date.now());
+    w.refusedSegment = this.#refusedFor(w.job);
+  }
+
+  /** The connected peer changed: what its path refused says nothing about the next one. */
+  peerChanged(): void {
+    this.#refusals.forget('');
   }
 
   // Writes the descriptors of plan messages [0, messages): iovecs pointing
