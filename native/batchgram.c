@@ -41,6 +41,9 @@
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40
 #endif
+#ifndef SO_SELECT_ERR_QUEUE  // Linux 3.10; older C libraries lack the name
+#define SO_SELECT_ERR_QUEUE 45
+#endif
 
 // Every address slot is large enough for the largest family we speak.
 #define SOCKADDR_SLOT ((uint32_t)sizeof(struct sockaddr_in6))
@@ -653,8 +656,10 @@ static napi_value js_poll_update(napi_env env, napi_callback_info info) {
   sock_t* s;
   int64_t events;
   if (!get_args(env, info, 2, argv) || !get_sock(env, argv[0], &s) ||
-      !get_int(env, argv[1], 0, 3, &events, "events must be 0..3"))
+      !get_int(env, argv[1], 0, UV_READABLE | UV_WRITABLE | UV_PRIORITIZED, &events,
+               "events must be a mask of UV_READABLE, UV_WRITABLE and UV_PRIORITIZED"))
     return NULL;
+  if (events & ~(UV_READABLE | UV_WRITABLE | UV_PRIORITIZED)) return throw_range(env, "unknown poll events"), NULL;
   if (!s->poll_open) return int_value(env, -EBADF);
   int r = events == 0 ? uv_poll_stop(&s->poll) : uv_poll_start(&s->poll, (int)events, on_poll);
   return int_value(env, r);
@@ -817,7 +822,9 @@ static napi_value js_recv_ring(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-static napi_value js_recvmmsg(napi_env env, napi_callback_info info) {
+// One recvmmsg into the ring's first `count` slots with `flags` beside
+// MSG_DONTWAIT: the data queue, or with MSG_ERRQUEUE the socket's error queue.
+static napi_value recv_into_ring(napi_env env, napi_callback_info info, int flags) {
   napi_value argv[3];
   sock_t* s;
   recv_ring_t* r;
@@ -845,7 +852,7 @@ static napi_value js_recvmmsg(napi_env env, napi_callback_info info) {
     h->msg_flags = 0;
     msgs[i].msg_len = 0;
   }
-  int n = recvmmsg(s->fd, msgs, (unsigned)count, MSG_DONTWAIT, NULL);
+  int n = recvmmsg(s->fd, msgs, (unsigned)count, MSG_DONTWAIT | flags, NULL);
   if (n < 0) return int_value(env, -errno);
   int32_t* meta = m.data[RECV_META];
   for (int i = 0; i < n; i++) {
@@ -856,6 +863,16 @@ static napi_value js_recvmmsg(napi_env env, napi_callback_info info) {
     out[3] = (int32_t)msgs[i].msg_hdr.msg_controllen;
   }
   return int_value(env, n);
+}
+
+static napi_value js_recvmmsg(napi_env env, napi_callback_info info) {
+  return recv_into_ring(env, info, 0);
+}
+
+// The error queue (IP_RECVERR): each message is the start of a datagram that
+// failed, its destination as the address, and the error as control data.
+static napi_value js_recv_errors(napi_env env, napi_callback_info info) {
+  return recv_into_ring(env, info, MSG_ERRQUEUE);
 }
 
 // ---------------------------------------------------------------------------
@@ -1062,6 +1079,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"pollRef", NULL, js_poll_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvRing", NULL, js_recv_ring, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvmmsg", NULL, js_recvmmsg, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvErrors", NULL, js_recv_errors, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendRing", NULL, js_send_ring, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendmmsg", NULL, js_sendmmsg, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringRelease", NULL, js_ring_release, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1093,6 +1111,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"SO_REUSEPORT", SO_REUSEPORT},
       {"SO_BROADCAST", SO_BROADCAST},
       {"SO_ERROR", SO_ERROR},
+      {"SO_SELECT_ERR_QUEUE", SO_SELECT_ERR_QUEUE},
+      {"IP_RECVERR", IP_RECVERR},
+      {"IPV6_RECVERR", IPV6_RECVERR},
+      {"UV_PRIORITIZED", UV_PRIORITIZED},
       {"IPV6_V6ONLY", IPV6_V6ONLY},
       {"MSG_TRUNC", MSG_TRUNC},
       {"MSG_CTRUNC", MSG_CTRUNC},

@@ -5,6 +5,7 @@ export {
   type WriteOptions,
 } from './socket';
 export { BatchView, type Batch, type Datagram } from './batch';
+export type { IcmpError } from './engine/contract';
 export type { Capabilities } from './kernel/probe';
 export { IDEAL_BATCH_SIZE } from './kernel/probe';
 export { BatchgramError, GSODisabledError, GeneveError, type GeneveErrorCode, type SystemError } from './errors';

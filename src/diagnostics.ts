@@ -13,6 +13,8 @@ export const channels = {
   gsoDisabled: channel('batchgram:gso-disabled'),
   /** The kernel's drop counter (SO_RXQ_OVFL) rose: { socket, address, dropped, total }. */
   drops: channel('batchgram:drops'),
+  /** An entry of the error queue (receiveErrors): { socket, address, error } (error: the 'icmpError' event's object). */
+  icmpError: channel('batchgram:icmp-error'),
   /** A write was refused past sendQueueLimit: { socket, address, limit, queued }. */
   queueFull: channel('batchgram:queue-full'),
 };

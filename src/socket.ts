@@ -3,7 +3,7 @@
 // 'view' and 'batch' events and async iteration with backpressure.
 import { EventEmitter } from 'node:events';
 import { BatchView, type Batch } from './batch';
-import type { BindOptions, Destination, Engine, EngineHost, SendHeader, SocketStats, WriteJob } from './engine/contract';
+import type { BindOptions, Destination, Engine, EngineHost, IcmpError, SendHeader, SocketStats, WriteJob } from './engine/contract';
 import { openEngine } from './engine/open';
 import { engineOptions } from './engine/options';
 import {
@@ -67,6 +67,11 @@ export interface BatchSocketOptions {
   tos?: number;
   /** Never fragment: a datagram above the path MTU fails its write with EMSGSIZE (path MTU probing). */
   dontFragment?: boolean;
+  /**
+   * Read the error queue (IP_RECVERR / IPV6_RECVERR): what ICMP says about sent datagrams arrives as 'icmpError'
+   * events, on unconnected sockets too, and never as 'error'; `capabilities.icmpErrors` says whether the kernel does.
+   */
+  receiveErrors?: boolean;
 }
 
 /** What a socket does in the kernel, as `capabilities` reports it. */
@@ -114,6 +119,8 @@ export interface BatchSocketEvents {
   view: [view: BatchView];
   batch: [batch: Batch];
   error: [err: Error];
+  /** An entry of the error queue (receiveErrors); never an 'error'. */
+  icmpError: [e: IcmpError];
   close: [];
 }
 
@@ -198,6 +205,7 @@ function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): { batch
     ttl: intOpt(o, 'ttl', 1, 255),
     tos: intOpt(o, 'tos', 0, 255),
     dontFragment: boolOpt(o, 'dontFragment', false),
+    receiveErrors: boolOpt(o, 'receiveErrors', false),
   }, batching);
   return { batching, options };
 }
@@ -232,6 +240,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     this.#engine = engine;
     host.deliver = (v) => this.#deliver(v);
     host.reportError = (e) => this.#reportError(e);
+    host.reportIcmpError = (e) => rethrow(emitEach(this, 'icmpError', e, null));
     host.socket = this;
     publish(channels.open, () => ({ socket: this, address: endpointText(engine.address()) }));
     // Reading follows demand: it starts with the first consumer and stops
@@ -700,7 +709,7 @@ export async function bindWith(options: BatchSocketOptions, b: NativeBinding | n
   const { batching, options: o } = resolveOptions(options, b);
   // The engine reports to whatever the socket installs here once it exists;
   // nothing can arrive before that, as reading starts on demand.
-  const host: EngineHost = { deliver: () => {}, reportError: () => {} };
+  const host: EngineHost = { deliver: () => {}, reportError: () => {}, reportIcmpError: () => {} };
   const engine = await openEngine(batching ? b : null, o, host);
   return new BatchSocket(engine, host, o.type, o.batchSize);
 }

@@ -23,6 +23,8 @@ export interface TrafficCounts {
   truncated: number;
   /** Datagrams the kernel dropped because the receive queue was full (SO_RXQ_OVFL). */
   rxqOverflows: number;
+  /** Entries read from the error queue (receiveErrors), each an 'icmpError' event. */
+  icmpErrors: number;
 }
 
 export interface SocketStats extends TrafficCounts {
@@ -38,7 +40,7 @@ export function emptyCounts(): TrafficCounts {
   return {
     datagramsIn: 0, bytesIn: 0, messagesIn: 0, recvCalls: 0,
     datagramsOut: 0, bytesOut: 0, messagesOut: 0, sendCalls: 0,
-    truncated: 0, rxqOverflows: 0,
+    truncated: 0, rxqOverflows: 0, icmpErrors: 0,
   };
 }
 
@@ -110,12 +112,31 @@ export interface SendHeader {
   ipv4: boolean;
 }
 
+/** What the network (or this host) said about a datagram the socket sent: an entry of its error queue. */
+export interface IcmpError {
+  /** The error's Node-style code: ECONNREFUSED (port unreachable), EHOSTUNREACH, ENETUNREACH, EMSGSIZE, ... */
+  code: string;
+  /** Its negative errno, as a SystemError's. */
+  errno: number;
+  /** Where the failed datagram was going. */
+  address: string;
+  port: number;
+  /** 'icmp' or 'icmp6': an ICMP message from the path; 'local': this host refused it (EMSGSIZE above the route's MTU). */
+  origin: 'local' | 'icmp' | 'icmp6';
+  /** The address of the node that sent the ICMP message; undefined for local errors. */
+  from: string | undefined;
+  /** The MTU the error announced (EMSGSIZE: "fragmentation needed", "packet too big", or the local route's). */
+  mtu: number | undefined;
+}
+
 export interface EngineHost {
   // Mutable: BatchSocket installs its handlers after the engine is open.
   /** A read arrived; the view is valid until this returns. */
   deliver(view: BatchView): void;
   /** Reports an error not tied to a write (a failed read, an ICMP error on a connected socket). */
   reportError(err: Error): void;
+  /** Reports an entry of the error queue (receiveErrors). */
+  reportIcmpError(e: IcmpError): void;
   /** The public socket the engine's diagnostics_channel messages are about. */
   socket?: object;
 }
@@ -148,6 +169,8 @@ export interface BindOptions {
   receiveEcn: boolean;
   receiveLocalAddress: boolean;
   receiveTimestamps: boolean;
+  /** Read the error queue (IP_RECVERR / IPV6_RECVERR): ICMP errors reach unconnected sockets too. */
+  receiveErrors: boolean;
 }
 
 export interface Engine {

@@ -13,7 +13,7 @@ class DgramEngine implements Engine {
   // node:dgram reports none of the per-datagram metadata either.
   readonly capabilities: Capabilities = {
     batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,
-    mayFragment: true,
+    mayFragment: true, icmpErrors: false,
   };
   readonly #counts = emptyCounts();
   readonly #sock: Socket;

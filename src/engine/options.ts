@@ -48,6 +48,7 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
     receiveEcn: r.receiveEcn ?? false,
     receiveLocalAddress: r.receiveLocalAddress ?? false,
     receiveTimestamps: r.receiveTimestamps ?? false,
+    receiveErrors: r.receiveErrors ?? false,
     mark: r.mark, bindToDevice: r.bindToDevice, ttl: r.ttl, tos: r.tos,
     dontFragment: r.dontFragment ?? false,
   };

@@ -16,6 +16,7 @@ export interface NativeConstants {
   UDP_SEGMENT: number; UDP_GRO: number; SO_RXQ_OVFL: number;
   SO_RCVBUF: number; SO_SNDBUF: number; SO_RCVBUFFORCE: number; SO_SNDBUFFORCE: number;
   SO_REUSEADDR: number; SO_REUSEPORT: number; SO_BROADCAST: number; SO_ERROR: number; IPV6_V6ONLY: number;
+  SO_SELECT_ERR_QUEUE: number; IP_RECVERR: number; IPV6_RECVERR: number; UV_PRIORITIZED: number;
   MSG_TRUNC: number; MSG_CTRUNC: number;
   IP_TOS: number; IP_RECVTOS: number; IP_PKTINFO: number; SO_MARK: number; SO_BINDTODEVICE: number;
   IP_MTU_DISCOVER: number; IP_PMTUDISC_PROBE: number; IPV6_MTU_DISCOVER: number; IPV6_PMTUDISC_PROBE: number; IPV6_DONTFRAG: number;
@@ -51,7 +52,7 @@ export interface NativeBinding {
   /** For options whose value is not an int: fills out[0, result) and returns the length, or -errno. */
   getsockoptBytes(s: SocketHandle, level: number, name: number, out: Uint8Array): number;
   close(s: SocketHandle): number;
-  /** Events: 1 readable, 2 writable; the callback gets (status, events). */
+  /** Events: 1 readable, 2 writable, UV_PRIORITIZED (an error queued, with SO_SELECT_ERR_QUEUE); the callback gets (status, events). */
   pollStart(s: SocketHandle, cb: (status: number, events: number) => void): number;
   pollUpdate(s: SocketHandle, events: number): number;
   pollRef(s: SocketHandle, ref: boolean): number;
@@ -59,6 +60,8 @@ export interface NativeBinding {
   recvRing(arena: Uint8Array, slots: number, slotSize: number, names: Uint8Array,
     controls: Uint8Array, controlSize: number, meta: Int32Array): RecvRing | number;
   recvmmsg(s: SocketHandle, ring: RecvRing, count: number): number;
+  /** recvmmsg from the error queue (MSG_ERRQUEUE): per slot the failed datagram's start, its destination, the error. */
+  recvErrors(s: SocketHandle, ring: RecvRing, count: number): number;
   /** Message descriptors: [first iovec, iovec count, address slot, address length, control length];
    *  iovec descriptors: [buffer index, byte offset, byte length]. */
   sendRing(maxMessages: number, maxIovecs: number, names: Uint8Array, controls: Uint8Array,
@@ -154,6 +157,7 @@ export const abi: NativeConstants = binding?.constants ?? {
   UDP_SEGMENT: 103, UDP_GRO: 104, SO_RXQ_OVFL: 40,
   SO_RCVBUF: 8, SO_SNDBUF: 7, SO_RCVBUFFORCE: 33, SO_SNDBUFFORCE: 32,
   SO_REUSEADDR: 2, SO_REUSEPORT: 15, SO_BROADCAST: 6, SO_ERROR: 4, IPV6_V6ONLY: 26,
+  SO_SELECT_ERR_QUEUE: 45, IP_RECVERR: 11, IPV6_RECVERR: 25, UV_PRIORITIZED: 8,
   MSG_TRUNC: 0x20, MSG_CTRUNC: 0x08,
   IP_TOS: 1, IP_RECVTOS: 13, IP_PKTINFO: 8, SO_MARK: 36, SO_BINDTODEVICE: 25,
   IP_MTU_DISCOVER: 10, IP_PMTUDISC_PROBE: 3, IPV6_MTU_DISCOVER: 23, IPV6_PMTUDISC_PROBE: 3, IPV6_DONTFRAG: 62,

@@ -26,6 +26,8 @@ export interface Capabilities {
   timestamps: boolean;
   /** The kernel may fragment a datagram above the path MTU; false with dontFragment. */
   mayFragment: boolean;
+  /** IP_RECVERR / IPV6_RECVERR: ICMP errors arrive as 'icmpError' events (asked for with receiveErrors). */
+  icmpErrors: boolean;
 }
 
 /**

@@ -3,7 +3,8 @@
 // (UDP_GRO), the receive-queue drop counter (SO_RXQ_OVFL), and, where a socket
 // asks for them, each datagram's ECN bits (IP_TOS, IPV6_TCLASS), the local
 // address and interface it arrived on (IP_PKTINFO, IPV6_PKTINFO) and its
-// receive time (SCM_TIMESTAMPNS). Functions read and write in place over a
+// receive time (SCM_TIMESTAMPNS); and the errors of the error queue
+// (IP_RECVERR, IPV6_RECVERR). Functions read and write in place over a
 // DataView so the receive path allocates nothing.
 import { ControlMessageError } from '../errors';
 import { abi } from '../kernel/native';
@@ -147,6 +148,58 @@ export function readTimestamp(v: DataView, start: number, end: number, l: CmsgLa
     return v.getBigInt64(at, HOST_LITTLE_ENDIAN) * 1_000_000_000n + v.getBigInt64(at + 8, HOST_LITTLE_ENDIAN);
   }
   return BigInt(v.getInt32(at, HOST_LITTLE_ENDIAN)) * 1_000_000_000n + BigInt(v.getInt32(at + 4, HOST_LITTLE_ENDIAN));
+}
+
+/** struct sock_extended_err (linux/errqueue.h): errno (u32), origin, type, code, pad (u8), info, data (u32). */
+const EXTENDED_ERROR_SIZE = 16;
+/** sockaddr_in, sockaddr_in6: the offender's address follows the error (SO_EE_OFFENDER). */
+const SOCKADDR_IN_SIZE = 16, SOCKADDR_IN6_SIZE = 28;
+
+/**
+ * Control bytes an error-queue message needs beyond what the socket's other
+ * options add: the error and the larger offender address.
+ */
+export const ERROR_CONTROL_SIZE = cmsgSpace(EXTENDED_ERROR_SIZE + SOCKADDR_IN6_SIZE);
+
+/** Who queued an error (SO_EE_ORIGIN_*): this host, or an ICMP / ICMPv6 message from the path. */
+export const ErrorOrigin = { Local: 1, Icmp: 2, Icmp6: 3 } as const;
+
+/** An entry of the socket's error queue. */
+export interface ExtendedError {
+  /** Positive errno. */
+  errno: number;
+  origin: number;
+  /** The ICMP type and code, for the ICMP origins. */
+  type: number;
+  code: number;
+  /** The MTU for EMSGSIZE (ICMP "fragmentation needed" / "packet too big", or the local route's). */
+  info: number;
+  /** The address of the node that reported it (an ICMP message's source); null when there is none. */
+  offender: { family: 4 | 6; bytes: Uint8Array } | null;
+}
+
+/**
+ * The error of an error-queue message (IP_RECVERR on IPv4 sockets,
+ * IPV6_RECVERR on IPv6 ones, IPv4 errors included), or null when it carries none.
+ */
+export function readExtendedError(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): ExtendedError | null {
+  let at = findControlData(v, start, end, abi.IPPROTO_IP, abi.IP_RECVERR, EXTENDED_ERROR_SIZE, l);
+  if (at < 0) at = findControlData(v, start, end, abi.IPPROTO_IPV6, abi.IPV6_RECVERR, EXTENDED_ERROR_SIZE, l);
+  if (at < 0) return null;
+  // The message's own length bounds the offender: the kernel writes one only where it has one.
+  const dataEnd = Math.min(end, at - alignUp(l.headerSize, l.align) + readLen(v, at - alignUp(l.headerSize, l.align), l));
+  const o = at + EXTENDED_ERROR_SIZE;
+  const family = dataEnd - o >= 2 ? v.getUint16(o, HOST_LITTLE_ENDIAN) : 0;
+  let offender: ExtendedError['offender'] = null;
+  if (family === abi.AF_INET && dataEnd - o >= SOCKADDR_IN_SIZE) {
+    offender = { family: 4, bytes: new Uint8Array(v.buffer.slice(v.byteOffset + o + 4, v.byteOffset + o + 8)) };
+  } else if (family === abi.AF_INET6 && dataEnd - o >= SOCKADDR_IN6_SIZE) {
+    offender = { family: 6, bytes: new Uint8Array(v.buffer.slice(v.byteOffset + o + 8, v.byteOffset + o + 24)) };
+  }
+  return {
+    errno: v.getUint32(at, HOST_LITTLE_ENDIAN), origin: v.getUint8(at + 4), type: v.getUint8(at + 5), code: v.getUint8(at + 6),
+    info: v.getUint32(at + 8, HOST_LITTLE_ENDIAN), offender,
+  };
 }
 
 /**

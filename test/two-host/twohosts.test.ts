@@ -178,7 +178,9 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
           const { BatchSocket } = require(${INDEX});
           const { payload } = require(${HELPERS});
           (async () => {
-            const df = await BatchSocket.bind({ type: '${type}', dontFragment: true });
+            const df = await BatchSocket.bind({ type: '${type}', dontFragment: true, receiveErrors: true });
+            const local = [];
+            df.on('icmpError', (e) => local.push([e.origin, e.code, e.mtu]));
             const plain = await BatchSocket.bind({ type: '${type}' });
             const outcome = (p) => p.then(() => 'sent', (e) => e.code + ' after ' + e.datagramsSent);
             const to = ['${hosts.b[family]}', ${port}];
@@ -189,6 +191,9 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
               gso: await outcome(df.writeBatchTo([payload(98, 1000), ...Array.from({ length: 10 }, () => payload(97, 1400))], ...to)),
               fragmented: await outcome(plain.writeBatchTo(Array.from({ length: 10 }, (_, i) => payload(11 + i, 1400)), ...to)),
             };
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            // Each refusal also queues a local error that names the route's MTU.
+            r.local = local.length > 0 && local.every(([origin, code, mtu]) => origin === 'local' && code === 'EMSGSIZE' && mtu === 1280);
             console.log(JSON.stringify(r));
             await df.close();
             await plain.close();
@@ -196,7 +201,7 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
         `);
         const r = await tx.next<Record<string, unknown>>();
         assert.deepEqual(r, {
-          mayFragment: [false, true], small: 'sent', single: 'EMSGSIZE after 0', gso: 'EMSGSIZE after 1', fragmented: 'sent',
+          mayFragment: [false, true], small: 'sent', single: 'EMSGSIZE after 0', gso: 'EMSGSIZE after 1', fragmented: 'sent', local: true,
         });
         const got = await rx.next<Result>();
         assert.equal(got.count, 10 + 1 + 10, 'the ten small ones, the one before the refused run, the ten of the plain socket');
@@ -243,6 +248,32 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
       }
     });
   }
+
+  it("through a router with no route onward, the router's ICMP error reaches an unconnected socket (IPv4, IPv6)", async () => {
+    // Host b forwards, but knows no route to the documentation prefixes that a routes through it.
+    hosts.exec(hosts.b, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1');
+    hosts.exec(hosts.a, 'ip', 'route', 'add', '198.51.100.0/24', 'via', hosts.b.v4);
+    hosts.exec(hosts.a, 'ip', '-6', 'route', 'add', '2001:db8:ff::/64', 'via', hosts.b.v6);
+    const tx = hosts.node(hosts.a, `
+      const { BatchSocket } = require(${INDEX});
+      (async () => {
+        const got = [];
+        for (const [type, to] of [['udp4', '198.51.100.7'], ['udp6', '2001:db8:ff::7']]) {
+          const s = await BatchSocket.bind({ type, receiveErrors: true });
+          s.on('icmpError', (e) => got.push(e));
+          await s.writeBatchTo([Buffer.from('x')], to, 4789);
+          const t0 = Date.now();
+          while (got.length < (type === 'udp4' ? 1 : 2) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+          await s.close();
+        }
+        console.log(JSON.stringify(got));
+      })();
+    `);
+    assert.deepEqual(await tx.next(), [
+      { code: 'ENETUNREACH', errno: -101, address: '198.51.100.7', port: 4789, origin: 'icmp', from: hosts.b.v4 },
+      { code: 'ENETUNREACH', errno: -101, address: '2001:db8:ff::7', port: 4789, origin: 'icmp6', from: hosts.b.v6 },
+    ]);
+  });
 
   it('surfaces an ICMP port-unreachable as ECONNREFUSED on a connected socket, which keeps working', async () => {
     const rx = hosts.node(hosts.b, receiver('udp4', hosts.b.v4, [10]));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   cmsgLen, type CmsgLayout, cmsgSpace, CONTROL_BUFFER_SIZE, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
-  type PacketInfo, readEcn, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp, receiveControlSize,
+  ErrorOrigin, type PacketInfo, readEcn, readExtendedError, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp, receiveControlSize,
   SEND_CONTROL_SIZE, writeControl, writeSourceAddress, writeTrafficClass, writeUdpSegment,
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
@@ -184,4 +184,51 @@ describe('header fields to send, in both cmsghdr layouts', () => {
       assert.ok(writeUdpSegment(v, 0, 1, l) + writeTrafficClass(v, 0, false, 0, l) + writeSourceAddress(v, 0, 6, six, l) <= SEND_CONTROL_SIZE);
     });
   }
+});
+
+describe('readExtendedError', () => {
+  // struct sock_extended_err, then the offender's sockaddr (AF_UNSPEC: none).
+  const error = (errno: number, origin: number, type: number, code: number, info: number, offender: Uint8Array) => {
+    const b = new Uint8Array(16 + offender.length);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, errno, le);
+    b.set([origin, type, code, 0], 4);
+    v.setUint32(8, info, le);
+    b.set(offender, 16);
+    return b;
+  };
+  const sockaddr = (family: number, size: number, addressAt: number, address: number[]) => {
+    const b = new Uint8Array(size);
+    new DataView(b.buffer).setUint16(0, family, le);
+    b.set(address, addressAt);
+    return b;
+  };
+  const v4 = sockaddr(abi.AF_INET, 16, 4, [192, 0, 2, 1]);
+  const v6 = sockaddr(abi.AF_INET6, 28, 8, [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 7]);
+  const none = sockaddr(0, 16, 4, []);
+
+  it('reads an ICMP port unreachable from IP_RECVERR, with the reporting node', () => {
+    const b = cat(rxq(3), control(abi.IPPROTO_IP, abi.IP_RECVERR, error(111, ErrorOrigin.Icmp, 3, 3, 0, v4)));
+    assert.deepEqual(readExtendedError(view(b), 0, b.length),
+      { errno: 111, origin: ErrorOrigin.Icmp, type: 3, code: 3, info: 0, offender: { family: 4, bytes: new Uint8Array([192, 0, 2, 1]) } });
+  });
+
+  it('reads an ICMPv6 packet too big from IPV6_RECVERR, with its MTU', () => {
+    const b = control(abi.IPPROTO_IPV6, abi.IPV6_RECVERR, error(90, ErrorOrigin.Icmp6, 2, 0, 1280, v6));
+    const e = readExtendedError(view(b), 0, b.length)!;
+    assert.deepEqual([e.errno, e.origin, e.info, e.offender?.family, e.offender?.bytes[15]], [90, ErrorOrigin.Icmp6, 1280, 6, 7]);
+  });
+
+  it('gives no offender for a local error, nor for an address the message is too short to hold', () => {
+    const local = control(abi.IPPROTO_IP, abi.IP_RECVERR, error(90, ErrorOrigin.Local, 0, 0, 1500, none));
+    assert.equal(readExtendedError(view(local), 0, local.length)!.offender, null);
+    const cut = control(abi.IPPROTO_IPV6, abi.IPV6_RECVERR, error(113, ErrorOrigin.Icmp6, 1, 3, 0, v6.subarray(0, 16)));
+    assert.equal(readExtendedError(view(cut), 0, cut.length)!.offender, null);
+  });
+
+  it('is null without an error, and throws on a malformed header', () => {
+    const b = rxq(1);
+    assert.equal(readExtendedError(view(b), 0, b.length), null);
+    assert.throws(() => readExtendedError(view(malformed()), 0, malformed().length), ControlMessageError);
+  });
 });

@@ -6,7 +6,11 @@ import { systemError, throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
 import type { Capabilities } from '../../kernel/probe';
 import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
-import { emptyCounts, type Engine, type EngineHost, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
+import { emptyCounts, type Engine, type EngineHost, type IcmpError, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
+import { channels, publish } from '../../diagnostics';
+import { rethrow } from '../../listeners';
+import { receiveControlSize, ERROR_CONTROL_SIZE } from '../../wire/cmsg';
+import { ErrorQueue, ICMP_ERRNOS } from './errqueue';
 import { Receiver, type ReceiverConfig } from './recv';
 import { Sender, type SenderConfig } from './send';
 
@@ -14,6 +18,7 @@ const { ENOTCONN } = constants.errno;
 
 const POLL_READABLE = 1;
 const POLL_WRITABLE = 2;
+const POLL_PRIORITIZED = abi.UV_PRIORITIZED;
 
 export class LinuxEngine implements Engine {
   /** One capability state per socket; the sender downgrades txOffload when the kernel refuses GSO (EIO). */
@@ -28,6 +33,8 @@ export class LinuxEngine implements Engine {
   readonly #addrScratch = new Uint8Array(abi.SOCKADDR_SLOT);
   readonly #receiver: Receiver;
   readonly #sender: Sender;
+  /** The error queue's reader, with receiveErrors. */
+  readonly #errors: ErrorQueue | null;
   #events = 0;
   #reading = false;
   #closed = false;
@@ -40,14 +47,35 @@ export class LinuxEngine implements Engine {
     this.#handle = s;
     this.#host = host;
     const subject = () => ({ socket: host.socket, address: this.#localName() });
-    this.#receiver = new Receiver(b, s, recv, this.#counts, host, subject);
+    this.#errors = capabilities.icmpErrors ? new ErrorQueue(b, s, receiveControlSize(recv.metadata) + ERROR_CONTROL_SIZE) : null;
+    this.#receiver = new Receiver(b, s, recv, this.#counts, host, subject, capabilities.icmpErrors);
     this.#sender = new Sender(b, s, send, capabilities, this.#counts, {
       localName: () => this.#localName(),
       subject,
       queueChanged: () => this.#updatePoll(),
+      // Inside a write: the events wait for the write's own call to return.
+      takeErrors: () => this.#takeErrors((e) => process.nextTick(() => this.#host.reportIcmpError(e))),
     });
     const r = b.pollStart(s, (status, events) => this.#onPoll(status, events));
     if (r < 0) throwSystemError(r, 'uv_poll_start');
+    this.#updatePoll();
+  }
+
+  /**
+   * Reads the error queue, hands each entry to `report`, and says whether one
+   * came from the network (a local error is queued by the very call that
+   * failed; an ICMP one also fails the socket's next call, see ICMP_ERRNOS).
+   */
+  #takeErrors(report: (e: IcmpError) => void): boolean {
+    if (this.#errors === null) return false;
+    let fromNetwork = false;
+    for (const e of this.#errors.drain()) {
+      this.#counts.icmpErrors++;
+      if (e.origin !== 'local') fromNetwork = true;
+      publish(channels.icmpError, () => ({ socket: this.#host.socket, address: this.#localName(), error: e }));
+      report(e);
+    }
+    return fromNetwork;
   }
 
   get stats(): SocketStats {
@@ -124,9 +152,11 @@ export class LinuxEngine implements Engine {
 
   // Writability is asked for only while writes wait: a UDP socket is nearly
   // always writable, and a standing interest would wake the loop for nothing.
+  // Queued errors are always of interest, read or not.
   #updatePoll(): void {
     if (this.#closed) return;
-    const events = (this.#reading ? POLL_READABLE : 0) | (this.#sender.waitsForWritable ? POLL_WRITABLE : 0);
+    const events = (this.#reading ? POLL_READABLE : 0) | (this.#sender.waitsForWritable ? POLL_WRITABLE : 0) |
+      (this.#errors !== null ? POLL_PRIORITIZED : 0);
     if (events === this.#events) return;
     this.#events = events;
     this.#addon.pollUpdate(this.#handle, events);
@@ -134,19 +164,35 @@ export class LinuxEngine implements Engine {
 
   #onPoll(status: number, events: number): void {
     if (this.#closed) return;
+    let thrown: unknown[] | null = null;
+    // Errors first: reading them clears the socket's pending error, which
+    // would otherwise fail the next read or write in their place.
+    if (events & POLL_PRIORITIZED || (status < 0 && this.#errors !== null)) {
+      this.#takeErrors((e) => {
+        try {
+          this.#host.reportIcmpError(e);
+        } catch (err) {
+          (thrown ??= []).push(err);
+        }
+      });
+    }
     if (status < 0) {
       // On POLLERR libuv stops the poll and reports EBADF. The socket's own
       // pending error (an ICMP error on a connected socket, say) is the real
-      // news: take it (reading SO_ERROR clears it) and poll again.
+      // news: take it (reading SO_ERROR clears it) and poll again. With the
+      // error queue on, its entries were that news, reported above.
       const r = this.#addon.getsockopt(this.#handle, abi.SOL_SOCKET, abi.SO_ERROR, this.#scratch);
       const pending = r === 0 ? this.#scratch[0] : 0;
       this.#events = 0;
       this.#updatePoll();
-      this.#host.reportError(pending > 0 ? systemError(-pending, 'recvmmsg') : systemError(status, 'uv_poll'));
-      return;
+      if (this.#errors === null || (pending > 0 && !ICMP_ERRNOS.has(-pending))) {
+        this.#host.reportError(pending > 0 ? systemError(-pending, 'recvmmsg') : systemError(status, 'uv_poll'));
+      }
+    } else {
+      if (events & POLL_WRITABLE) this.#sender.pump();
+      if (events & POLL_READABLE) this.#receiver.read(() => this.#reading && !this.#closed, () => this.setReading(false));
     }
-    if (events & POLL_WRITABLE) this.#sender.pump();
-    if (events & POLL_READABLE) this.#receiver.read(() => this.#reading && !this.#closed, () => this.setReading(false));
+    rethrow(thrown);
   }
 
   #localName(): string {
@@ -159,5 +205,6 @@ export class LinuxEngine implements Engine {
     this.#addon.close(this.#handle);
     this.#sender.close();
     this.#receiver.close();
+    this.#errors?.close();
   }
 }

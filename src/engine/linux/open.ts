@@ -97,6 +97,20 @@ function enableReceiveMetadata(b: NativeBinding, s: SocketHandle, o: BindOptions
   };
 }
 
+/**
+ * Turns the error queue on (receiveErrors): both families' option on a
+ * dual-stack socket, as with the other options; SO_SELECT_ERR_QUEUE makes a
+ * queued error wake the poll as a priority event (libuv then keeps polling,
+ * where a bare POLLERR would stop it). True where the kernel took all of them.
+ */
+function enableErrorQueue(b: NativeBinding, s: SocketHandle, o: BindOptions): boolean {
+  const on = (level: number, name: number) => b.setsockopt(s, level, name, 1) === 0;
+  return o.receiveErrors &&
+    (o.type === 'udp4' ? on(abi.IPPROTO_IP, abi.IP_RECVERR)
+      : on(abi.IPPROTO_IPV6, abi.IPV6_RECVERR) && (o.ipv6Only || on(abi.IPPROTO_IP, abi.IP_RECVERR))) &&
+    on(abi.SOL_SOCKET, abi.SO_SELECT_ERR_QUEUE);
+}
+
 /** Asks the kernel which offloads and counters a bound socket gets, and makes its engine. */
 function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: EngineHost): LinuxEngine {
   // A receive slot too small for a GRO message does not ask for GRO.
@@ -105,6 +119,7 @@ function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: Engi
   const metadata = enableReceiveMetadata(b, s, o);
   const capabilities = {
     batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined, ...metadata, mayFragment: !o.dontFragment,
+    icmpErrors: enableErrorQueue(b, s, o),
   };
   return new LinuxEngine(b, s, capabilities,
     { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, rxOffload: rx, counter,

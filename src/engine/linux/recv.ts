@@ -16,6 +16,7 @@ import {
 } from '../../wire/cmsg';
 import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
 import type { EngineHost, TrafficCounts } from '../contract';
+import { ICMP_ERRNOS } from './errqueue';
 
 const { EAGAIN } = constants.errno;
 
@@ -68,10 +69,13 @@ export class Receiver {
   #localText = '';
 
   readonly #subject: () => Subject;
+  /** The error queue is on: an ICMP error a read returns is reported from there instead. */
+  readonly #icmpErrors: boolean;
 
   constructor(b: NativeBinding, s: SocketHandle, o: ReceiverConfig, counts: TrafficCounts, host: EngineHost,
-    subject: () => Subject) {
+    subject: () => Subject, icmpErrors: boolean) {
     this.#subject = subject;
+    this.#icmpErrors = icmpErrors;
     this.#addon = b;
     this.#handle = s;
     this.#host = host;
@@ -140,7 +144,7 @@ export class Receiver {
         return;
       }
       if (n < 0) {
-        if (n !== -EAGAIN) this.#host.reportError(systemError(n, 'recvmmsg'));
+        if (n !== -EAGAIN && !(this.#icmpErrors && ICMP_ERRNOS.has(n))) this.#host.reportError(systemError(n, 'recvmmsg'));
         return;
       }
       this.#counts.recvCalls++;

@@ -10,6 +10,7 @@ import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../..
 import type { Capabilities } from '../../kernel/probe';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from '../../offload/gso';
 import { GsoRefusals } from '../../offload/refusals';
+import { ICMP_ERRNOS } from './errqueue';
 import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import type { ParsedAddress } from '../../wire/sockaddr';
@@ -69,6 +70,11 @@ export interface SenderHost {
   queueChanged(): void;
   /** Who the diagnostics messages are about. */
   subject(): Subject;
+  /**
+   * Reports the error queue's entries (receiveErrors); true if one came from
+   * the network, whose error the kernel also hands to the socket's next call.
+   */
+  takeErrors(): boolean;
 }
 
 export class Sender {
@@ -194,6 +200,8 @@ export class Sender {
     const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
     const allowed = gsoAllowed(total, this.#config.neverGsoEqualTail);
     if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
+    // At most one retry per failure: an earlier datagram's ICMP error that failed this call instead.
+    let retried = false;
     while (w.next < total) {
       const messages = planNext(w.lengths, w.next, total, w.singlesUntil, this.#caps.txOffload && allowed,
         { maxPayload: job.maxPayload, maxSegments: this.#config.maxSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
@@ -214,6 +222,7 @@ export class Sender {
         }
         this.#counts.sendCalls++;
         if (r > 0) {
+          retried = false;
           this.#account(sent, sent + r);
           sent += r;
           w.next = plan.first[sent - 1] + plan.count[sent - 1];
@@ -221,6 +230,10 @@ export class Sender {
         }
         if (r === -EAGAIN) return SendResult.Again;
         if (r === -ENOBUFS) return SendResult.NoBufs;
+        if (!retried && ICMP_ERRNOS.has(r) && this.#host.takeErrors()) {
+          retried = true;
+          continue;
+        }
         const refusal = gsoRefusal(r, plan.segment[sent] > 0, this.#caps.txOffload);
         if (refusal === GsoRefusal.DisableGso) {
           this.#caps.txOffload = false;

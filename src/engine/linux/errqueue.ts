@@ -1,0 +1,94 @@
+// The socket's error queue (IP_RECVERR / IPV6_RECVERR): what the network
+// said about datagrams this socket sent, an ICMP "port unreachable" or
+// "packet too big" above all, which an unconnected socket never hears of
+// otherwise. Read with MSG_ERRQUEUE into memory of its own, so a socket that
+// only sends pays for no receive arena.
+import { constants } from 'node:os';
+import { getSystemErrorName } from 'node:util';
+import { throwSystemError } from '../../errors';
+import { RecvMeta, recvMeta } from '../../kernel/descriptors';
+import { abi, type NativeBinding, type RecvRing, type SocketHandle } from '../../kernel/native';
+import { ErrorOrigin, readExtendedError } from '../../wire/cmsg';
+import { decodeSockaddr, formatAddress } from '../../wire/sockaddr';
+import type { IcmpError } from '../contract';
+
+const { EMSGSIZE } = constants.errno;
+
+/** Errors per recvmmsg: the kernel rate-limits ICMP, so a few slots drain the queue in one call. */
+const SLOTS = 8;
+/** Bytes kept of each failed datagram: none are needed, but a slot cannot be empty. */
+const SLOT_SIZE = 1;
+/** recvmmsg calls per drain: a queue that refills faster than this is read on the next wake-up. */
+const DRAIN_BUDGET = 16;
+
+const ORIGINS: Record<number, IcmpError['origin']> = {
+  [ErrorOrigin.Local]: 'local', [ErrorOrigin.Icmp]: 'icmp', [ErrorOrigin.Icmp6]: 'icmp6',
+};
+
+/**
+ * What an errno from sendmmsg or recvmmsg may be, when it is an earlier
+ * datagram's ICMP error that the kernel also hands to the next call on the
+ * socket (sock_error): the kernel's icmp_err_convert and icmpv6_err_convert.
+ */
+export const ICMP_ERRNOS: ReadonlySet<number> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN',
+  'ENONET', 'EPROTO', 'ENOPROTOOPT', 'EACCES', 'EMSGSIZE', 'EOPNOTSUPP'].map((c) => -constants.errno[c as keyof typeof constants.errno]));
+
+export class ErrorQueue {
+  readonly #addon: NativeBinding;
+  readonly #handle: SocketHandle;
+  readonly #ring: RecvRing;
+  readonly #names = new Uint8Array(SLOTS * abi.SOCKADDR_SLOT);
+  readonly #controls: DataView;
+  readonly #controlSize: number;
+  readonly #meta = new Int32Array(SLOTS * abi.RECV_META_FIELDS);
+
+  /** `controlSize`: bytes per entry for the error and whatever else the socket asked the kernel to report. */
+  constructor(b: NativeBinding, s: SocketHandle, controlSize: number) {
+    this.#addon = b;
+    this.#handle = s;
+    this.#controlSize = controlSize;
+    const controls = new Uint8Array(SLOTS * controlSize);
+    this.#controls = new DataView(controls.buffer);
+    const ring = b.recvRing(new Uint8Array(SLOTS * SLOT_SIZE), SLOTS, SLOT_SIZE, this.#names, controls, controlSize, this.#meta);
+    if (typeof ring === 'number') throwSystemError(ring, 'recvRing');
+    this.#ring = ring;
+  }
+
+  /** Takes every queued error off the queue, in order (reading them also clears the socket's pending error). */
+  drain(): IcmpError[] {
+    const out: IcmpError[] = [];
+    for (let k = 0; k < DRAIN_BUDGET; k++) {
+      const n = this.#addon.recvErrors(this.#handle, this.#ring, SLOTS);
+      if (n <= 0) break;
+      for (let m = 0; m < n; m++) {
+        const e = this.#entry(m);
+        if (e !== null) out.push(e);
+      }
+      if (n < SLOTS) break;
+    }
+    return out;
+  }
+
+  #entry(m: number): IcmpError | null {
+    const start = m * this.#controlSize;
+    const end = start + Math.min(recvMeta(this.#meta, m, RecvMeta.ControlLength), this.#controlSize);
+    const e = readExtendedError(this.#controls, start, end);
+    // Only the origins UDP queues; timestamping and zero-copy reports are never asked for.
+    const origin = e === null ? undefined : ORIGINS[e.origin];
+    if (e === null || origin === undefined || e.errno === 0) return null;
+    const to = recvMeta(this.#meta, m, RecvMeta.NameLength) > 0 ? decodeSockaddr(this.#names, m * abi.SOCKADDR_SLOT) : null;
+    return {
+      code: getSystemErrorName(-e.errno),
+      errno: -e.errno,
+      address: to?.address ?? '',
+      port: to?.port ?? 0,
+      origin,
+      from: e.offender === null ? undefined : formatAddress({ ...e.offender, scopeId: 0, v4mapped: false }),
+      mtu: e.errno === EMSGSIZE && e.info > 0 ? e.info : undefined,
+    };
+  }
+
+  close(): void {
+    this.#addon.ringRelease(this.#ring);
+  }
+}

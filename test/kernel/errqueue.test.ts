@@ -1,0 +1,125 @@
+// ICMP errors on unconnected sockets (receiveErrors): a closed port's "port
+// unreachable" arrives as an 'icmpError' event naming the destination, for
+// IPv4, IPv6 and IPv4-mapped peers; never as an 'error'; the writes after it
+// are not failed by the kernel's copy of the same error; and a socket that
+// did not ask hears nothing, as before.
+import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { describe, it } from 'node:test';
+import { BatchSocket, type IcmpError } from '../../src/index';
+import { binding } from '../../src/kernel/native';
+import { bindClosedAfter, index, node, until } from '../helpers';
+
+const linux = process.platform === 'linux' && binding !== null;
+const bind = bindClosedAfter();
+
+/** A port nobody listens on: bound, read, closed. */
+async function closedPort(type: 'udp4' | 'udp6', address: string): Promise<number> {
+  const s = await BatchSocket.bind({ type, address });
+  const port = s.address().port;
+  await s.close();
+  return port;
+}
+
+describe('receiveErrors', { skip: !linux }, () => {
+  const cases: Array<[string, 'udp4' | 'udp6', string, string, 'icmp' | 'icmp6']> = [
+    ['IPv4', 'udp4', '127.0.0.1', '127.0.0.1', 'icmp'],
+    ['IPv6', 'udp6', '::1', '::1', 'icmp6'],
+    ['IPv4-mapped on a dual-stack socket', 'udp6', '::', '::ffff:127.0.0.1', 'icmp'],
+  ];
+  for (const [name, type, local, peer, origin] of cases) {
+    it(`${name}: a closed port's ICMP error is an 'icmpError' naming the destination`, async () => {
+      const port = await closedPort(type, local);
+      const s = await bind({ type, receiveErrors: true });
+      assert.equal(s.capabilities.icmpErrors, true);
+      const got: IcmpError[] = [];
+      s.on('icmpError', (e) => got.push(e));
+      await s.writeBatchTo([Buffer.from('hello')], peer, port);
+      await until(() => got.length > 0, 5000, "an 'icmpError'");
+      assert.deepEqual(got[0], { code: 'ECONNREFUSED', errno: -111, address: peer, port, origin, from: peer, mtu: undefined });
+      assert.equal(s.stats().icmpErrors, got.length);
+    });
+  }
+
+  it('a write right after a refused one is not failed by the kernel copy of its error', async () => {
+    const port = await closedPort('udp4', '127.0.0.1');
+    const rx = await bind({ address: '127.0.0.1' });
+    const s = await bind({ receiveErrors: true });
+    const got: IcmpError[] = [];
+    s.on('icmpError', (e) => got.push(e));
+    let n = 0;
+    rx.on('batch', (b) => { n += b.length; });
+    // On loopback the ICMP error is queued during the first call: the kernel
+    // also fails the socket's next call with it, before any poll could read it.
+    await s.writeBatchTo([Buffer.from('refused')], '127.0.0.1', port);
+    await s.writeBatchTo([Buffer.from('one'), Buffer.from('two')], '127.0.0.1', rx.address().port);
+    await until(() => n === 2 && got.length === 1, 5000, 'both datagrams and the error');
+    assert.equal(got[0].port, port);
+    assert.equal(s.stats().datagramsOut, 3);
+  });
+
+  it('a listener that throws costs the others nothing, and there is no error event', async () => {
+    const r = node(`
+      const { BatchSocket } = require(${JSON.stringify(index)});
+      let seen = 0, uncaught = 0;
+      process.on('uncaughtException', () => { uncaught++; });
+      (async () => {
+        const c = await BatchSocket.bind({ address: '127.0.0.1' });
+        const port = c.address().port;
+        await c.close();
+        const s = await BatchSocket.bind({ receiveErrors: true });
+        s.on('icmpError', () => { throw new Error('listener'); });
+        s.on('icmpError', () => { seen++; });
+        for (let i = 0; i < 3; i++) {
+          await s.writeBatchTo([Buffer.from('x')], '127.0.0.1', port);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const quiet = await BatchSocket.bind({ receiveErrors: true }); // nobody listens: counted, nothing thrown
+        await quiet.writeBatchTo([Buffer.from('x')], '127.0.0.1', port);
+        await new Promise((r) => setTimeout(r, 50));
+        console.log(JSON.stringify({ seen, uncaught, counted: s.stats().icmpErrors, quiet: quiet.stats().icmpErrors }));
+        await s.close();
+        await quiet.close();
+      })();
+    `);
+    assert.equal(r.status, 0, r.out);
+    assert.deepEqual(JSON.parse(r.out.trim().split('\n').pop()!), { seen: 3, uncaught: 3, counted: 3, quiet: 1 });
+  });
+
+  it('batchgram:icmp-error carries the socket, its address and the error', async () => {
+    const port = await closedPort('udp4', '127.0.0.1');
+    const s = await bind({ address: '127.0.0.1', receiveErrors: true });
+    const seen: Array<Record<string, unknown>> = [];
+    const listener = (m: unknown) => seen.push(m as Record<string, unknown>);
+    subscribe('batchgram:icmp-error', listener);
+    try {
+      await s.writeBatchTo([Buffer.from('x')], '127.0.0.1', port);
+      await until(() => seen.length > 0, 5000, 'a message');
+    } finally {
+      unsubscribe('batchgram:icmp-error', listener);
+    }
+    assert.equal(seen[0].socket, s);
+    assert.equal(seen[0].address, `127.0.0.1:${s.address().port}`);
+    assert.equal((seen[0].error as IcmpError).port, port);
+  });
+
+  it('without it an unconnected socket hears nothing, as before', async () => {
+    const port = await closedPort('udp4', '127.0.0.1');
+    const s = await bind({});
+    assert.equal(s.capabilities.icmpErrors, false);
+    const events: unknown[] = [];
+    s.on('icmpError', (e) => events.push(e));
+    s.on('error', (e) => events.push(e));
+    s.on('batch', () => {});
+    for (let i = 0; i < 3; i++) await s.writeBatchTo([Buffer.from('x')], '127.0.0.1', port);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(events, []);
+    assert.equal(s.stats().icmpErrors, 0);
+    assert.equal(s.stats().datagramsOut, 3);
+  });
+
+  it('the portable path says it has no error queue', async () => {
+    const s = await bind({ batching: false, receiveErrors: true });
+    assert.equal(s.capabilities.icmpErrors, false);
+  });
+});
