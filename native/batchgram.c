@@ -44,6 +44,9 @@
 #ifndef SO_SELECT_ERR_QUEUE  // Linux 3.10; older C libraries lack the name
 #define SO_SELECT_ERR_QUEUE 45
 #endif
+#ifndef SO_MEMINFO  // Linux 4.6
+#define SO_MEMINFO 55
+#endif
 
 // Every address slot is large enough for the largest family we speak.
 #define SOCKADDR_SLOT ((uint32_t)sizeof(struct sockaddr_in6))
@@ -1112,6 +1115,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"SO_BROADCAST", SO_BROADCAST},
       {"SO_ERROR", SO_ERROR},
       {"SO_SELECT_ERR_QUEUE", SO_SELECT_ERR_QUEUE},
+      {"SO_MEMINFO", SO_MEMINFO},
       {"IP_RECVERR", IP_RECVERR},
       {"IPV6_RECVERR", IPV6_RECVERR},
       {"UV_PRIORITIZED", UV_PRIORITIZED},

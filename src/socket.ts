@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { BatchView, type Batch } from './batch';
 import type { BindOptions, Destination, Engine, EngineHost, IcmpError, SendHeader, SocketStats, WriteJob } from './engine/contract';
 import { openEngine } from './engine/open';
-import { engineOptions } from './engine/options';
+import { engineOptions, GRO_DISABLE_ENV, GSO_DISABLE_ENV, offloadAllowed } from './engine/options';
 import {
   badPort, invalidAddress, invalidArgType, invalidArgValue, notConnected, notRunning, outOfRange, unsupported, viewExpired,
 } from './errors';
@@ -149,7 +149,6 @@ const intOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, min: number,
   return v;
 };
 
-/** Checks the options (in the order of BatchSocketOptions) and resolves them for the engine. */
 /** An interface name: 1 to 15 bytes (IFNAMSIZ less its terminating zero), no zero byte. */
 function deviceOpt(v: unknown): string | undefined {
   if (v === undefined) return undefined;
@@ -166,6 +165,7 @@ function sockoptName(name: string, v: unknown): number {
   return v;
 }
 
+/** Checks the options (in the order of BatchSocketOptions) and resolves them for the engine. */
 function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): { batching: boolean; options: BindOptions } {
   if (o === null || typeof o !== 'object') throw invalidArgType('options', 'of type object', o);
   const type = o.type ?? 'udp4';
@@ -507,6 +507,25 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     // node:dgram has no per-message control data to carry them.
     if (!this.#engine.capabilities.batching) throw unsupported('options.ecn and options.sourceAddress need the batch path');
     return { trafficClass: ecn, source, ipv4 };
+  }
+
+  /**
+   * Turns GSO (later writes) and GRO (later reads) on or off while the socket
+   * is open; `capabilities.txOffload` and `rxOffload` say at once what the
+   * kernel gave. Turning GSO back on after the kernel refused it (EIO,
+   * GSODisabledError) is the caller's call. BATCHGRAM_DISABLE_GSO / _GRO=1
+   * keep a direction off whatever is asked; the portable path has neither.
+   */
+  setOffload(options: { gso?: boolean; gro?: boolean }): void {
+    this.#assertOpen();
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+    const { gso, gro } = options;
+    if (gso !== undefined && typeof gso !== 'boolean') throw invalidArgType('options.gso', 'of type boolean', gso);
+    if (gro !== undefined && typeof gro !== 'boolean') throw invalidArgType('options.gro', 'of type boolean', gro);
+    this.#engine.setOffload({
+      gso: gso === undefined ? undefined : gso && offloadAllowed(GSO_DISABLE_ENV),
+      gro: gro === undefined ? undefined : gro && offloadAllowed(GRO_DISABLE_ENV),
+    });
   }
 
   /** Counters since the socket opened. */

@@ -29,9 +29,8 @@ export interface TrafficCounts {
 
 export interface SocketStats extends TrafficCounts {
   /**
-   * TX offload was turned off after the kernel refused a GSO send (EIO).
-   * Derived from the capabilities (offered at open, txOffload now false),
-   * never stored beside them.
+   * TX offload was turned off after the kernel refused a GSO send (EIO), and
+   * no setOffload turned it on since; not when the caller turned it off.
    */
   gsoDisabled: boolean;
 }
@@ -183,6 +182,8 @@ export interface Engine {
   connect(dest: ParsedAddress, port: number): void | Promise<void>;
   disconnect(): void;
   setReading(on: boolean): void;
+  /** Turns GSO / GRO on or off for later writes and reads, as far as the kernel has them; capabilities tell. */
+  setOffload(o: { gso?: boolean; gro?: boolean }): void;
   write(job: WriteJob): Promise<void>;
   setRef(ref: boolean): void;
   getRecvBufferSize(): number;

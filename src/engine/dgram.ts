@@ -83,6 +83,8 @@ class DgramEngine implements Engine {
   }
 
   disconnect(): void { this.#sock.disconnect(); }
+  // node:dgram has no offload to turn on: the capabilities stay false.
+  setOffload(): void {}
   setReading(): void {}
   setRef(ref: boolean): void { if (ref) this.#sock.ref(); else this.#sock.unref(); }
   getRecvBufferSize(): number { return this.#sock.getRecvBufferSize(); }

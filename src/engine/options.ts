@@ -23,6 +23,11 @@ export type EngineRequest = Pick<BindOptions, 'type' | 'address' | 'port'> & Par
 export const GSO_DISABLE_ENV = 'BATCHGRAM_DISABLE_GSO';
 export const GRO_DISABLE_ENV = 'BATCHGRAM_DISABLE_GRO';
 
+/** The operator has not turned this offload off (`name`: GSO_DISABLE_ENV or GRO_DISABLE_ENV). */
+export function offloadAllowed(name: string): boolean {
+  return process.env[name] !== '1';
+}
+
 /**
  * The engine's options for a socket on the batch path (`batching`) or the
  * portable one: the batch size from the request, the environment or the
@@ -34,8 +39,8 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
   const batchSize = resolveBatchSize(idealBatchSize(batching), r.batchSize);
   return {
     type: r.type, address: r.address, port: r.port, batchSize,
-    gso: batching && (r.gso ?? r.offload ?? true) && process.env[GSO_DISABLE_ENV] !== '1',
-    gro: batching && (r.gro ?? r.offload ?? true) && process.env[GRO_DISABLE_ENV] !== '1',
+    gso: batching && (r.gso ?? r.offload ?? true) && offloadAllowed(GSO_DISABLE_ENV),
+    gro: batching && (r.gro ?? r.offload ?? true) && offloadAllowed(GRO_DISABLE_ENV),
     neverGsoEqualTail: r.neverGsoEqualTail ?? false,
     rxqOverflowMetric: batching ? r.rxqOverflowMetric ?? '' : '',
     recvBufferSize: r.recvBufferSize,

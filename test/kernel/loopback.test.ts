@@ -369,6 +369,7 @@ describe('offload switches', { skip: !linux }, () => {
       const { BatchSocket, createSocket, compatStats } = require(${JSON.stringify(index)});
       (async () => {
         const s = await BatchSocket.bind({ address: '127.0.0.1', offload: true });
+        s.setOffload({ gso: true, gro: true }); // cannot override the operator
         const d = createSocket('udp4');
         d.bind(0, '127.0.0.1', () => {
           for (let i = 0; i < 16; i++) d.send(Buffer.alloc(100), d.address().port, '127.0.0.1');
@@ -388,6 +389,83 @@ describe('offload switches', { skip: !linux }, () => {
     assert.deepEqual(run({}), { tx: true, rx: true, dropInGso: true });
     assert.deepEqual(run({ BATCHGRAM_DISABLE_GSO: '1' }), { tx: false, rx: true, dropInGso: false });
     assert.deepEqual(run({ BATCHGRAM_DISABLE_GRO: '1' }), { tx: true, rx: false, dropInGso: true });
+  });
+
+  it('turns GSO on, off and on again at run time; capabilities and stats agree', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1', gso: false });
+    open.push(rx, tx);
+    const to = ['127.0.0.1', rx.address().port] as const;
+    const caps = () => [tx.capabilities.txOffload, tx.capabilities.maxGsoSegments, tx.stats().gsoDisabled];
+    const arriving = collect(rx, 128 + 10 + 10);
+    let seq = 0;
+    const write = async (n: number) => {
+      const before = tx.stats().messagesOut;
+      await tx.writeBatchTo(Array.from({ length: n }, () => payload(seq++, 20)), ...to);
+      return tx.stats().messagesOut - before;
+    };
+    assert.deepEqual(caps(), [false, 1, false]);
+    tx.setOffload({ gso: true });
+    assert.deepEqual(caps(), [true, gsoSegmentLimit(), false]);
+    // The socket opened without GSO, so its send memory grows to the kernel's segment limit.
+    assert.equal(await write(128), 128 / gsoSegmentLimit());
+    tx.setOffload({ gso: false });
+    assert.deepEqual(caps(), [false, 1, false], 'turned off by the caller: not gsoDisabled');
+    assert.equal(await write(10), 10);
+    tx.setOffload({ gso: true });
+    assert.equal(await write(10), 1);
+    (await arriving).forEach((d, i) => assert.ok(d.data.equals(payload(i, 20)), `datagram ${i}`));
+  });
+
+  it('turns GRO off at run time without handing over what the kernel already coalesced as one datagram', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(rx, tx);
+    const to = ['127.0.0.1', rx.address().port] as const;
+    const burst = (from: number) => tx.writeBatchTo(Array.from({ length: 10 }, (_, i) => payload(from + i, 100)), ...to);
+    // Nobody reads yet: the kernel queues two GSO messages coalesced, one
+    // before the switch and one after it (GRO waits for the queue to empty).
+    await burst(0);
+    rx.setOffload({ gro: false });
+    assert.equal(rx.capabilities.rxOffload, false, 'at once');
+    await burst(10);
+    const first = await collect(rx, 20);
+    first.forEach((d, i) => assert.ok(d.data.equals(payload(i, 100)), `datagram ${i}: ${d.data.length} bytes`));
+    assert.equal(rx.stats().messagesIn, 2, 'the queued messages were split by their segment size');
+    // The queue emptied, so GRO is off in the kernel too: each datagram is its own message.
+    const second = collect(rx, 10);
+    await burst(20);
+    (await second).forEach((d, i) => assert.ok(d.data.equals(payload(20 + i, 100))));
+    assert.equal(rx.stats().messagesIn, 2 + 10);
+  });
+
+  it('turns GRO on at run time, growing receive slots too small for a GRO message', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', gro: false, recvSlotSize: 2048 });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(rx, tx);
+    const to = ['127.0.0.1', rx.address().port] as const;
+    const before = collect(rx, 1);
+    await tx.writeBatchTo([payload(0, 1000)], ...to);
+    await before; // the receive memory exists, laid out for 2048-byte slots
+    rx.setOffload({ gro: true });
+    assert.equal(rx.capabilities.rxOffload, true);
+    const arriving = collect(rx, 20);
+    await tx.writeBatchTo(Array.from({ length: 20 }, (_, i) => payload(1 + i, 1000)), ...to);
+    (await arriving).forEach((d, i) => assert.ok(d.data.equals(payload(1 + i, 1000)) && !d.truncated, `datagram ${i}`));
+    assert.equal(rx.stats().messagesIn, 1 + 1, 'one GRO message of 20 000 bytes, whole');
+  });
+
+  it('checks its arguments; the portable path stays without offload', async () => {
+    const s = await BatchSocket.bind({ address: '127.0.0.1' });
+    const p = await BatchSocket.bind({ address: '127.0.0.1', batching: false });
+    open.push(p);
+    for (const bad of [null, 1, { gso: 'yes' }, { gro: 1 }]) {
+      assert.throws(() => s.setOffload(bad as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    }
+    p.setOffload({ gso: true, gro: true });
+    assert.deepEqual([p.capabilities.txOffload, p.capabilities.rxOffload], [false, false]);
+    await s.close();
+    assert.throws(() => s.setOffload({ gso: false }), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
   });
 });
 

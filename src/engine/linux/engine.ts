@@ -4,7 +4,7 @@
 import { constants } from 'node:os';
 import { systemError, throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
-import type { Capabilities } from '../../kernel/probe';
+import { gsoSegmentLimit, probeOffload, type Capabilities } from '../../kernel/probe';
 import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
 import { emptyCounts, type Engine, type EngineHost, type IcmpError, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
 import { channels, publish } from '../../diagnostics';
@@ -21,14 +21,12 @@ const POLL_WRITABLE = 2;
 const POLL_PRIORITIZED = abi.UV_PRIORITIZED;
 
 export class LinuxEngine implements Engine {
-  /** One capability state per socket; the sender downgrades txOffload when the kernel refuses GSO (EIO). */
+  /** One capability state per socket; the sender downgrades txOffload when the kernel refuses GSO (EIO), setOffload changes both offloads. */
   readonly capabilities: Capabilities;
   readonly #counts: TrafficCounts = emptyCounts();
   readonly #addon: NativeBinding;
   readonly #handle: SocketHandle;
   readonly #host: EngineHost;
-  /** What the kernel offered when the socket opened, to tell "turned off" from "never had". */
-  readonly #txOffered: boolean;
   readonly #scratch = new Int32Array(1);
   readonly #addrScratch = new Uint8Array(abi.SOCKADDR_SLOT);
   readonly #receiver: Receiver;
@@ -42,7 +40,6 @@ export class LinuxEngine implements Engine {
   constructor(b: NativeBinding, s: SocketHandle, capabilities: Capabilities, recv: ReceiverConfig, send: SenderConfig,
     host: EngineHost) {
     this.capabilities = capabilities;
-    this.#txOffered = capabilities.txOffload;
     this.#addon = b;
     this.#handle = s;
     this.#host = host;
@@ -79,7 +76,18 @@ export class LinuxEngine implements Engine {
   }
 
   get stats(): SocketStats {
-    return { ...this.#counts, gsoDisabled: this.#txOffered && !this.capabilities.txOffload };
+    return { ...this.#counts, gsoDisabled: this.#sender.gsoDisabled };
+  }
+
+  setOffload(o: { gso?: boolean; gro?: boolean }): void {
+    if (this.#closed) return;
+    if (o.gso !== undefined) {
+      // Asked of the kernel again, as at open: UDP_SEGMENT is known, or GSO stays off.
+      const tx = o.gso && probeOffload(this.#addon, this.#handle, true, false).tx;
+      if (tx) this.#sender.allowGso(gsoSegmentLimit());
+      this.capabilities.txOffload = tx;
+    }
+    if (o.gro !== undefined) this.capabilities.rxOffload = this.#receiver.setGro(o.gro);
   }
 
   get queuedDatagrams(): number { return this.#sender.queuedDatagrams; }

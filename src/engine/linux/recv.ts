@@ -15,10 +15,15 @@ import {
   receiveControlSize,
 } from '../../wire/cmsg';
 import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
+import { GRO_SLOT_SIZE } from '../../limits';
+import { HOST_LITTLE_ENDIAN } from '../../wire/byteorder';
 import type { EngineHost, TrafficCounts } from '../contract';
 import { ICMP_ERRNOS } from './errqueue';
 
 const { EAGAIN } = constants.errno;
+
+/** SO_MEMINFO's answer: SK_MEMINFO_VARS (9) u32 counters, rmem_alloc first. */
+const SK_MEMINFO_SIZE = 9 * 4;
 
 /**
  * recvmmsg calls per readiness wake-up. Draining more per wake-up saves
@@ -40,9 +45,9 @@ interface RecvMemory {
 export interface ReceiverConfig {
   /** Messages per recvmmsg. */
   batchSize: number;
-  /** Bytes per message slot. */
+  /** Bytes per message slot (raised to GRO_SLOT_SIZE when GRO is turned on later). */
   slotSize: number;
-  /** The kernel coalesces (UDP_GRO is on): a message may hold many datagrams. */
+  /** The kernel coalesces (UDP_GRO is on) from the start: a message may hold many datagrams. */
   rxOffload: boolean;
   /** Where the kernel's drop count goes (SO_RXQ_OVFL is on), if anywhere. */
   counter: Counter | undefined;
@@ -56,6 +61,17 @@ export class Receiver {
   readonly #host: EngineHost;
   readonly #counts: TrafficCounts;
   readonly #config: ReceiverConfig;
+  /** UDP_GRO is on in the kernel: messages carry their segment size. */
+  #gro: boolean;
+  /**
+   * GRO was turned off, but the kernel may still hold messages it coalesced
+   * before, whose segment sizes it reports only while GRO is on: the switch
+   * is made once a read has emptied the queue (see #finishGroOff).
+   */
+  #groOffPending = false;
+  /** The slot size changed: the receive memory is made anew before the next read. */
+  #relayout = false;
+  readonly #meminfo = new Uint8Array(SK_MEMINFO_SIZE);
   // Made on the first read: a socket that only sends never pays for a receive arena.
   #recv: RecvMemory | null = null;
   readonly #peerKey = new Uint8Array(abi.SOCKADDR_SLOT); // the last sender's sockaddr bytes
@@ -81,6 +97,7 @@ export class Receiver {
     this.#host = host;
     this.#counts = counts;
     this.#config = o;
+    this.#gro = o.rxOffload;
     this.#controlSize = receiveControlSize(o.metadata);
   }
 
@@ -97,9 +114,68 @@ export class Receiver {
     return this.#localText;
   }
 
-  /** Registers the receive memory, once. */
+  /** Registers the receive memory, once (again after a change of slot size). */
   prepare(): void {
-    this.#recv ??= this.#registerReceiveMemory();
+    this.#memory();
+  }
+
+  #memory(): RecvMemory {
+    if (this.#relayout && this.#recv !== null) {
+      this.#addon.ringRelease(this.#recv.ring);
+      this.#recv = null;
+    }
+    this.#relayout = false;
+    return (this.#recv ??= this.#registerReceiveMemory());
+  }
+
+  /**
+   * Turns GRO on or off for later reads; returns whether reads now get
+   * coalesced messages (false while an off switch waits for the queue).
+   */
+  setGro(on: boolean): boolean {
+    if (!on) {
+      if (this.#gro) {
+        this.#groOffPending = true;
+        this.#finishGroOff();
+      }
+      return false;
+    }
+    if (this.#groOffPending) {
+      this.#groOffPending = false;
+      return true;
+    }
+    if (this.#gro) return true;
+    if (this.#addon.setsockopt(this.#handle, abi.SOL_UDP, abi.UDP_GRO, 1) < 0) return false;
+    this.#gro = true;
+    if (this.#config.slotSize < GRO_SLOT_SIZE) {
+      // A slot must hold a whole GRO message, or the kernel cuts it short.
+      this.#config.slotSize = GRO_SLOT_SIZE;
+      this.#relayout = true;
+    }
+    return true;
+  }
+
+  // The kernel decides at enqueue whether a message stays coalesced, and
+  // reports its segment size at read only while GRO is on: turned off with
+  // coalesced messages queued, it would hand them over as one datagram of
+  // all their bytes. So GRO goes off only when the queue is empty right
+  // after the switch (nothing coalesced can arrive after it); otherwise it
+  // goes back on and this is tried again after a read that emptied the queue.
+  #finishGroOff(): void {
+    if (!this.#groOffPending) return;
+    if (this.#addon.setsockopt(this.#handle, abi.SOL_UDP, abi.UDP_GRO, 0) < 0) return;
+    if (this.#queuedBytes() === 0) {
+      this.#gro = false;
+      this.#groOffPending = false;
+      return;
+    }
+    this.#addon.setsockopt(this.#handle, abi.SOL_UDP, abi.UDP_GRO, 1);
+  }
+
+  /** The bytes the socket's receive queue holds (SO_MEMINFO's rmem_alloc, Linux 4.6), or -1 when unknown. */
+  #queuedBytes(): number {
+    const r = this.#addon.getsockoptBytes(this.#handle, abi.SOL_SOCKET, abi.SO_MEMINFO, this.#meminfo);
+    return r >= 4 ? new DataView(this.#meminfo.buffer).getUint32(0, HOST_LITTLE_ENDIAN) : -1;
   }
 
   #registerReceiveMemory(): RecvMemory {
@@ -111,7 +187,7 @@ export class Receiver {
     const meta = new Int32Array(slots * abi.RECV_META_FIELDS);
     const ring = this.#addon.recvRing(arena, slots, this.#config.slotSize, names, controls, this.#controlSize, meta);
     if (typeof ring === 'number') throwSystemError(ring, 'recvRing');
-    const view = new BatchView(arena, slots, this.#config.rxOffload ? slots * 4 : slots, this.#config.metadata);
+    const view = new BatchView(arena, slots, this.#gro ? slots * 4 : slots, this.#config.metadata);
     return { ring, arena, names, controlView: new DataView(controls.buffer), meta, view };
   }
 
@@ -121,9 +197,10 @@ export class Receiver {
    */
   read(active: () => boolean, stop: () => void): void {
     const slots = this.#config.batchSize;
-    const recv = this.#recv;
-    if (recv === null) return;
     for (let k = 0; k < READ_BUDGET && active(); k++) {
+      if (this.#recv === null) return;
+      // A listener may have changed the slot size (setOffload) during the last delivery.
+      const recv = this.#memory();
       let n: number;
       try {
         n = this.#addon.recvmmsg(this.#handle, recv.ring, slots);
@@ -145,6 +222,7 @@ export class Receiver {
       }
       if (n < 0) {
         if (n !== -EAGAIN && !(this.#icmpErrors && ICMP_ERRNOS.has(n))) this.#host.reportError(systemError(n, 'recvmmsg'));
+        else this.#finishGroOff();
         return;
       }
       this.#counts.recvCalls++;
@@ -163,14 +241,17 @@ export class Receiver {
         recv.view.live = false;
       }
       // Fewer messages than asked for: the queue is empty, skip the EAGAIN call.
-      if (n < slots) return;
+      if (n < slots) {
+        this.#finishGroOff();
+        return;
+      }
     }
   }
 
   // Turns the kernel's per-message results into the view's datagrams.
   #fill(recv: RecvMemory, n: number): void {
     const { view, meta, controlView } = recv;
-    const rx = this.#config.rxOffload;
+    const rx = this.#gro;
     const size = this.#controlSize;
     const { ecn, localAddress, timestamps } = this.#config.metadata;
     let datagrams = 0, bytes = 0;

@@ -85,11 +85,12 @@ export class Sender {
   readonly #counts: TrafficCounts;
   readonly #host: SenderHost;
   readonly #config: SenderConfig;
-  readonly #sendRing: SendRing;
+  #sendRing: SendRing;
   readonly #sendNames: Uint8Array;
+  readonly #sendControls: Uint8Array;
   readonly #sendControlView: DataView;
   readonly #msgDesc: Int32Array;
-  readonly #iovDesc: Int32Array;
+  #iovDesc: Int32Array;
   readonly #plan: MessagePlan;
   /** Destinations whose path refused GSO segments of some size (sent singly without asking again). */
   readonly #refusals = new GsoRefusals();
@@ -97,6 +98,8 @@ export class Sender {
   #queuedDatagrams = 0;
   #retryTimer: NodeJS.Timeout | null = null;
   #closed = false;
+  /** The kernel refused GSO with EIO and txOffload was turned off here (stats().gsoDisabled). */
+  #refusedGso = false;
 
   constructor(b: NativeBinding, s: SocketHandle, o: SenderConfig, caps: Capabilities, counts: TrafficCounts,
     host: SenderHost) {
@@ -106,22 +109,44 @@ export class Sender {
     this.#counts = counts;
     this.#host = host;
     this.#config = o;
-    // A send becomes at most batchSize messages of at most maxSegments
-    // datagrams, each its own iovec at worst, sentinel included.
     const slots = o.batchSize;
-    const iovs = slots * o.maxSegments;
     this.#sendNames = new Uint8Array(slots * abi.SOCKADDR_SLOT);
-    const sendControls = new Uint8Array(slots * CONTROL_SIZE);
-    this.#sendControlView = new DataView(sendControls.buffer);
+    this.#sendControls = new Uint8Array(slots * CONTROL_SIZE);
+    this.#sendControlView = new DataView(this.#sendControls.buffer);
     this.#msgDesc = new Int32Array(slots * abi.SEND_MSG_FIELDS);
-    this.#iovDesc = new Int32Array(iovs * abi.SEND_IOV_FIELDS);
-    const sring = b.sendRing(slots, iovs, this.#sendNames, sendControls, CONTROL_SIZE, this.#msgDesc, this.#iovDesc);
-    if (typeof sring === 'number') throwSystemError(sring, 'sendRing');
-    this.#sendRing = sring;
+    this.#iovDesc = new Int32Array(0);
+    this.#sendRing = this.#makeRing(o.maxSegments);
     this.#plan = new MessagePlan(slots);
   }
 
+  // A send becomes at most batchSize messages of at most maxSegments
+  // datagrams, each its own iovec at worst, sentinel included.
+  #makeRing(maxSegments: number): SendRing {
+    const slots = this.#config.batchSize;
+    const iovs = slots * maxSegments;
+    const iovDesc = new Int32Array(iovs * abi.SEND_IOV_FIELDS);
+    const ring = this.#addon.sendRing(slots, iovs, this.#sendNames, this.#sendControls, CONTROL_SIZE, this.#msgDesc, iovDesc);
+    if (typeof ring === 'number') throwSystemError(ring, 'sendRing');
+    this.#iovDesc = iovDesc;
+    return ring;
+  }
+
   get queuedDatagrams(): number { return this.#queuedDatagrams; }
+
+  get gsoDisabled(): boolean { return this.#refusedGso && !this.#caps.txOffload; }
+
+  /**
+   * GSO is turned on (again) with up to `maxSegments` segments per message:
+   * the ring grows if the socket opened with a lower limit (GSO off).
+   */
+  allowGso(maxSegments: number): void {
+    this.#refusedGso = false;
+    if (maxSegments <= this.#config.maxSegments) return;
+    const ring = this.#makeRing(maxSegments);
+    this.#addon.ringRelease(this.#sendRing);
+    this.#sendRing = ring;
+    this.#config.maxSegments = maxSegments;
+  }
 
   /** Writes wait for the socket to become writable (not for the ENOBUFS timer). */
   get waitsForWritable(): boolean { return this.#queue.length > 0 && this.#retryTimer === null; }
@@ -237,6 +262,7 @@ export class Sender {
         const refusal = gsoRefusal(r, plan.segment[sent] > 0, this.#caps.txOffload);
         if (refusal === GsoRefusal.DisableGso) {
           this.#caps.txOffload = false;
+          this.#refusedGso = true;
           w.gsoDisabled = true;
           publish(channels.gsoDisabled, () => ({ ...this.#host.subject(), cause: systemError(r, 'sendmmsg') }));
           break;
