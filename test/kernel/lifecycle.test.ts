@@ -89,18 +89,23 @@ describe('lifecycle', { skip: !linux }, () => {
     assert.match(r.out, /worker got a,b/);
   });
 
-  it('lets the process exit once every socket is closed, or unref()ed', () => {
-    for (const end of ['await s.close();', 's.unref();']) {
-      const r = node(`
-        const { BatchSocket } = require(${JSON.stringify(index)});
-        (async () => {
-          const s = await BatchSocket.bind({ address: '127.0.0.1' });
-          s.on('batch', () => {});
-          ${end}
-        })();
-      `, 10_000);
-      assert.equal(r.status, 0, `${end}: ${r.out}`);
-      assert.ok(r.ms < 5_000, `${end}: exited after ${r.ms} ms`);
+  it('lets the process exit once every socket is closed, or unref()ed, or neither reads nor writes', () => {
+    // With receiveErrors the socket always polls for queued errors, which alone must not hold the process.
+    for (const options of ["{ address: '127.0.0.1' }", "{ address: '127.0.0.1', receiveErrors: true }"]) {
+      for (const end of ['await s.close();', 's.unref();', "s.off('batch', read);"]) {
+        const r = node(`
+          const { BatchSocket } = require(${JSON.stringify(index)});
+          (async () => {
+            const s = await BatchSocket.bind(${options});
+            const read = () => {};
+            s.on('batch', read);
+            s.on('icmpError', () => {});
+            ${end}
+          })();
+        `, 10_000);
+        assert.equal(r.status, 0, `${options} ${end}: ${r.out}`);
+        assert.ok(r.ms < 5_000, `${options} ${end}: exited after ${r.ms} ms`);
+      }
     }
   });
 

@@ -34,6 +34,9 @@ export class LinuxEngine implements Engine {
   /** The error queue's reader, with receiveErrors. */
   readonly #errors: ErrorQueue | null;
   #events = 0;
+  /** The caller's setRef, and whether the poll handle holds the event loop now (libuv's default at start). */
+  #ref = true;
+  #holding = true;
   #reading = false;
   #closed = false;
 
@@ -145,7 +148,8 @@ export class LinuxEngine implements Engine {
   }
 
   setRef(ref: boolean): void {
-    if (!this.#closed) this.#addon.pollRef(this.#handle, ref);
+    this.#ref = ref;
+    this.#updatePoll();
   }
 
   setReading(on: boolean): void {
@@ -165,9 +169,17 @@ export class LinuxEngine implements Engine {
     if (this.#closed) return;
     const events = (this.#reading ? POLL_READABLE : 0) | (this.#sender.waitsForWritable ? POLL_WRITABLE : 0) |
       (this.#errors !== null ? POLL_PRIORITIZED : 0);
-    if (events === this.#events) return;
-    this.#events = events;
-    this.#addon.pollUpdate(this.#handle, events);
+    if (events !== this.#events) {
+      this.#events = events;
+      this.#addon.pollUpdate(this.#handle, events);
+    }
+    // A poll kept for queued errors alone must not keep the process alive:
+    // a socket that neither reads nor waits to write does not otherwise.
+    const hold = this.#ref && (events & (POLL_READABLE | POLL_WRITABLE)) !== 0;
+    if (hold !== this.#holding) {
+      this.#holding = hold;
+      this.#addon.pollRef(this.#handle, hold);
+    }
   }
 
   #onPoll(status: number, events: number): void {
