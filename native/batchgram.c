@@ -653,7 +653,8 @@ static napi_value js_poll_start(napi_env env, napi_callback_info info) {
   return int_value(env, 0);
 }
 
-// events: bit 0 readable, bit 1 writable (UV_READABLE, UV_WRITABLE); 0 stops.
+// events: UV_READABLE, UV_WRITABLE and UV_PRIORITIZED (an error queued, with
+// SO_SELECT_ERR_QUEUE); 0 stops.
 static napi_value js_poll_update(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   sock_t* s;

@@ -25,6 +25,11 @@ export interface TrafficCounts {
   rxqOverflows: number;
   /** Entries read from the error queue (receiveErrors), each an 'icmpError' event. */
   icmpErrors: number;
+  /**
+   * ICMP errors the kernel had no room to queue (the receive buffer was full):
+   * it kept them only as the socket's pending error, without a destination.
+   */
+  icmpErrorsDropped: number;
 }
 
 export interface SocketStats extends TrafficCounts {
@@ -39,7 +44,7 @@ export function emptyCounts(): TrafficCounts {
   return {
     datagramsIn: 0, bytesIn: 0, messagesIn: 0, recvCalls: 0,
     datagramsOut: 0, bytesOut: 0, messagesOut: 0, sendCalls: 0,
-    truncated: 0, rxqOverflows: 0, icmpErrors: 0,
+    truncated: 0, rxqOverflows: 0, icmpErrors: 0, icmpErrorsDropped: 0,
   };
 }
 

@@ -41,7 +41,12 @@ export class GsoRefusals {
     const known = this.limit(key, now);
     this.#entries.delete(key); // re-inserted as the newest
     this.#entries.set(key, { segment: known > 0 ? Math.min(known, segment) : segment, until: now + this.#ttl });
-    if (this.#entries.size > this.#capacity) this.#entries.delete(this.#entries.keys().next().value!);
+    // Oldest first (every refusal re-inserts): forget the expired ones, so
+    // that `empty` holds again once they all are, and any past capacity.
+    for (const [k, e] of this.#entries) {
+      if (e.until > now && this.#entries.size <= this.#capacity) break;
+      this.#entries.delete(k);
+    }
   }
 
   forget(key: string): void {

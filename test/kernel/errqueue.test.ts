@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { BatchSocket, type IcmpError } from '../../src/index';
-import { binding } from '../../src/kernel/native';
+import { binding, type NativeBinding } from '../../src/kernel/native';
+import { bindWith } from '../../src/socket';
 import { bindClosedAfter, index, node, until } from '../helpers';
 
 const linux = process.platform === 'linux' && binding !== null;
@@ -56,6 +57,32 @@ describe('receiveErrors', { skip: !linux }, () => {
     await until(() => n === 2 && got.length === 1, 5000, 'both datagrams and the error');
     assert.equal(got[0].port, port);
     assert.equal(s.stats().datagramsOut, 3);
+  });
+
+  it('an ICMP error the kernel had no room to queue neither spins the loop nor fails the next write', async () => {
+    // Counts the error-queue reads: a wake-up that cannot clear the socket's
+    // pending error comes back at once, as often as the loop turns.
+    const real = binding as NativeBinding;
+    let reads = 0;
+    const counting: NativeBinding = { ...real, recvErrors: (h, ring, n) => (reads++, real.recvErrors(h, ring, n)) };
+    const s = await bindWith({ address: '127.0.0.1', receiveErrors: true, recvBufferSize: 4096 }, counting);
+    const rx = await bind({ address: '127.0.0.1' });
+    const filler = await bind({ address: '127.0.0.1' });
+    const port = await closedPort('udp4', '127.0.0.1');
+    try {
+      // Nobody reads s: its receive buffer fills, and the error queue shares it.
+      for (let i = 0; i < 4; i++) await filler.writeBatchTo(Array.from({ length: 100 }, () => Buffer.alloc(100)), '127.0.0.1', s.address().port);
+      await s.writeBatchTo([Buffer.from('refused')], '127.0.0.1', port);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(reads < 10, `${reads} error-queue reads in 300 ms`);
+      assert.equal(s.stats().icmpErrorsDropped, 1, 'the error the kernel kept only as pending is counted');
+      let n = 0;
+      rx.on('batch', (b) => { n += b.length; });
+      await s.writeBatchTo([Buffer.from('live')], '127.0.0.1', rx.address().port);
+      await until(() => n === 1, 5000, 'the datagram to the live port');
+    } finally {
+      await s.close();
+    }
   });
 
   it('a listener that throws costs the others nothing, and there is no error event', async () => {

@@ -205,6 +205,15 @@ describe('remembered GSO refusals', () => {
     assert.equal(r.empty, true);
   });
 
+  it('forgets expired refusals when it remembers another, so that it can be empty again', () => {
+    const r = new GsoRefusals(1000, 8);
+    r.remember('a', 1, 0);
+    r.remember('b', 2, 500);
+    r.remember('c', 3, 1600);
+    r.forget('c');
+    assert.equal(r.empty, true);
+  });
+
   it('forgets the oldest destination past its capacity, and on request', () => {
     const r = new GsoRefusals(1000, 2);
     r.remember('a', 1, 0);

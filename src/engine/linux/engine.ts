@@ -14,7 +14,7 @@ import { ErrorQueue, ICMP_ERRNOS } from './errqueue';
 import { Receiver, type ReceiverConfig } from './recv';
 import { Sender, type SenderConfig } from './send';
 
-const { ENOTCONN } = constants.errno;
+const { EMSGSIZE, ENOTCONN } = constants.errno;
 
 const POLL_READABLE = 1;
 const POLL_WRITABLE = 2;
@@ -48,34 +48,61 @@ export class LinuxEngine implements Engine {
     this.#host = host;
     const subject = () => ({ socket: host.socket, address: this.#localName() });
     this.#errors = capabilities.icmpErrors ? new ErrorQueue(b, s, receiveControlSize(recv.metadata) + ERROR_CONTROL_SIZE) : null;
-    this.#receiver = new Receiver(b, s, recv, this.#counts, host, subject, capabilities.icmpErrors);
+    this.#receiver = new Receiver(b, s, recv, this.#counts, host, subject, (n) => this.#readMetIcmpError(n));
     this.#sender = new Sender(b, s, send, capabilities, this.#counts, {
       localName: () => this.#localName(),
       subject,
       queueChanged: () => this.#updatePoll(),
       // Inside a write: the events wait for the write's own call to return.
-      takeErrors: () => this.#takeErrors((e) => process.nextTick(() => this.#host.reportIcmpError(e))),
+      retryAfter: (negErrno) => this.#retryAfter(negErrno),
     });
     const r = b.pollStart(s, (status, events) => this.#onPoll(status, events));
     if (r < 0) throwSystemError(r, 'uv_poll_start');
     this.#updatePoll();
   }
 
-  /**
-   * Reads the error queue, hands each entry to `report`, and says whether one
-   * came from the network (a local error is queued by the very call that
-   * failed; an ICMP one also fails the socket's next call, see ICMP_ERRNOS).
-   */
+  /** Reads the error queue, hands each entry to `report`, and says whether one came from the network. */
   #takeErrors(report: (e: IcmpError) => void): boolean {
-    if (this.#errors === null) return false;
     let fromNetwork = false;
-    for (const e of this.#errors.drain()) {
+    for (const e of this.#errors?.drain() ?? []) {
       this.#counts.icmpErrors++;
       if (e.origin !== 'local') fromNetwork = true;
-      publish(channels.icmpError, () => ({ socket: this.#host.socket, address: this.#localName(), error: e }));
       report(e);
     }
     return fromNetwork;
+  }
+
+  #announce(e: IcmpError): void {
+    publish(channels.icmpError, () => ({ socket: this.#host.socket, address: this.#localName(), error: e }));
+    this.#host.reportIcmpError(e);
+  }
+
+  /**
+   * With the error queue on, the kernel also hands an ICMP error to the
+   * socket's next call (sock_error), which then fails having done nothing:
+   * whether a call that failed with `negErrno` should be made again. The
+   * queue is read first; its entries are announced on the next tick, as the
+   * call is inside a write. EMSGSIZE is also this very call's own refusal
+   * (don't-fragment, queued as a local entry): only an entry from the network
+   * says it was an earlier datagram's. Anything else ICMP-like is retried
+   * even when the queue was empty: the kernel keeps the error as pending
+   * alone when it has no room to queue it.
+   */
+  #retryAfter(negErrno: number): boolean {
+    if (this.#errors === null || !ICMP_ERRNOS.has(negErrno)) return false;
+    return this.#takeErrors(this.#announceLater) || negErrno !== -EMSGSIZE;
+  }
+
+  readonly #announceLater = (e: IcmpError) => process.nextTick(() => {
+    if (!this.#closed) this.#announce(e);
+  });
+
+  /** A read failed with an ICMP error (recvmmsg takes the pending one too); false when the queue is off. */
+  #readMetIcmpError(negErrno: number): boolean {
+    if (this.#errors === null || !ICMP_ERRNOS.has(negErrno)) return false;
+    // Its entry is read with the queue's next priority event, unless the kernel had no room to queue it.
+    if (!this.#takeErrors(this.#announceLater)) this.#counts.icmpErrorsDropped++;
+    return true;
   }
 
   get stats(): SocketStats {
@@ -184,35 +211,49 @@ export class LinuxEngine implements Engine {
 
   #onPoll(status: number, events: number): void {
     if (this.#closed) return;
+    // Every report is made, whatever one before it threw ('error' without a
+    // listener, or an 'icmpError' listener); what they threw is rethrown last.
     let thrown: unknown[] | null = null;
+    const report = (f: () => void) => {
+      try {
+        f();
+      } catch (err) {
+        (thrown ??= []).push(err);
+      }
+    };
     // Errors first: reading them clears the socket's pending error, which
     // would otherwise fail the next read or write in their place.
-    if (events & POLL_PRIORITIZED || (status < 0 && this.#errors !== null)) {
-      this.#takeErrors((e) => {
-        try {
-          this.#host.reportIcmpError(e);
-        } catch (err) {
-          (thrown ??= []).push(err);
-        }
-      });
+    if (this.#errors !== null && (events & POLL_PRIORITIZED || status < 0)) {
+      this.#takeErrors((e) => report(() => this.#announce(e)));
+      // An ICMP error the kernel had no room to queue (the receive buffer
+      // was full) is left as the pending error alone: nothing but this read
+      // clears it, and the poll would report it again at once.
+      const pending = this.#pendingError();
+      if (pending !== 0 && ICMP_ERRNOS.has(pending)) this.#counts.icmpErrorsDropped++;
+      else if (pending !== 0) report(() => this.#host.reportError(systemError(pending, 'recvmmsg')));
     }
     if (status < 0) {
-      // On POLLERR libuv stops the poll and reports EBADF. The socket's own
-      // pending error (an ICMP error on a connected socket, say) is the real
-      // news: take it (reading SO_ERROR clears it) and poll again. With the
-      // error queue on, its entries were that news, reported above.
-      const r = this.#addon.getsockopt(this.#handle, abi.SOL_SOCKET, abi.SO_ERROR, this.#scratch);
-      const pending = r === 0 ? this.#scratch[0] : 0;
+      // On POLLERR libuv stops the poll and reports EBADF. Without the error
+      // queue, the socket's own pending error (an ICMP error on a connected
+      // socket, say) is the real news: take it (reading SO_ERROR clears it)
+      // and poll again.
+      const pending = this.#errors === null ? this.#pendingError() : 0;
       this.#events = 0;
       this.#updatePoll();
-      if (this.#errors === null || (pending > 0 && !ICMP_ERRNOS.has(-pending))) {
-        this.#host.reportError(pending > 0 ? systemError(-pending, 'recvmmsg') : systemError(status, 'uv_poll'));
+      if (this.#errors === null) {
+        report(() => this.#host.reportError(pending !== 0 ? systemError(pending, 'recvmmsg') : systemError(status, 'uv_poll')));
       }
     } else {
       if (events & POLL_WRITABLE) this.#sender.pump();
       if (events & POLL_READABLE) this.#receiver.read(() => this.#reading && !this.#closed, () => this.setReading(false));
     }
     rethrow(thrown);
+  }
+
+  /** The socket's pending error (SO_ERROR, which reading clears) as a negative errno, or 0. */
+  #pendingError(): number {
+    const r = this.#addon.getsockopt(this.#handle, abi.SOL_SOCKET, abi.SO_ERROR, this.#scratch);
+    return r === 0 && this.#scratch[0] > 0 ? -this.#scratch[0] : 0;
   }
 
   #localName(): string {

@@ -104,11 +104,15 @@ function enableReceiveMetadata(b: NativeBinding, s: SocketHandle, o: BindOptions
  * where a bare POLLERR would stop it). True where the kernel took all of them.
  */
 function enableErrorQueue(b: NativeBinding, s: SocketHandle, o: BindOptions): boolean {
-  const on = (level: number, name: number) => b.setsockopt(s, level, name, 1) === 0;
-  return o.receiveErrors &&
-    (o.type === 'udp4' ? on(abi.IPPROTO_IP, abi.IP_RECVERR)
-      : on(abi.IPPROTO_IPV6, abi.IPV6_RECVERR) && (o.ipv6Only || on(abi.IPPROTO_IP, abi.IP_RECVERR))) &&
-    on(abi.SOL_SOCKET, abi.SO_SELECT_ERR_QUEUE);
+  if (!o.receiveErrors) return false;
+  const options: Array<[number, number]> = [[abi.SOL_SOCKET, abi.SO_SELECT_ERR_QUEUE]];
+  if (o.type === 'udp6') options.push([abi.IPPROTO_IPV6, abi.IPV6_RECVERR]);
+  if (o.type === 'udp4' || !o.ipv6Only) options.push([abi.IPPROTO_IP, abi.IP_RECVERR]);
+  if (options.every(([level, name]) => b.setsockopt(s, level, name, 1) === 0)) return true;
+  // Half on is worse than off: a queue nobody reads fills the receive
+  // buffer, and its errors would fail reads and writes instead.
+  for (const [level, name] of options) b.setsockopt(s, level, name, 0);
+  return false;
 }
 
 /** Asks the kernel which offloads and counters a bound socket gets, and makes its engine. */

@@ -18,7 +18,6 @@ import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/so
 import { GRO_SLOT_SIZE } from '../../limits';
 import { HOST_LITTLE_ENDIAN } from '../../wire/byteorder';
 import type { EngineHost, TrafficCounts } from '../contract';
-import { ICMP_ERRNOS } from './errqueue';
 
 const { EAGAIN } = constants.errno;
 
@@ -85,13 +84,13 @@ export class Receiver {
   #localText = '';
 
   readonly #subject: () => Subject;
-  /** The error queue is on: an ICMP error a read returns is reported from there instead. */
-  readonly #icmpErrors: boolean;
+  /** Takes an ICMP error a read returned; true when the error queue reports it (receiveErrors). */
+  readonly #metIcmpError: (negErrno: number) => boolean;
 
   constructor(b: NativeBinding, s: SocketHandle, o: ReceiverConfig, counts: TrafficCounts, host: EngineHost,
-    subject: () => Subject, icmpErrors: boolean) {
+    subject: () => Subject, metIcmpError: (negErrno: number) => boolean) {
     this.#subject = subject;
-    this.#icmpErrors = icmpErrors;
+    this.#metIcmpError = metIcmpError;
     this.#addon = b;
     this.#handle = s;
     this.#host = host;
@@ -159,8 +158,9 @@ export class Receiver {
   // reports its segment size at read only while GRO is on: turned off with
   // coalesced messages queued, it would hand them over as one datagram of
   // all their bytes. So GRO goes off only when the queue is empty right
-  // after the switch (nothing coalesced can arrive after it); otherwise it
-  // goes back on and this is tried again after a read that emptied the queue.
+  // after the switch; otherwise it goes back on and this is tried again
+  // after a read that emptied the queue. (A message another CPU was queueing
+  // at that very moment, past its GRO check, can still slip through.)
   #finishGroOff(): void {
     if (!this.#groOffPending) return;
     if (this.#addon.setsockopt(this.#handle, abi.SOL_UDP, abi.UDP_GRO, 0) < 0) return;
@@ -221,7 +221,7 @@ export class Receiver {
         return;
       }
       if (n < 0) {
-        if (n !== -EAGAIN && !(this.#icmpErrors && ICMP_ERRNOS.has(n))) this.#host.reportError(systemError(n, 'recvmmsg'));
+        if (n !== -EAGAIN && !this.#metIcmpError(n)) this.#host.reportError(systemError(n, 'recvmmsg'));
         else this.#finishGroOff();
         return;
       }

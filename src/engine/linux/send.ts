@@ -10,7 +10,6 @@ import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../..
 import type { Capabilities } from '../../kernel/probe';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from '../../offload/gso';
 import { GsoRefusals } from '../../offload/refusals';
-import { ICMP_ERRNOS } from './errqueue';
 import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import type { ParsedAddress } from '../../wire/sockaddr';
@@ -22,9 +21,14 @@ const CONTROL_SIZE = SEND_CONTROL_SIZE;
 /** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
 const NOBUFS_RETRY_MS = 1;
 
-/** Names a destination for the refusal cache; '' is the connected peer. */
-function destinationKey(dest: ParsedAddress | null, port: number): string {
-  return dest === null ? '' : `${formatAddress(dest)} ${port}`;
+/**
+ * Names a destination's path for the refusal cache: its address (the path
+ * MTU is the address's, whatever the port), IPv4-mapped ones as IPv4; '' is
+ * the connected peer.
+ */
+function destinationKey(dest: ParsedAddress | null): string {
+  if (dest === null) return '';
+  return dest.v4mapped ? formatAddress({ family: 4, bytes: dest.bytes.subarray(12), scopeId: 0, v4mapped: false }) : formatAddress(dest);
 }
 
 interface PendingWrite {
@@ -70,11 +74,8 @@ export interface SenderHost {
   queueChanged(): void;
   /** Who the diagnostics messages are about. */
   subject(): Subject;
-  /**
-   * Reports the error queue's entries (receiveErrors); true if one came from
-   * the network, whose error the kernel also hands to the socket's next call.
-   */
-  takeErrors(): boolean;
+  /** Whether a call that failed with `negErrno` and did nothing is made again (an earlier datagram's ICMP error). */
+  retryAfter(negErrno: number): boolean;
 }
 
 export class Sender {
@@ -225,7 +226,7 @@ export class Sender {
     const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
     const allowed = gsoAllowed(total, this.#config.neverGsoEqualTail);
     if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
-    // At most one retry per failure: an earlier datagram's ICMP error that failed this call instead.
+    // At most one retry per failure: an earlier datagram's ICMP error that failed this call instead (receiveErrors).
     let retried = false;
     while (w.next < total) {
       const messages = planNext(w.lengths, w.next, total, w.singlesUntil, this.#caps.txOffload && allowed,
@@ -255,7 +256,7 @@ export class Sender {
         }
         if (r === -EAGAIN) return SendResult.Again;
         if (r === -ENOBUFS) return SendResult.NoBufs;
-        if (!retried && ICMP_ERRNOS.has(r) && this.#host.takeErrors()) {
+        if (!retried && this.#host.retryAfter(r)) {
           retried = true;
           continue;
         }
@@ -299,14 +300,14 @@ export class Sender {
   // The refused segment size of each of the job's destinations (one without groups).
   #refusedFor(job: WriteJob): number[] {
     const now = Date.now();
-    if (job.groups === undefined) return [this.#refusals.limit(destinationKey(job.dest, job.port), now)];
-    return job.groups.to.map((to) => this.#refusals.limit(destinationKey(to.dest, to.port), now));
+    if (job.groups === undefined) return [this.#refusals.limit(destinationKey(job.dest), now)];
+    return job.groups.to.map((to) => this.#refusals.limit(destinationKey(to.dest), now));
   }
 
   #rememberRefusal(w: PendingWrite, first: number, segment: number): void {
     const g = w.job.groups;
     const to = g === undefined ? w.job : g.to[g.of[first]];
-    this.#refusals.remember(destinationKey(to.dest, to.port), segment, Date.now());
+    this.#refusals.remember(destinationKey(to.dest), segment, Date.now());
     w.refusedSegment = this.#refusedFor(w.job);
   }
 
