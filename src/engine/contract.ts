@@ -23,6 +23,8 @@ export interface TrafficCounts {
   truncated: number;
   /** Datagrams the kernel dropped because the receive queue was full (SO_RXQ_OVFL). */
   rxqOverflows: number;
+  /** Messages whose control data the kernel cut to fit (MSG_CTRUNC): some of their metadata is missing. */
+  controlTruncated: number;
 }
 
 export interface SocketStats extends TrafficCounts {
@@ -38,7 +40,7 @@ export function emptyCounts(): TrafficCounts {
   return {
     datagramsIn: 0, bytesIn: 0, messagesIn: 0, recvCalls: 0,
     datagramsOut: 0, bytesOut: 0, messagesOut: 0, sendCalls: 0,
-    truncated: 0, rxqOverflows: 0,
+    truncated: 0, rxqOverflows: 0, controlTruncated: 0,
   };
 }
 
