@@ -61,6 +61,16 @@ function readLen(v: DataView, at: number, l: CmsgLayout): number {
 
 function lenBytes(l: CmsgLayout) { return l.headerSize === 16 ? 8 : 4; }
 
+// The cmsg_len of the message at `at` in `v[start, end)`; one that claims
+// less than a header or more than the buffer holds is a ControlMessageError.
+function checkedLen(v: DataView, start: number, at: number, end: number, l: CmsgLayout): number {
+  const len = readLen(v, at, l);
+  if (len < l.headerSize || len > end - at) {
+    throw new ControlMessageError(`malformed control message at byte ${at - start}: length ${len} of ${end - at}`);
+  }
+  return len;
+}
+
 /**
  * Finds the data of the first control message in `v[start, end)` with this
  * level and type and at least `minDataLen` bytes of data, and returns its
@@ -73,10 +83,7 @@ export function findControlData(v: DataView, start: number, end: number, level: 
   const dataAt = alignUp(l.headerSize, l.align);
   let at = start;
   while (end - at > l.headerSize) {
-    const len = readLen(v, at, l);
-    if (len < l.headerSize || len > end - at) {
-      throw new ControlMessageError(`malformed control message at byte ${at - start}: length ${len} of ${end - at}`);
-    }
+    const len = checkedLen(v, start, at, end, l);
     const off = lenBytes(l);
     const lvl = v.getInt32(at + off, HOST_LITTLE_ENDIAN);
     const typ = v.getInt32(at + off + 4, HOST_LITTLE_ENDIAN);
@@ -124,10 +131,7 @@ export function readReceiveControl(v: DataView, start: number, end: number, into
   const off = lenBytes(l);
   let gro = -1, rxq = -1, tos = -1, tclass = -1, pkt4 = -1, pkt6 = -1, ts = -1;
   for (let at = start; end - at > l.headerSize;) {
-    const len = readLen(v, at, l);
-    if (len < l.headerSize || len > end - at) {
-      throw new ControlMessageError(`malformed control message at byte ${at - start}: length ${len} of ${end - at}`);
-    }
+    const len = checkedLen(v, start, at, end, l);
     const level = v.getInt32(at + off, HOST_LITTLE_ENDIAN);
     const type = v.getInt32(at + off + 4, HOST_LITTLE_ENDIAN);
     const data = at + dataAt, dataLen = len - dataAt;
