@@ -133,7 +133,8 @@ export class BatchView {
     for (let m = 0; m < this.messageCount; m++) {
       const start = this.messageOffsets[m], len = this.messageLengths[m];
       if (chunk === null || at + len > chunk.byteLength) {
-        chunk = new ArrayBuffer(Math.max(len, this.#chunkSize(m)));
+        // Unzeroed: every byte a datagram's view shows is copied in first.
+        chunk = Buffer.allocUnsafeSlow(Math.max(len, this.#chunkSize(m))).buffer;
         at = 0;
       }
       new Uint8Array(chunk, at, len).set(this.data.subarray(start, start + len));

@@ -271,7 +271,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
 
   // --- receive --------------------------------------------------------------
 
-  // One copy per read; each datagram is a view of it the listener may keep.
+  // The read copied out (copyDatagrams): each datagram is a view of the copy, which the listener may keep.
   #deliver(view: BatchView): void {
     if (this.#closed || this.listenerCount('message') === 0) return;
     const data = view.copyDatagrams();
