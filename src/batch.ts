@@ -23,6 +23,15 @@ export interface Datagram {
   timestamp?: bigint;
 }
 
+/**
+ * The largest allocation the copy of one read is made of (a larger message
+ * gets one of its own). A read with GRO holds up to batchSize × 64 KiB: one
+ * allocation of that size is fresh memory from the system on every read,
+ * megabytes of page faults; allocations of this size are reused by the
+ * allocator once garbage-collected.
+ */
+const COPY_CHUNK = 64 * 1024;
+
 /** Datagrams of one read, in arrival order. */
 export type Batch = Datagram[];
 
@@ -111,27 +120,48 @@ export class BatchView {
   }
 
   /**
-   * Copies the datagrams out into a Batch. One allocation holds all their
-   * bytes, copied message by message; each datagram is a view of it.
+   * The bytes of every datagram copied out of the receive memory, one Buffer
+   * each, safe to keep. Messages are copied whole into allocations of at
+   * most COPY_CHUNK bytes (one message alone may be larger), each datagram a
+   * view of its message's copy.
    */
-  toBatch(): Batch {
-    let total = 0;
-    for (let m = 0; m < this.messageCount; m++) total += this.messageLengths[m];
-    const copy = Buffer.allocUnsafe(total);
-    const base: number[] = new Array(this.messageCount); // where message m starts in `copy` (on V8's heap)
-    let at = 0;
+  copyDatagrams(): Buffer[] {
+    const out: Buffer[] = new Array(this.count);
+    let chunk: ArrayBuffer | null = null;
+    let at = 0; // the next free byte of chunk
+    let i = 0;
     for (let m = 0; m < this.messageCount; m++) {
-      base[m] = at - this.messageOffsets[m];
-      const start = this.messageOffsets[m];
-      at += this.data.copy(copy, at, start, start + this.messageLengths[m]);
+      const start = this.messageOffsets[m], len = this.messageLengths[m];
+      if (chunk === null || at + len > chunk.byteLength) {
+        // Unzeroed: every byte a datagram's view shows is copied in first.
+        chunk = Buffer.allocUnsafeSlow(Math.max(len, this.#chunkSize(m))).buffer;
+        at = 0;
+      }
+      new Uint8Array(chunk, at, len).set(this.data.subarray(start, start + len));
+      // Datagrams of message m are consecutive, from i on.
+      for (; i < this.count && this.message[i] === m; i++) out[i] = Buffer.from(chunk, at + this.offsets[i] - start, this.lengths[i]);
+      at += len;
     }
+    return out;
+  }
+
+  // What the messages from m on need, up to COPY_CHUNK: a read of a few
+  // small datagrams takes a small allocation.
+  #chunkSize(m: number): number {
+    let total = 0;
+    for (; m < this.messageCount && total < COPY_CHUNK; m++) total += this.messageLengths[m];
+    return Math.min(total, COPY_CHUNK);
+  }
+
+  /** Copies the datagrams out into a Batch (copyDatagrams), with each one's sender and metadata. */
+  toBatch(): Batch {
+    const data = this.copyDatagrams();
     const out: Batch = new Array(this.count);
     for (let i = 0; i < this.count; i++) {
       const m = this.message[i];
       const peer = this.peers[m];
-      const from = this.offsets[i] + base[m];
       out[i] = {
-        data: Buffer.from(copy.buffer, copy.byteOffset + from, this.lengths[i]), // cheaper than subarray()
+        data: data[i],
         address: peer.address,
         port: peer.port,
         family: peer.family,

@@ -113,9 +113,13 @@ node:dgram and against the C reference making the same system calls.
 Implementations: dgram (node:dgram), dgram-compat (the same dgram code on
 batchgram's createSocket), mmsg (batchgram, offload off),
 gso (batchgram GSO+GRO, writeBatchTo and 'batch' events), gso-zero (GSO+GRO,
-the zero-allocation writePackedTo and 'view' events), c-plain and c-gso (bench/udpref.c, built with cc at first use).
+the zero-allocation writePackedTo and 'view' events), gso-msgs (writeMessages,
+one segmentSize message a write, and 'view' events), c-plain and c-gso (bench/udpref.c, built with cc at first use).
 relay and c-relay forward from the C GSO sender to the C GRO receiver
 (batchgram's forwardTo, and udpref relay): their rows measure the relay.
+rr-dgram and rr-compat are request/response: an echo server written for
+node:dgram (on node:dgram, and on batchgram's createSocket) answering clients
+that keep requests in flight; rx is transactions, ×dgram against rr-dgram.
 
 Options:
   --size N[,N...]     datagram payload bytes, 1-${MAX_IPV4_PAYLOAD} (default 1200)

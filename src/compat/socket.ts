@@ -272,15 +272,16 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
 
   // --- receive --------------------------------------------------------------
 
-  // One copy per read; each datagram is a view of it the listener may keep.
+  // The read copied out (copyDatagrams): each datagram is a view of the copy, which the listener may keep.
   #deliver(view: BatchView): void {
     if (this.#closed || this.listenerCount('message') === 0) return;
-    const batch = view.toBatch();
+    const data = view.copyDatagrams();
     let thrown: unknown[] | null = null;
-    for (const d of batch) {
+    for (let i = 0; i < data.length; i++) {
       if (this.#closed) break;
+      const peer = view.peers[view.message[i]];
       try {
-        this.emit('message', d.data, { address: nodeAddress(d.address), family: d.family, port: d.port, size: d.data.length });
+        this.emit('message', data[i], { address: nodeAddress(peer.address), family: peer.family, port: peer.port, size: data[i].length });
       } catch (err) {
         (thrown ??= []).push(err);
       }

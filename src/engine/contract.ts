@@ -23,6 +23,8 @@ export interface TrafficCounts {
   truncated: number;
   /** Datagrams the kernel dropped because the receive queue was full (SO_RXQ_OVFL). */
   rxqOverflows: number;
+  /** Messages whose control data the kernel cut to fit (MSG_CTRUNC): some of their metadata is missing. */
+  controlTruncated: number;
   /** Entries read from the error queue (receiveErrors), each an 'icmpError' event. */
   icmpErrors: number;
   /**
@@ -44,7 +46,7 @@ export function emptyCounts(): TrafficCounts {
   return {
     datagramsIn: 0, bytesIn: 0, messagesIn: 0, recvCalls: 0,
     datagramsOut: 0, bytesOut: 0, messagesOut: 0, sendCalls: 0,
-    truncated: 0, rxqOverflows: 0, icmpErrors: 0, icmpErrorsDropped: 0,
+    truncated: 0, rxqOverflows: 0, controlTruncated: 0, icmpErrors: 0, icmpErrorsDropped: 0,
   };
 }
 

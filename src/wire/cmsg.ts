@@ -62,6 +62,16 @@ function readLen(v: DataView, at: number, l: CmsgLayout): number {
 
 function lenBytes(l: CmsgLayout) { return l.headerSize === 16 ? 8 : 4; }
 
+// The cmsg_len of the message at `at` in `v[start, end)`; one that claims
+// less than a header or more than the buffer holds is a ControlMessageError.
+function checkedLen(v: DataView, start: number, at: number, end: number, l: CmsgLayout): number {
+  const len = readLen(v, at, l);
+  if (len < l.headerSize || len > end - at) {
+    throw new ControlMessageError(`malformed control message at byte ${at - start}: length ${len} of ${end - at}`);
+  }
+  return len;
+}
+
 /**
  * Finds the data of the first control message in `v[start, end)` with this
  * level and type and at least `minDataLen` bytes of data, and returns its
@@ -74,10 +84,7 @@ export function findControlData(v: DataView, start: number, end: number, level: 
   const dataAt = alignUp(l.headerSize, l.align);
   let at = start;
   while (end - at > l.headerSize) {
-    const len = readLen(v, at, l);
-    if (len < l.headerSize || len > end - at) {
-      throw new ControlMessageError(`malformed control message at byte ${at - start}: length ${len} of ${end - at}`);
-    }
+    const len = checkedLen(v, start, at, end, l);
     const off = lenBytes(l);
     const lvl = v.getInt32(at + off, HOST_LITTLE_ENDIAN);
     const typ = v.getInt32(at + off + 4, HOST_LITTLE_ENDIAN);
@@ -87,16 +94,99 @@ export function findControlData(v: DataView, start: number, end: number, level: 
   return -1;
 }
 
+/** Where a datagram arrived: its destination address (4 or 16 bytes) and the interface. */
+export interface PacketInfo { family: 4 | 6; address: Uint8Array; interfaceIndex: number }
+
+/** Everything a received message's control data reports, filled in place by readReceiveControl. */
+export interface ReceivedControl {
+  /** UDP_GRO's segment size (an int), 0 when the message was not coalesced. */
+  groSegmentSize: number;
+  /** The cumulative SO_RXQ_OVFL counter, -1 when the message carries none. */
+  rxqOverflows: number;
+  /** The ECN field (0..3): IP_TOS (one byte) if present, else IPV6_TCLASS (an int); -1 when neither. */
+  ecn: number;
+  /** IPV6_PKTINFO if present, else IP_PKTINFO, was found and written to packetInfo. */
+  hasPacketInfo: boolean;
+  packetInfo: PacketInfo;
+  /** SCM_TIMESTAMPNS in nanoseconds since the epoch, -1n when there is none. */
+  timestamp: bigint;
+}
+
+export function receivedControl(): ReceivedControl {
+  return {
+    groSegmentSize: 0, rxqOverflows: -1, ecn: -1, hasPacketInfo: false,
+    packetInfo: { family: 4, address: new Uint8Array(16), interfaceIndex: 0 }, timestamp: -1n,
+  };
+}
+
+/**
+ * Reads every control message of `v[start, end)` in one walk into `into`.
+ * Of each kind the first message with enough data counts; a message too
+ * short for its kind is skipped, as findControlData would. Throws
+ * ControlMessageError where findControlData would (a header that claims
+ * less than a header or more than the buffer holds), wherever it lies.
+ */
+export function readReceiveControl(v: DataView, start: number, end: number, into: ReceivedControl,
+  l: CmsgLayout = NATIVE_LAYOUT, timespecSize: number = abi.SIZEOF_TIMESPEC): void {
+  const dataAt = alignUp(l.headerSize, l.align);
+  const off = lenBytes(l);
+  let gro = -1, rxq = -1, tos = -1, tclass = -1, pkt4 = -1, pkt6 = -1, ts = -1;
+  for (let at = start; end - at > l.headerSize;) {
+    const len = checkedLen(v, start, at, end, l);
+    const level = v.getInt32(at + off, HOST_LITTLE_ENDIAN);
+    const type = v.getInt32(at + off + 4, HOST_LITTLE_ENDIAN);
+    const data = at + dataAt, dataLen = len - dataAt;
+    if (level === abi.SOL_UDP) {
+      if (type === abi.UDP_GRO && gro < 0 && dataLen >= 4) gro = data;
+    } else if (level === abi.SOL_SOCKET) {
+      if (type === abi.SO_RXQ_OVFL && rxq < 0 && dataLen >= 4) rxq = data;
+      else if (type === abi.SCM_TIMESTAMPNS && ts < 0 && dataLen >= timespecSize) ts = data;
+    } else if (level === abi.IPPROTO_IP) {
+      if (type === abi.IP_TOS && tos < 0 && dataLen >= 1) tos = data;
+      else if (type === abi.IP_PKTINFO && pkt4 < 0 && dataLen >= IN_PKTINFO_SIZE) pkt4 = data;
+    } else if (level === abi.IPPROTO_IPV6) {
+      if (type === abi.IPV6_TCLASS && tclass < 0 && dataLen >= 4) tclass = data;
+      else if (type === abi.IPV6_PKTINFO && pkt6 < 0 && dataLen >= IN6_PKTINFO_SIZE) pkt6 = data;
+    }
+    at += alignUp(len, l.align);
+  }
+  into.groSegmentSize = gro < 0 ? 0 : v.getInt32(gro, HOST_LITTLE_ENDIAN);
+  into.rxqOverflows = rxq < 0 ? -1 : v.getUint32(rxq, HOST_LITTLE_ENDIAN);
+  into.ecn = tos >= 0 ? v.getUint8(tos) & 3 : tclass >= 0 ? v.getInt32(tclass, HOST_LITTLE_ENDIAN) & 3 : -1;
+  into.hasPacketInfo = pkt6 >= 0 || pkt4 >= 0;
+  const info = into.packetInfo;
+  if (pkt6 >= 0) {
+    info.family = 6;
+    for (let i = 0; i < 16; i++) info.address[i] = v.getUint8(pkt6 + i);
+    info.interfaceIndex = v.getUint32(pkt6 + 16, HOST_LITTLE_ENDIAN);
+  } else if (pkt4 >= 0) {
+    // in_pktinfo: ipi_ifindex, ipi_spec_dst, then ipi_addr, the address the datagram was sent to.
+    info.family = 4;
+    for (let i = 0; i < 4; i++) info.address[i] = v.getUint8(pkt4 + 8 + i);
+    info.interfaceIndex = v.getInt32(pkt4, HOST_LITTLE_ENDIAN);
+  }
+  if (ts < 0) into.timestamp = -1n;
+  else if (timespecSize === 16) {
+    into.timestamp = v.getBigInt64(ts, HOST_LITTLE_ENDIAN) * 1_000_000_000n + v.getBigInt64(ts + 8, HOST_LITTLE_ENDIAN);
+  } else {
+    into.timestamp = BigInt(v.getInt32(ts, HOST_LITTLE_ENDIAN)) * 1_000_000_000n + BigInt(v.getInt32(ts + 4, HOST_LITTLE_ENDIAN));
+  }
+}
+
+// The single-field readers below read through readReceiveControl, so each
+// rule has one home; they serve callers that want one field.
+const scratch = receivedControl();
+
 /** The GRO segment size the kernel reported (an int), or 0 when the message was not coalesced. */
 export function readGroSegmentSize(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): number {
-  const at = findControlData(v, start, end, abi.SOL_UDP, abi.UDP_GRO, 4, l);
-  return at < 0 ? 0 : v.getInt32(at, HOST_LITTLE_ENDIAN);
+  readReceiveControl(v, start, end, scratch, l);
+  return scratch.groSegmentSize;
 }
 
 /** The cumulative SO_RXQ_OVFL counter, or -1 when the message carries none. */
 export function readRxqOverflows(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): number {
-  const at = findControlData(v, start, end, abi.SOL_SOCKET, abi.SO_RXQ_OVFL, 4, l);
-  return at < 0 ? -1 : v.getUint32(at, HOST_LITTLE_ENDIAN);
+  readReceiveControl(v, start, end, scratch, l);
+  return scratch.rxqOverflows;
 }
 
 /**
@@ -105,14 +195,9 @@ export function readRxqOverflows(v: DataView, start: number, end: number, l: Cms
  * (IPV6_TCLASS, an int); -1 when the message carries neither.
  */
 export function readEcn(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT): number {
-  let at = findControlData(v, start, end, abi.IPPROTO_IP, abi.IP_TOS, 1, l);
-  if (at >= 0) return v.getUint8(at) & 3;
-  at = findControlData(v, start, end, abi.IPPROTO_IPV6, abi.IPV6_TCLASS, 4, l);
-  return at < 0 ? -1 : v.getInt32(at, HOST_LITTLE_ENDIAN) & 3;
+  readReceiveControl(v, start, end, scratch, l);
+  return scratch.ecn;
 }
-
-/** Where a datagram arrived: its destination address (4 or 16 bytes) and the interface. */
-export interface PacketInfo { family: 4 | 6; address: Uint8Array; interfaceIndex: number }
 
 /**
  * Fills `into` from the message's IPV6_PKTINFO or IP_PKTINFO (the address the
@@ -121,18 +206,11 @@ export interface PacketInfo { family: 4 | 6; address: Uint8Array; interfaceIndex
  */
 export function readPacketInfo(v: DataView, start: number, end: number, into: PacketInfo,
   l: CmsgLayout = NATIVE_LAYOUT): boolean {
-  let at = findControlData(v, start, end, abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, IN6_PKTINFO_SIZE, l);
-  if (at >= 0) {
-    into.family = 6;
-    for (let i = 0; i < 16; i++) into.address[i] = v.getUint8(at + i);
-    into.interfaceIndex = v.getUint32(at + 16, HOST_LITTLE_ENDIAN);
-    return true;
-  }
-  at = findControlData(v, start, end, abi.IPPROTO_IP, abi.IP_PKTINFO, IN_PKTINFO_SIZE, l);
-  if (at < 0) return false;
-  into.family = 4;
-  for (let i = 0; i < 4; i++) into.address[i] = v.getUint8(at + 8 + i);
-  into.interfaceIndex = v.getInt32(at, HOST_LITTLE_ENDIAN);
+  readReceiveControl(v, start, end, scratch, l);
+  if (!scratch.hasPacketInfo) return false;
+  into.family = scratch.packetInfo.family;
+  into.address.set(scratch.packetInfo.address.subarray(0, into.family === 4 ? 4 : 16));
+  into.interfaceIndex = scratch.packetInfo.interfaceIndex;
   return true;
 }
 
@@ -142,12 +220,8 @@ export function readPacketInfo(v: DataView, start: number, end: number, into: Pa
  */
 export function readTimestamp(v: DataView, start: number, end: number, l: CmsgLayout = NATIVE_LAYOUT,
   timespecSize: number = abi.SIZEOF_TIMESPEC): bigint {
-  const at = findControlData(v, start, end, abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespecSize, l);
-  if (at < 0) return -1n;
-  if (timespecSize === 16) {
-    return v.getBigInt64(at, HOST_LITTLE_ENDIAN) * 1_000_000_000n + v.getBigInt64(at + 8, HOST_LITTLE_ENDIAN);
-  }
-  return BigInt(v.getInt32(at, HOST_LITTLE_ENDIAN)) * 1_000_000_000n + BigInt(v.getInt32(at + 4, HOST_LITTLE_ENDIAN));
+  readReceiveControl(v, start, end, scratch, l, timespecSize);
+  return scratch.timestamp;
 }
 
 /** struct sock_extended_err (linux/errqueue.h): errno (u32), origin, type, code, pad (u8), info, data (u32). */

@@ -101,6 +101,30 @@ describe('bench', () => {
     assert.ok(Math.abs(zero.vsCOffered - zero.offeredDatagramsPerSecond / c.offeredDatagramsPerSecond) < 1e-9);
   });
 
+  test('--duration 1 --impl gso-msgs,rr-dgram,rr-compat --json: writeMessages sends, request/response is answered', async () => {
+    const r = await run(['bench', '--duration', '1', '--size', '64', '--impl', 'gso-msgs,rr-dgram,rr-compat', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const { rows } = JSON.parse(r.stdout);
+    assert.deepEqual(rows.map((x: { impl: string }) => x.impl), ['gso-msgs', 'rr-dgram', 'rr-compat']);
+    for (const row of rows) assert.equal(row.error, null, `${row.impl}: ${JSON.stringify(row)}`);
+    const [msgs, dgram, compat] = rows;
+    assert.ok(msgs.rx.datagrams > 10_000 && msgs.rx.datagrams <= msgs.tx.datagrams, JSON.stringify(msgs));
+    assert.ok(msgs.tx.messages < msgs.tx.datagrams, 'a segmented message leaves as GSO messages');
+    for (const rr of [dgram, compat]) {
+      const what = `${rr.impl}: ${JSON.stringify(rr)}`;
+      // Every request answered was sent, and every transaction counted was answered.
+      assert.ok(rr.rx.datagrams > 1_000 && rr.rx.datagrams <= rr.tx.datagrams, what);
+      assert.ok(rr.tx.transactions > 0 && rr.tx.transactions <= rr.rx.datagrams, what);
+      assert.ok(rr.rx.rssMax > 0, what);
+      assert.equal(rr.vsC, null, 'no C echo server');
+    }
+    assert.equal(dgram.vsDgram, 1);
+    assert.equal(dgram.rssVsDgram, 1);
+    assert.ok(Math.abs(compat.vsDgram - compat.rxDatagramsPerSecond / dgram.rxDatagramsPerSecond) < 1e-9);
+    assert.ok(Math.abs(compat.rssVsDgram - compat.rx.rssMax / dgram.rx.rssMax) < 1e-9);
+    assert.equal(msgs.vsDgram, null, 'no node:dgram row in this run');
+  });
+
   test('--duration 1 --impl relay,c-relay --json: forwarded figures and the ratio to the C relay', async () => {
     const r = await run(['bench', '--duration', '1', '--impl', 'relay,c-relay', '--json']);
     assert.equal(r.status, 0, r.stderr);
@@ -171,6 +195,8 @@ describe('bench, first contact', () => {
     ['no C row, no C legend', ['gso'], 'same', [], [/^×C/m]],
     ['relays', ['relay', 'c-relay'], 'same', [/relay vs c-relay/, /^relay, c-relay: /m], []],
     ['--peer c', ['gso', 'c-gso'], 'c', [/^--peer c: /m], []],
+    ['request/response', ['rr-dgram', 'rr-compat'], 'same', [/^rr-dgram, rr-compat: /m, /^rx rss MB: /m], [/^×C/m, /^relay/m]],
+    ['writeMessages with its C reference', ['gso-zero', 'gso-msgs', 'c-gso'], 'same', [/gso-zero, gso-msgs vs c-gso/], [/rr-dgram/]],
   ];
   for (const [name, impls, peer, present, absent] of cases) {
     test(`legend: ${name}`, () => {

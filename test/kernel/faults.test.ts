@@ -237,6 +237,30 @@ describe('send path', { skip: binding === null }, () => {
     assert.equal(calls, 1);
   });
 
+  it('counts the messages whose control data the kernel cut (MSG_CTRUNC), and still delivers them', async () => {
+    const real = binding as NativeBinding;
+    let meta: Int32Array | null = null;
+    const b: NativeBinding = {
+      ...real,
+      recvRing(arena, slots, slotSize, names, controls, controlSize, m) {
+        meta = m;
+        return real.recvRing(arena, slots, slotSize, names, controls, controlSize, m);
+      },
+      recvmmsg(s, ring, count) {
+        const n = real.recvmmsg(s, ring, count);
+        for (let i = 0; i < n; i++) meta![i * abi.RECV_META_FIELDS + 1] |= abi.MSG_CTRUNC; // RecvMeta.Flags
+        return n;
+      },
+    };
+    const rx = await bindWith({ address: '127.0.0.1' }, b);
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(rx, tx);
+    const got = collect(rx, 2);
+    await tx.writeBatchTo(batch(2), '127.0.0.1', rx.address().port);
+    assert.equal((await got).length, 2);
+    assert.ok(rx.stats().controlTruncated >= 1 && rx.stats().controlTruncated <= 2, JSON.stringify(rx.stats()));
+  });
+
   it('reports a system error Node-style', async () => {
     const { tx, port } = await setup(() => -EPERM);
     await assert.rejects(tx.writeBatchTo(batch(1), '127.0.0.1', port),

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   cmsgLen, type CmsgLayout, cmsgSpace, CONTROL_BUFFER_SIZE, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
-  ErrorOrigin, type PacketInfo, readEcn, readExtendedError, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp, receiveControlSize,
-  SEND_CONTROL_SIZE, writeControl, writeSourceAddress, writeTrafficClass, writeUdpSegment,
+  ErrorOrigin, type PacketInfo, readEcn, readExtendedError, readGroSegmentSize, readPacketInfo, readReceiveControl,
+  readRxqOverflows, readTimestamp, receiveControlSize, receivedControl, SEND_CONTROL_SIZE, writeControl, writeSourceAddress,
+  writeTrafficClass, writeUdpSegment,
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
 import { abi } from '../../src/kernel/native';
@@ -152,6 +153,37 @@ describe('per-datagram metadata, in both cmsghdr layouts', () => {
         assert.equal(readTimestamp(view(groMsg), 0, groMsg.length, l, size), -1n);
       });
     }
+    it(`${name}: one walk reads every kind, whatever the order; the first of a kind counts`, () => {
+      const tos = (b: number) => msg(abi.IPPROTO_IP, abi.IP_TOS, bytes(b));
+      const tclass = (n: number) => msg(abi.IPPROTO_IPV6, abi.IPV6_TCLASS, u32(n));
+      const ts = msg(abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespec(5n, 6n, abi.SIZEOF_TIMESPEC));
+      const pkt4 = msg(abi.IPPROTO_IP, abi.IP_PKTINFO, in4), pkt6 = msg(abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, in6);
+      const rxqMsg = msg(abi.SOL_SOCKET, abi.SO_RXQ_OVFL, u32(9));
+      // [case, control data, gro, rxq, ecn, packet info family (0: none), timestamp]
+      const cases: Array<[string, Uint8Array, number, number, number, number, bigint]> = [
+        ['nothing', new Uint8Array(0), 0, -1, -1, 0, -1n],
+        ['GRO alone', groMsg, 1200, -1, -1, 0, -1n],
+        ['all, GRO first', cat(groMsg, rxqMsg, tos(0x02), pkt4, ts), 1200, 9, 2, 4, 5_000_000_006n],
+        ['all, GRO last', cat(ts, pkt6, tclass(3), rxqMsg, groMsg), 1200, 9, 3, 6, 5_000_000_006n],
+        ['IP_TOS wins over IPV6_TCLASS in either order', cat(tclass(3), tos(0x01)), 0, -1, 1, 0, -1n],
+        ['IPV6_PKTINFO wins over IP_PKTINFO in either order', cat(pkt4, pkt6), 0, -1, -1, 6, -1n],
+        ['the first GRO message counts', cat(groMsg, msg(abi.SOL_UDP, abi.UDP_GRO, u32(64))), 1200, -1, -1, 0, -1n],
+        ['a message too short for its kind is skipped', cat(msg(abi.SOL_UDP, abi.UDP_GRO, bytes(1, 2)), groMsg), 1200, -1, -1, 0, -1n],
+      ];
+      const got = receivedControl();
+      for (const [what, b, gro, rxq, ecn, family, time] of cases) {
+        readReceiveControl(view(b), 0, b.length, got, l);
+        assert.deepEqual([got.groSegmentSize, got.rxqOverflows, got.ecn, got.hasPacketInfo ? got.packetInfo.family : 0, got.timestamp],
+          [gro, rxq, ecn, family, time], what);
+        if (family === 6) assert.deepEqual([got.packetInfo.address[15], got.packetInfo.interfaceIndex], [1, 7], what);
+        if (family === 4) assert.deepEqual([[...got.packetInfo.address.subarray(0, 4)], got.packetInfo.interfaceIndex], [[127, 0, 0, 3], 3], what);
+      }
+    });
+    it(`${name}: a malformed header anywhere is a ControlMessageError, even after all that was wanted`, () => {
+      const bad = msg(abi.SOL_UDP, abi.UDP_GRO, u32(1));
+      new DataView(bad.buffer).setUint32(l.headerSize === 16 && !le ? 4 : 0, 1, le); // cmsg_len = 1
+      for (const b of [bad, cat(groMsg, bad)]) assert.throws(() => readReceiveControl(view(b), 0, b.length, receivedControl(), l), ControlMessageError);
+    });
     it(`${name}: the receive buffer holds everything a socket may ask for`, () => {
       const all = cat(groMsg, msg(abi.SOL_SOCKET, abi.SO_RXQ_OVFL, u32(1)), msg(abi.IPPROTO_IPV6, abi.IPV6_TCLASS, u32(1)),
         msg(abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, in6), msg(abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespec(1n, 1n, abi.SIZEOF_TIMESPEC)));

@@ -32,6 +32,14 @@ const DRAIN_IDLE_MS = 20;
 const DRAIN_MAX_MS = 2000;
 /** node:dgram sends kept in flight: enough to never wait on a callback, bounded so memory stays flat. */
 const DGRAM_WINDOW = 256;
+/**
+ * Request/response: client sockets, and the requests each keeps in flight,
+ * as a server's many clients would: enough that the server never idles.
+ */
+const RR_CLIENTS = 16;
+const RR_WINDOW = 32;
+/** A client that got no response for this long counts its requests lost and sends a fresh window. */
+const RR_LOST_MS = 50;
 interface Args {
   impl: NodeImpl | typeof NODE_RELAY;
   /** recv, relay: the address to bind; send: the destination. */
@@ -84,11 +92,13 @@ function arrived(t: Tally, datagrams: number, bytes: number): void {
 }
 
 /**
- * The dgram code of dgramReceiver and dgramSend runs unchanged on either
- * module: node:dgram for 'dgram', batchgram's drop-in for 'dgram-compat'.
+ * The dgram code of dgramReceiver, echoServer and dgramSend runs unchanged on
+ * either module: node:dgram for 'dgram' and 'rr-dgram', batchgram's drop-in
+ * for 'dgram-compat' and 'rr-compat'.
  */
-const dgramModule = (impl: string) => (impl === 'dgram-compat' ? { createSocket } : nodeDgram);
+const dgramModule = (impl: string) => (impl === 'dgram-compat' || impl === 'rr-compat' ? { createSocket } : nodeDgram);
 const isDgram = (impl: string) => impl === 'dgram' || impl === 'dgram-compat';
+const isEcho = (impl: string) => impl === 'rr-dgram' || impl === 'rr-compat';
 
 /** System calls and messages: the drop-in counts them; node:dgram makes one per datagram. */
 function dgramCalls(sock: nodeDgram.Socket, datagrams: number, recv: boolean): { calls: number; messages: number } {
@@ -111,12 +121,30 @@ async function dgramReceiver(a: Args, t: Tally): Promise<Receiver> {
   };
 }
 
+/** A request/response server as written for node:dgram: every request is answered with its own bytes. */
+async function echoServer(a: Args, t: Tally): Promise<Receiver> {
+  const sock = dgramModule(a.impl).createSocket({ type: socketTypeFor(a.address), recvBufferSize: SOCKET_BUFFER });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(a.port, a.address, () => { sock.off('error', reject); resolve(); });
+  });
+  sock.on('message', (msg, rinfo) => {
+    arrived(t, 1, msg.length);
+    sock.send(msg, rinfo.port, rinfo.address);
+  });
+  return {
+    port: sock.address().port,
+    calls: () => dgramCalls(sock, t.datagrams, true),
+    close: () => sock.close(),
+  };
+}
+
 async function batchReceiver(a: Args, t: Tally): Promise<Receiver> {
   const sock = await BatchSocket.bind({
     type: socketTypeFor(a.address), address: a.address, port: a.port,
     offload: a.impl !== 'mmsg', recvBufferSize: SOCKET_BUFFER,
   });
-  if (a.impl === 'gso-zero') {
+  if (a.impl === 'gso-zero' || a.impl === 'gso-msgs') {
     // The zero-allocation path: read lengths in place, copy nothing.
     sock.on('view', (v: BatchView) => {
       let bytes = 0;
@@ -155,7 +183,7 @@ function drained(t: Tally): Promise<void> {
 async function receive(a: Args): Promise<void> {
   const t: Tally = { datagrams: 0, bytes: 0, first: 0, last: 0 };
   const stop = stopRequested();
-  const rx = isDgram(a.impl) ? await dgramReceiver(a, t) : await batchReceiver(a, t);
+  const rx = isEcho(a.impl) ? await echoServer(a, t) : isDgram(a.impl) ? await dgramReceiver(a, t) : await batchReceiver(a, t);
   // CPU is counted from here: Node's own start-up is not the data path.
   const cpu0 = process.cpuUsage();
   emit({ event: 'ready', port: rx.port });
@@ -253,7 +281,7 @@ async function relay(a: Args): Promise<void> {
 
 // --- Sender -----------------------------------------------------------------
 
-interface Sent { datagrams: number; calls: number; messages: number }
+interface Sent { datagrams: number; calls: number; messages: number; transactions?: number }
 
 /** node:dgram as an application would use it at speed: connected, callbacks, a window of sends in flight. */
 async function dgramSend(a: Args, until: () => boolean): Promise<Sent> {
@@ -298,10 +326,12 @@ async function batchSend(a: Args, until: () => boolean): Promise<Sent> {
   const slab = Buffer.alloc(a.size * sock.batchSize, 0x61);
   const bufs = Array.from({ length: sock.batchSize }, (_, i) => slab.subarray(i * a.size, (i + 1) * a.size));
   const lengths = bufs.map((b) => b.length);
-  // gso-zero sends through the zero-allocation write, as it reads through the view.
-  const write = a.impl === 'gso-zero'
-    ? () => sock.writePackedTo(slab, lengths, a.address, a.port)
-    : () => sock.writeBatchTo(bufs, a.address, a.port);
+  // gso-zero sends through the zero-allocation write, as it reads through the
+  // view; gso-msgs the way a QUIC stack does, one segmented message a write.
+  const messages = [{ data: slab, address: a.address, port: a.port, segmentSize: a.size }];
+  const write = a.impl === 'gso-zero' ? () => sock.writePackedTo(slab, lengths, a.address, a.port)
+    : a.impl === 'gso-msgs' ? () => sock.writeMessages(messages)
+      : () => sock.writeBatchTo(bufs, a.address, a.port);
   let sent = 0;
   for (let n = 1; !until(); n++) {
     try {
@@ -318,6 +348,67 @@ async function batchSend(a: Args, until: () => boolean): Promise<Sent> {
   return { datagrams: sent, calls: s.sendCalls, messages: s.messagesOut };
 }
 
+/**
+ * The clients of a request/response run: RR_CLIENTS batchgram sockets, each
+ * keeping RR_WINDOW requests in flight, sending as many new ones as
+ * responses arrive. They are the same for both servers, and cheap per
+ * request, so the server is what the run measures.
+ */
+async function requestClients(a: Args, until: () => boolean): Promise<Sent> {
+  const request = Buffer.alloc(a.size * RR_WINDOW, 0x61);
+  const lengthsOf = Array.from({ length: RR_WINDOW + 1 }, (_, n) => new Array<number>(n).fill(a.size));
+  let sent = 0, transactions = 0;
+  let failed: Error | null = null;
+  const fail = (err: Error) => { failed ??= err; };
+  const clients = await Promise.all(Array.from({ length: RR_CLIENTS }, async () => {
+    const sock = await BatchSocket.bind({ type: socketTypeFor(a.address), recvBufferSize: SOCKET_BUFFER });
+    const c = {
+      sock, inFlight: 0, answered: 0, seen: 0,
+      fill: () => {
+        const n = RR_WINDOW - c.inFlight;
+        if (n <= 0 || until()) return;
+        c.inFlight += n;
+        sent += n;
+        sock.writePackedTo(request, lengthsOf[n], a.address, a.port).catch(fail);
+      },
+    };
+    sock.on('view', (v: BatchView) => {
+      // Late answers to requests given up for lost never widen the window.
+      c.inFlight = Math.max(0, c.inFlight - v.count);
+      c.answered += v.count;
+      transactions += v.count;
+      c.fill();
+    });
+    return c;
+  }));
+  for (const c of clients) c.fill();
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (until() || failed !== null) {
+        clearInterval(timer);
+        resolve();
+        return;
+      }
+      for (const c of clients) {
+        if (c.answered === c.seen && c.inFlight > 0) {
+          c.inFlight = 0;
+          c.fill();
+        }
+        c.seen = c.answered;
+      }
+    }, RR_LOST_MS);
+  });
+  let calls = 0, messages = 0;
+  for (const { sock } of clients) {
+    const s = sock.stats();
+    calls += s.sendCalls;
+    messages += s.messagesOut;
+    await sock.close();
+  }
+  if (failed !== null) throw failed;
+  return { datagrams: sent, calls, messages, transactions };
+}
+
 async function send(a: Args): Promise<void> {
   let stopped = false;
   void stopRequested().then(() => { stopped = true; });
@@ -325,10 +416,10 @@ async function send(a: Args): Promise<void> {
   const end = start + a.duration * 1e3;
   const cpu0 = process.cpuUsage();
   const until = () => stopped || performance.now() >= end;
-  const s = isDgram(a.impl) ? await dgramSend(a, until) : await batchSend(a, until);
+  const s = isEcho(a.impl) ? await requestClients(a, until) : isDgram(a.impl) ? await dgramSend(a, until) : await batchSend(a, until);
   const done: ChildCounts = {
     datagrams: s.datagrams, bytes: s.datagrams * a.size, seconds: (performance.now() - start) / 1e3,
-    ...cpuSince(cpu0), calls: s.calls, messages: s.messages,
+    ...cpuSince(cpu0), calls: s.calls, messages: s.messages, ...(s.transactions === undefined ? {} : { transactions: s.transactions }),
   };
   emit({ event: 'done', ...done });
 }

@@ -235,8 +235,8 @@ async function stopAfterSettling(child: Child): Promise<ChildCounts> {
 async function measure(impl: Impl, size: number, duration: number, peer: Peer, onProgress: (datagrams: number) => void):
   Promise<Measured> {
   if (isRelay(impl)) return measureRelay(impl, size, duration, onProgress);
-  if (peer === 'same' || isCImpl(impl)) return pair(impl, impl, size, duration, onProgress);
-  const c = C_MATCH[impl] as CImpl;
+  const c = C_MATCH[impl] as CImpl | null;
+  if (peer === 'same' || isCImpl(impl) || c === null) return pair(impl, impl, size, duration, onProgress);
   const asReceiver = await pair(impl, c, size, duration, onProgress);
   const asSender = await pair(c, impl, size, duration, () => {});
   return { rx: asReceiver.rx, tx: asSender.tx, fed: asReceiver.tx };

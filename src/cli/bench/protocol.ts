@@ -2,8 +2,14 @@
 // C program matching each, and the line protocol of a child's stdout
 // (bench/udpref.c defines it; child.ts speaks it for Node).
 
-/** Implementations run by child.ts. */
-export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-zero'] as const;
+/**
+ * Implementations run by child.ts. gso-msgs sends with writeMessages, each
+ * write one caller-built segmentSize message, and reads as gso-zero does.
+ * rr-dgram and rr-compat are request/response: an echo server written for
+ * node:dgram (on node:dgram, and on the drop-in) answering many clients that
+ * keep requests in flight; the clients are the same batchgram process for both.
+ */
+export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-zero', 'gso-msgs', 'rr-dgram', 'rr-compat'] as const;
 /** Modes of bench/udpref.c. */
 export const C_IMPLS = ['c-plain', 'c-gso'] as const;
 /** The batchgram relay of child.ts (forwardTo in the 'view' listener). */
@@ -16,11 +22,20 @@ export type CImpl = (typeof C_IMPLS)[number];
 export type RelayImpl = (typeof RELAY_IMPLS)[number];
 export type Impl = NodeImpl | CImpl | RelayImpl;
 
-/** The C program making the same system calls with the same offloads: the ceiling for each implementation. */
-export const C_MATCH: Record<Impl, CImpl | 'c-relay'> = {
-  dgram: 'c-plain', 'dgram-compat': 'c-gso', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'c-plain': 'c-plain', 'c-gso': 'c-gso',
-  relay: 'c-relay', 'c-relay': 'c-relay',
+/**
+ * The C program making the same system calls with the same offloads: the
+ * ceiling for each implementation. The request/response rows have none.
+ */
+export const C_MATCH: Record<Impl, CImpl | 'c-relay' | null> = {
+  dgram: 'c-plain', 'dgram-compat': 'c-gso', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'gso-msgs': 'c-gso',
+  'c-plain': 'c-plain', 'c-gso': 'c-gso', relay: 'c-relay', 'c-relay': 'c-relay', 'rr-dgram': null, 'rr-compat': null,
 };
+
+/** The node:dgram row each row's ×dgram compares with: request/response with its own; relays with none. */
+export function dgramMatch(impl: Impl): Impl | null {
+  if (isRequestResponse(impl)) return 'rr-dgram';
+  return isRelay(impl) ? null : 'dgram';
+}
 
 /** What a child reports when it is done. seconds: receiver first→last datagram, sender start→end. */
 export interface ChildCounts {
@@ -37,6 +52,8 @@ export interface ChildCounts {
   retries?: number;
   /** The Node relay: datagrams it dropped because its send queue was full. */
   dropped?: number;
+  /** Request/response clients: responses received, i.e. transactions completed. */
+  transactions?: number;
   /** Node receivers: resident bytes after one second of traffic, their range from then on (sampled every 250 ms), and at the end. */
   rssWarm?: number;
   rssMin?: number;
@@ -56,4 +73,9 @@ export function isCImpl(impl: Impl): impl is CImpl {
 
 export function isRelay(impl: Impl): impl is RelayImpl {
   return (RELAY_IMPLS as readonly Impl[]).includes(impl);
+}
+
+/** Request/response rows: the receiver is an echo server, the sender its clients. */
+export function isRequestResponse(impl: Impl): boolean {
+  return impl === 'rr-dgram' || impl === 'rr-compat';
 }

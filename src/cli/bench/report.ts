@@ -4,7 +4,7 @@
 // fields and an SVG chart.
 import { cpus, release } from 'node:os';
 import type { Peer } from './harness';
-import { C_MATCH, isRelay, type ChildCounts, type Impl } from './protocol';
+import { C_MATCH, dgramMatch, isRelay, isRequestResponse, type ChildCounts, type Impl } from './protocol';
 
 /**
  * What the processes of one run reported; `relay` only in a relay run. With
@@ -35,8 +35,10 @@ export interface BenchRow {
   cpuTxPerMillion: number | null;
   /** Relays: the relay process's CPU seconds per million datagrams it forwarded; null otherwise. */
   cpuRelayPerMillion: number | null;
-  /** Received rate over dgram's at the same size (null for relays: node:dgram has no relay here). */
+  /** Received rate over dgram's at the same size (rr-dgram's for request/response; null for relays: node:dgram has no relay here). */
   vsDgram: number | null;
+  /** A Node receiver's largest resident memory after warm-up over that of the same dgram row (dgramMatch). */
+  rssVsDgram: number | null;
   /**
    * Received rate, and offered rate, over the matching C program's (C_MATCH).
    * A relay's offered ratio is null: both relays are fed by the same C sender.
@@ -58,7 +60,8 @@ export function row(impl: Impl, size: number, r: Measured | Error): BenchRow {
     return {
       impl, size, rx: null, tx: null, relay: null, rxDatagramsPerSecond: null, rxGbitPerSecond: null,
       offeredDatagramsPerSecond: null, offeredGbitPerSecond: null, loss: null, cpuRxPerMillion: null,
-      cpuTxPerMillion: null, cpuRelayPerMillion: null, vsDgram: null, vsC: null, vsCOffered: null, error: r.message,
+      cpuTxPerMillion: null, cpuRelayPerMillion: null, vsDgram: null, rssVsDgram: null, vsC: null, vsCOffered: null,
+      error: r.message,
     };
   }
   const { rx, tx, relay = null, fed = tx } = r;
@@ -72,17 +75,19 @@ export function row(impl: Impl, size: number, r: Measured | Error): BenchRow {
     cpuRxPerMillion: cpuPerMillion(rx),
     cpuTxPerMillion: cpuPerMillion(tx),
     cpuRelayPerMillion: relay === null ? null : cpuPerMillion(relay),
-    vsDgram: null, vsC: null, vsCOffered: null, error: null,
+    vsDgram: null, rssVsDgram: null, vsC: null, vsCOffered: null, error: null,
   };
 }
 
 /** Fills in the ratios against the baselines measured in the same run (absent baselines stay null). */
 export function compare(rows: BenchRow[]): void {
-  const find = (impl: Impl, size: number) => rows.find((r) => r.impl === impl && r.size === size && r.error === null);
+  const find = (impl: Impl | null, size: number) =>
+    (impl === null ? undefined : rows.find((r) => r.impl === impl && r.size === size && r.error === null));
   for (const r of rows) {
     const relay = isRelay(r.impl);
-    const dgram = relay ? undefined : find('dgram', r.size), c = find(C_MATCH[r.impl], r.size);
+    const dgram = find(dgramMatch(r.impl), r.size), c = find(C_MATCH[r.impl], r.size);
     r.vsDgram = ratio(r.rxDatagramsPerSecond, dgram?.rxDatagramsPerSecond);
+    r.rssVsDgram = ratio(r.rx?.rssMax ?? null, dgram?.rx?.rssMax);
     r.vsC = ratio(r.rxDatagramsPerSecond, c?.rxDatagramsPerSecond);
     r.vsCOffered = relay ? null : ratio(r.offeredDatagramsPerSecond, c?.offeredDatagramsPerSecond);
   }
@@ -102,7 +107,9 @@ const COLUMNS: { title: string; cell: (r: BenchRow) => string }[] = [
   // A relay's receiver is the C reference, the same in every relay row: the relay's own CPU is the news.
   { title: 'cpu rx s/M', cell: (r) => fixed(isRelay(r.impl) ? r.cpuRelayPerMillion : r.cpuRxPerMillion, 3) },
   { title: 'cpu tx s/M', cell: (r) => fixed(r.cpuTxPerMillion, 3) },
+  { title: 'rx rss MB', cell: (r) => fixed(r.rx?.rssMax ?? null, 1, 1e6) },
   { title: '×dgram', cell: (r) => times(r.vsDgram) },
+  { title: 'rss ×dgram', cell: (r) => times(r.rssVsDgram) },
   { title: '×C rx', cell: (r) => times(r.vsC) },
   { title: '×C tx', cell: (r) => times(r.vsCOffered) },
 ];
@@ -126,12 +133,13 @@ export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
     'did not keep up and the kernel dropped what overflowed its socket buffer.',
     'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
   ];
-  if (ran.has('dgram')) lines.push('×dgram: rx over node:dgram\'s in this run.');
+  lines.push('rx rss MB: the Node receiver\'s largest resident memory once traffic flowed for a second (JSON rx.rssMax).');
+  if (ran.has('dgram')) lines.push('×dgram: rx over node:dgram\'s in this run; rss ×dgram: rx rss over node:dgram\'s.');
   // The C reference each implementation is compared with, where both ran.
   const byC = new Map<Impl, Impl[]>();
   for (const impl of ran) {
     const c = C_MATCH[impl];
-    if (c !== impl && ran.has(c)) byC.set(c, [...(byC.get(c) ?? []), impl]);
+    if (c !== null && c !== impl && ran.has(c)) byC.set(c, [...(byC.get(c) ?? []), impl]);
   }
   if (byC.size > 0) {
     const pairs = [...byC].map(([c, impls]) => `${impls.join(', ')} vs ${c}`).join('; ');
@@ -141,6 +149,11 @@ export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
   if ([...ran].some(isRelay)) {
     lines.push('relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
       'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).');
+  }
+  if ([...ran].some(isRequestResponse)) {
+    lines.push('rr-dgram, rr-compat: request/response, an echo server written for node:dgram (on node:dgram, and on the',
+      'drop-in) answering clients that keep requests in flight (one batchgram process); rx is requests answered per',
+      'second, i.e. transactions, offered the requests the clients sent; their ×dgram columns compare with rr-dgram.');
   }
   if (peer === 'c') {
     lines.push('--peer c: a Node row\'s rx is its receiver fed by the matching C sender (loss against what that sender',
@@ -156,8 +169,8 @@ export function machine() {
 }
 
 const COLORS: Record<Impl, string> = {
-  dgram: '#8c8c8c', 'dgram-compat': '#bab0ac', mmsg: '#4c78a8', gso: '#f58518', 'gso-zero': '#e45756', 'c-plain': '#54a24b', 'c-gso': '#2f6b2a',
-  relay: '#b279a2', 'c-relay': '#72b7b2',
+  dgram: '#8c8c8c', 'dgram-compat': '#bab0ac', mmsg: '#4c78a8', gso: '#f58518', 'gso-zero': '#e45756', 'gso-msgs': '#ff9da6',
+  'c-plain': '#54a24b', 'c-gso': '#2f6b2a', relay: '#b279a2', 'c-relay': '#72b7b2', 'rr-dgram': '#9d755d', 'rr-compat': '#eeca3b',
 };
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

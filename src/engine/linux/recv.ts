@@ -10,10 +10,7 @@ import { receiveMemoryError, systemError, throwSystemError } from '../../errors'
 import { RecvMeta, recvMeta } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type RecvRing, type SocketHandle } from '../../kernel/native';
 import { segmentCount, splitCoalesced } from '../../offload/gro';
-import {
-  type PacketInfo, readEcn, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp, type ReceiveMetadata,
-  receiveControlSize,
-} from '../../wire/cmsg';
+import { readReceiveControl, receiveControlSize, receivedControl, type ReceiveMetadata } from '../../wire/cmsg';
 import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
 import { GRO_SLOT_SIZE } from '../../limits';
 import { HOST_LITTLE_ENDIAN } from '../../wire/byteorder';
@@ -78,7 +75,7 @@ export class Receiver {
   #peer: SocketAddress | null = null;
   #lastOverflows = 0;
   readonly #controlSize: number;
-  readonly #packetInfo: PacketInfo = { family: 4, address: new Uint8Array(16), interfaceIndex: 0 };
+  readonly #control = receivedControl();
   // The last local address's bytes and text: a server's datagrams mostly arrive on one.
   readonly #localKey = new Uint8Array(17);
   #localText = '';
@@ -101,7 +98,7 @@ export class Receiver {
   }
 
   #localAddressText(): string {
-    const { family, address } = this.#packetInfo;
+    const { family, address } = this.#control.packetInfo;
     const n = family === 4 ? 4 : 16;
     let same = this.#localText !== '' && this.#localKey[16] === family;
     for (let i = 0; same && i < n; i++) same = this.#localKey[i] === address[i];
@@ -254,24 +251,27 @@ export class Receiver {
     const rx = this.#gro;
     const size = this.#controlSize;
     const { ecn, localAddress, timestamps } = this.#config.metadata;
+    const control = this.#control;
     let datagrams = 0, bytes = 0;
+    let overflows = -1; // the newest SO_RXQ_OVFL value of this read
     for (let m = 0; m < n; m++) {
       const len = Math.min(recvMeta(meta, m, RecvMeta.Length), this.#config.slotSize);
       const flags = recvMeta(meta, m, RecvMeta.Flags);
       const start = m * size, end = start + Math.min(recvMeta(meta, m, RecvMeta.ControlLength), size);
-      const seg = rx && end > start ? readGroSegmentSize(controlView, start, end) : 0;
+      // One walk over the message's control data reads all it carries.
+      readReceiveControl(controlView, start, end, control);
+      const seg = rx ? control.groSegmentSize : 0;
+      if (control.rxqOverflows >= 0) overflows = control.rxqOverflows;
+      if ((flags & abi.MSG_CTRUNC) !== 0) this.#counts.controlTruncated++;
       // A message without the data asked for reads as unmarked (ECN 0), an
       // empty local address, interface 0 and time 0: the kernel always sends them.
-      if (ecn) view.messageEcn![m] = Math.max(0, readEcn(controlView, start, end));
+      if (ecn) view.messageEcn![m] = Math.max(0, control.ecn);
       if (localAddress) {
-        const found = readPacketInfo(controlView, start, end, this.#packetInfo);
+        const found = control.hasPacketInfo;
         view.messageLocalAddress![m] = found ? this.#localAddressText() : '';
-        view.messageInterfaceIndex![m] = found ? this.#packetInfo.interfaceIndex : 0;
+        view.messageInterfaceIndex![m] = found ? control.packetInfo.interfaceIndex : 0;
       }
-      if (timestamps) {
-        const t = readTimestamp(controlView, start, end);
-        view.messageTimestamp![m] = t < 0n ? 0n : t;
-      }
+      if (timestamps) view.messageTimestamp![m] = control.timestamp < 0n ? 0n : control.timestamp;
       view.messageOffsets[m] = m * this.#config.slotSize;
       view.messageLengths[m] = len;
       view.segmentSizes[m] = seg > 0 && seg < len ? seg : 0;
@@ -282,7 +282,7 @@ export class Receiver {
       datagrams += segmentCount(len, view.segmentSizes[m]);
       bytes += len;
     }
-    this.#countOverflows(recv, n);
+    this.#countOverflows(overflows);
     view.reserve(datagrams);
     view.count = splitCoalesced(view.messageLengths, view.segmentSizes, n, this.#config.slotSize, view);
     view.messageCount = n;
@@ -307,14 +307,9 @@ export class Receiver {
     return (this.#peer = decodeSockaddr(names, at));
   }
 
-  // SO_RXQ_OVFL is cumulative, so only the newest message's value matters.
-  #countOverflows(recv: RecvMemory, n: number): void {
-    if (this.#config.counter === undefined || n === 0) return;
-    const m = n - 1;
-    const size = this.#controlSize;
-    const controlLen = Math.min(recvMeta(recv.meta, m, RecvMeta.ControlLength), size);
-    if (controlLen === 0) return;
-    const current = readRxqOverflows(recv.controlView, m * size, m * size + controlLen);
+  // SO_RXQ_OVFL is cumulative, so only the newest value a read carries matters.
+  #countOverflows(current: number): void {
+    if (this.#config.counter === undefined) return;
     if (current < 0 || current === this.#lastOverflows) return;
     const delta = counterDelta(this.#lastOverflows, current);
     this.#config.counter.add(delta);
