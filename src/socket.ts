@@ -329,7 +329,10 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       if (!Array.isArray(messages)) throw invalidArgType('messages', 'an array of messages', messages);
       if (messages.length < 1) throw outOfRange('messages.length', '>= 1', messages.length);
       const to: Destination[] = new Array(messages.length);
-      const buffers: Uint8Array[] = [], offsets: number[] = [], lengths: number[] = [], of: number[] = [];
+      // One unit per message: a segmentSize message stays whole (WriteJob.segments), so the work here is per message.
+      const n = messages.length;
+      const buffers: Uint8Array[] = new Array(n), offsets: number[] = new Array(n).fill(0), lengths: number[] = new Array(n);
+      const segments: number[] = new Array(n), of: number[] = new Array(n);
       let maxPayload = Infinity;
       for (let k = 0; k < messages.length; k++) {
         const m = messages[k];
@@ -340,12 +343,12 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
         maxPayload = Math.min(maxPayload, limit);
         to[k] = { dest, port: this.#port(m.port), header: this.#header(m, dest) };
         const seg = m.segmentSize;
+        buffers[k] = m.data;
+        lengths[k] = m.data.length;
+        of[k] = k;
+        segments[k] = 0;
         if (seg === undefined) {
           if (m.data.length > limit) throw outOfRange(`messages[${k}].data.length`, `<= ${limit} for this destination`, m.data.length);
-          buffers.push(m.data);
-          offsets.push(0);
-          lengths.push(m.data.length);
-          of.push(k);
           continue;
         }
         if (typeof seg !== 'number') throw invalidArgType(`messages[${k}].segmentSize`, 'of type number', seg);
@@ -353,15 +356,10 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
           throw outOfRange(`messages[${k}].segmentSize`, `an integer >= 1 and <= ${limit} for this destination`, seg);
         }
         if (m.data.length < 1) throw outOfRange(`messages[${k}].data.length`, '>= 1 with a segmentSize', m.data.length);
-        for (let at = 0; at < m.data.length; at += seg) {
-          buffers.push(m.data);
-          offsets.push(at);
-          lengths.push(Math.min(seg, m.data.length - at));
-          of.push(k);
-        }
+        segments[k] = seg;
       }
       return this.#engine.write({
-        buffers, start: 0, offsets, lengths, borrowed: false, dest: null, port: 0, maxPayload, groups: { of, to },
+        buffers, start: 0, offsets, lengths, borrowed: false, dest: null, port: 0, maxPayload, groups: { of, to }, segments,
       });
     } catch (err) {
       return Promise.reject(err);

@@ -99,6 +99,14 @@ export interface WriteJob {
    * above then do not apply). Datagrams of two messages never share one.
    */
   groups?: { of: ArrayLike<number>; to: readonly Destination[] };
+  /**
+   * writeMessages with a segmentSize (with groups): unit i above is not one
+   * datagram but a whole message of datagrams of segments[i] bytes back to
+   * back (the last may be shorter; 0: one datagram). The engine sends each as
+   * one GSO message where it can, doing O(1) work per message, and cuts the
+   * rest into datagrams (offload/spans.ts cutMessages).
+   */
+  segments?: ArrayLike<number>;
 }
 
 /** Where one of writeMessages' messages goes, and how. */

@@ -7,6 +7,7 @@ import { BatchView } from '../batch';
 import { emptyCounts, type BindOptions, type Engine, type EngineHost, type SocketStats, type WriteJob } from './contract';
 import { notRunning, queueFull, unsupported } from '../errors';
 import type { Capabilities } from '../kernel/probe';
+import { cutMessages } from '../offload/spans';
 import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
 
 class DgramEngine implements Engine {
@@ -97,6 +98,11 @@ class DgramEngine implements Engine {
 
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());
+    if (job.segments !== undefined) {
+      // One datagram per send here: caller-built messages are cut (groups always come with them).
+      const c = cutMessages(job.buffers, job.offsets!, job.lengths, job.segments, job.groups!.of, 0);
+      job = { ...job, buffers: c.buffers, offsets: c.offsets, lengths: c.lengths, segments: undefined, groups: { of: c.of, to: job.groups!.to } };
+    }
     const count = job.lengths.length;
     if (this.#queued + count > this.#limit) return Promise.reject(queueFull(this.#limit));
     this.#queued += count;

@@ -52,6 +52,8 @@ export class MessagePlan {
   readonly sentinel: Uint8Array;
   /** Payload bytes of the message's datagrams (the sentinel not counted). */
   readonly bytes: Int32Array;
+  /** Datagrams the message carries (the sentinel not counted). */
+  readonly datagrams: Int32Array;
   length = 0;
 
   constructor(capacity: number) {
@@ -60,6 +62,7 @@ export class MessagePlan {
     this.segment = new Int32Array(capacity);
     this.sentinel = new Uint8Array(capacity);
     this.bytes = new Int32Array(capacity);
+    this.datagrams = new Int32Array(capacity);
   }
 
   /** One message per datagram of lengths[first, first + n): the plan when GSO is off. */
@@ -70,9 +73,35 @@ export class MessagePlan {
       this.segment[m] = 0;
       this.sentinel[m] = 0;
       this.bytes[m] = lengths[first + m];
+      this.datagrams[m] = 1;
     }
     return (this.length = n);
   }
+
+  /**
+   * One message per unit of lengths[first, first + n), each a message the
+   * caller built (writeMessages' segmentSize): `segments[u]` bytes per
+   * datagram, one GSO message as it stands. O(1) per message, whatever it
+   * carries; the caller has checked that each fits one GSO message.
+   */
+  whole(lengths: ArrayLike<number>, segments: ArrayLike<number>, first: number, n: number): number {
+    for (let m = 0; m < n; m++) {
+      const u = first + m;
+      const d = unitDatagrams(lengths[u], segments[u]);
+      this.first[m] = u;
+      this.count[m] = 1;
+      this.segment[m] = d > 1 ? segments[u] : 0;
+      this.sentinel[m] = 0;
+      this.bytes[m] = lengths[u];
+      this.datagrams[m] = d;
+    }
+    return (this.length = n);
+  }
+}
+
+/** Datagrams in `length` bytes cut every `segment` bytes (0: one datagram, as is an empty one). */
+export function unitDatagrams(length: number, segment: number): number {
+  return segment > 0 && length > segment ? Math.ceil(length / segment) : 1;
 }
 
 /**
@@ -101,6 +130,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
     if (m < 0) return;
     const coalesced = plan.count[m] > 1;
     plan.bytes[m] = bytes;
+    plan.datagrams[m] = plan.count[m];
     plan.segment[m] = coalesced ? segment : 0;
     plan.sentinel[m] = coalesced && never && !endedShort ? 1 : 0;
   };

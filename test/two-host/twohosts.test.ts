@@ -172,7 +172,7 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
       const type = family === 'v4' ? 'udp4' : 'udp6';
       for (const h of [hosts.a, hosts.b]) hosts.exec(h, 'ip', 'link', 'set', 'dev', h.dev, 'mtu', '1280');
       try {
-        const rx = hosts.node(hosts.b, receiver(type, hosts.b[family], new Array(21).fill(1000)));
+        const rx = hosts.node(hosts.b, receiver(type, hosts.b[family], new Array(31).fill(1000)));
         const { port } = await rx.next<{ port: number }>();
         const tx = hosts.node(hosts.a, `
           const { BatchSocket } = require(${INDEX});
@@ -190,6 +190,11 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
               single: await outcome(df.writeBatchTo([payload(99, 1400)], ...to)),
               gso: await outcome(df.writeBatchTo([payload(98, 1000), ...Array.from({ length: 10 }, () => payload(97, 1400))], ...to)),
               fragmented: await outcome(plain.writeBatchTo(Array.from({ length: 10 }, (_, i) => payload(11 + i, 1400)), ...to)),
+              // Whole messages: the first leaves as one GSO message, the second is refused whole, then datagram by datagram.
+              messages: await outcome(df.writeMessages([
+                { data: Buffer.concat(Array.from({ length: 10 }, (_, i) => payload(21 + i, 1000))), segmentSize: 1000, address: to[0], port: to[1] },
+                { data: Buffer.alloc(10 * 1400), segmentSize: 1400, address: to[0], port: to[1] },
+              ])),
             };
             await new Promise((resolve) => setTimeout(resolve, 100));
             // Each refusal also queues a local error that names the route's MTU.
@@ -201,10 +206,11 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
         `);
         const r = await tx.next<Record<string, unknown>>();
         assert.deepEqual(r, {
-          mayFragment: [false, true], small: 'sent', single: 'EMSGSIZE after 0', gso: 'EMSGSIZE after 1', fragmented: 'sent', local: true,
+          mayFragment: [false, true], small: 'sent', single: 'EMSGSIZE after 0', gso: 'EMSGSIZE after 1', fragmented: 'sent',
+          messages: 'EMSGSIZE after 10', local: true,
         });
         const got = await rx.next<Result>();
-        assert.equal(got.count, 10 + 1 + 10, 'the ten small ones, the one before the refused run, the ten of the plain socket');
+        assert.equal(got.count, 10 + 1 + 10 + 10, 'the ten small ones, the one before the refused run, the ten of the plain socket, the first message');
       } finally {
         for (const h of [hosts.a, hosts.b]) hosts.exec(h, 'ip', 'link', 'set', 'dev', h.dev, 'mtu', '1500');
       }
@@ -229,17 +235,24 @@ describe('two hosts over veth', { skip: skip ?? false }, () => {
             for (const to of [${port}, ${port === 65535 ? 1 : port + 1}]) {
               for (let w = 0; w < 5; w++) await s.writeBatchTo(Array.from({ length: 32 }, (_, i) => payload(w * 32 + i, 1400)), '${hosts.b[family]}', to);
             }
-            console.log(JSON.stringify(s.stats()));
+            // Whole messages (writeMessages) on a fresh socket: refused once, then remembered.
+            const m = await BatchSocket.bind({ type: '${type}', sendBufferSize: 8 << 20 });
+            for (let w = 0; w < 3; w++) {
+              await m.writeMessages([{ data: Buffer.alloc(32 * 1400), segmentSize: 1400, address: '${hosts.b[family]}', port: ${port === 65535 ? 1 : port + 1} }]);
+            }
+            console.log(JSON.stringify({ ...s.stats(), messages: m.stats() }));
             await s.close();
+            await m.close();
           })();
         `, ['strace', '-f', '-qq', '-Z', '-e', 'trace=sendmmsg', '-o', trace]);
-        const stats = await tx.next<Record<string, number>>();
+        const stats = await tx.next<Record<string, number> & { messages: Record<string, number> }>();
         await tx.exited;
         const failed = readFileSync(trace, 'utf8').split('\n').filter((l) => /sendmmsg\(.*= -1 E/.test(l));
-        assert.equal(failed.length, 1, `one refused GSO call for the address, whatever the port:\n${failed.join('\n')}`);
+        assert.equal(failed.length, 2, `one refused GSO call per socket for the address, whatever the port:\n${failed.join('\n')}`);
         assert.ok(failed.every((l) => /EINVAL|EMSGSIZE/.test(l)), failed.join('\n'));
         // The refused call and the first write's 32 singles, then one call per write.
         assert.deepEqual([stats.sendCalls, stats.messagesOut, stats.datagramsOut], [11, 320, 320]);
+        assert.deepEqual([stats.messages.sendCalls, stats.messages.datagramsOut], [1 + 3, 96], 'whole messages: the refused one, then a call per write');
         const got = await rx.next<Result>();
         assert.deepEqual([got.count, got.bad], [160, 0], 'the oversize datagrams arrive, fragmented');
       } finally {

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { describe, it } from 'node:test';
 import { GeneveHeader, GENEVE_FIXED_HEADER_LENGTH as G, GENEVE_PROTOCOL_WIREGUARD } from '../../src/wire/geneve';
-import { coalesce, type CoalesceOptions, gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, SENTINEL_BATCH_THRESHOLD } from '../../src/offload/gso';
+import { coalesce, type CoalesceOptions, gsoAllowed, unitDatagrams, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, SENTINEL_BATCH_THRESHOLD } from '../../src/offload/gso';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS } from '../../src/limits';
-import { datagramSpans } from '../../src/offload/spans';
+import { cutMessages, datagramSpans } from '../../src/offload/spans';
 import { GsoRefusals } from '../../src/offload/refusals';
 
 const S = SENTINEL.length;
@@ -223,5 +223,31 @@ describe('remembered GSO refusals', () => {
     assert.deepEqual(['a', 'b', 'c'].map((k) => r.limit(k, 3)), [1, 0, 3]);
     r.forget('a');
     assert.equal(r.limit('a', 3), 0);
+  });
+});
+
+describe('whole messages (writeMessages with segmentSize)', () => {
+  it('counts a message\'s datagrams', () => {
+    const cases: Array<[number, number, number]> = [[1000, 100, 10], [1001, 100, 11], [99, 100, 1], [100, 100, 1], [0, 0, 1], [50, 0, 1]];
+    for (const [length, segment, want] of cases) assert.equal(unitDatagrams(length, segment), want, `${length}/${segment}`);
+  });
+
+  it('plans one message per unit, its segment size only where it carries more than one datagram', () => {
+    const plan = new MessagePlan(4);
+    assert.equal(plan.whole([9, 1000, 50, 1001], [3, 100, 0, 1001], 1, 3), 3);
+    assert.deepEqual([...plan.first.subarray(0, 3)], [1, 2, 3]);
+    assert.deepEqual([...plan.segment.subarray(0, 3)], [100, 0, 0]);
+    assert.deepEqual([...plan.datagrams.subarray(0, 3)], [10, 1, 1]);
+    assert.deepEqual([...plan.bytes.subarray(0, 3)], [1000, 50, 1001]);
+  });
+
+  it('cuts what is left of a write into one unit per datagram, in order, each with its message', () => {
+    const a = new Uint8Array(250), b = new Uint8Array(40), c = new Uint8Array(0);
+    const cut = cutMessages([a, b, a, c], [0, 0, 50, 0], [250, 40, 100, 0], [100, 0, 60, 0], [0, 1, 2, 3], 0);
+    assert.deepEqual(cut.lengths, [100, 100, 50, 40, 60, 40, 0]);
+    assert.deepEqual(cut.offsets, [0, 100, 200, 0, 50, 110, 0]);
+    assert.deepEqual(cut.of, [0, 0, 0, 1, 2, 2, 3]);
+    assert.deepEqual(cut.buffers, [a, a, a, b, a, a, c]);
+    assert.deepEqual(cutMessages([a, b], [0, 0], [250, 40], [100, 0], [0, 1], 1).lengths, [40], 'from a unit on');
   });
 });

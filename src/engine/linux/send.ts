@@ -8,7 +8,8 @@ import { GSODisabledError, notRunning, outOfRange, queueFull, systemError, throw
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
 import type { Capabilities } from '../../kernel/probe';
-import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL } from '../../offload/gso';
+import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, unitDatagrams } from '../../offload/gso';
+import { cutMessages } from '../../offload/spans';
 import { GsoRefusals } from '../../offload/refusals';
 import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
@@ -21,6 +22,13 @@ const CONTROL_SIZE = SEND_CONTROL_SIZE;
 /** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
 const NOBUFS_RETRY_MS = 1;
 
+/** Datagrams of a write of whole messages (WriteJob.segments). */
+function datagramsOf(lengths: ArrayLike<number>, segments: ArrayLike<number>): number {
+  let n = 0;
+  for (let u = 0; u < lengths.length; u++) n += unitDatagrams(lengths[u], segments[u]);
+  return n;
+}
+
 /**
  * Names a destination's path for the refusal cache: its address (the path
  * MTU is the address's, whatever the port), IPv4-mapped ones as IPv4; '' is
@@ -32,7 +40,12 @@ function destinationKey(dest: ParsedAddress | null): string {
 }
 
 interface PendingWrite {
+  /** The write; replaced by its datagrams (#cut) when its whole messages (WriteJob.segments) cannot leave whole. */
   job: WriteJob;
+  /** Datagrams of the write, whatever its units. */
+  total: number;
+  /** Datagrams before the job's unit 0: those of units before the cut. */
+  base: number;
   /**
    * What the iovecs index: the job's buffers, then the sentinel, then the
    * ArrayBuffers of merged runs (rebuilt by every #describe).
@@ -44,7 +57,7 @@ interface PendingWrite {
   offsets: ArrayLike<number> | null;
   /** The datagrams' lengths (the job's, or a copy once a borrowed write is owned). */
   lengths: ArrayLike<number>;
-  /** First datagram not yet accepted by the kernel. */
+  /** First unit (a datagram, or a whole message) not yet accepted by the kernel. */
   next: number;
   /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
   singlesUntil: number;
@@ -154,7 +167,7 @@ export class Sender {
 
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());
-    const count = job.lengths.length;
+    const count = job.segments === undefined ? job.lengths.length : datagramsOf(job.lengths, job.segments);
     // A write that could never fit, not even in an empty queue, is a wrong argument, not a full queue.
     if (count > this.#config.sendQueueLimit) {
       return Promise.reject(outOfRange('datagrams of the write', `<= sendQueueLimit (${this.#config.sendQueueLimit})`, count));
@@ -167,7 +180,7 @@ export class Sender {
     if (this.#config.neverGsoEqualTail) sources.push(SENTINEL); // index `count`
     return new Promise<void>((resolve, reject) => {
       const w: PendingWrite = {
-        job, sources, fixedSources: sources.length, offsets: job.offsets, lengths: job.lengths, next: 0, singlesUntil: 0,
+        job, total: count, base: 0, sources, fixedSources: sources.length, offsets: job.offsets, lengths: job.lengths, next: 0, singlesUntil: 0,
         refusedSegment: undefined, gsoDisabled: false, error: null, resolve, reject,
       };
       this.#queue.push(w);
@@ -210,7 +223,7 @@ export class Sender {
       }
       if (r === SendResult.Again) break;
       this.#queue.shift();
-      this.#queuedDatagrams -= w.lengths.length - w.next;
+      this.#queuedDatagrams -= w.total - this.#datagramsBefore(w);
       if (w.gsoDisabled) w.reject(new GSODisabledError(this.#host.localName(), w.error));
       else if (w.error) w.reject(w.error);
       else w.resolve();
@@ -219,20 +232,25 @@ export class Sender {
   }
 
   #send(w: PendingWrite): SendResult {
-    const job = w.job;
-    const total = w.lengths.length;
     const plan = this.#plan;
-    // One address for the whole write in slot 0; writeMessages' in each message's own slot.
-    const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
-    const allowed = gsoAllowed(total, this.#config.neverGsoEqualTail);
-    if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
     // At most one retry per failure: an earlier datagram's ICMP error that failed this call instead (receiveErrors).
     let retried = false;
-    while (w.next < total) {
-      const messages = planNext(w.lengths, w.next, total, w.singlesUntil, this.#caps.txOffload && allowed,
-        { maxPayload: job.maxPayload, maxSegments: this.#config.maxSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
-          groups: job.groups?.of, refusedSegment: w.refusedSegment },
-        this.#config.batchSize, plan);
+    for (;;) {
+      // Whole messages leave as they are while each can: else what is left is cut into datagrams, once.
+      if (w.job.segments !== undefined && !this.#leavesWhole(w)) this.#cut(w);
+      const job = w.job;
+      const total = w.lengths.length;
+      if (w.next >= total) return SendResult.Done;
+      // One address for the whole write in slot 0; writeMessages' in each message's own slot.
+      const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
+      if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
+      const messages = job.segments !== undefined
+        ? plan.whole(w.lengths, job.segments, w.next, Math.min(total - w.next, this.#config.batchSize))
+        : planNext(w.lengths, w.next, total, w.singlesUntil,
+          this.#caps.txOffload && gsoAllowed(total, this.#config.neverGsoEqualTail),
+          { maxPayload: job.maxPayload, maxSegments: this.#config.maxSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
+            groups: job.groups?.of, refusedSegment: w.refusedSegment },
+          this.#config.batchSize, plan);
       let sent = 0;
       while (sent < messages) {
         let r: number;
@@ -242,7 +260,7 @@ export class Sender {
         } catch (err) {
           // The addon refused the buffers (one was detached or shrunk since
           // the write was accepted): this write fails, the queue moves on.
-          (err as WriteError).datagramsSent = w.next;
+          (err as WriteError).datagramsSent = this.#datagramsBefore(w);
           w.error = err as Error;
           return SendResult.Done;
         }
@@ -269,9 +287,11 @@ export class Sender {
           break;
         }
         if (refusal === GsoRefusal.SendSingly) {
-          w.singlesUntil = plan.first[sent] + plan.count[sent];
           // Fragments are what make the datagrams go singly: with don't-fragment they fail alike, and there is nothing to learn.
           if (this.#caps.mayFragment) this.#rememberRefusal(w, plan.first[sent], plan.segment[sent]);
+          // A whole message is cut first: its datagrams are then the first units.
+          if (job.segments !== undefined) this.#cut(w);
+          w.singlesUntil = job.segments !== undefined ? plan.datagrams[sent] : plan.first[sent] + plan.count[sent];
           break;
         }
         const to = job.groups ? job.groups.to[job.groups.of[plan.first[sent]]] : job;
@@ -289,12 +309,59 @@ export class Sender {
           sent++;
           continue;
         }
-        err.datagramsSent = w.next;
+        err.datagramsSent = this.#datagramsBefore(w);
         w.error = err;
         return SendResult.Done;
       }
     }
-    return SendResult.Done;
+  }
+
+  // Whether what is left of a write of whole messages can still leave whole:
+  // with TX offload, without the sentinel workaround (which needs the
+  // datagrams), each message within the kernel's segment and byte limits and
+  // below a segment size its path refused.
+  #leavesWhole(w: PendingWrite): boolean {
+    if (!this.#caps.txOffload || this.#config.neverGsoEqualTail) return false;
+    const { lengths, segments, groups, maxPayload } = w.job;
+    if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(w.job);
+    const refused = w.refusedSegment;
+    for (let u = w.next; u < lengths.length; u++) {
+      const seg = segments![u];
+      if (seg === 0 || lengths[u] <= seg) continue; // one datagram
+      if (lengths[u] > maxPayload || unitDatagrams(lengths[u], seg) > this.#config.maxSegments) return false;
+      const limit = refused === undefined ? 0 : refused[groups === undefined ? 0 : groups.of[u]];
+      if (limit > 0 && seg >= limit) return false;
+    }
+    return true;
+  }
+
+  // Replaces what is left of a write of whole messages by its datagrams.
+  #cut(w: PendingWrite): void {
+    const job = w.job;
+    const base = this.#datagramsBefore(w);
+    const of = job.groups?.of ?? new Array<number>(job.lengths.length).fill(0);
+    const c = cutMessages(job.buffers, job.offsets ?? new Array<number>(job.lengths.length).fill(job.start), job.lengths,
+      job.segments!, of, w.next);
+    w.job = { ...job, buffers: c.buffers, start: 0, offsets: c.offsets, lengths: c.lengths, segments: undefined,
+      groups: job.groups === undefined ? undefined : { of: c.of, to: job.groups.to } };
+    w.base = base;
+    w.next = 0;
+    w.singlesUntil = 0;
+    w.refusedSegment = undefined;
+    w.sources = c.buffers.slice();
+    if (this.#config.neverGsoEqualTail) w.sources.push(SENTINEL);
+    w.fixedSources = w.sources.length;
+    w.offsets = c.offsets;
+    w.lengths = c.lengths;
+  }
+
+  /** Datagrams of the write before its first unsent unit: what the kernel took (or refused, for the drop-in). */
+  #datagramsBefore(w: PendingWrite): number {
+    const { segments } = w.job;
+    if (segments === undefined) return w.base + w.next;
+    let n = w.base;
+    for (let u = 0; u < w.next; u++) n += unitDatagrams(w.lengths[u], segments[u]);
+    return n;
   }
 
   // The refused segment size of each of the job's destinations (one without groups).
@@ -407,8 +474,8 @@ export class Sender {
     const plan = this.#plan;
     for (let m = from; m < to; m++) {
       this.#counts.bytesOut += plan.bytes[m];
-      this.#counts.datagramsOut += plan.count[m];
-      this.#queuedDatagrams -= plan.count[m];
+      this.#counts.datagramsOut += plan.datagrams[m];
+      this.#queuedDatagrams -= plan.datagrams[m];
     }
     this.#counts.messagesOut += to - from;
   }
@@ -423,7 +490,7 @@ export class Sender {
     this.#queuedDatagrams = 0;
     for (const w of pending) {
       const err: WriteError = notRunning();
-      err.datagramsSent = w.next;
+      err.datagramsSent = this.#datagramsBefore(w);
       w.reject(err);
     }
   }
