@@ -16,6 +16,7 @@ import { emitEach, rethrow } from './listeners';
 import { datagramSpans } from './offload/spans';
 import { binding, type NativeBinding } from './kernel/native';
 import { gsoSegmentLimit, useBatchPath, type Capabilities } from './kernel/probe';
+import { coalesce, MessagePlan } from './offload/gso';
 import { endpointText, maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';
 
 export interface BatchSocketOptions {
@@ -223,6 +224,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   // A read is being handed out: close() leaves the iterators to #deliver,
   // which ends them once they have this read too.
   #delivering = false;
+  /** writePackedTo's plan of the runs that leave as one GSO message, made on its first use. */
+  #packPlan: MessagePlan | undefined;
   // Writes mostly go to the address of the write before: parse it once.
   #lastDestination: { text: string; parsed: ParsedAddress } | null = null;
 
@@ -385,21 +388,29 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       if (n < 1 || n > this.#batchSize) throw outOfRange('lengths.length', `>= 1 and <= ${this.#batchSize} (the batch size)`, n);
       const dest = this.#destination(address);
       const maxPayload = maxPayloadTo(dest);
-      const own: number[] = new Array(n);
-      const offsets: number[] = new Array(n);
       let at = 0;
       for (let i = 0; i < n; i++) {
         const len = lengths[i];
         if (!Number.isInteger(len) || len < 0 || len > maxPayload) {
           throw outOfRange(`lengths[${i}]`, `an integer >= 0 and <= ${maxPayload} for this destination`, len);
         }
-        offsets[i] = at;
-        own[i] = len;
         at += len;
       }
       if (at > packed.length) throw outOfRange('lengths', `to add up to at most packed.length (${packed.length})`, at);
+      // The datagrams lie back to back, so each run that one GSO message can
+      // carry is handed over as that message, whole (WriteJob.segments): the
+      // engine's work is per message, and nothing per datagram is kept.
+      const plan = (this.#packPlan ??= new MessagePlan(this.#batchSize));
+      const units = coalesce(lengths, 0, n, { maxPayload, maxSegments: gsoSegmentLimit() }, plan);
+      const offsets: number[] = new Array(units), own: number[] = new Array(units), segments: number[] = new Array(units);
+      for (let u = 0, start = 0; u < units; u++) {
+        offsets[u] = start;
+        own[u] = plan.bytes[u];
+        segments[u] = plan.segment[u];
+        start += plan.bytes[u];
+      }
       return this.#engine.write({
-        buffers: new Array<Uint8Array>(n).fill(packed), start: 0, offsets, lengths: own, borrowed: false,
+        buffers: new Array<Uint8Array>(units).fill(packed), start: 0, offsets, lengths: own, segments, borrowed: false,
         dest, port: this.#port(port), maxPayload, header: this.#header(options, dest),
       });
     } catch (err) {
@@ -431,12 +442,14 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
         const longest = view.segmentSizes[m] || view.messageLengths[m];
         if (longest > maxPayload) throw outOfRange('datagram length', `<= ${maxPayload} for this destination`, longest);
       }
-      // The view lends its own arrays with its memory: the engine copies them
-      // too if the write has to wait.
-      const n = view.count;
+      // Each received message goes on as it came, one GSO message, whole
+      // (WriteJob.segments). The view lends its own arrays with its memory:
+      // the engine copies them too if the write has to wait.
+      const n = view.messageCount;
       const job: WriteJob = {
-        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: view.offsets.subarray(0, n),
-        lengths: view.lengths.subarray(0, n), borrowed: true, dest, port: this.#port(port), maxPayload,
+        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: view.messageOffsets.subarray(0, n),
+        lengths: view.messageLengths.subarray(0, n), segments: view.segmentSizes.subarray(0, n), borrowed: true, dest,
+        port: this.#port(port), maxPayload,
       };
       return this.#engine.write(job);
     } catch (err) {

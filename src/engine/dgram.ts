@@ -99,9 +99,14 @@ class DgramEngine implements Engine {
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());
     if (job.segments !== undefined) {
-      // One datagram per send here: caller-built messages are cut (groups always come with them).
-      const c = cutMessages(job.buffers, job.offsets!, job.lengths, job.segments, job.groups!.of, 0);
-      job = { ...job, buffers: c.buffers, offsets: c.offsets, lengths: c.lengths, segments: undefined, groups: { of: c.of, to: job.groups!.to } };
+      // One datagram per send here: whole messages are cut.
+      const units = job.lengths.length;
+      const c = cutMessages(job.buffers, job.offsets ?? new Array<number>(units).fill(job.start), job.lengths, job.segments,
+        job.groups?.of ?? new Array<number>(units).fill(0), 0);
+      job = {
+        ...job, buffers: c.buffers, start: 0, offsets: c.offsets, lengths: c.lengths, segments: undefined,
+        groups: job.groups === undefined ? undefined : { of: c.of, to: job.groups.to },
+      };
     }
     const count = job.lengths.length;
     if (this.#queued + count > this.#limit) return Promise.reject(queueFull(this.#limit));

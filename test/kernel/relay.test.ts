@@ -44,6 +44,18 @@ describe('forwardTo', { skip: binding === null }, () => {
     assert.ok(s.messagesOut < s.datagramsOut / 10, `${s.messagesOut} messages for ${s.datagramsOut} datagrams`);
   });
 
+  it('cuts the received messages into datagrams where they cannot leave whole (GSO off), still byte-exact', async () => {
+    const { rx, relay, tx, errors, to } = await pipeline();
+    relay.setOffload({ gso: false });
+    const arriving = collect(rx, 300);
+    for (let k = 0; k < 3; k++) await tx.writeBatchTo(Array.from({ length: 100 }, (_, i) => payload(k * 100 + i, 700)), '127.0.0.1', to);
+    (await arriving).forEach((d, i) => assert.ok(d.data.equals(payload(i, 700)), `datagram ${i}`));
+    assert.deepEqual(errors, []);
+    const s = relay.stats();
+    assert.ok(s.messagesIn < s.datagramsIn, 'the relay received GRO messages');
+    assert.deepEqual([s.datagramsOut, s.messagesOut], [300, 300], 'and sent each datagram alone');
+  });
+
   it('copies what the kernel could not take before the next read reuses the memory', async () => {
     const real = binding!;
     // The kernel refuses the relay's sends until it has read twice.

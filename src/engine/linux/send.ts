@@ -55,8 +55,10 @@ interface PendingWrite {
   fixedSources: number;
   /** Where each datagram starts in its source; null: the job's `start` for all. */
   offsets: ArrayLike<number> | null;
-  /** The datagrams' lengths (the job's, or a copy once a borrowed write is owned). */
+  /** The units' lengths (the job's, or a copy once a borrowed write is owned). */
   lengths: ArrayLike<number>;
+  /** The units' segment sizes while they are whole messages (WriteJob.segments; copied with lengths). */
+  segments: ArrayLike<number> | undefined;
   /** First unit (a datagram, or a whole message) not yet accepted by the kernel. */
   next: number;
   /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
@@ -180,7 +182,8 @@ export class Sender {
     if (this.#config.neverGsoEqualTail) sources.push(SENTINEL); // index `count`
     return new Promise<void>((resolve, reject) => {
       const w: PendingWrite = {
-        job, total: count, base: 0, sources, fixedSources: sources.length, offsets: job.offsets, lengths: job.lengths, next: 0, singlesUntil: 0,
+        job, total: count, base: 0, sources, fixedSources: sources.length, offsets: job.offsets, lengths: job.lengths,
+        segments: job.segments, next: 0, singlesUntil: 0,
         refusedSegment: undefined, gsoDisabled: false, error: null, resolve, reject,
       };
       this.#queue.push(w);
@@ -194,6 +197,7 @@ export class Sender {
   // can wait for the kernel after the lender reuses its buffer.
   #own(w: PendingWrite): void {
     const lengths = (w.lengths = Array.from(w.lengths)); // the lender's arrays are reused too
+    if (w.segments !== undefined) w.segments = Array.from(w.segments);
     let total = 0;
     for (let d = w.next; d < lengths.length; d++) total += lengths[d];
     const owned = Buffer.allocUnsafe(total);
@@ -237,15 +241,16 @@ export class Sender {
     let retried = false;
     for (;;) {
       // Whole messages leave as they are while each can: else what is left is cut into datagrams, once.
-      if (w.job.segments !== undefined && !this.#leavesWhole(w)) this.#cut(w);
+      if (w.segments !== undefined && !this.#leavesWhole(w)) this.#cut(w);
       const job = w.job;
+      const segments = w.segments;
       const total = w.lengths.length;
       if (w.next >= total) return SendResult.Done;
       // One address for the whole write in slot 0; writeMessages' in each message's own slot.
       const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
       if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
-      const messages = job.segments !== undefined
-        ? plan.whole(w.lengths, job.segments, w.next, Math.min(total - w.next, this.#config.batchSize))
+      const messages = segments !== undefined
+        ? plan.whole(w.lengths, segments, w.next, Math.min(total - w.next, this.#config.batchSize))
         : planNext(w.lengths, w.next, total, w.singlesUntil,
           this.#caps.txOffload && gsoAllowed(total, this.#config.neverGsoEqualTail),
           { maxPayload: job.maxPayload, maxSegments: this.#config.maxSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
@@ -290,8 +295,8 @@ export class Sender {
           // Fragments are what make the datagrams go singly: with don't-fragment they fail alike, and there is nothing to learn.
           if (this.#caps.mayFragment) this.#rememberRefusal(w, plan.first[sent], plan.segment[sent]);
           // A whole message is cut first: its datagrams are then the first units.
-          if (job.segments !== undefined) this.#cut(w);
-          w.singlesUntil = job.segments !== undefined ? plan.datagrams[sent] : plan.first[sent] + plan.count[sent];
+          if (segments !== undefined) this.#cut(w);
+          w.singlesUntil = segments !== undefined ? plan.datagrams[sent] : plan.first[sent] + plan.count[sent];
           break;
         }
         const to = job.groups ? job.groups.to[job.groups.of[plan.first[sent]]] : job;
@@ -322,7 +327,8 @@ export class Sender {
   // below a segment size its path refused.
   #leavesWhole(w: PendingWrite): boolean {
     if (!this.#caps.txOffload || this.#config.neverGsoEqualTail) return false;
-    const { lengths, segments, groups, maxPayload } = w.job;
+    const { lengths, segments } = w;
+    const { groups, maxPayload } = w.job;
     if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(w.job);
     const refused = w.refusedSegment;
     for (let u = w.next; u < lengths.length; u++) {
@@ -338,10 +344,11 @@ export class Sender {
   // Replaces what is left of a write of whole messages by its datagrams.
   #cut(w: PendingWrite): void {
     const job = w.job;
+    const units = w.lengths.length;
     const base = this.#datagramsBefore(w);
-    const of = job.groups?.of ?? new Array<number>(job.lengths.length).fill(0);
-    const c = cutMessages(job.buffers, job.offsets ?? new Array<number>(job.lengths.length).fill(job.start), job.lengths,
-      job.segments!, of, w.next);
+    const of = job.groups?.of ?? new Array<number>(units).fill(0);
+    const c = cutMessages(w.sources as Uint8Array[], w.offsets ?? new Array<number>(units).fill(job.start), w.lengths,
+      w.segments!, of, w.next);
     w.job = { ...job, buffers: c.buffers, start: 0, offsets: c.offsets, lengths: c.lengths, segments: undefined,
       groups: job.groups === undefined ? undefined : { of: c.of, to: job.groups.to } };
     w.base = base;
@@ -353,11 +360,12 @@ export class Sender {
     w.fixedSources = w.sources.length;
     w.offsets = c.offsets;
     w.lengths = c.lengths;
+    w.segments = undefined;
   }
 
   /** Datagrams of the write before its first unsent unit: what the kernel took (or refused, for the drop-in). */
   #datagramsBefore(w: PendingWrite): number {
-    const { segments } = w.job;
+    const { segments } = w;
     if (segments === undefined) return w.base + w.next;
     let n = w.base;
     for (let u = 0; u < w.next; u++) n += unitDatagrams(w.lengths[u], segments[u]);
