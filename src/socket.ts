@@ -321,8 +321,9 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
    * Sends messages to any number of destinations, each with its own ECN and
    * source address, in as few sendmmsg calls as the kernel allows (one per
    * batchSize messages). A message with `segmentSize` leaves as one GSO
-   * message where the socket has TX offload (split where it exceeds the
-   * kernel's segment or byte limits), else cut into datagrams here. The
+   * message, whole, where it can; the engine cuts it into datagrams where it
+   * cannot (no TX offload, past the kernel's segment or byte limits, a
+   * refused segment size, the sentinel workaround), and plans those anew. The
    * datagrams of two messages never share a GSO message. Otherwise as
    * writeBatchTo: the same promise, queueing, fallbacks and errors.
    */
@@ -442,14 +443,20 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
         const longest = view.segmentSizes[m] || view.messageLengths[m];
         if (longest > maxPayload) throw outOfRange('datagram length', `<= ${maxPayload} for this destination`, longest);
       }
-      // Each received message goes on as it came, one GSO message, whole
-      // (WriteJob.segments). The view lends its own arrays with its memory:
-      // the engine copies them too if the write has to wait.
-      const n = view.messageCount;
-      const job: WriteJob = {
+      // GRO messages go on as they came, one GSO message each, whole
+      // (WriteJob.segments): the work is per message. Reads of mostly single
+      // datagrams (no GRO) are better planned anew, datagram by datagram, so
+      // that runs of one size leave together. The view lends its own arrays
+      // with its memory: the engine copies them too if the write has to wait.
+      const whole = view.count >= 2 * view.messageCount;
+      const n = whole ? view.messageCount : view.count;
+      const job: WriteJob = whole ? {
         buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: view.messageOffsets.subarray(0, n),
         lengths: view.messageLengths.subarray(0, n), segments: view.segmentSizes.subarray(0, n), borrowed: true, dest,
         port: this.#port(port), maxPayload,
+      } : {
+        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: view.offsets.subarray(0, n),
+        lengths: view.lengths.subarray(0, n), borrowed: true, dest, port: this.#port(port), maxPayload,
       };
       return this.#engine.write(job);
     } catch (err) {

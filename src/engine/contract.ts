@@ -104,7 +104,7 @@ export interface WriteJob {
    * datagram but a whole message of datagrams of segments[i] bytes back to
    * back (the last may be shorter; 0: one datagram). The engine sends each as
    * one GSO message where it can, doing O(1) work per message, and cuts the
-   * rest into datagrams (offload/spans.ts cutMessages).
+   * rest into datagrams (offload/spans.ts cutMessages). Never with `refused`.
    */
   segments?: ArrayLike<number>;
 }

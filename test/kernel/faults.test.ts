@@ -267,3 +267,53 @@ describe('send path', { skip: binding === null }, () => {
       { code: 'EPERM', errno: -EPERM, syscall: 'sendmmsg', address: '127.0.0.1', port });
   });
 });
+
+describe('whole messages (writeMessages with segmentSize)', { skip: binding === null }, () => {
+  /** The real binding, except that each sendmmsg call takes the next step: accept at most `limit` messages, or fail. */
+  function scripted(steps: Array<{ limit: number } | { err: number }>) {
+    const real = binding as NativeBinding;
+    const b: NativeBinding = {
+      ...real,
+      sendmmsg(s, ring, buffers, first, count) {
+        const step = steps.shift();
+        if (step === undefined) return real.sendmmsg(s, ring, buffers, first, count);
+        return 'err' in step ? step.err : real.sendmmsg(s, ring, buffers, first, Math.min(count, step.limit));
+      },
+    };
+    return b;
+  }
+  const train = (first: number, n: number, size: number) => Buffer.concat(batch(n, size, first));
+
+  it('counts datagrams through a partial send, a refused whole message cut into datagrams, and a failure', async () => {
+    // One whole message taken, the next refused whole (EINVAL: cut, then singly), two singles taken, then EPERM.
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', recvBufferSize: 8 << 20 });
+    const tx = await bindWith({ address: '127.0.0.1' }, scripted([{ limit: 1 }, { err: -EINVAL }, { limit: 2 }, { err: -EPERM }]));
+    open.push(rx, tx);
+    const port = rx.address().port;
+    const arriving = collect(rx, 12);
+    const err = await tx.writeMessages([
+      { data: train(0, 10, 500), address: '127.0.0.1', port, segmentSize: 500 },
+      { data: train(10, 10, 600), address: '127.0.0.1', port, segmentSize: 600 },
+      { data: train(20, 5, 700), address: '127.0.0.1', port, segmentSize: 700 },
+    ]).then(() => null, (e: { code: string; datagramsSent: number }) => e);
+    assert.deepEqual([err?.code, err?.datagramsSent], ['EPERM', 12]);
+    assert.deepEqual((await arriving).map((d) => d.data.readUInt32BE(0)), Array.from({ length: 12 }, (_, i) => i));
+    const s = tx.stats();
+    assert.deepEqual([s.datagramsOut, s.messagesOut, s.bytesOut, s.sendQueue], [12, 3, 10 * 500 + 2 * 600, 0]);
+  });
+
+  it('close() with a whole-message write sent part way counts the datagrams that left', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const tx = await bindWith({ address: '127.0.0.1' }, scripted([{ limit: 1 }, { err: -EAGAIN }, { err: -EAGAIN }]));
+    open.push(rx);
+    const port = rx.address().port;
+    const pending = tx.writeMessages([
+      { data: train(0, 10, 100), address: '127.0.0.1', port, segmentSize: 100 },
+      { data: train(10, 6, 100), address: '127.0.0.1', port, segmentSize: 100 },
+    ]).then(() => null, (e: { code: string; datagramsSent: number }) => e);
+    assert.equal(tx.stats().sendQueue, 6, 'the second message waits');
+    await tx.close();
+    const err = await pending;
+    assert.deepEqual([err?.code, err?.datagramsSent], ['ERR_SOCKET_DGRAM_NOT_RUNNING', 10]);
+  });
+});

@@ -56,6 +56,18 @@ describe('forwardTo', { skip: binding === null }, () => {
     assert.deepEqual([s.datagramsOut, s.messagesOut], [300, 300], 'and sent each datagram alone');
   });
 
+  it('plans reads of single datagrams (no GRO) anew, so that runs of one size leave together', async () => {
+    const { rx, relay, tx, errors, to } = await pipeline();
+    relay.setOffload({ gro: false });
+    const arriving = collect(rx, 640);
+    for (let k = 0; k < 5; k++) await tx.writeBatchTo(Array.from({ length: 128 }, (_, i) => payload(k * 128 + i, 1000)), '127.0.0.1', to);
+    (await arriving).forEach((d, i) => assert.ok(d.data.equals(payload(i, 1000)), `datagram ${i}`));
+    assert.deepEqual(errors, []);
+    const s = relay.stats();
+    assert.equal(s.messagesIn, s.datagramsIn, 'no GRO at the relay');
+    assert.ok(s.messagesOut < s.datagramsOut / 10, `${s.messagesOut} messages for ${s.datagramsOut} datagrams`);
+  });
+
   it('copies what the kernel could not take before the next read reuses the memory', async () => {
     const real = binding!;
     // The kernel refuses the relay's sends until it has read twice.

@@ -211,6 +211,8 @@ export class Sender {
       at += lengths[d];
     }
     w.offsets = offsets;
+    // Nothing may reach the lender's arrays from here on, not even through the job.
+    w.job = { ...w.job, buffers: [], offsets, lengths, segments: w.segments };
   }
 
   /** Hands queued writes to the kernel until it takes no more; called again on writability. */
@@ -240,8 +242,10 @@ export class Sender {
     // At most one retry per failure: an earlier datagram's ICMP error that failed this call instead (receiveErrors).
     let retried = false;
     for (;;) {
-      // Whole messages leave as they are while each can: else what is left is cut into datagrams, once.
-      if (w.segments !== undefined && !this.#leavesWhole(w)) this.#cut(w);
+      // Whole messages leave as they are while each can; from the first that
+      // cannot, what is left is cut into datagrams, once.
+      const whole = w.segments === undefined ? 0 : this.#wholeRun(w);
+      if (w.segments !== undefined && whole === 0) this.#cut(w);
       const job = w.job;
       const segments = w.segments;
       const total = w.lengths.length;
@@ -250,7 +254,7 @@ export class Sender {
       const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
       if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
       const messages = segments !== undefined
-        ? plan.whole(w.lengths, segments, w.next, Math.min(total - w.next, this.#config.batchSize))
+        ? plan.whole(w.lengths, segments, w.next, whole)
         : planNext(w.lengths, w.next, total, w.singlesUntil,
           this.#caps.txOffload && gsoAllowed(total, this.#config.neverGsoEqualTail),
           { maxPayload: job.maxPayload, maxSegments: this.#config.maxSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
@@ -304,6 +308,7 @@ export class Sender {
         if (job.refused !== undefined) {
           // Each datagram stands alone: a refused GSO message is tried again
           // datagram by datagram, and a refused datagram fails by itself.
+          // (The drop-in's writes are of datagrams, never of whole messages.)
           if (plan.count[sent] > 1) {
             w.singlesUntil = plan.first[sent] + plan.count[sent];
             break;
@@ -321,24 +326,26 @@ export class Sender {
     }
   }
 
-  // Whether what is left of a write of whole messages can still leave whole:
+  // How many of the next whole messages (at most a batch) can leave whole:
   // with TX offload, without the sentinel workaround (which needs the
-  // datagrams), each message within the kernel's segment and byte limits and
-  // below a segment size its path refused.
-  #leavesWhole(w: PendingWrite): boolean {
-    if (!this.#caps.txOffload || this.#config.neverGsoEqualTail) return false;
+  // datagrams), each within the kernel's segment and byte limits and below a
+  // segment size its path refused.
+  #wholeRun(w: PendingWrite): number {
+    if (!this.#caps.txOffload || this.#config.neverGsoEqualTail) return 0;
     const { lengths, segments } = w;
     const { groups, maxPayload } = w.job;
     if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(w.job);
     const refused = w.refusedSegment;
-    for (let u = w.next; u < lengths.length; u++) {
+    const end = Math.min(lengths.length, w.next + this.#config.batchSize);
+    let u = w.next;
+    for (; u < end; u++) {
       const seg = segments![u];
       if (seg === 0 || lengths[u] <= seg) continue; // one datagram
-      if (lengths[u] > maxPayload || unitDatagrams(lengths[u], seg) > this.#config.maxSegments) return false;
+      if (lengths[u] > maxPayload || unitDatagrams(lengths[u], seg) > this.#config.maxSegments) break;
       const limit = refused === undefined ? 0 : refused[groups === undefined ? 0 : groups.of[u]];
-      if (limit > 0 && seg >= limit) return false;
+      if (limit > 0 && seg >= limit) break;
     }
-    return true;
+    return u - w.next;
   }
 
   // Replaces what is left of a write of whole messages by its datagrams.
