@@ -241,7 +241,7 @@ export class Sender {
     const plan = this.#plan;
     // At most one retry per failure: an earlier datagram's ICMP error that failed this call instead (receiveErrors).
     let retried = false;
-    for (;;) {
+    while (w.next < w.lengths.length) {
       // Whole messages leave as they are while each can; from the first that
       // cannot, what is left is cut into datagrams, once.
       const whole = w.segments === undefined ? 0 : this.#wholeRun(w);
@@ -249,7 +249,6 @@ export class Sender {
       const job = w.job;
       const segments = w.segments;
       const total = w.lengths.length;
-      if (w.next >= total) return SendResult.Done;
       // One address for the whole write in slot 0; writeMessages' in each message's own slot.
       const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
       if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
@@ -324,6 +323,7 @@ export class Sender {
         return SendResult.Done;
       }
     }
+    return SendResult.Done;
   }
 
   // How many of the next whole messages (at most a batch) can leave whole:
