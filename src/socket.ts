@@ -450,13 +450,11 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       // with its memory: the engine copies them too if the write has to wait.
       const whole = view.count >= 2 * view.messageCount;
       const n = whole ? view.messageCount : view.count;
-      const job: WriteJob = whole ? {
-        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: view.messageOffsets.subarray(0, n),
-        lengths: view.messageLengths.subarray(0, n), segments: view.segmentSizes.subarray(0, n), borrowed: true, dest,
-        port: this.#port(port), maxPayload,
-      } : {
-        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0, offsets: view.offsets.subarray(0, n),
-        lengths: view.lengths.subarray(0, n), borrowed: true, dest, port: this.#port(port), maxPayload,
+      const job: WriteJob = {
+        buffers: new Array<Uint8Array>(n).fill(view.data), start: 0,
+        offsets: (whole ? view.messageOffsets : view.offsets).subarray(0, n),
+        lengths: (whole ? view.messageLengths : view.lengths).subarray(0, n),
+        segments: whole ? view.segmentSizes.subarray(0, n) : undefined, borrowed: true, dest, port: this.#port(port), maxPayload,
       };
       return this.#engine.write(job);
     } catch (err) {
@@ -537,9 +535,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   setOffload(options: { gso?: boolean; gro?: boolean }): void {
     this.#assertOpen();
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-    const { gso, gro } = options;
-    if (gso !== undefined && typeof gso !== 'boolean') throw invalidArgType('options.gso', 'of type boolean', gso);
-    if (gro !== undefined && typeof gro !== 'boolean') throw invalidArgType('options.gro', 'of type boolean', gro);
+    const gso = options.gso === undefined ? undefined : boolOpt(options, 'gso', true);
+    const gro = options.gro === undefined ? undefined : boolOpt(options, 'gro', true);
     this.#engine.setOffload({
       gso: gso === undefined ? undefined : gso && offloadAllowed(GSO_DISABLE_ENV),
       gro: gro === undefined ? undefined : gro && offloadAllowed(GRO_DISABLE_ENV),

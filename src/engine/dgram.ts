@@ -100,9 +100,7 @@ class DgramEngine implements Engine {
     if (this.#closed) return Promise.reject(notRunning());
     if (job.segments !== undefined) {
       // One datagram per send here: whole messages are cut.
-      const units = job.lengths.length;
-      const c = cutMessages(job.buffers, job.offsets ?? new Array<number>(units).fill(job.start), job.lengths, job.segments,
-        job.groups?.of ?? new Array<number>(units).fill(0), 0);
+      const c = cutMessages(job.buffers, job.offsets, job.start, job.lengths, job.segments, job.groups?.of, 0);
       job = {
         ...job, buffers: c.buffers, start: 0, offsets: c.offsets, lengths: c.lengths, segments: undefined,
         groups: job.groups === undefined ? undefined : { of: c.of, to: job.groups.to },

@@ -37,25 +37,26 @@ export function datagramSpans(buffers: readonly Uint8Array[], offset: number, ge
 }
 
 /**
- * A write of whole messages (writeMessages' segmentSize: unit u is
- * `lengths[u]` bytes at `offsets[u]` of `buffers[u]`, cut every `segments[u]`
- * bytes, message `of[u]`), from unit `from` on, as one unit per datagram: what
- * the engine plans over when a message cannot leave whole (no TX offload, a
- * refused or oversized GSO message, the sentinel workaround).
+ * A write of whole messages (WriteJob.segments: unit u is `lengths[u]` bytes
+ * at `offsets[u]`, or at `start` without offsets, of `buffers[u]`, cut every
+ * `segments[u]` bytes, message `of[u]`, or 0 without groups), from unit
+ * `from` on, as one unit per datagram: what the engine plans over when a
+ * message cannot leave whole (no TX offload, a refused or oversized GSO
+ * message, the sentinel workaround).
  */
-export function cutMessages(buffers: readonly Uint8Array[], offsets: ArrayLike<number>, lengths: ArrayLike<number>,
-  segments: ArrayLike<number>, of: ArrayLike<number>, from: number):
+export function cutMessages(buffers: readonly Uint8Array[], offsets: ArrayLike<number> | null, start: number,
+  lengths: ArrayLike<number>, segments: ArrayLike<number>, of: ArrayLike<number> | undefined, from: number):
   { buffers: Uint8Array[]; offsets: number[]; lengths: number[]; of: number[] } {
   const out = { buffers: [] as Uint8Array[], offsets: [] as number[], lengths: [] as number[], of: [] as number[] };
   for (let u = from; u < lengths.length; u++) {
     const seg = segments[u] > 0 ? segments[u] : lengths[u];
-    const end = offsets[u] + lengths[u];
-    let at = offsets[u];
+    let at = offsets === null ? start : offsets[u];
+    const end = at + lengths[u];
     do {
       out.buffers.push(buffers[u]);
       out.offsets.push(at);
       out.lengths.push(Math.min(seg, end - at));
-      out.of.push(of[u]);
+      out.of.push(of === undefined ? 0 : of[u]);
       at += seg;
     } while (at < end);
   }

@@ -243,11 +243,11 @@ describe('whole messages (writeMessages with segmentSize)', () => {
 
   it('cuts what is left of a write into one unit per datagram, in order, each with its message', () => {
     const a = new Uint8Array(250), b = new Uint8Array(40), c = new Uint8Array(0);
-    const cut = cutMessages([a, b, a, c], [0, 0, 50, 0], [250, 40, 100, 0], [100, 0, 60, 0], [0, 1, 2, 3], 0);
+    const cut = cutMessages([a, b, a, c], [0, 0, 50, 0], 0, [250, 40, 100, 0], [100, 0, 60, 0], [0, 1, 2, 3], 0);
     assert.deepEqual(cut.lengths, [100, 100, 50, 40, 60, 40, 0]);
     assert.deepEqual(cut.offsets, [0, 100, 200, 0, 50, 110, 0]);
     assert.deepEqual(cut.of, [0, 0, 0, 1, 2, 2, 3]);
     assert.deepEqual(cut.buffers, [a, a, a, b, a, a, c]);
-    assert.deepEqual(cutMessages([a, b], [0, 0], [250, 40], [100, 0], [0, 1], 1).lengths, [40], 'from a unit on');
+    assert.deepEqual(cutMessages([a, b], [0, 0], 0, [250, 40], [100, 0], [0, 1], 1).lengths, [40], 'from a unit on');
   });
 });

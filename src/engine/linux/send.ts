@@ -351,11 +351,8 @@ export class Sender {
   // Replaces what is left of a write of whole messages by its datagrams.
   #cut(w: PendingWrite): void {
     const job = w.job;
-    const units = w.lengths.length;
     const base = this.#datagramsBefore(w);
-    const of = job.groups?.of ?? new Array<number>(units).fill(0);
-    const c = cutMessages(w.sources as Uint8Array[], w.offsets ?? new Array<number>(units).fill(job.start), w.lengths,
-      w.segments!, of, w.next);
+    const c = cutMessages(w.sources as Uint8Array[], w.offsets, job.start, w.lengths, w.segments!, job.groups?.of, w.next);
     w.job = { ...job, buffers: c.buffers, start: 0, offsets: c.offsets, lengths: c.lengths, segments: undefined,
       groups: job.groups === undefined ? undefined : { of: c.of, to: job.groups.to } };
     w.base = base;
