@@ -1,6 +1,7 @@
 // What a read hands to the user: a BatchView over the receive memory (no
 // allocation, valid until the next read) and, built from it on demand, a
 // Batch of Datagrams the user may keep.
+import { splitCoalesced, type SplitOutput } from './offload/gro';
 import type { ReceiveMetadata } from './wire/cmsg';
 import type { Family, SocketAddress } from './wire/sockaddr';
 
@@ -41,7 +42,10 @@ export type Batch = Datagram[];
  * read, so use it inside the 'view' listener and copy what must outlive it.
  *
  * Messages are what the kernel returned: with GRO one message holds several
- * datagrams of one sender, cut at `segmentSizes[m]`.
+ * datagrams of one sender, cut at `segmentSizes[m]`. The per-datagram table
+ * (`offsets`, `lengths`, `message`) is made from the messages on its first
+ * use in a read: a consumer that works per message (counting, forwardTo)
+ * never pays for it, as at 64 B a read holds thousands of datagrams.
  */
 export class BatchView {
   /** True while the view is being delivered: only then is its memory this read's. */
@@ -49,10 +53,9 @@ export class BatchView {
   /** Datagrams in this read. */
   count = 0;
   data: Buffer;
-  offsets: Uint32Array;
-  lengths: Uint32Array;
-  /** The message each datagram belongs to. */
-  message: Uint16Array;
+  readonly #table: SplitOutput;
+  /** #table is made for this read's messages. */
+  #split = true;
 
   /** Messages in this read. */
   messageCount = 0;
@@ -76,9 +79,7 @@ export class BatchView {
   constructor(data: Buffer, messages: number, datagrams: number,
     metadata: ReceiveMetadata = { ecn: false, localAddress: false, timestamps: false }) {
     this.data = data;
-    this.offsets = new Uint32Array(datagrams);
-    this.lengths = new Uint32Array(datagrams);
-    this.message = new Uint16Array(datagrams);
+    this.#table = { offsets: new Uint32Array(datagrams), lengths: new Uint32Array(datagrams), message: new Uint16Array(datagrams) };
     this.messageOffsets = new Uint32Array(messages);
     this.messageLengths = new Int32Array(messages);
     this.segmentSizes = new Int32Array(messages);
@@ -90,13 +91,36 @@ export class BatchView {
     this.messageTimestamp = metadata.timestamps ? new BigInt64Array(messages) : null;
   }
 
-  /** Makes room for `datagrams` datagram entries (only grows, rarely). */
-  reserve(datagrams: number): void {
-    if (datagrams <= this.offsets.length) return;
-    const size = Math.max(datagrams, this.offsets.length * 2);
-    this.offsets = new Uint32Array(size);
-    this.lengths = new Uint32Array(size);
-    this.message = new Uint16Array(size);
+  /** Where each datagram starts in `data`. */
+  get offsets(): Uint32Array { return this.#made().offsets; }
+  /** Each datagram's length. */
+  get lengths(): Uint32Array { return this.#made().lengths; }
+  /** The message each datagram belongs to. */
+  get message(): Uint16Array { return this.#made().message; }
+
+  /**
+   * For the engine: a read filled messages [0, messageCount) holding `count`
+   * datagrams; the per-datagram table waits for its first use.
+   */
+  setMessages(messageCount: number, count: number): void {
+    this.messageCount = messageCount;
+    this.count = count;
+    this.#split = false;
+  }
+
+  #made(): SplitOutput {
+    const t = this.#table;
+    if (this.#split) return t;
+    if (this.count > t.offsets.length) {
+      // Grows rarely: only when a read holds more datagrams than any before.
+      const size = Math.max(this.count, t.offsets.length * 2);
+      t.offsets = new Uint32Array(size);
+      t.lengths = new Uint32Array(size);
+      t.message = new Uint16Array(size);
+    }
+    splitCoalesced(this.messageOffsets, this.messageLengths, this.segmentSizes, this.messageCount, t);
+    this.#split = true;
+    return t;
   }
 
   address(i: number): string { return this.peers[this.message[i]].address; }
@@ -126,6 +150,7 @@ export class BatchView {
    * view of its message's copy.
    */
   copyDatagrams(): Buffer[] {
+    const { offsets, lengths, message } = this.#made();
     const out: Buffer[] = new Array(this.count);
     let chunk: ArrayBuffer | null = null;
     let at = 0; // the next free byte of chunk
@@ -139,7 +164,7 @@ export class BatchView {
       }
       new Uint8Array(chunk, at, len).set(this.data.subarray(start, start + len));
       // Datagrams of message m are consecutive, from i on.
-      for (; i < this.count && this.message[i] === m; i++) out[i] = Buffer.from(chunk, at + this.offsets[i] - start, this.lengths[i]);
+      for (; i < this.count && message[i] === m; i++) out[i] = Buffer.from(chunk, at + offsets[i] - start, lengths[i]);
       at += len;
     }
     return out;
@@ -156,9 +181,10 @@ export class BatchView {
   /** Copies the datagrams out into a Batch (copyDatagrams), with each one's sender and metadata. */
   toBatch(): Batch {
     const data = this.copyDatagrams();
+    const message = this.message;
     const out: Batch = new Array(this.count);
     for (let i = 0; i < this.count; i++) {
-      const m = this.message[i];
+      const m = message[i];
       const peer = this.peers[m];
       out[i] = {
         data: data[i],

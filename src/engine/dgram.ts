@@ -32,16 +32,12 @@ class DgramEngine implements Engine {
     sock.on('message', (msg, rinfo) => {
       const v = this.#view;
       v.data = msg;
-      v.count = 1;
-      v.offsets[0] = 0;
-      v.lengths[0] = msg.length;
-      v.message[0] = 0;
-      v.messageCount = 1;
       v.messageOffsets[0] = 0;
       v.messageLengths[0] = msg.length;
       v.segmentSizes[0] = 0;
       v.messageTruncated[0] = 0;
       v.peers[0] = { address: rinfo.address, family: rinfo.family as 'IPv4' | 'IPv6', port: rinfo.port };
+      v.setMessages(1, 1);
       this.#counts.datagramsIn++;
       this.#counts.messagesIn++;
       this.#counts.recvCalls++;

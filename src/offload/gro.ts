@@ -19,19 +19,19 @@ export interface SplitOutput {
 
 /**
  * Splits messages [0, count) into datagrams. Message m starts at
- * `m * slotSize`, holds `lengths[m]` bytes, and was coalesced at
+ * `starts[m]`, holds `lengths[m]` bytes, and was coalesced at
  * `segments[m]` (0 when not). The last datagram of a message may be shorter.
  * Returns the number of datagrams written to `out`; throws GroOverflowError
  * if they would not fit in `out`.
  */
-export function splitCoalesced(lengths: ArrayLike<number>, segments: ArrayLike<number>, count: number,
-  slotSize: number, out: SplitOutput): number {
+export function splitCoalesced(starts: ArrayLike<number>, lengths: ArrayLike<number>, segments: ArrayLike<number>,
+  count: number, out: SplitOutput): number {
   const capacity = out.offsets.length;
   let n = 0;
   for (let m = 0; m < count; m++) {
     const length = lengths[m];
     const seg = segments[m] > 0 ? segments[m] : length;
-    const base = m * slotSize;
+    const base = starts[m];
     const parts = segmentCount(length, segments[m]);
     if (n + parts > capacity) throw new GroOverflowError(capacity);
     for (let start = 0, j = 0; j < parts; j++, start += seg) {

@@ -3,6 +3,7 @@
 // standing for "empty" and the output capacity for the slots.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { BatchView } from '../../src/batch';
 import { GroOverflowError } from '../../src/errors';
 import { segmentCount, splitCoalesced } from '../../src/offload/gro';
 
@@ -10,7 +11,8 @@ const SLOT = 1024;
 
 function split(messages: Array<[length: number, segment: number]>, capacity = 4) {
   const out = { offsets: new Uint32Array(capacity), lengths: new Uint32Array(capacity), message: new Uint16Array(capacity) };
-  const n = splitCoalesced(messages.map((m) => m[0]), messages.map((m) => m[1]), messages.length, SLOT, out);
+  const starts = messages.map((_, m) => m * SLOT);
+  const n = splitCoalesced(starts, messages.map((m) => m[0]), messages.map((m) => m[1]), messages.length, out);
   return Array.from({ length: n }, (_, i) => [out.offsets[i], out.lengths[i], out.message[i]]);
 }
 
@@ -42,5 +44,28 @@ describe('splitCoalesced', () => {
     assert.equal(segmentCount(65000, 1000), 65);
     assert.equal(segmentCount(1200, 0), 1);
     assert.equal(segmentCount(0, 1200), 1);
+  });
+});
+
+describe('BatchView', () => {
+  // The engine fills messages; the per-datagram table is cut from them on first use in each read.
+  function read(view: BatchView, messages: Array<[start: number, length: number, segment: number]>): void {
+    messages.forEach(([start, length, segment], m) => {
+      view.messageOffsets[m] = start;
+      view.messageLengths[m] = length;
+      view.segmentSizes[m] = segment;
+    });
+    view.setMessages(messages.length, messages.reduce((n, [, l, s]) => n + segmentCount(l, s), 0));
+  }
+  const table = (v: BatchView) => Array.from({ length: v.count }, (_, i) => [v.offsets[i], v.lengths[i], v.message[i]]);
+
+  it('cuts each read anew, growing past the datagrams it was made for', () => {
+    const view = new BatchView(Buffer.alloc(4096), 2, 2);
+    read(view, [[0, 3, 0], [1024, 5, 2]]);
+    assert.equal(view.count, 4);
+    assert.deepEqual(table(view), [[0, 3, 0], [1024, 2, 1], [1026, 2, 1], [1028, 1, 1]]);
+    read(view, [[2048, 6, 1]]);
+    assert.deepEqual(table(view), [[2048, 1, 0], [2049, 1, 0], [2050, 1, 0], [2051, 1, 0], [2052, 1, 0], [2053, 1, 0]]);
+    assert.equal(view.datagram(5).byteOffset - view.data.byteOffset, 2053);
   });
 });

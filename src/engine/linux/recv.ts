@@ -1,7 +1,8 @@
 // The receive side of the Linux engine: the memory registered for recvmmsg
 // (made on the first read), the read loop on readiness, and per read the GRO
 // segment sizes, the senders (decoded once while a sender repeats) and the
-// drop counter, turned into the view's datagrams by offload/gro.ts.
+// drop counter, handed over as the view's messages (the view cuts them into
+// datagrams when asked, with offload/gro.ts).
 import { constants } from 'node:os';
 import { BatchView } from '../../batch';
 import { counterDelta, type Counter } from '../../counters';
@@ -9,7 +10,7 @@ import { channels, publish, type Subject } from '../../diagnostics';
 import { receiveMemoryError, systemError, throwSystemError } from '../../errors';
 import { RecvMeta, recvMeta } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type RecvRing, type SocketHandle } from '../../kernel/native';
-import { segmentCount, splitCoalesced } from '../../offload/gro';
+import { segmentCount } from '../../offload/gro';
 import { readReceiveControl, receiveControlSize, receivedControl, type ReceiveMetadata } from '../../wire/cmsg';
 import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
 import { GRO_SLOT_SIZE } from '../../limits';
@@ -245,7 +246,7 @@ export class Receiver {
     }
   }
 
-  // Turns the kernel's per-message results into the view's datagrams.
+  // Turns the kernel's per-message results into the view's messages.
   #fill(recv: RecvMemory, n: number): void {
     const { view, meta, controlView } = recv;
     const rx = this.#gro;
@@ -283,10 +284,8 @@ export class Receiver {
       bytes += len;
     }
     this.#countOverflows(overflows);
-    view.reserve(datagrams);
-    view.count = splitCoalesced(view.messageLengths, view.segmentSizes, n, this.#config.slotSize, view);
-    view.messageCount = n;
-    this.#counts.datagramsIn += view.count;
+    view.setMessages(n, datagrams);
+    this.#counts.datagramsIn += datagrams;
     this.#counts.bytesIn += bytes;
     this.#counts.messagesIn += n;
   }
