@@ -9,12 +9,13 @@ import { HOST_LITTLE_ENDIAN } from './byteorder';
 export type Family = 'IPv4' | 'IPv6';
 
 /** An IP literal resolved for a socket: its 16-byte (or 4-byte) form and scope. */
+/** Never changed once made: the sender keeps encoded sockaddrs by the object's identity. */
 export interface ParsedAddress {
-  family: 4 | 6;
-  bytes: Uint8Array; // 4 or 16 bytes, network order
-  scopeId: number;
+  readonly family: 4 | 6;
+  readonly bytes: Uint8Array; // 4 or 16 bytes, network order
+  readonly scopeId: number;
   /** True for ::ffff:a.b.c.d, whose datagrams travel as IPv4 and obey IPv4's limits. */
-  v4mapped: boolean;
+  readonly v4mapped: boolean;
 }
 
 function parseIPv4(s: string, out: Uint8Array, at: number): void {

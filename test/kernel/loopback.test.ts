@@ -131,6 +131,34 @@ describe('addresses', { skip: !linux }, () => {
     await rx.writeBatchTo([payload(2, 10)], '127.0.0.1', tx.address().port);
     assert.equal((await back)[0].address, '::ffff:127.0.0.1');
   });
+
+  it('sends each write and each message where it says, as destinations change from write to write', async () => {
+    const tx = await BatchSocket.bind({ type: 'udp6', address: '::' });
+    const a = await BatchSocket.bind({ type: 'udp4', address: '127.0.0.1' });
+    const b = await BatchSocket.bind({ type: 'udp4', address: '127.0.0.1' });
+    const c = await BatchSocket.bind({ type: 'udp6', address: '::1' });
+    open.push(tx, a, b, c);
+    const peers = [['127.0.0.1', a], ['127.0.0.1', b], ['::1', c]] as const;
+    // Same address and another port, another address and family, and back:
+    // every write names a destination that its name slots held before, or not.
+    const plan = [0, 1, 0, 2, 2, 1, 0];
+    const want: number[][] = [[], [], []];
+    const arriving = peers.map(([, s], p) => collect(s, plan.filter((q) => q === p).length + 2));
+    let seq = 0;
+    for (const p of plan) {
+      want[p].push(seq);
+      await tx.writeBatchTo([payload(seq++, 50)], peers[p][0], peers[p][1].address().port);
+    }
+    // writeMessages names a destination per message, in its own slot.
+    for (const order of [[0, 1, 2], [2, 0, 1]]) {
+      await tx.writeMessages(order.map((p) => {
+        want[p].push(seq);
+        return { data: payload(seq++, 50), address: peers[p][0], port: peers[p][1].address().port };
+      }));
+    }
+    const got = await Promise.all(arriving);
+    for (let p = 0; p < 3; p++) assert.deepEqual(got[p].map((d) => d.data.readUInt32BE(0)), want[p], `peer ${p}`);
+  });
 });
 
 describe('Geneve', { skip: !linux }, () => {

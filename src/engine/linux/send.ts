@@ -103,6 +103,10 @@ export class Sender {
   readonly #config: SenderConfig;
   #sendRing: SendRing;
   readonly #sendNames: Uint8Array;
+  /** What each name slot holds (see #name). */
+  readonly #named: Array<ParsedAddress | null>;
+  readonly #namedPorts: Int32Array;
+  readonly #namedLengths: Int32Array;
   readonly #sendControls: Uint8Array;
   readonly #sendControlView: DataView;
   readonly #msgDesc: Int32Array;
@@ -127,6 +131,9 @@ export class Sender {
     this.#config = o;
     const slots = o.batchSize;
     this.#sendNames = new Uint8Array(slots * abi.SOCKADDR_SLOT);
+    this.#named = new Array<ParsedAddress | null>(slots).fill(null);
+    this.#namedPorts = new Int32Array(slots);
+    this.#namedLengths = new Int32Array(slots);
     this.#sendControls = new Uint8Array(slots * CONTROL_SIZE);
     this.#sendControlView = new DataView(this.#sendControls.buffer);
     this.#msgDesc = new Int32Array(slots * abi.SEND_MSG_FIELDS);
@@ -250,7 +257,7 @@ export class Sender {
       const segments = w.segments;
       const total = w.lengths.length;
       // One address for the whole write in slot 0; writeMessages' in each message's own slot.
-      const nameLen = job.groups === undefined && job.dest ? encodeSockaddr(this.#sendNames, 0, job.dest, job.port) : 0;
+      const nameLen = job.groups === undefined && job.dest ? this.#name(0, job.dest, job.port) : 0;
       if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
       const messages = segments !== undefined
         ? plan.whole(w.lengths, segments, w.next, whole)
@@ -412,11 +419,24 @@ export class Sender {
       if (plan.sentinel[m]) describeIovec(this.#iovDesc, end++, w.lengths.length, 0, SENTINEL.length);
       if (to === undefined) describeMessage(this.#msgDesc, m, iov, end - iov, 0, nameLen, controlLen);
       else {
-        const len = to.dest ? encodeSockaddr(this.#sendNames, m * abi.SOCKADDR_SLOT, to.dest, to.port) : 0;
+        const len = to.dest ? this.#name(m, to.dest, to.port) : 0;
         describeMessage(this.#msgDesc, m, iov, end - iov, m, len, controlLen);
       }
       iov = end;
     }
+  }
+
+  // The sockaddr of dest:port in name slot `slot`, returning its length.
+  // Writes mostly go where the last one went, and the socket hands over the
+  // same parsed address while the address text repeats: a slot that already
+  // holds it is not encoded again. Only this method writes the names.
+  #name(slot: number, dest: ParsedAddress, port: number): number {
+    if (this.#named[slot] !== dest || this.#namedPorts[slot] !== port) {
+      this.#namedLengths[slot] = encodeSockaddr(this.#sendNames, slot * abi.SOCKADDR_SLOT, dest, port);
+      this.#named[slot] = dest;
+      this.#namedPorts[slot] = port;
+    }
+    return this.#namedLengths[slot];
   }
 
   // A message's control data at `at`: UDP_SEGMENT for a coalesced message,
