@@ -126,15 +126,6 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
   let endedShort = false;
   let limit = Infinity; // the current message's group's refused segment size
 
-  const close = () => {
-    if (m < 0) return;
-    const coalesced = plan.count[m] > 1;
-    plan.bytes[m] = bytes;
-    plan.datagrams[m] = plan.count[m];
-    plan.segment[m] = coalesced ? segment : 0;
-    plan.sentinel[m] = coalesced && never && !endedShort ? 1 : 0;
-  };
-
   for (let i = from; i < to; i++) {
     const len = lengths[i];
     if (m >= 0 &&
@@ -153,7 +144,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
       if (len < segment) endedShort = true;
       continue;
     }
-    close();
+    if (m >= 0) closeMessage(plan, m, bytes, segment, never && !endedShort);
     if (m + 1 === plan.first.length) return (plan.length = m + 1); // full: the caller sends these, then plans on
     m++;
     plan.first[m] = i;
@@ -163,8 +154,19 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
     endedShort = false;
     if (opts.refusedSegment !== undefined) limit = opts.refusedSegment[groups === undefined ? 0 : groups[i]] || Infinity;
   }
-  close();
+  if (m >= 0) closeMessage(plan, m, bytes, segment, never && !endedShort);
   return (plan.length = m + 1);
+}
+
+// Completes message m of a plan. Not a closure inside coalesce: the loop's
+// variables would then live in a context object instead of registers, and
+// the loop runs per datagram.
+function closeMessage(plan: MessagePlan, m: number, bytes: number, segment: number, sentinel: boolean): void {
+  const coalesced = plan.count[m] > 1;
+  plan.bytes[m] = bytes;
+  plan.datagrams[m] = plan.count[m];
+  plan.segment[m] = coalesced ? segment : 0;
+  plan.sentinel[m] = coalesced && sentinel ? 1 : 0;
 }
 
 // --- Whether a write uses GSO -----------------------------------------------
