@@ -12,7 +12,7 @@ import * as dns from 'node:dns';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { SendBatcher, type SendDone } from '../../src/compat/send-batcher';
+import { SendBatcher, type SendCallback } from '../../src/compat/send-batcher';
 import type { WriteJob } from '../../src/engine/contract';
 import { GSODisabledError, notRunning } from '../../src/errors';
 import { compatStats, createSocket, type SocketOptions } from '../../src/index';
@@ -212,7 +212,9 @@ class ScriptedEngine {
 type Scripted = Error | { refuse: number; code: string; gsoDisabled?: boolean };
 const refusing = (refuse: number, code = 'EMSGSIZE', gsoDisabled = false): Scripted => ({ refuse, code, gsoDisabled });
 const hold = (sent: number) => Object.assign(new Error('held'), { held: sent });
-const A = parseAddress('127.0.0.1')!, B = parseAddress('127.0.0.2')!;
+const A = { address: parseAddress('127.0.0.1')!, id: 0 }, B = { address: parseAddress('127.0.0.2')!, id: 1 };
+/** The batcher's errors as the engine gave them. */
+const asGiven = (err: Error) => err;
 
 interface BatcherCase {
   name: string;
@@ -257,12 +259,12 @@ describe('SendBatcher: batching rules over a scripted engine', () => {
   for (const c of batcherCases) {
     it(c.name, async () => {
       const engine = new ScriptedEngine(c.script);
-      const co = new SendBatcher(engine);
+      const co = new SendBatcher(engine, asGiven);
       const results: Array<[number, string | number]> = [];
       c.sends.forEach((send, i) => {
-        const done: SendDone = (err, bytes) => results.push([i, err ? (err as NodeJS.ErrnoException).code! : bytes!]);
+        const done: SendCallback = (err, bytes) => results.push([i, err ? (err as NodeJS.ErrnoException).code! : bytes!]);
         if (send === 'fail') co.addFailed(done, Object.assign(new Error('lookup'), { code: 'ELOOKUP' }));
-        else co.add(send[0] === 'A' ? A : B, 9, 65507, [new Uint8Array(send[1])], done);
+        else co.add(send[0] === 'A' ? A : B, 9, 65507, new Uint8Array(send[1]), done, undefined, 9);
       });
       assert.equal(co.queuedDatagrams, c.sends.filter((x) => x !== 'fail').length, 'collected sends are queued');
       if (c.closeAfterFlush) {
@@ -281,14 +283,14 @@ describe('SendBatcher: batching rules over a scripted engine', () => {
   it('copies each datagram when collected: the sender may reuse its buffer at once', async () => {
     const seen: string[] = [];
     const engine = { queuedDatagrams: 0, write: (job: WriteJob) => {
-      for (const b of job.buffers) seen.push(Buffer.from(b).toString());
+      job.buffers.forEach((b, i) => seen.push(Buffer.from(b.subarray(job.offsets![i], job.offsets![i] + job.lengths[i])).toString()));
       return Promise.resolve();
     } };
-    const co = new SendBatcher(engine);
+    const co = new SendBatcher(engine, asGiven);
     const b = Buffer.from('one');
-    co.add(A, 9, 65507, [b], null);
+    co.add(A, 9, 65507, b, null, undefined, 9);
     b.write('two');
-    co.add(A, 9, 65507, [b, Buffer.from('!')], null);
+    co.add(A, 9, 65507, [b, Buffer.from('!')], null, undefined, 9);
     assert.equal(co.queuedBytes, 7);
     await new Promise(process.nextTick);
     assert.deepEqual(seen, ['one', 'two!']);
