@@ -295,6 +295,30 @@ describe('SendBatcher: batching rules over a scripted engine', () => {
     await new Promise(process.nextTick);
     assert.deepEqual(seen, ['one', 'two!']);
   });
+
+  it('writes no copy over a datagram the engine still holds; memory comes back once its write settled', async () => {
+    const jobs: WriteJob[] = [];
+    const settle: Array<() => void> = [];
+    const engine = { queuedDatagrams: 0, write: (job: WriteJob) => {
+      jobs.push(job);
+      return new Promise<void>((resolve) => settle.push(resolve));
+    } };
+    const bytesOf = (job: WriteJob) => job.buffers.map((b, i) => Buffer.from(b.subarray(job.offsets![i], job.offsets![i] + job.lengths[i])));
+    const co = new SendBatcher(engine, asGiven);
+    const round = async (fill: number, count: number) => {
+      for (let i = 0; i < count; i++) co.add(A, 9, 65507, Buffer.alloc(1000, fill), null, undefined, 9);
+      await new Promise(process.nextTick);
+    };
+    await round(1, 40); // 40 000 bytes: the first block
+    await round(2, 40); // its rest, and a second block
+    assert.deepEqual(bytesOf(jobs[0]), Array(40).fill(Buffer.alloc(1000, 1)), 'the held write\'s bytes are intact');
+    for (const s of settle.splice(0)) s();
+    await new Promise(setImmediate);
+    await round(3, 1);
+    assert.equal(jobs[2].buffers[0], jobs[1].buffers[39], 'the block in use is used again from its start');
+    assert.equal(jobs[2].offsets![0], 0);
+    assert.deepEqual(bytesOf(jobs[2]), [Buffer.alloc(1000, 3)]);
+  });
 });
 
 describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
