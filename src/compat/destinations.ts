@@ -29,6 +29,11 @@ export class Destinations {
     this.#family = family;
   }
 
+  /** Whether `text` is an address this socket has sent to (and remembers): a lookup would answer it as it is. */
+  known(text: string): boolean {
+    return this.#byText.has(text);
+  }
+
   /** The destination a lookup's result names in the socket's family, or null (dgram then fails with EINVAL). */
   get(ip: unknown): Destination | null {
     if (typeof ip !== 'string') return null;

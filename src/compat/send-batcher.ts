@@ -68,21 +68,19 @@ interface Round {
   pending: number;
 }
 
-/** The sends collected for one destination, in the order they were issued: datagram i is buffers[i][offsets[i], +lengths[i]). */
+/** A destination of one round's sends. */
 interface Group {
   dest: Destination | null;
   port: number;
   maxPayload: number;
-  buffers: Uint8Array[];
-  offsets: number[];
-  lengths: number[];
-  /** Per datagram, null for a send without a callback. */
-  outcomes: Array<Outcome | null>;
+  /** Its datagrams this round. */
+  count: number;
 }
 
 /** One engine write: a round's datagrams to every destination, each destination's a group of its own. */
 interface Chunk {
   job: WriteJob;
+  /** Per datagram of the job, null for a send without a callback. */
   outcomes: Array<Outcome | null>;
   round: Round;
 }
@@ -97,8 +95,19 @@ interface Chunk {
 export class SendBatcher {
   readonly #engine: Pick<Engine, 'write' | 'queuedDatagrams'>;
   readonly #sendError: SendError;
-  /** This round's groups by destination and port (groupKey). */
-  #groups = new Map<number, Group>();
+  /** This round's destinations, in the order they were first sent to, and their index by groupKey. */
+  #groups: Group[] = [];
+  readonly #groupIndex = new Map<number, number>();
+  // The datagrams collected this round, in the order they were issued:
+  // datagram i is #buffers[i][#offsets[i], + #lengths[i]) for #groups[#of[i]].
+  // The arrays are kept from round to round (the first #collected entries
+  // are this round's), so collecting a send allocates nothing; each write
+  // gets arrays of its own, of its exact size, made at once.
+  readonly #buffers: Uint8Array[] = [];
+  readonly #offsets: number[] = [];
+  readonly #lengths: number[] = [];
+  readonly #of: number[] = [];
+  readonly #outcomes: Array<Outcome | null> = [];
   #round: Round | null = null;
   #collected = 0;
   #collectedBytes = 0;
@@ -127,22 +136,25 @@ export class SendBatcher {
   add(dest: Destination | null, port: number, maxPayload: number, bytes: Uint8Array | readonly Uint8Array[],
     callback: SendCallback | null, address: string | undefined, sendPort: unknown): void {
     const round = this.#current();
-    let outcome: Outcome | null = null;
-    if (callback !== null) {
-      outcome = { callback, address, port: sendPort, err: null, bytes: 0, cancelled: false };
-      round.outcomes.push(outcome);
-    }
+    const i = this.#collected++;
+    // The key of a destination and port: ids count from 0, ports are 16 bits.
     const key = dest === null ? -1 : dest.id * 65536 + port;
-    let g = this.#groups.get(key);
-    if (g === undefined) {
-      g = { dest, port, maxPayload, buffers: [], offsets: [], lengths: [], outcomes: [] };
-      this.#groups.set(key, g);
+    let k = this.#groupIndex.get(key);
+    if (k === undefined) {
+      k = this.#groups.push({ dest, port, maxPayload, count: 0 }) - 1;
+      this.#groupIndex.set(key, k);
     }
-    const length = this.#copy(bytes, round, g);
-    if (outcome !== null) outcome.bytes = length;
-    g.outcomes.push(outcome);
-    this.#collected++;
+    this.#groups[k].count++;
+    this.#of[i] = k;
+    const length = this.#copy(bytes, round, i);
     this.#collectedBytes += length;
+    if (callback === null) {
+      this.#outcomes[i] = null;
+      return;
+    }
+    const outcome: Outcome = { callback, address, port: sendPort, err: null, bytes: length, cancelled: false };
+    round.outcomes.push(outcome);
+    this.#outcomes[i] = outcome;
   }
 
   /** A send that failed before reaching the kernel: its result takes its turn among the others. */
@@ -160,9 +172,9 @@ export class SendBatcher {
     return this.#round;
   }
 
-  // Copies the datagram to the end of the arena, and appends where it lies
-  // to the group. Returns its length.
-  #copy(bytes: Uint8Array | readonly Uint8Array[], round: Round, g: Group): number {
+  // Copies datagram i to the end of the arena, and notes where it lies.
+  // Returns its length.
+  #copy(bytes: Uint8Array | readonly Uint8Array[], round: Round, i: number): number {
     let total = 0;
     if (bytes instanceof Uint8Array) total = bytes.length;
     else for (const p of bytes) total += p.length;
@@ -185,9 +197,9 @@ export class SendBatcher {
       at = this.#used;
       this.#used += total;
     }
-    g.buffers.push(target);
-    g.offsets.push(at);
-    g.lengths.push(total);
+    this.#buffers[i] = target;
+    this.#offsets[i] = at;
+    this.#lengths[i] = total;
     if (bytes instanceof Uint8Array) target.set(bytes, at);
     else for (const p of bytes) { target.set(p, at); at += p.length; }
     return total;
@@ -245,8 +257,9 @@ export class SendBatcher {
     const round = this.#round;
     if (round === null) return;
     this.#round = null;
-    if (this.#groups.size > 0) this.#write(chunkOf([...this.#groups.values()], round));
-    this.#groups.clear();
+    if (this.#collected > 0) this.#write(this.#chunk(round));
+    this.#groups = [];
+    this.#groupIndex.clear();
     this.#collected = 0;
     this.#collectedBytes = 0;
     this.#unsettled++;
@@ -319,49 +332,44 @@ export class SendBatcher {
     }
     if (--c.round.pending === 0) this.#dispatch(c.round);
   }
-}
 
-/**
- * One write for every destination's sends of a round, each destination's in
- * the order they were issued: the engine sends it in as few sendmmsg calls as
- * it can (one per batchSize messages), each message to its own address.
- */
-function chunkOf(groups: readonly Group[], round: Round): Chunk {
-  // The copies are ours until the write settles: nothing is borrowed.
-  if (groups.length === 1) {
-    // One destination: the group's arrays are the write's.
-    const g = groups[0];
-    return {
-      job: {
-        buffers: g.buffers, start: 0, offsets: g.offsets, lengths: g.lengths, borrowed: false,
-        dest: g.dest?.address ?? null, port: g.port, maxPayload: g.maxPayload,
-        refused: new Array<Error | undefined>(g.lengths.length),
-      },
-      outcomes: g.outcomes,
-      round,
-    };
-  }
-  const buffers: Uint8Array[] = [], offsets: number[] = [], lengths: number[] = [], of: number[] = [];
-  const outcomes: Array<Outcome | null> = [];
-  let maxPayload = Infinity;
-  for (let k = 0; k < groups.length; k++) {
-    const g = groups[k];
-    maxPayload = Math.min(maxPayload, g.maxPayload);
-    for (let i = 0; i < g.lengths.length; i++) {
-      buffers.push(g.buffers[i]);
-      offsets.push(g.offsets[i]);
-      lengths.push(g.lengths[i]);
-      of.push(k);
-      outcomes.push(g.outcomes[i]);
+  /**
+   * The round's write: every destination's sends, each destination's in the
+   * order they were issued, destinations in the order they were first sent
+   * to. The engine sends it in as few sendmmsg calls as it can (one per
+   * batchSize messages), each message to its own address.
+   */
+  #chunk(round: Round): Chunk {
+    const n = this.#collected, groups = this.#groups;
+    const buffers = new Array<Uint8Array>(n), offsets = new Array<number>(n), lengths = new Array<number>(n);
+    const outcomes = new Array<Outcome | null>(n);
+    // Where each group's datagrams start in the write.
+    let next = 0;
+    const starts = groups.map((g) => (next += g.count) - g.count);
+    const of = groups.length > 1 ? new Array<number>(n) : null;
+    for (let i = 0; i < n; i++) {
+      const k = this.#of[i];
+      const j = starts[k]++;
+      buffers[j] = this.#buffers[i];
+      offsets[j] = this.#offsets[i];
+      lengths[j] = this.#lengths[i];
+      outcomes[j] = this.#outcomes[i];
+      this.#outcomes[i] = null; // the round's results are the chunk's now
+      if (of !== null) of[j] = k;
     }
+    // The copies are ours until the write settles: nothing is borrowed.
+    const job: WriteJob = {
+      buffers, start: 0, offsets, lengths, borrowed: false, dest: null, port: 0, maxPayload: Infinity,
+      refused: new Array<Error | undefined>(n),
+    };
+    if (of === null) {
+      job.dest = groups[0].dest?.address ?? null;
+      job.port = groups[0].port;
+      job.maxPayload = groups[0].maxPayload;
+    } else {
+      for (const g of groups) job.maxPayload = Math.min(job.maxPayload, g.maxPayload);
+      job.groups = { of, to: groups.map((g) => ({ dest: g.dest?.address ?? null, port: g.port, header: undefined })) };
+    }
+    return { job, outcomes, round };
   }
-  return {
-    job: {
-      buffers, start: 0, offsets, lengths, borrowed: false, dest: null, port: 0, maxPayload,
-      refused: new Array<Error | undefined>(lengths.length),
-      groups: { of, to: groups.map((g) => ({ dest: g.dest?.address ?? null, port: g.port, header: undefined })) },
-    },
-    outcomes,
-    round,
-  };
 }

@@ -55,6 +55,9 @@ const udpSocketChannel = channel('udp.socket');
 
 const errnoOf = (err: unknown): number => (err as SystemError).errno;
 
+/** dns.lookup as this module found it: what a socket without a lookup option uses. */
+const dnsLookup = dns.lookup as Lookup;
+
 /** An error the engine reported for a send, as libuv's: a send the socket's close cut short is ECANCELED. */
 const sendError: SendError = (err, address, port) =>
   errorWithHostPort(isNotRunning(err) ? -ECANCELED : errnoOf(err), 'send', address, port);
@@ -80,6 +83,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   readonly type: dgram.SocketType;
   readonly #family: 4 | 6;
   readonly #lookup: Lookup;
+  /** #lookup is dns.lookup, which answers an IP address with itself on the next tick. */
+  readonly #lookupIsDns: boolean;
   readonly #options: SocketOptions | undefined;
   readonly #recvBufferSize: number | undefined;
   readonly #sendBufferSize: number | undefined;
@@ -111,7 +116,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     this.type = type;
     this.#family = type === 'udp4' ? 4 : 6;
     this.#destinations = new Destinations(this.#family);
-    this.#lookup = (lookup ?? dns.lookup) as Lookup;
+    this.#lookup = (lookup ?? dnsLookup) as Lookup;
+    this.#lookupIsDns = this.#lookup === dnsLookup;
     this.#options = options;
     this.#recvBufferSize = options?.recvBufferSize;
     this.#sendBufferSize = options?.sendBufferSize;
@@ -438,9 +444,17 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       this.#enqueue(() => this.send(datagrams, to, host, cb));
       return;
     }
-    if (!connected) this.#lookupHost(host, (ex, ip) => this.#doSend(ex, ip, datagrams, host, to, cb));
-    else this.#doSend(null, null, datagrams, host, to, cb);
+    if (connected) this.#doSend(null, null, datagrams, host, to, cb);
+    // An address sent to before needs no dns.lookup: its answer would be the
+    // address itself on the next tick, which is when the send is made here.
+    else if (this.#lookupIsDns && host !== undefined && this.#destinations.known(host)) {
+      process.nextTick(this.#sendLookedUp, datagrams, host, to, cb);
+    } else this.#lookupHost(host, (ex, ip) => this.#doSend(ex, ip, datagrams, host, to, cb));
   }
+
+  /** A send to an address the lookup would have answered with itself. */
+  readonly #sendLookedUp = (list: Uint8Array | Uint8Array[], address: string, port: number, callback: SendCallback | undefined) =>
+    this.#doSend(null, address, list, address, port, callback);
 
   #doSend(ex: Error | null, ip: string | null, list: Uint8Array | Uint8Array[], address: string | undefined, port: number,
     callback: SendCallback | undefined): void {
