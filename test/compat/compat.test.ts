@@ -470,6 +470,31 @@ describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
     await r.until('s', 'connected');
   });
 
+  parity('a send to an address sent to before is made on the lookup\'s tick; a custom lookup is still asked every time', async (r) => {
+    const [, port] = await receiver(r);
+    const s = r.socket('s', 'udp4');
+    s.send('first', port, '127.0.0.1', r.cb('s', 'sent first'));
+    await r.until('rx', 'message');
+    const reused = Buffer.from('before');
+    s.send(reused, port, '127.0.0.1', r.cb('s', 'sent reused'));
+    reused.write('after!'); // read on the lookup's tick, so this is what goes
+    process.nextTick(() => reused.write('later!')); // a tick after it: too late
+    await r.until('rx', 'message', 2);
+    s.send('dropped', port, '127.0.0.1', r.cb('s', 'sent dropped')); // its lookup outlives the socket
+    s.close(r.cb('s', 'close callback'));
+    await r.until('s', 'close');
+    await settle();
+    const mine = (host: string, family: number, cb: (e: Error | null, a: string, f: number) => void) => {
+      r.log('t', 'lookup', host, family);
+      dns.lookup(host, family, cb);
+    };
+    const t = r.socket('t', { type: 'udp4', lookup: mine as SocketOptions['lookup'] });
+    t.send('one', port, '127.0.0.1', r.cb('t', 'sent one'));
+    await r.until('rx', 'message', 3);
+    t.send('two', port, '127.0.0.1', r.cb('t', 'sent two'));
+    await r.until('rx', 'message', 4);
+  });
+
   parity('implicit bind on send; sends and close wait for listening', async (r) => {
     const [, port] = await receiver(r);
     const s = r.socket('s', 'udp4');
