@@ -103,7 +103,7 @@ export class SendBatcher {
   // The arrays are kept from round to round (the first #collected entries
   // are this round's), so collecting a send allocates nothing; each write
   // gets arrays of its own, of its exact size, made at once.
-  readonly #buffers: Uint8Array[] = [];
+  readonly #buffers: Array<Uint8Array | null> = [];
   readonly #offsets: number[] = [];
   readonly #lengths: number[] = [];
   readonly #of: number[] = [];
@@ -350,11 +350,14 @@ export class SendBatcher {
     for (let i = 0; i < n; i++) {
       const k = this.#of[i];
       const j = starts[k]++;
-      buffers[j] = this.#buffers[i];
+      buffers[j] = this.#buffers[i]!;
       offsets[j] = this.#offsets[i];
       lengths[j] = this.#lengths[i];
       outcomes[j] = this.#outcomes[i];
-      this.#outcomes[i] = null; // the round's results are the chunk's now
+      // What is the write's now is not kept here past it: its results, and
+      // an oversized datagram's allocation (blocks live on anyway).
+      this.#outcomes[i] = null;
+      if (lengths[j] > ARENA_BLOCK) this.#buffers[i] = null;
       if (of !== null) of[j] = k;
     }
     // The copies are ours until the write settles: nothing is borrowed.
