@@ -95,7 +95,7 @@ interface Chunk {
 export class SendBatcher {
   readonly #engine: Pick<Engine, 'write' | 'queuedDatagrams'>;
   readonly #sendError: SendError;
-  /** This round's destinations, in the order they were first sent to, and their index by groupKey. */
+  /** This round's destinations, in the order they were first sent to, and their index by destination id and port. */
   #groups: Group[] = [];
   readonly #groupIndex = new Map<number, number>();
   // The datagrams collected this round, in the order they were issued:
