@@ -55,6 +55,9 @@ const udpSocketChannel = channel('udp.socket');
 
 const errnoOf = (err: unknown): number => (err as SystemError).errno;
 
+/** Entries of the sends waiting for their tick (CompatSocket's #lookedUp) kept once it is empty: 1024 sends. */
+const MAX_KEPT_LOOKED_UP = 4096;
+
 /** dns.lookup as this module found it: what a socket without a lookup option uses. */
 const dnsLookup = dns.lookup as Lookup;
 
@@ -448,13 +451,38 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     // An address sent to before needs no dns.lookup: its answer would be the
     // address itself on the next tick, which is when the send is made here.
     else if (this.#lookupIsDns && host !== undefined && this.#destinations.known(host)) {
-      process.nextTick(this.#sendLookedUp, datagrams, host, to, cb);
+      const q = this.#lookedUp, t = this.#lookedUpEnd;
+      q[t] = datagrams;
+      q[t + 1] = host;
+      q[t + 2] = to;
+      q[t + 3] = cb;
+      this.#lookedUpEnd = t + 4;
+      process.nextTick(this.#sendLookedUp);
     } else this.#lookupHost(host, (ex, ip) => this.#doSend(ex, ip, datagrams, host, to, cb));
   }
 
-  /** A send to an address the lookup would have answered with itself. */
-  readonly #sendLookedUp = (list: Uint8Array | Uint8Array[], address: string, port: number, callback: SendCallback | undefined) =>
+  // Sends to addresses the lookup would have answered with themselves, each
+  // waiting for a tick of its own. Ticks run in the order they were queued,
+  // so each tick takes the oldest send. The sends lie in #lookedUp, four
+  // entries each (datagrams, address, port, callback), from #lookedUpStart
+  // to #lookedUpEnd: a tick with arguments, or an object per send, would be
+  // an allocation per request of a server answering its clients.
+  #lookedUp: unknown[] = [];
+  #lookedUpStart = 0;
+  #lookedUpEnd = 0;
+  readonly #sendLookedUp = () => {
+    const q = this.#lookedUp, h = this.#lookedUpStart;
+    const list = q[h] as Uint8Array | Uint8Array[], address = q[h + 1] as string, port = q[h + 2] as number;
+    const callback = q[h + 3] as SendCallback | undefined;
+    q[h] = q[h + 3] = undefined; // not kept past the send
+    if (h + 4 < this.#lookedUpEnd) this.#lookedUpStart = h + 4;
+    else {
+      this.#lookedUpStart = this.#lookedUpEnd = 0;
+      // Room for a burst is kept for the next, up to a bound.
+      if (q.length > MAX_KEPT_LOOKED_UP) this.#lookedUp = [];
+    }
     this.#doSend(null, address, list, address, port, callback);
+  };
 
   #doSend(ex: Error | null, ip: string | null, list: Uint8Array | Uint8Array[], address: string | undefined, port: number,
     callback: SendCallback | undefined): void {

@@ -480,9 +480,13 @@ describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
     reused.write('after!'); // read on the lookup's tick, so this is what goes
     process.nextTick(() => reused.write('later!')); // a tick after it: too late
     await r.until('rx', 'message', 2);
-    s.send('dropped', port, '127.0.0.1', r.cb('s', 'sent dropped')); // its lookup outlives the socket
-    s.close(r.cb('s', 'close callback'));
+    // Each send waits for a tick of its own: a close queued between two sends
+    // comes after the first and before the second, whose lookup outlives the socket.
+    s.send('last', port, '127.0.0.1', r.cb('s', 'sent last'));
+    process.nextTick(() => s.close(r.cb('s', 'close callback')));
+    s.send('dropped', port, '127.0.0.1', r.cb('s', 'sent dropped'));
     await r.until('s', 'close');
+    await r.until('rx', 'message', 3);
     await settle();
     const mine = (host: string, family: number, cb: (e: Error | null, a: string, f: number) => void) => {
       r.log('t', 'lookup', host, family);
@@ -490,9 +494,9 @@ describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
     };
     const t = r.socket('t', { type: 'udp4', lookup: mine as SocketOptions['lookup'] });
     t.send('one', port, '127.0.0.1', r.cb('t', 'sent one'));
-    await r.until('rx', 'message', 3);
-    t.send('two', port, '127.0.0.1', r.cb('t', 'sent two'));
     await r.until('rx', 'message', 4);
+    t.send('two', port, '127.0.0.1', r.cb('t', 'sent two'));
+    await r.until('rx', 'message', 5);
   });
 
   parity('implicit bind on send; sends and close wait for listening', async (r) => {
