@@ -9,52 +9,79 @@
 // A datagram's bytes are copied when it is collected, which is when dgram
 // would have handed them to the kernel: the caller may reuse its buffer at
 // once, as with dgram. The copies lie back to back in arena blocks, so a
-// run of them travels as one iovec.
+// run of them travels as one iovec, and a block is used again once the
+// kernel has taken every datagram in it.
 import type { Engine, WriteError, WriteJob } from '../engine/contract';
 import { GSODisabledError, isNotRunning } from '../errors';
-import { formatAddress, type ParsedAddress } from '../wire/sockaddr';
+import type { Destination } from './destinations';
 
-/** A send's result: (null, bytes) when the kernel took the datagram, (err) when not. */
-export type SendDone = (err: Error | null, bytes?: number) => void;
+/** A send's callback, as dgram's: (null, bytes) when the kernel took the datagram, (err) when not. */
+export type SendCallback = (err: Error | null, bytes?: number) => void;
 
-/** Where one send's result goes, and the result once it is known. */
+/**
+ * What the socket makes of an error the engine reported for one send, given
+ * the address and port the send named (dgram's errors carry them).
+ */
+export type SendError = (err: Error, address: string | undefined, port: unknown) => Error;
+
+/** Where one send's result goes, and the result once it is known. Only sends with a callback have one. */
 interface Outcome {
-  done: SendDone | null;
+  callback: SendCallback;
+  /** The send's own address and port arguments, for its error. */
+  address: string | undefined;
+  port: unknown;
   err: Error | null;
   bytes: number;
   /** The socket closed before the kernel took it: reported after 'close', as libuv does. */
   cancelled: boolean;
 }
 
-/** The sends of one flush; their results go out once the last chunk settles. */
+/**
+ * Bytes of one arena block. A block is appended to until it is full; it is
+ * used again from its start once no write in flight has a datagram in it.
+ * A datagram larger than this (only an oversized one, which the kernel
+ * refuses) gets an allocation of its own.
+ */
+const ARENA_BLOCK = 65536;
+
+/**
+ * Free blocks a socket keeps for reuse (1 MiB): more than a round of a
+ * request/response server's 512 replies in flight at 1200 B needs. Blocks
+ * freed beyond it are left to the garbage collector, so a burst does not
+ * stay reserved.
+ */
+const MAX_FREE_BLOCKS = 16;
+
+interface Block {
+  bytes: Buffer;
+  /** Rounds with datagrams in this block whose write has not settled. */
+  users: number;
+}
+
+/** The sends of one flush; their results go out once its write settles. */
 interface Round {
+  /** The results to hand out, in the order the sends were issued. */
   outcomes: Outcome[];
-  /** Chunks of this round not yet settled. */
+  /** The blocks its datagrams lie in. */
+  blocks: Block[];
+  /** Writes of this round not yet settled (0 or 1). */
   pending: number;
 }
 
-/** The sends collected for one destination, in the order they were issued. */
+/** A destination of one round's sends. */
 interface Group {
-  dest: ParsedAddress | null;
+  dest: Destination | null;
   port: number;
   maxPayload: number;
-  datagrams: Uint8Array[];
-  outcomes: Outcome[];
+  /** Its datagrams this round. */
+  count: number;
 }
-
-/**
- * Bytes of one arena block. A block is only ever appended to, never reused:
- * the datagrams in it are views the engine reads until their write settles,
- * and the block is freed with the last of them. A datagram larger than this
- * (only an oversized one, which the kernel refuses) gets a block of its own.
- */
-const ARENA_BLOCK = 65536;
 
 /** One engine write: a round's datagrams to every destination, each destination's a group of its own. */
 interface Chunk {
   job: WriteJob;
-  outcomes: Outcome[];
-  bytes: number;
+  /** Per datagram of the job, null for a send without a callback. */
+  outcomes: Array<Outcome | null>;
   round: Round;
 }
 
@@ -67,7 +94,20 @@ interface Chunk {
  */
 export class SendBatcher {
   readonly #engine: Pick<Engine, 'write' | 'queuedDatagrams'>;
-  #groups = new Map<string, Group>();
+  readonly #sendError: SendError;
+  /** This round's destinations, in the order they were first sent to, and their index by destination id and port. */
+  #groups: Group[] = [];
+  readonly #groupIndex = new Map<number, number>();
+  // The datagrams collected this round, in the order they were issued:
+  // datagram i is #buffers[i][#offsets[i], + #lengths[i]) for #groups[#of[i]].
+  // The arrays are kept from round to round (the first #collected entries
+  // are this round's), so collecting a send allocates nothing; each write
+  // gets arrays of its own, of its exact size, made at once.
+  readonly #buffers: Array<Uint8Array | null> = [];
+  readonly #offsets: number[] = [];
+  readonly #lengths: number[] = [];
+  readonly #of: number[] = [];
+  readonly #outcomes: Array<Outcome | null> = [];
   #round: Round | null = null;
   #collected = 0;
   #collectedBytes = 0;
@@ -77,43 +117,54 @@ export class SendBatcher {
   #unsettled = 0;
   #onClosed: (() => void) | null = null;
   readonly #cancelled: Outcome[] = [];
-  #block: Buffer | null = null;
+  #block: Block | null = null;
   #used = 0;
+  readonly #free: Block[] = [];
 
-  constructor(engine: Pick<Engine, 'write' | 'queuedDatagrams'>) {
+  constructor(engine: Pick<Engine, 'write' | 'queuedDatagrams'>, sendError: SendError) {
     this.#engine = engine;
+    this.#sendError = sendError;
   }
 
   /**
-   * Collects one datagram, the concatenation of `parts`, for `dest`:`port`
-   * (null: the connected peer); it is written when the current tick's work
-   * is done. `maxPayload` is the destination family's payload limit, the
-   * bound of one GSO message.
+   * Collects one datagram, `bytes` or the concatenation of its parts, for
+   * `dest`:`port` (null: the connected peer); it is written when the
+   * current tick's work is done. `maxPayload` is the destination family's
+   * payload limit, the bound of one GSO message. `address` and `sendPort`,
+   * as the send named them, go into its error.
    */
-  add(dest: ParsedAddress | null, port: number, maxPayload: number, parts: readonly Uint8Array[], done: SendDone | null): void {
-    const datagram = this.#copy(parts);
-    const outcome: Outcome = { done, err: null, bytes: datagram.length, cancelled: false };
-    this.#current().outcomes.push(outcome);
-    const key = dest === null ? '' : `${formatAddress(dest)}|${port}`;
-    let g = this.#groups.get(key);
-    if (g === undefined) {
-      g = { dest, port, maxPayload, datagrams: [], outcomes: [] };
-      this.#groups.set(key, g);
+  add(dest: Destination | null, port: number, maxPayload: number, bytes: Uint8Array | readonly Uint8Array[],
+    callback: SendCallback | null, address: string | undefined, sendPort: unknown): void {
+    const round = this.#current();
+    const i = this.#collected++;
+    // The key of a destination and port: ids count from 0, ports are 16 bits.
+    const key = dest === null ? -1 : dest.id * 65536 + port;
+    let k = this.#groupIndex.get(key);
+    if (k === undefined) {
+      k = this.#groups.push({ dest, port, maxPayload, count: 0 }) - 1;
+      this.#groupIndex.set(key, k);
     }
-    g.datagrams.push(datagram);
-    g.outcomes.push(outcome);
-    this.#collected++;
-    this.#collectedBytes += datagram.length;
+    this.#groups[k].count++;
+    this.#of[i] = k;
+    const length = this.#copy(bytes, round, i);
+    this.#collectedBytes += length;
+    if (callback === null) {
+      this.#outcomes[i] = null;
+      return;
+    }
+    const outcome: Outcome = { callback, address, port: sendPort, err: null, bytes: length, cancelled: false };
+    round.outcomes.push(outcome);
+    this.#outcomes[i] = outcome;
   }
 
   /** A send that failed before reaching the kernel: its result takes its turn among the others. */
-  addFailed(done: SendDone, err: Error): void {
-    this.#current().outcomes.push({ done, err, bytes: 0, cancelled: false });
+  addFailed(callback: SendCallback, err: Error): void {
+    this.#current().outcomes.push({ callback, address: undefined, port: undefined, err, bytes: 0, cancelled: false });
   }
 
   #current(): Round {
     if (this.#round === null) {
-      this.#round = { outcomes: [], pending: 0 };
+      this.#round = { outcomes: [], blocks: [], pending: 0 };
       // Address lookups of this tick's sends complete as ticks queued
       // before this one, so the flush sees all of them.
       process.nextTick(() => this.flush());
@@ -121,26 +172,46 @@ export class SendBatcher {
     return this.#round;
   }
 
-  #copy(parts: readonly Uint8Array[]): Uint8Array {
+  // Copies datagram i to the end of the arena, and notes where it lies.
+  // Returns its length.
+  #copy(bytes: Uint8Array | readonly Uint8Array[], round: Round, i: number): number {
     let total = 0;
-    for (const p of parts) total += p.length;
-    let block = this.#block;
-    if (block === null || total > block.length - this.#used) {
-      block = Buffer.allocUnsafeSlow(Math.max(total, ARENA_BLOCK));
-      // An oversized datagram's block holds only it; the current block stays.
-      if (total <= ARENA_BLOCK) {
-        this.#block = block;
+    if (bytes instanceof Uint8Array) total = bytes.length;
+    else for (const p of bytes) total += p.length;
+    let target: Buffer, at: number;
+    if (total > ARENA_BLOCK) {
+      // An oversized datagram has an allocation of its own; the current block stays.
+      target = Buffer.allocUnsafeSlow(total);
+      at = 0;
+    } else {
+      let block = this.#block;
+      if (block === null || total > ARENA_BLOCK - this.#used) {
+        block = this.#block = this.#free.pop() ?? { bytes: Buffer.allocUnsafeSlow(ARENA_BLOCK), users: 0 };
         this.#used = 0;
       }
+      if (round.blocks[round.blocks.length - 1] !== block) {
+        round.blocks.push(block);
+        block.users++;
+      }
+      target = block.bytes;
+      at = this.#used;
+      this.#used += total;
     }
-    let at = block === this.#block ? this.#used : 0;
-    const start = at;
-    for (const p of parts) {
-      block.set(p, at);
-      at += p.length;
+    this.#buffers[i] = target;
+    this.#offsets[i] = at;
+    this.#lengths[i] = total;
+    if (bytes instanceof Uint8Array) target.set(bytes, at);
+    else for (const p of bytes) { target.set(p, at); at += p.length; }
+    return total;
+  }
+
+  // The round's write settled: the kernel is done with its blocks.
+  #release(round: Round): void {
+    for (const b of round.blocks) {
+      if (--b.users > 0) continue;
+      if (b === this.#block) this.#used = 0;
+      else if (this.#free.length < MAX_FREE_BLOCKS) this.#free.push(b);
     }
-    if (block === this.#block) this.#used = at;
-    return block.subarray(start, at);
   }
 
   /** Datagrams accepted by sends and not yet taken by the kernel. */
@@ -186,8 +257,9 @@ export class SendBatcher {
     const round = this.#round;
     if (round === null) return;
     this.#round = null;
-    if (this.#groups.size > 0) this.#write(chunkOf([...this.#groups.values()], round));
-    this.#groups.clear();
+    if (this.#collected > 0) this.#write(this.#chunk(round));
+    this.#groups = [];
+    this.#groupIndex.clear();
     this.#collected = 0;
     this.#collectedBytes = 0;
     this.#unsettled++;
@@ -216,16 +288,15 @@ export class SendBatcher {
    */
   #dispatch(round: Round): void {
     for (const o of round.outcomes) {
-      if (o.done === null) continue;
       if (o.cancelled) this.#cancelled.push(o);
-      else if (o.err === null) process.nextTick(o.done, null, o.bytes);
-      else process.nextTick(o.done, o.err);
+      else if (o.err === null) process.nextTick(o.callback, null, o.bytes);
+      else process.nextTick(o.callback, o.err);
     }
     if (--this.#unsettled === 0 && this.#onClosed !== null) {
       const then = this.#onClosed;
       this.#onClosed = null;
       then();
-      for (const o of this.#cancelled.splice(0)) process.nextTick(o.done!, o.err);
+      for (const o of this.#cancelled.splice(0)) process.nextTick(o.callback, o.err);
     }
   }
 
@@ -238,9 +309,14 @@ export class SendBatcher {
   // Records the result of every send of the chunk.
   #settle(c: Chunk, err: Error | null): void {
     this.#inFlight.delete(c);
-    const n = c.outcomes.length;
+    this.#release(c.round);
+    const { outcomes } = c;
+    const n = outcomes.length;
     const refused = c.job.refused!;
-    for (let i = 0; i < n; i++) if (refused[i] !== undefined) c.outcomes[i].err = refused[i]!;
+    for (let i = 0; i < n; i++) {
+      const o = outcomes[i];
+      if (o !== null && refused[i] !== undefined) o.err = this.#sendError(refused[i]!, o.address, o.port);
+    }
     const failure = err instanceof GSODisabledError ? err.cause : err; // cause null: all were tried
     if (failure !== null) {
       // A write that failed whole (the socket closed under it) took what the
@@ -248,41 +324,55 @@ export class SendBatcher {
       const sent = Math.min((failure as WriteError).datagramsSent ?? 0, n);
       const closed = this.#closing && isNotRunning(failure);
       for (let i = sent; i < n; i++) {
-        c.outcomes[i].err = failure;
-        c.outcomes[i].cancelled = closed;
+        const o = outcomes[i];
+        if (o === null) continue;
+        o.err = this.#sendError(failure, o.address, o.port);
+        o.cancelled = closed;
       }
     }
     if (--c.round.pending === 0) this.#dispatch(c.round);
   }
-}
 
-/**
- * One write for every destination's sends of a round, each destination's in
- * the order they were issued: the engine sends it in as few sendmmsg calls as
- * it can (one per batchSize messages), each message to its own address.
- */
-function chunkOf(groups: readonly Group[], round: Round): Chunk {
-  const buffers: Uint8Array[] = [], lengths: number[] = [], of: number[] = [], outcomes: Outcome[] = [];
-  let bytes = 0, maxPayload = Infinity;
-  for (let k = 0; k < groups.length; k++) {
-    const g = groups[k];
-    maxPayload = Math.min(maxPayload, g.maxPayload);
-    for (let i = 0; i < g.datagrams.length; i++) {
-      buffers.push(g.datagrams[i]);
-      bytes += lengths[lengths.push(g.datagrams[i].length) - 1];
-      of.push(k);
-      outcomes.push(g.outcomes[i]);
+  /**
+   * The round's write: every destination's sends, each destination's in the
+   * order they were issued, destinations in the order they were first sent
+   * to. The engine sends it in as few sendmmsg calls as it can (one per
+   * batchSize messages), each message to its own address.
+   */
+  #chunk(round: Round): Chunk {
+    const n = this.#collected, groups = this.#groups;
+    const buffers = new Array<Uint8Array>(n), offsets = new Array<number>(n), lengths = new Array<number>(n);
+    const outcomes = new Array<Outcome | null>(n);
+    // Where each group's datagrams start in the write.
+    let next = 0;
+    const starts = groups.map((g) => (next += g.count) - g.count);
+    const of = groups.length > 1 ? new Array<number>(n) : null;
+    for (let i = 0; i < n; i++) {
+      const k = this.#of[i];
+      const j = starts[k]++;
+      buffers[j] = this.#buffers[i]!;
+      offsets[j] = this.#offsets[i];
+      lengths[j] = this.#lengths[i];
+      outcomes[j] = this.#outcomes[i];
+      // What is the write's now is not kept here past it: its results, and
+      // an oversized datagram's allocation (blocks live on anyway).
+      this.#outcomes[i] = null;
+      if (lengths[j] > ARENA_BLOCK) this.#buffers[i] = null;
+      if (of !== null) of[j] = k;
     }
-  }
-  return {
     // The copies are ours until the write settles: nothing is borrowed.
-    job: {
-      buffers, start: 0, offsets: null, lengths, borrowed: false, dest: null, port: 0, maxPayload,
-      refused: new Array<Error | undefined>(lengths.length),
-      groups: { of, to: groups.map((g) => ({ dest: g.dest, port: g.port, header: undefined })) },
-    },
-    outcomes,
-    bytes,
-    round,
-  };
+    const job: WriteJob = {
+      buffers, start: 0, offsets, lengths, borrowed: false, dest: null, port: 0, maxPayload: Infinity,
+      refused: new Array<Error | undefined>(n),
+    };
+    if (of === null) {
+      job.dest = groups[0].dest?.address ?? null;
+      job.port = groups[0].port;
+      job.maxPayload = groups[0].maxPayload;
+    } else {
+      for (const g of groups) job.maxPayload = Math.min(job.maxPayload, g.maxPayload);
+      job.groups = { of, to: groups.map((g) => ({ dest: g.dest?.address ?? null, port: g.port, header: undefined })) };
+    }
+    return { job, outcomes, round };
+  }
 }

@@ -11,7 +11,8 @@ import { addAbortListener, EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
 import type { BatchView } from '../batch';
-import { SendBatcher, type SendDone } from './send-batcher';
+import { Destinations, type Destination } from './destinations';
+import { SendBatcher, type SendCallback, type SendError } from './send-batcher';
 import { emptyStats, type BindOptions, type Engine, type EngineHost, type SocketStats } from '../engine/contract';
 import { adoptBatchEngine, openBatchEngine } from '../engine/open';
 import { engineOptions, UNLIMITED_SEND_QUEUE } from '../engine/options';
@@ -54,6 +55,16 @@ const udpSocketChannel = channel('udp.socket');
 
 const errnoOf = (err: unknown): number => (err as SystemError).errno;
 
+/** Entries of the sends waiting for their tick (CompatSocket's #lookedUp) kept once it is empty: 1024 sends. */
+const MAX_KEPT_LOOKED_UP = 4096;
+
+/** dns.lookup as this module found it: what a socket without a lookup option uses. */
+const dnsLookup = dns.lookup as Lookup;
+
+/** An error the engine reported for a send, as libuv's: a send the socket's close cut short is ECANCELED. */
+const sendError: SendError = (err, address, port) =>
+  errorWithHostPort(isNotRunning(err) ? -ECANCELED : errnoOf(err), 'send', address, port);
+
 /** The engine's options for a drop-in socket: the defaults, but a send queue without limit, as dgram's. */
 function dropInEngineOptions(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean,
   ipv6Only: boolean): BindOptions {
@@ -75,6 +86,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   readonly type: dgram.SocketType;
   readonly #family: 4 | 6;
   readonly #lookup: Lookup;
+  /** #lookup is dns.lookup, which answers an IP address with itself on the next tick. */
+  readonly #lookupIsDns: boolean;
   readonly #options: SocketOptions | undefined;
   readonly #recvBufferSize: number | undefined;
   readonly #sendBufferSize: number | undefined;
@@ -82,6 +95,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   /** The family of the kernel socket, which a deferred bind may have chosen. */
   #engineFamily: 4 | 6 = 4;
   #batcher: SendBatcher | null = null;
+  readonly #destinations: Destinations;
   #bindState = Bind.Unbound;
   #connectState = Connect.Disconnected;
   #connectedPayload = MAX_IPV4_PAYLOAD;
@@ -104,7 +118,9 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     if (type !== 'udp4' && type !== 'udp6') throw badSocketType();
     this.type = type;
     this.#family = type === 'udp4' ? 4 : 6;
-    this.#lookup = (lookup ?? dns.lookup) as Lookup;
+    this.#destinations = new Destinations(this.#family);
+    this.#lookup = (lookup ?? dnsLookup) as Lookup;
+    this.#lookupIsDns = this.#lookup === dnsLookup;
     this.#options = options;
     this.#recvBufferSize = options?.recvBufferSize;
     this.#sendBufferSize = options?.sendBufferSize;
@@ -239,7 +255,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     if (!this.#ref) engine.setRef(false);
     this.#engine = engine;
     this.#engineFamily = family;
-    this.#batcher = new SendBatcher(engine);
+    this.#batcher = new SendBatcher(engine, sendError);
   }
 
   #startListening(): void {
@@ -404,10 +420,11 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       if (port || address) throw alreadyConnected();
     }
 
-    let list: Uint8Array[] | null;
+    // One buffer stays one: no list is made for it.
+    let list: Uint8Array | Uint8Array[] | null;
     if (!Array.isArray(buffer)) {
-      if (typeof buffer === 'string') list = [Buffer.from(buffer)];
-      else if (ArrayBuffer.isView(buffer)) list = [asBytes(buffer)];
+      if (typeof buffer === 'string') list = Buffer.from(buffer);
+      else if (ArrayBuffer.isView(buffer)) list = asBytes(buffer);
       else throw invalidArgType('buffer', BUFFER_TYPES, buffer);
     } else if ((list = bufferList(buffer)) === null) {
       throw invalidArgType('buffer list arguments', BUFFER_TYPES, buffer);
@@ -422,7 +439,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     }
     this.#healthCheck();
     if (this.#bindState === Bind.Unbound) this.bind({ port: 0, exclusive: true }, undefined);
-    if (list.length === 0) list.push(Buffer.alloc(0));
+    if (Array.isArray(list) && list.length === 0) list.push(Buffer.alloc(0));
 
     const datagrams = list, to = port as number, host = address as string | undefined;
     const cb = callback as SendCallback | undefined;
@@ -430,11 +447,44 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       this.#enqueue(() => this.send(datagrams, to, host, cb));
       return;
     }
-    if (!connected) this.#lookupHost(host, (ex, ip) => this.#doSend(ex, ip, datagrams, host, to, cb));
-    else this.#doSend(null, null, datagrams, host, to, cb);
+    if (connected) this.#doSend(null, null, datagrams, host, to, cb);
+    // An address sent to before needs no dns.lookup: its answer would be the
+    // address itself on the next tick, which is when the send is made here.
+    else if (this.#lookupIsDns && host !== undefined && this.#destinations.known(host)) {
+      const q = this.#lookedUp, t = this.#lookedUpEnd;
+      q[t] = datagrams;
+      q[t + 1] = host;
+      q[t + 2] = to;
+      q[t + 3] = cb;
+      this.#lookedUpEnd = t + 4;
+      process.nextTick(this.#sendLookedUp);
+    } else this.#lookupHost(host, (ex, ip) => this.#doSend(ex, ip, datagrams, host, to, cb));
   }
 
-  #doSend(ex: Error | null, ip: string | null, list: Uint8Array[], address: string | undefined, port: number,
+  // Sends to addresses the lookup would have answered with themselves, each
+  // waiting for a tick of its own. Ticks run in the order they were queued,
+  // so each tick takes the oldest send. The sends lie in #lookedUp, four
+  // entries each (datagrams, address, port, callback), from #lookedUpStart
+  // to #lookedUpEnd: a tick with arguments, or an object per send, would be
+  // an allocation per request of a server answering its clients.
+  #lookedUp: unknown[] = [];
+  #lookedUpStart = 0;
+  #lookedUpEnd = 0;
+  readonly #sendLookedUp = () => {
+    const q = this.#lookedUp, h = this.#lookedUpStart;
+    const list = q[h] as Uint8Array | Uint8Array[], address = q[h + 1] as string, port = q[h + 2] as number;
+    const callback = q[h + 3] as SendCallback | undefined;
+    q[h] = q[h + 3] = undefined; // not kept past the send
+    if (h + 4 < this.#lookedUpEnd) this.#lookedUpStart = h + 4;
+    else {
+      this.#lookedUpStart = this.#lookedUpEnd = 0;
+      // Room for a burst is kept for the next, up to a bound.
+      if (q.length > MAX_KEPT_LOOKED_UP) this.#lookedUp = [];
+    }
+    this.#doSend(null, address, list, address, port, callback);
+  };
+
+  #doSend(ex: Error | null, ip: string | null, list: Uint8Array | Uint8Array[], address: string | undefined, port: number,
     callback: SendCallback | undefined): void {
     // Results, failures before the kernel included, come out in send order.
     const batcher = this.#batcher!;
@@ -443,22 +493,16 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       return;
     }
     if (this.#closed) return; // as dgram: a send whose lookup outlived the socket is dropped
-    let dest: ParsedAddress | null = null;
+    let dest: Destination | null = null;
     if (ip !== null) {
-      dest = inFamily(ip, this.#family);
+      dest = this.#destinations.get(ip);
       if (dest === null) {
         if (callback) batcher.addFailed(callback, errorWithHostPort(-EINVAL, 'send', address, port));
         return;
       }
     }
-    const done: SendDone | null = callback === undefined ? null : (err, bytes) => {
-      if (err === null) return callback(null, bytes!);
-      // A send the socket's close cut short fails as libuv's does.
-      const errno = isNotRunning(err) ? -ECANCELED : errnoOf(err);
-      callback(errorWithHostPort(errno, 'send', address, port));
-    };
-    batcher.add(dest, dest === null ? 0 : port, dest === null ? this.#connectedPayload : maxPayloadTo(dest),
-      list, done);
+    batcher.add(dest, dest === null ? 0 : port, dest === null ? this.#connectedPayload : maxPayloadTo(dest.address),
+      list, callback ?? null, address, port);
   }
 
   /** dgram's legacy form of send(buffer, offset, length, port, address, callback). */
@@ -731,7 +775,5 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     return { ...(this.#engine?.stats ?? emptyStats()), sendQueue: this.#batcher?.queuedDatagrams ?? 0 };
   }
 }
-
-type SendCallback = (error: Error | null, bytes?: number) => void;
 
 

@@ -12,7 +12,7 @@ import * as dns from 'node:dns';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { SendBatcher, type SendDone } from '../../src/compat/send-batcher';
+import { SendBatcher, type SendCallback } from '../../src/compat/send-batcher';
 import type { WriteJob } from '../../src/engine/contract';
 import { GSODisabledError, notRunning } from '../../src/errors';
 import { compatStats, createSocket, type SocketOptions } from '../../src/index';
@@ -212,7 +212,9 @@ class ScriptedEngine {
 type Scripted = Error | { refuse: number; code: string; gsoDisabled?: boolean };
 const refusing = (refuse: number, code = 'EMSGSIZE', gsoDisabled = false): Scripted => ({ refuse, code, gsoDisabled });
 const hold = (sent: number) => Object.assign(new Error('held'), { held: sent });
-const A = parseAddress('127.0.0.1')!, B = parseAddress('127.0.0.2')!;
+const A = { address: parseAddress('127.0.0.1')!, id: 0 }, B = { address: parseAddress('127.0.0.2')!, id: 1 };
+/** The batcher's errors as the engine gave them. */
+const asGiven = (err: Error) => err;
 
 interface BatcherCase {
   name: string;
@@ -257,12 +259,12 @@ describe('SendBatcher: batching rules over a scripted engine', () => {
   for (const c of batcherCases) {
     it(c.name, async () => {
       const engine = new ScriptedEngine(c.script);
-      const co = new SendBatcher(engine);
+      const co = new SendBatcher(engine, asGiven);
       const results: Array<[number, string | number]> = [];
       c.sends.forEach((send, i) => {
-        const done: SendDone = (err, bytes) => results.push([i, err ? (err as NodeJS.ErrnoException).code! : bytes!]);
+        const done: SendCallback = (err, bytes) => results.push([i, err ? (err as NodeJS.ErrnoException).code! : bytes!]);
         if (send === 'fail') co.addFailed(done, Object.assign(new Error('lookup'), { code: 'ELOOKUP' }));
-        else co.add(send[0] === 'A' ? A : B, 9, 65507, [new Uint8Array(send[1])], done);
+        else co.add(send[0] === 'A' ? A : B, 9, 65507, new Uint8Array(send[1]), done, undefined, 9);
       });
       assert.equal(co.queuedDatagrams, c.sends.filter((x) => x !== 'fail').length, 'collected sends are queued');
       if (c.closeAfterFlush) {
@@ -281,17 +283,41 @@ describe('SendBatcher: batching rules over a scripted engine', () => {
   it('copies each datagram when collected: the sender may reuse its buffer at once', async () => {
     const seen: string[] = [];
     const engine = { queuedDatagrams: 0, write: (job: WriteJob) => {
-      for (const b of job.buffers) seen.push(Buffer.from(b).toString());
+      job.buffers.forEach((b, i) => seen.push(Buffer.from(b.subarray(job.offsets![i], job.offsets![i] + job.lengths[i])).toString()));
       return Promise.resolve();
     } };
-    const co = new SendBatcher(engine);
+    const co = new SendBatcher(engine, asGiven);
     const b = Buffer.from('one');
-    co.add(A, 9, 65507, [b], null);
+    co.add(A, 9, 65507, b, null, undefined, 9);
     b.write('two');
-    co.add(A, 9, 65507, [b, Buffer.from('!')], null);
+    co.add(A, 9, 65507, [b, Buffer.from('!')], null, undefined, 9);
     assert.equal(co.queuedBytes, 7);
     await new Promise(process.nextTick);
     assert.deepEqual(seen, ['one', 'two!']);
+  });
+
+  it('writes no copy over a datagram the engine still holds; memory comes back once its write settled', async () => {
+    const jobs: WriteJob[] = [];
+    const settle: Array<() => void> = [];
+    const engine = { queuedDatagrams: 0, write: (job: WriteJob) => {
+      jobs.push(job);
+      return new Promise<void>((resolve) => settle.push(resolve));
+    } };
+    const bytesOf = (job: WriteJob) => job.buffers.map((b, i) => Buffer.from(b.subarray(job.offsets![i], job.offsets![i] + job.lengths[i])));
+    const co = new SendBatcher(engine, asGiven);
+    const round = async (fill: number, count: number) => {
+      for (let i = 0; i < count; i++) co.add(A, 9, 65507, Buffer.alloc(1000, fill), null, undefined, 9);
+      await new Promise(process.nextTick);
+    };
+    await round(1, 40); // 40 000 bytes: the first block
+    await round(2, 40); // its rest, and a second block
+    assert.deepEqual(bytesOf(jobs[0]), Array(40).fill(Buffer.alloc(1000, 1)), 'the held write\'s bytes are intact');
+    for (const s of settle.splice(0)) s();
+    await new Promise(setImmediate);
+    await round(3, 1);
+    assert.equal(jobs[2].buffers[0], jobs[1].buffers[39], 'the block in use is used again from its start');
+    assert.equal(jobs[2].offsets![0], 0);
+    assert.deepEqual(bytesOf(jobs[2]), [Buffer.alloc(1000, 3)]);
   });
 });
 
@@ -442,6 +468,35 @@ describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
     await r.until('rx', 'message');
     s.connect(port, r.cb('s', 'connected'));
     await r.until('s', 'connected');
+  });
+
+  parity('a send to an address sent to before is made on the lookup\'s tick; a custom lookup is still asked every time', async (r) => {
+    const [, port] = await receiver(r);
+    const s = r.socket('s', 'udp4');
+    s.send('first', port, '127.0.0.1', r.cb('s', 'sent first'));
+    await r.until('rx', 'message');
+    const reused = Buffer.from('before');
+    s.send(reused, port, '127.0.0.1', r.cb('s', 'sent reused'));
+    reused.write('after!'); // read on the lookup's tick, so this is what goes
+    process.nextTick(() => reused.write('later!')); // a tick after it: too late
+    await r.until('rx', 'message', 2);
+    // Each send waits for a tick of its own: a close queued between two sends
+    // comes after the first and before the second, whose lookup outlives the socket.
+    s.send('last', port, '127.0.0.1', r.cb('s', 'sent last'));
+    process.nextTick(() => s.close(r.cb('s', 'close callback')));
+    s.send('dropped', port, '127.0.0.1', r.cb('s', 'sent dropped'));
+    await r.until('s', 'close');
+    await r.until('rx', 'message', 3);
+    await settle();
+    const mine = (host: string, family: number, cb: (e: Error | null, a: string, f: number) => void) => {
+      r.log('t', 'lookup', host, family);
+      dns.lookup(host, family, cb);
+    };
+    const t = r.socket('t', { type: 'udp4', lookup: mine as SocketOptions['lookup'] });
+    t.send('one', port, '127.0.0.1', r.cb('t', 'sent one'));
+    await r.until('rx', 'message', 4);
+    t.send('two', port, '127.0.0.1', r.cb('t', 'sent two'));
+    await r.until('rx', 'message', 5);
   });
 
   parity('implicit bind on send; sends and close wait for listening', async (r) => {
