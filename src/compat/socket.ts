@@ -58,7 +58,11 @@ const errnoOf = (err: unknown): number => (err as SystemError).errno;
 /** Entries of the sends waiting for their tick (CompatSocket's #lookedUp) kept once it is empty: 1024 sends. */
 const MAX_KEPT_LOOKED_UP = 4096;
 
-/** dns.lookup as this module found it: what a socket without a lookup option uses. */
+/**
+ * dns.lookup as this module found it, which answers an IP address with itself
+ * on the next tick. A socket without a lookup option uses dns.lookup as it is
+ * when the socket is made, as dgram does: an application may have replaced it.
+ */
 const dnsLookup = dns.lookup as Lookup;
 
 /** An error the engine reported for a send, as libuv's: a send the socket's close cut short is ECANCELED. */
@@ -119,7 +123,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     this.type = type;
     this.#family = type === 'udp4' ? 4 : 6;
     this.#destinations = new Destinations(this.#family);
-    this.#lookup = (lookup ?? dnsLookup) as Lookup;
+    this.#lookup = (lookup ?? dns.lookup) as Lookup;
     this.#lookupIsDns = this.#lookup === dnsLookup;
     this.#options = options;
     this.#recvBufferSize = options?.recvBufferSize;

@@ -499,6 +499,28 @@ describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
     await r.until('rx', 'message', 5);
   });
 
+  parity('dns.lookup replaced before a socket is made is that socket\'s lookup, for every send', async (r) => {
+    const [, port] = await receiver(r);
+    // The module object itself (the namespace import is read-only), as an application would patch it.
+    const dnsModule = require('node:dns') as { lookup: typeof dns.lookup };
+    const real = dnsModule.lookup;
+    const replaced = (host: string, family: number, cb: (e: Error | null, a: string, f: number) => void) => {
+      r.log('s', 'replaced lookup', host, family);
+      real(host, family, cb);
+    };
+    dnsModule.lookup = replaced as typeof dns.lookup;
+    let s: ReturnType<typeof r.socket>;
+    try {
+      s = r.socket('s', 'udp4');
+    } finally {
+      dnsModule.lookup = real;
+    }
+    s.send('one', port, '127.0.0.1', r.cb('s', 'sent one'));
+    await r.until('rx', 'message');
+    s.send('two', port, '127.0.0.1', r.cb('s', 'sent two'));
+    await r.until('rx', 'message', 2);
+  });
+
   parity('implicit bind on send; sends and close wait for listening', async (r) => {
     const [, port] = await receiver(r);
     const s = r.socket('s', 'udp4');
