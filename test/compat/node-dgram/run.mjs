@@ -101,7 +101,7 @@ function firstLines({ stdout, stderr }) {
 {
   const probe = `const s = require('dgram').createSocket('udp4');
     process.stdout.write(String(require(${JSON.stringify(join(here, 'dgram.cjs'))}).createSocket === require('dgram').createSocket &&
-      require(process.env.BATCHGRAM_ROOT || ${JSON.stringify(resolve(here, '..', '..'))}).compatStats(s) !== null)); s.close();`;
+      require(process.env.BATCHGRAM_ROOT || ${JSON.stringify(resolve(here, '..', '..', '..'))}).compatStats(s) !== null)); s.close();`;
   const { result, stdout, stderr } = await runNode(['-e', probe], resolve(testDir), true);
   if (result !== 'pass' || stdout !== 'true') {
     console.error(`the mapping does not give batchgram's batching socket here:\n${stdout}${stderr}`);
