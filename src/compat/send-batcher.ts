@@ -11,8 +11,9 @@
 // once, as with dgram. The copies lie back to back in arena blocks, so a
 // run of them travels as one iovec, and a block is used again once the
 // kernel has taken every datagram in it.
+import { constants } from 'node:os';
 import type { Engine, WriteError, WriteJob } from '../engine/contract';
-import { GSODisabledError, isNotRunning } from '../errors';
+import { errorWithHostPort, GSODisabledError, isNotRunning } from '../errors';
 import type { Destination } from './destinations';
 
 /** A send's callback, as dgram's: (null, bytes) when the kernel took the datagram, (err) when not. */
@@ -23,6 +24,20 @@ export type SendCallback = (err: Error | null, bytes?: number) => void;
  * the address and port the send named (dgram's errors carry them).
  */
 export type SendError = (err: Error, address: string | undefined, port: unknown) => Error;
+
+const { ECANCELED } = constants.errno;
+
+/**
+ * A send's error as libuv's: a send the socket's close cut short is
+ * ECANCELED. One that is not the kernel's (no errno) goes to the callback as
+ * it is: errors are built for a whole write at once, and a throw here would
+ * cost every send of the write its callback.
+ */
+export const dgramSendError: SendError = (err, address, port) => {
+  if (isNotRunning(err)) return errorWithHostPort(-ECANCELED, 'send', address, port);
+  const errno = (err as { errno?: unknown }).errno;
+  return typeof errno === 'number' ? errorWithHostPort(errno, 'send', address, port) : err;
+};
 
 /** Where one send's result goes, and the result once it is known. Only sends with a callback have one. */
 interface Outcome {
@@ -354,10 +369,11 @@ export class SendBatcher {
       offsets[j] = this.#offsets[i];
       lengths[j] = this.#lengths[i];
       outcomes[j] = this.#outcomes[i];
-      // What is the write's now is not kept here past it: its results, and
-      // an oversized datagram's allocation (blocks live on anyway).
+      // What is the write's now is not kept here past it: its results and
+      // its memory, or a burst's blocks would stay reachable from here after
+      // the free list let them go.
       this.#outcomes[i] = null;
-      if (lengths[j] > ARENA_BLOCK) this.#buffers[i] = null;
+      this.#buffers[i] = null;
       if (of !== null) of[j] = k;
     }
     // The copies are ours until the write settles: nothing is borrowed.

@@ -12,13 +12,13 @@ import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
 import type { BatchView } from '../batch';
 import { Destinations, type Destination } from './destinations';
-import { SendBatcher, type SendCallback, type SendError } from './send-batcher';
+import { dgramSendError, SendBatcher, type SendCallback } from './send-batcher';
 import { emptyStats, type BindOptions, type Engine, type EngineHost, type SocketStats } from '../engine/contract';
 import { adoptBatchEngine, openBatchEngine } from '../engine/open';
 import { engineOptions, UNLIMITED_SEND_QUEUE } from '../engine/options';
 import {
   alreadyBound, alreadyConnected, badBufferSize, badSocketType, bufferSizeError, closedHandle,
-  dropInUnsupported, errorWithHostPort, invalidArgType, invalidFdType, isNotRunning, missingArgs, notConnected, notRunning, systemError,
+  dropInUnsupported, errorWithHostPort, invalidArgType, invalidFdType, missingArgs, notConnected, notRunning, systemError,
   type SystemError,
 } from '../errors';
 import { MAX_IPV4_PAYLOAD } from '../limits';
@@ -30,7 +30,7 @@ import { ANY4, ANY6, inFamily, ip4, ip6, nodeAddress } from './address';
 import { handleType } from './descriptor';
 import { asBytes, BUFFER_TYPES, bufferList, sliceBuffer, validateNumber, validatePort, validateString, validateUint32 } from './arguments';
 
-const { EBADF, EINVAL, ENOTCONN, ECANCELED } = constants.errno;
+const { EBADF, EINVAL, ENOTCONN } = constants.errno;
 
 /** dgram's options, plus reusePort (Node >= 22.12 has it too) and a way to opt out of batching. */
 export interface SocketOptions extends dgram.SocketOptions {
@@ -65,9 +65,6 @@ const MAX_KEPT_LOOKED_UP = 4096;
  */
 const dnsLookup = dns.lookup as Lookup;
 
-/** An error the engine reported for a send, as libuv's: a send the socket's close cut short is ECANCELED. */
-const sendError: SendError = (err, address, port) =>
-  errorWithHostPort(isNotRunning(err) ? -ECANCELED : errnoOf(err), 'send', address, port);
 
 /** The engine's options for a drop-in socket: the defaults, but a send queue without limit, as dgram's. */
 function dropInEngineOptions(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean,
@@ -259,7 +256,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     if (!this.#ref) engine.setRef(false);
     this.#engine = engine;
     this.#engineFamily = family;
-    this.#batcher = new SendBatcher(engine, sendError);
+    this.#batcher = new SendBatcher(engine, dgramSendError);
   }
 
   #startListening(): void {
@@ -500,6 +497,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     let dest: Destination | null = null;
     if (ip !== null) {
       dest = this.#destinations.get(ip);
+      if (ip === address && this.#lookupIsDns) this.#destinations.answeredItself(ip);
       if (dest === null) {
         if (callback) batcher.addFailed(callback, errorWithHostPort(-EINVAL, 'send', address, port));
         return;

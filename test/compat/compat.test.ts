@@ -11,8 +11,11 @@ import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, before, describe, it } from 'node:test';
-import { SendBatcher, type SendCallback } from '../../src/compat/send-batcher';
+import { Destinations } from '../../src/compat/destinations';
+import { dgramSendError, SendBatcher, type SendCallback } from '../../src/compat/send-batcher';
 import type { WriteJob } from '../../src/engine/contract';
 import { GSODisabledError, notRunning } from '../../src/errors';
 import { compatStats, createSocket, type SocketOptions } from '../../src/index';
@@ -319,6 +322,57 @@ describe('SendBatcher: batching rules over a scripted engine', () => {
     assert.equal(jobs[2].offsets![0], 0);
     assert.deepEqual(bytesOf(jobs[2]), [Buffer.alloc(1000, 3)]);
   });
+
+  it('gives a burst\'s blocks back to the garbage collector once its write settled, but the kept ones', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const engine = { queuedDatagrams: 0, write: () => Promise.resolve() };
+    const co = new SendBatcher(engine, asGiven);
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    // One datagram per 64 KiB block: 64 MB of copies in one tick.
+    for (let i = 0; i < 1000; i++) co.add(A, 9, 65507, Buffer.alloc(60000, i), null, undefined, 9);
+    await new Promise(setImmediate);
+    co.add(A, 9, 65507, Buffer.alloc(10), null, undefined, 9); // a small round after it
+    await new Promise(setImmediate);
+    // V8 frees collected ArrayBuffers' memory on a thread of its own, soon after.
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const kept = process.memoryUsage().arrayBuffers - before;
+    assert.ok(kept <= 20 * 65536, `${(kept / 2 ** 20).toFixed(1)} MiB still held after the burst`);
+  });
+
+  it('hands a write\'s error that is not the kernel\'s to each of its sends as it is', async () => {
+    const failure = new RangeError('iovec out of range');
+    const co = new SendBatcher({ queuedDatagrams: 0, write: () => Promise.reject(failure) }, dgramSendError);
+    const got: unknown[] = [];
+    for (let i = 0; i < 3; i++) co.add(A, 9, 65507, Buffer.alloc(10), (err) => got.push(err), '127.0.0.1', 9);
+    await until(() => got.length === 3, 1000, 'callbacks');
+    assert.deepEqual(got, [failure, failure, failure]);
+    const refused = dgramSendError(Object.assign(new Error('x'), { errno: -111 }), '127.0.0.1', 9) as NodeJS.ErrnoException;
+    assert.equal(refused.message, 'send ECONNREFUSED 127.0.0.1:9');
+    assert.equal((dgramSendError(notRunning(), '127.0.0.1', 9) as NodeJS.ErrnoException).code, 'ECANCELED');
+  });
+});
+
+describe('Destinations', () => {
+  it('forgets what it keeps past its bound, link-local addresses with a zone included', () => {
+    const d = new Destinations(6);
+    const first = d.get('fe80::1%lo')!.id;
+    assert.equal(d.get('fe80::1%lo')!.id, first, 'one address, one id');
+    for (let i = 2; i < 2000; i++) d.get(`fe80::${i.toString(16)}%lo`);
+    assert.notEqual(d.get('fe80::1%lo')!.id, first, 'forgotten: it was not kept without a bound');
+  });
+
+  it('knows a text only once the lookup answered it with itself', () => {
+    const d = new Destinations(4);
+    d.get('127.0.0.1'); // the answer for another text (a name)
+    assert.equal(d.known('127.0.0.1'), false);
+    d.answeredItself('127.0.0.1');
+    assert.equal(d.known('127.0.0.1'), true);
+  });
 });
 
 describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
@@ -519,6 +573,36 @@ describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
     await r.until('rx', 'message');
     s.send('two', port, '127.0.0.1', r.cb('s', 'sent two'));
     await r.until('rx', 'message', 2);
+  });
+
+  it('asks a dns.lookup replaced before batchgram loaded for every address, even one it answered for a name', () => {
+    // The replacement sends 127.0.0.1 to 127.0.0.2: a send to 127.0.0.1 that skipped it would go astray.
+    const script = `
+      const dns = require('node:dns'), dgram = require('node:dgram');
+      const real = dns.lookup, asked = [];
+      dns.lookup = (host, family, cb) => {
+        asked.push(host);
+        if (host === 'localhost') return cb(null, '127.0.0.1', 4);
+        real(host === '127.0.0.1' ? '127.0.0.2' : host, family, cb);
+      };
+      const { createSocket } = require(${INDEX});
+      const rx = dgram.createSocket({ type: 'udp4', lookup: real }), got = [];
+      rx.on('message', (m) => got.push(String(m)));
+      const other = dgram.createSocket({ type: 'udp4', lookup: real });
+      rx.bind(0, '127.0.0.2', () => other.bind(rx.address().port, '127.0.0.1', () => {
+        other.on('message', (m) => got.push('astray ' + m));
+        const s = createSocket('udp4'), port = rx.address().port;
+        const sends = ['localhost', '127.0.0.1', '127.0.0.1', '127.0.0.1'];
+        let i = 0;
+        const next = () => i < sends.length ? s.send(String(i), port, sends[i++], next)
+          : setTimeout(() => { console.log(JSON.stringify({ asked, got })); s.close(); rx.close(); other.close(); }, 200);
+        next();
+      }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 0, r.stderr);
+    const { asked, got } = JSON.parse(r.stdout) as { asked: string[]; got: string[] };
+    assert.deepEqual(asked.slice(-4), ['localhost', '127.0.0.1', '127.0.0.1', '127.0.0.1']);
+    assert.deepEqual(got.sort(), ['1', '2', '3', 'astray 0']);
   });
 
   parity('implicit bind on send; sends and close wait for listening', async (r) => {
