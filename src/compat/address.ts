@@ -4,6 +4,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { interfaceIndex, parseAddress, type ParsedAddress } from '../wire/sockaddr';
 
+/**
+ * The running Node's dgram answers an IP address of the socket's family by
+ * itself, on the next tick, for a socket without a lookup option: dns.lookup,
+ * even a replaced one, is not called for it (nodejs/node#64133, from 24.19
+ * and 26.5). Earlier releases ask dns.lookup for every address.
+ */
+export const DEFAULT_LOOKUP_SKIPS_IP = ((major: number, minor: number) =>
+  major > 26 || (major === 26 && minor >= 5) || (major === 24 && minor >= 19))(
+  ...(process.versions.node.split('.').map(Number) as [number, number]));
+
 /** An IPv4 literal, or null. */
 export function ip4(text: string): ParsedAddress | null {
   const a = parseAddress(text);

@@ -8,7 +8,7 @@ import { channel } from 'node:diagnostics_channel';
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { addAbortListener, EventEmitter } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { constants } from 'node:os';
 import type { BatchView } from '../batch';
 import { Destinations, type Destination } from './destinations';
@@ -26,7 +26,7 @@ import { rethrow } from '../listeners';
 import { abi, binding } from '../kernel/native';
 import { encodeSockaddr, maxPayloadTo, type ParsedAddress } from '../wire/sockaddr';
 import { HOST_LITTLE_ENDIAN } from '../wire/byteorder';
-import { ANY4, ANY6, inFamily, ip4, ip6, nodeAddress } from './address';
+import { ANY4, ANY6, DEFAULT_LOOKUP_SKIPS_IP, inFamily, ip4, ip6, nodeAddress } from './address';
 import { handleType } from './descriptor';
 import { asBytes, BUFFER_TYPES, bufferList, sliceBuffer, validateNumber, validatePort, validateString, validateUint32 } from './arguments';
 
@@ -89,6 +89,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   readonly #lookup: Lookup;
   /** #lookup is dns.lookup, which answers an IP address with itself on the next tick. */
   readonly #lookupIsDns: boolean;
+  /** This dgram answers an IP address of the socket's family without a lookup (DEFAULT_LOOKUP_SKIPS_IP). */
+  readonly #skipsIpLookup: boolean;
   readonly #options: SocketOptions | undefined;
   readonly #recvBufferSize: number | undefined;
   readonly #sendBufferSize: number | undefined;
@@ -122,6 +124,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     this.#destinations = new Destinations(this.#family);
     this.#lookup = (lookup ?? dns.lookup) as Lookup;
     this.#lookupIsDns = this.#lookup === dnsLookup;
+    this.#skipsIpLookup = DEFAULT_LOOKUP_SKIPS_IP && lookup === undefined;
     this.#options = options;
     this.#recvBufferSize = options?.recvBufferSize;
     this.#sendBufferSize = options?.sendBufferSize;
@@ -140,7 +143,17 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   }
 
   #lookupHost(address: string | undefined, cb: (err: Error | null, ip: string) => void): void {
-    this.#lookup(address || (this.#family === 4 ? '127.0.0.1' : '::1'), this.#family, cb);
+    const host = address || (this.#family === 4 ? '127.0.0.1' : '::1');
+    if (this.#skipsIpLookup && isIP(host) === this.#family) process.nextTick(cb, null, host);
+    else this.#lookup(host, this.#family, cb);
+  }
+
+  // Whether a lookup of `host` would answer it with itself on the next tick
+  // without calling anything a user could see: the running dgram's rule
+  // (DEFAULT_LOOKUP_SKIPS_IP), or before it an address the original
+  // dns.lookup answered with itself before.
+  #answersItself(host: string): boolean {
+    return this.#skipsIpLookup ? isIP(host) === this.#family : this.#lookupIsDns && this.#destinations.known(host);
   }
 
   #healthCheck(): void {
@@ -449,9 +462,9 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       return;
     }
     if (connected) this.#doSend(null, null, datagrams, host, to, cb);
-    // An address sent to before needs no dns.lookup: its answer would be the
-    // address itself on the next tick, which is when the send is made here.
-    else if (this.#lookupIsDns && host !== undefined && this.#destinations.known(host)) {
+    // An address the lookup would answer with itself needs none: the send
+    // waits for the next tick, when the lookup's answer would come.
+    else if (host !== undefined && this.#answersItself(host)) {
       const q = this.#lookedUp, t = this.#lookedUpEnd;
       q[t] = datagrams;
       q[t + 1] = host;
