@@ -10,9 +10,12 @@ import { interfaceIndex, parseAddress, type ParsedAddress } from '../wire/sockad
  * even a replaced one, is not called for it (nodejs/node#64133, from 24.19
  * and 26.5). Earlier releases ask dns.lookup for every address.
  */
-export const DEFAULT_LOOKUP_SKIPS_IP = ((major: number, minor: number) =>
-  major > 26 || (major === 26 && minor >= 5) || (major === 24 && minor >= 19))(
-  ...(process.versions.node.split('.').map(Number) as [number, number]));
+export const DEFAULT_LOOKUP_SKIPS_IP = skipsIpLookup(process.versions.node);
+
+function skipsIpLookup(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return major > 26 || (major === 26 && minor >= 5) || (major === 24 && minor >= 19);
+}
 
 /** An IPv4 literal, or null. */
 export function ip4(text: string): ParsedAddress | null {
