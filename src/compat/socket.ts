@@ -306,10 +306,11 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   #deliver(view: BatchView): void {
     if (this.#closed || this.listenerCount('message') === 0) return;
     const data = view.copyDatagrams();
+    const { message, peers } = view; // message is a getter: read once, not per datagram
     let thrown: unknown[] | null = null;
     for (let i = 0; i < data.length; i++) {
       if (this.#closed) break;
-      const peer = view.peers[view.message[i]];
+      const peer = peers[message[i]];
       try {
         this.emit('message', data[i], { address: nodeAddress(peer.address), family: peer.family, port: peer.port, size: data[i].length });
       } catch (err) {
