@@ -6,6 +6,8 @@
 //   run on Debian's arm64 node under qemu-user-static, all set up by
 //   scripts/setup-arm64.sh. Without those tools, or if its test fails, it is
 //   left out with a warning: the package then compiles at install on arm64.
+//   A release (`npm publish`, or BATCHGRAM_RELEASE=1) never leaves it out: it
+//   fails instead, so no published package lacks a platform's binary.
 // Node-API 8 (native/batchgram.c), so one binary per platform serves every
 // Node.js line. The binaries are never committed (.gitignore).
 import { spawnSync } from 'node:child_process';
@@ -75,6 +77,24 @@ function verify(platform, argv) {
   return ok ? null : `unexpected result: ${r.stdout.trim()}`;
 }
 
+/** A release is `npm publish` (npm names its command to scripts) or a pack asked for with BATCHGRAM_RELEASE=1. */
+const release = process.env.npm_command === 'publish' || process.env.BATCHGRAM_RELEASE === '1';
+
+/** Outside a release the package ships without the arm64 binary (it compiles at install there); a release fails. */
+function leaveOutArm64(why) {
+  if (release) {
+    console.error(`prebuild linux-arm64 failed (${why}): a release ships every prebuilt binary`);
+    process.exit(1);
+  }
+  console.error(`prebuild linux-arm64: left out (${why})`);
+}
+
+const armTools = [`${CROSS}gcc`, 'qemu-aarch64-static'].filter((t) => !onPath(t));
+const armMissing = armTools.length > 0 ? `no ${armTools.join(', ')}; scripts/setup-arm64.sh installs what it needs`
+  : existsSync(join(ARM64_SYSROOT, 'usr/bin/node')) ? null : 'no arm64 node; scripts/setup-arm64.sh installs it';
+// A release that cannot make every binary fails before it builds anything.
+if (release && armMissing !== null) leaveOutArm64(armMissing);
+
 const { dir: nodedir } = nodeDir([]);
 const noHeaders = headersMissing(nodedir);
 if (noHeaders !== null) throw new Error(noHeaders);
@@ -92,10 +112,8 @@ if (x64 !== null) {
 }
 console.error('prebuild linux-x64: built and tested');
 
-const armTools = [`${CROSS}gcc`, 'qemu-aarch64-static'].filter((t) => !onPath(t));
-if (armTools.length > 0 || !existsSync(join(ARM64_SYSROOT, 'usr/bin/node'))) {
-  console.error(`prebuild linux-arm64: left out (${armTools.length > 0 ? `no ${armTools.join(', ')}` : 'no arm64 node'}; ` +
-    'scripts/setup-arm64.sh installs what it needs)');
+if (armMissing !== null) {
+  leaveOutArm64(armMissing);
 } else {
   // node-gyp's make links with $(LINK), which defaults to the host's g++.
   const armEnv = { ...gypEnv, CC: `${CROSS}gcc`, LINK: `${CROSS}gcc`, AR: `${CROSS}ar` };
@@ -106,6 +124,6 @@ if (armTools.length > 0 || !existsSync(join(ARM64_SYSROOT, 'usr/bin/node'))) {
     console.error('prebuild linux-arm64: cross-compiled and tested under qemu');
   } else {
     rmSync(join(prebuilds, 'linux-arm64'), { recursive: true, force: true });
-    console.error(`prebuild linux-arm64: left out, ${why}`);
+    leaveOutArm64(why);
   }
 }

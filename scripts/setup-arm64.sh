@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
+# The cross compiler alone has no C library headers: with --no-install-recommends
+# they are left out, and the build fails at <bits/wordsize.h>.
+[ -f /usr/aarch64-linux-gnu/include/bits/wordsize.h ] || need+=(libc6-dev-arm64-cross)
 command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq

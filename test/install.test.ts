@@ -321,6 +321,25 @@ describe('the packed package, installed offline', { skip }, () => {
   });
 });
 
+describe('scripts/prebuild.mjs', { skip: x64 ? false : 'makes the binaries on linux-x64' }, () => {
+  // A PATH with node alone: no cross compiler and no qemu, as on a machine that never ran setup-arm64.sh.
+  let bin: string;
+  before(() => {
+    bin = mkdtempSync(join(tmpdir(), 'batchgram-path-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+  });
+  after(() => rmSync(bin, { recursive: true, force: true }));
+
+  for (const [name, env] of [['npm publish', { npm_command: 'publish' }], ['BATCHGRAM_RELEASE=1', { BATCHGRAM_RELEASE: '1' }]] as const) {
+    it(`fails a release (${name}) that cannot make the linux-arm64 binary, before building anything`, () => {
+      const r = run(process.execPath, [join(repo, 'scripts', 'prebuild.mjs')], { env: cleanEnv({ ...env, PATH: bin }) });
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.stderr, 'prebuild linux-arm64 failed (no aarch64-linux-gnu-gcc, qemu-aarch64-static; scripts/setup-arm64.sh ' +
+        'installs what it needs): a release ships every prebuilt binary\n');
+    });
+  }
+});
+
 describe('native/build.mjs', { skip: process.platform === 'linux' ? false : 'Linux-only' }, () => {
   let dir: string;
   before(() => {
