@@ -636,13 +636,15 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   // is called on its own (what they throw is rethrown at the end), the copy
   // is made before any listener can touch the view, and iterators get the
   // batch before the 'batch' listeners, one of which may close the socket.
-  #deliver(view: BatchView): void {
+  // Returns false while an iterator has a batch its loop has not run for
+  // yet: the engine then ends the wake-up, so the loop runs before the next read.
+  #deliver(view: BatchView): boolean {
     const batch = this.listenerCount('batch') > 0 || this.#iterators.size > 0 ? view.toBatch() : null;
     this.#delivering = true;
     let thrown: unknown[] | null = null;
     try {
       thrown = emitEach(this, 'view', view, thrown);
-      if (batch === null) return;
+      if (batch === null) return true;
       let full = false;
       for (const it of this.#iterators) {
         if (!settle(it, { value: batch, done: false })) {
@@ -652,6 +654,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       }
       if (full) this.#updateReading();
       thrown = emitEach(this, 'batch', batch, thrown);
+      return this.#iterators.size === 0;
     } finally {
       this.#delivering = false;
       if (this.#closed) this.#endIterators();
@@ -743,7 +746,7 @@ export async function bindWith(options: BatchSocketOptions, b: NativeBinding | n
   const { batching, options: o } = resolveOptions(options, b);
   // The engine reports to whatever the socket installs here once it exists;
   // nothing can arrive before that, as reading starts on demand.
-  const host: EngineHost = { deliver: () => {}, reportError: () => {}, reportIcmpError: () => {} };
+  const host: EngineHost = { deliver: () => true, reportError: () => {}, reportIcmpError: () => {} };
   const engine = await openEngine(batching ? b : null, o, host);
   return new BatchSocket(engine, host, o.type, o.batchSize);
 }

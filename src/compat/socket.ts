@@ -262,7 +262,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
 
   #host(): EngineHost {
     // The drop-in never asks for the error queue: dgram reports ICMP errors on connected sockets only.
-    return { deliver: (v) => this.#deliver(v), reportError: (e) => this.#reportError(e), reportIcmpError: () => {} };
+    return { deliver: (v) => { this.#deliver(v); return true; }, reportError: (e) => this.#reportError(e), reportIcmpError: () => {} };
   }
 
   #install(engine: Engine, family: 4 | 6): void {

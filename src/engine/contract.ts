@@ -145,8 +145,12 @@ export interface IcmpError {
 
 export interface EngineHost {
   // Mutable: BatchSocket installs its handlers after the engine is open.
-  /** A read arrived; the view is valid until this returns. */
-  deliver(view: BatchView): void;
+  /**
+   * A read arrived; the view is valid until this returns. Returns false when
+   * a consumer now waits for promise jobs to run (an async iterator's loop),
+   * which they do only once the read loop hands back to the event loop.
+   */
+  deliver(view: BatchView): boolean;
   /** Reports an error not tied to a write (a failed read, an ICMP error on a connected socket). */
   reportError(err: Error): void;
   /** Reports an entry of the error queue (receiveErrors). */

@@ -233,8 +233,9 @@ export class Receiver {
         return;
       }
       recv.view.live = true;
+      let more: boolean;
       try {
-        this.#host.deliver(recv.view);
+        more = this.#host.deliver(recv.view);
       } finally {
         recv.view.live = false;
       }
@@ -243,6 +244,11 @@ export class Receiver {
         this.#finishGroOff();
         return;
       }
+      // A consumer that runs on promise jobs (for await) sees this read only
+      // once the wake-up ends: reading on would pile reads up in its queue
+      // ahead of it, and keep timers waiting while it does. The poll is
+      // level-triggered, so the next loop turn reads on.
+      if (!more) return;
     }
   }
 
