@@ -14,6 +14,7 @@ import { GsoRefusals } from '../../offload/refusals';
 import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import type { ParsedAddress } from '../../wire/sockaddr';
+import { settleWithinBudget } from '../budget';
 import type { SendHeader, TrafficCounts, WriteError, WriteJob } from '../contract';
 
 const { EAGAIN, ENOBUFS } = constants.errno;
@@ -237,9 +238,8 @@ export class Sender {
       if (r === SendResult.Again) break;
       this.#queue.shift();
       this.#queuedDatagrams -= w.total - this.#datagramsBefore(w);
-      if (w.gsoDisabled) w.reject(new GSODisabledError(this.#host.localName(), w.error));
-      else if (w.error) w.reject(w.error);
-      else w.resolve();
+      const err = w.gsoDisabled ? new GSODisabledError(this.#host.localName(), w.error) : w.error;
+      settleWithinBudget(err === null ? w.resolve : () => w.reject(err));
     }
     this.#host.queueChanged();
   }
@@ -523,7 +523,8 @@ export class Sender {
     for (const w of pending) {
       const err: WriteError = notRunning();
       err.datagramsSent = this.#datagramsBefore(w);
-      w.reject(err);
+      // Behind any result of an earlier write still waiting for its turn.
+      settleWithinBudget(() => w.reject(err));
     }
   }
 }
