@@ -2,17 +2,19 @@
 // dist/src/cli/main.js and reads what it prints.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { legend } from '../../src/cli/bench/report';
 import type { BenchRow } from '../../src/cli/bench/report';
-import type { Impl } from '../../src/cli/bench/protocol';
+import { NODE_IMPLS, type ChildCounts, type Impl } from '../../src/cli/bench/protocol';
 import { BatchSocket } from '../../src/index';
 import { SequenceTracker } from '../../src/cli/sendrecv';
 import { netnsUnavailable, NodeProgram, TwoHosts } from '../netns';
 
 const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+const BENCH_CHILD = join(__dirname, '..', '..', 'src', 'cli', 'bench', 'child.js');
 
 interface Result { status: number | null; stdout: string; stderr: string }
 
@@ -72,6 +74,7 @@ describe('bench', () => {
         assert.ok(Number.isFinite(row[k]) && row[k] > 0, `${k} of ${what}`);
       }
       assert.ok(row.loss >= 0 && row.loss < 1, what);
+      assert.ok(row.rx.rssMax > 0, what);
       assert.ok(Math.abs(row.rxGbitPerSecond - (row.rxDatagramsPerSecond * 1200 * 8) / 1e9) < 1e-9, what);
       assert.equal(row.vsC, null, 'no C baseline was run');
     }
@@ -156,6 +159,49 @@ describe('bench', () => {
     assert.ok(Math.abs(node.vsC - node.rxDatagramsPerSecond / c.rxDatagramsPerSecond) < 1e-9);
     assert.equal(node.relay.dropped, 0, 'the Node relay never met a full send queue');
   });
+});
+
+describe('bench receiver: resident memory for every run, however short', () => {
+  /**
+   * Runs a bench receiver, sends it `datagrams` datagrams from node:dgram,
+   * stops it as soon as its progress line has counted them all (well before
+   * a second of traffic), and returns its "done" line.
+   */
+  async function shortRun(impl: Impl, datagrams: number): Promise<ChildCounts> {
+    const rx = new NodeProgram(spawn(process.execPath, [BENCH_CHILD, 'recv', '--impl', impl, '--bind', '127.0.0.1', '--port', '0'],
+      { stdio: ['pipe', 'pipe', 'pipe'] }));
+    try {
+      const ready = await rx.next<{ event: string; port: number }>();
+      assert.equal(ready.event, 'ready');
+      const tx = dgram.createSocket('udp4');
+      for (let i = 0; i < datagrams; i++) {
+        await new Promise<void>((resolve, reject) => tx.send(Buffer.alloc(64), ready.port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+      }
+      let e = await rx.next<{ event: string; datagrams: number }>();
+      while (e.event === 'progress' && e.datagrams < datagrams) e = await rx.next();
+      tx.close();
+      rx.child.stdin!.end('stop\n');
+      while (e.event !== 'done') e = await rx.next();
+      assert.equal(await rx.exited, 0);
+      return e as unknown as ChildCounts;
+    } finally {
+      rx.kill();
+    }
+  }
+
+  // Each case: implementation, datagrams sent before the stop.
+  const cases: [Impl, number][] = [...NODE_IMPLS.map((impl): [Impl, number] => [impl, 100]), ['gso-zero', 0]];
+  for (const [impl, datagrams] of cases) {
+    test(`${impl}, stopped after ${datagrams} datagrams: rssWarm, rssMin, rssMax and rssEnd are reported and ordered`, async () => {
+      const done = await shortRun(impl, datagrams);
+      const what = JSON.stringify(done);
+      assert.equal(done.datagrams, datagrams, what);
+      const { rssWarm, rssMin, rssMax, rssEnd } = done;
+      for (const v of [rssWarm, rssMin, rssMax, rssEnd]) assert.ok(typeof v === 'number' && v > 0, what);
+      assert.ok(rssMin! <= rssWarm! && rssWarm! <= rssMax!, what);
+      assert.ok(rssMin! <= rssEnd! && rssEnd! <= rssMax!, what);
+    });
+  }
 });
 
 describe('bench, first contact', () => {

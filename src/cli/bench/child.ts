@@ -26,6 +26,8 @@ import { BatchSocket, compatStats, createSocket, GSODisabledError, type Batch, t
 const SOCKET_BUFFER = 64 << 20;
 /** How often the receiver reports its running total, as udpref does. */
 const PROGRESS_MS = 250;
+/** Traffic a receiver has taken before its resident memory is first sampled: buffers touched, code optimised. */
+const RSS_WARM_MS = 1000;
 /** After a stop request, keep reading while datagrams still arrive this often... */
 const DRAIN_IDLE_MS = 20;
 /** ...but no longer than udpref's DRAIN_MAX_S. */
@@ -187,28 +189,31 @@ async function receive(a: Args): Promise<void> {
   // CPU is counted from here: Node's own start-up is not the data path.
   const cpu0 = process.cpuUsage();
   emit({ event: 'ready', port: rx.port });
-  // Resident memory once traffic has flowed for a second (buffers touched,
-  // code optimised), its range from then on, and at the end: a long run
-  // shows whether it stays flat.
+  // Resident memory, sampled with each progress line once traffic has flowed
+  // for RSS_WARM_MS, and once more at the end: a long run shows whether it
+  // stays flat. The end sample is taken whatever happened before, so a run
+  // too short (or a loop too busy) for a timed sample still has its figures.
   let rssWarm = 0, rssMin = Infinity, rssMax = 0;
+  const sampleRss = (): number => {
+    const rss = process.memoryUsage().rss;
+    if (rssWarm === 0) rssWarm = rss;
+    rssMin = Math.min(rssMin, rss);
+    rssMax = Math.max(rssMax, rss);
+    return rss;
+  };
   const progress = setInterval(() => {
-    if (t.datagrams > 0 && performance.now() - t.first >= 1000) {
-      const rss = process.memoryUsage().rss;
-      if (rssWarm === 0) rssWarm = rss;
-      rssMin = Math.min(rssMin, rss);
-      rssMax = Math.max(rssMax, rss);
-    }
+    if (t.datagrams > 0 && performance.now() - t.first >= RSS_WARM_MS) sampleRss();
     emit({ event: 'progress', datagrams: t.datagrams, bytes: t.bytes });
   }, PROGRESS_MS);
   await stop;
   clearInterval(progress);
   // What the sender sent may still wait in the socket buffer: count it, as udpref does.
   await drained(t);
-  const rssEnd = process.memoryUsage().rss;
+  const rssEnd = sampleRss();
   rx.close();
   emit({
     event: 'done', datagrams: t.datagrams, bytes: t.bytes, seconds: (t.last - t.first) / 1e3,
-    ...cpuSince(cpu0), ...rx.calls(), ...(rssWarm > 0 ? { rssWarm, rssMin, rssMax, rssEnd } : {}),
+    ...cpuSince(cpu0), ...rx.calls(), rssWarm, rssMin, rssMax, rssEnd,
   });
 }
 

@@ -54,7 +54,12 @@ export interface ChildCounts {
   dropped?: number;
   /** Request/response clients: responses received, i.e. transactions completed. */
   transactions?: number;
-  /** Node receivers: resident bytes after one second of traffic, their range from then on (sampled every 250 ms), and at the end. */
+  /**
+   * Node receivers, always: resident bytes sampled every 250 ms from one
+   * second of traffic on, and once at the end (after the drain). rssWarm is
+   * the first sample (the end one, for a run with less than a second of
+   * traffic), rssMin and rssMax the range of all samples, rssEnd the last.
+   */
   rssWarm?: number;
   rssMin?: number;
   rssMax?: number;

@@ -37,7 +37,7 @@ export interface BenchRow {
   cpuRelayPerMillion: number | null;
   /** Received rate over dgram's at the same size (rr-dgram's for request/response; null for relays: node:dgram has no relay here). */
   vsDgram: number | null;
-  /** A Node receiver's largest resident memory after warm-up over that of the same dgram row (dgramMatch). */
+  /** A Node receiver's largest resident memory (rx.rssMax) over that of the same dgram row (dgramMatch). */
   rssVsDgram: number | null;
   /**
    * Received rate, and offered rate, over the matching C program's (C_MATCH).
@@ -133,7 +133,8 @@ export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
     'did not keep up and the kernel dropped what overflowed its socket buffer.',
     'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
   ];
-  lines.push('rx rss MB: the Node receiver\'s largest resident memory once traffic flowed for a second (JSON rx.rssMax).');
+  lines.push('rx rss MB: the Node receiver\'s largest resident memory, sampled every 250 ms once traffic flowed for a second',
+    'and at the end of the run (JSON rx.rssMax).');
   if (ran.has('dgram')) lines.push('×dgram: rx over node:dgram\'s in this run; rss ×dgram: rx rss over node:dgram\'s.');
   // The C reference each implementation is compared with, where both ran.
   const byC = new Map<Impl, Impl[]>();
