@@ -2,6 +2,7 @@
 // (the batch path on Linux, node:dgram elsewhere), and turns reads into
 // 'view' and 'batch' events and async iteration with backpressure.
 import { EventEmitter } from 'node:events';
+import { isUint8Array } from 'node:util/types';
 import { BatchView, type Batch } from './batch';
 import type { BindOptions, Destination, Engine, EngineHost, IcmpError, SendHeader, SocketStats, WriteJob } from './engine/contract';
 import { openEngine } from './engine/open';
@@ -14,6 +15,7 @@ import { GRO_SLOT_SIZE } from './limits';
 import { channels, publish } from './diagnostics';
 import { emitEach, rethrow } from './listeners';
 import { datagramSpans } from './offload/spans';
+import { managedOption } from './kernel/managed';
 import { binding, type NativeBinding } from './kernel/native';
 import { gsoSegmentLimit, useBatchPath, type Capabilities } from './kernel/probe';
 import { coalesce, MessagePlan } from './offload/gso';
@@ -292,7 +294,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
    * Resolves once the kernel has accepted all of them; waits for the socket
    * to become writable rather than dropping. Rejects with GSODisabledError if
    * the kernel refused GSO and the socket turned it off (the datagrams were
-   * still sent when its `cause` is null).
+   * still sent when its `cause` is null). Takes up to sendQueueLimit
+   * buffers, sent in calls of batchSize messages.
    */
   writeBatchTo(buffers: readonly Uint8Array[], address: string, port: number, options?: WriteOptions): Promise<void> {
     try {
@@ -331,35 +334,40 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     try {
       if (this.#closed) throw notRunning();
       if (!Array.isArray(messages)) throw invalidArgType('messages', 'an array of messages', messages);
-      if (messages.length < 1) throw outOfRange('messages.length', '>= 1', messages.length);
-      const to: Destination[] = new Array(messages.length);
-      // One unit per message: a segmentSize message stays whole (WriteJob.segments), so the work here is per message.
+      // Every caller value is read once, here, into the write's own arrays: a
+      // getter that changes its answer (or the array) cannot make what is
+      // sent differ from what was checked.
       const n = messages.length;
+      if (n < 1) throw outOfRange('messages.length', '>= 1', n);
+      const to: Destination[] = new Array(n);
+      // One unit per message: a segmentSize message stays whole (WriteJob.segments), so the work here is per message.
       const buffers: Uint8Array[] = new Array(n), offsets: number[] = new Array(n).fill(0), lengths: number[] = new Array(n);
       const segments: number[] = new Array(n), of: number[] = new Array(n);
       let maxPayload = Infinity;
-      for (let k = 0; k < messages.length; k++) {
+      for (let k = 0; k < n; k++) {
         const m = messages[k];
         if (m === null || typeof m !== 'object') throw invalidArgType(`messages[${k}]`, 'of type object', m);
-        if (!(m.data instanceof Uint8Array)) throw invalidArgType(`messages[${k}].data`, 'a Uint8Array', m.data);
+        const data = m.data;
+        if (!isUint8Array(data)) throw invalidArgType(`messages[${k}].data`, 'a Uint8Array', data);
+        const size = data.length;
         const dest = this.#destination(m.address);
         const limit = maxPayloadTo(dest);
         maxPayload = Math.min(maxPayload, limit);
         to[k] = { dest, port: this.#port(m.port), header: this.#header(m, dest) };
         const seg = m.segmentSize;
-        buffers[k] = m.data;
-        lengths[k] = m.data.length;
+        buffers[k] = data;
+        lengths[k] = size;
         of[k] = k;
         segments[k] = 0;
         if (seg === undefined) {
-          if (m.data.length > limit) throw outOfRange(`messages[${k}].data.length`, `<= ${limit} for this destination`, m.data.length);
+          if (size > limit) throw outOfRange(`messages[${k}].data.length`, `<= ${limit} for this destination`, size);
           continue;
         }
         if (typeof seg !== 'number') throw invalidArgType(`messages[${k}].segmentSize`, 'of type number', seg);
         if (!Number.isInteger(seg) || seg < 1 || seg > limit) {
           throw outOfRange(`messages[${k}].segmentSize`, `an integer >= 1 and <= ${limit} for this destination`, seg);
         }
-        if (m.data.length < 1) throw outOfRange(`messages[${k}].data.length`, '>= 1 with a segmentSize', m.data.length);
+        if (size < 1) throw outOfRange(`messages[${k}].data.length`, '>= 1 with a segmentSize', size);
         segments[k] = seg;
       }
       return this.#engine.write({
@@ -374,44 +382,50 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
    * The zero-allocation write: datagram i is the next `lengths[i]` bytes of
    * `packed`, the datagrams back to back from its start. No object per
    * datagram is needed, and runs of equal lengths leave as GSO messages of
-   * one iovec each. Otherwise as writeBatchTo: up to batchSize datagrams,
-   * leave `packed` alone until the promise settles.
+   * one iovec each. Otherwise as writeBatchTo: up to sendQueueLimit
+   * datagrams, leave `packed` alone until the promise settles.
    */
   writePackedTo(packed: Uint8Array, lengths: ArrayLike<number>, address: string, port: number,
     options?: SendOptions): Promise<void> {
     try {
       if (this.#closed) throw notRunning();
-      if (!(packed instanceof Uint8Array)) throw invalidArgType('packed', 'a Uint8Array', packed);
-      if (lengths === null || typeof lengths !== 'object' || typeof lengths.length !== 'number') {
-        throw invalidArgType('lengths', 'an array of numbers', lengths);
-      }
+      if (!isUint8Array(packed)) throw invalidArgType('packed', 'a Uint8Array', packed);
+      if (lengths === null || typeof lengths !== 'object') throw invalidArgType('lengths', 'an array of numbers', lengths);
       const n = lengths.length;
-      if (n < 1 || n > this.#batchSize) throw outOfRange('lengths.length', `>= 1 and <= ${this.#batchSize} (the batch size)`, n);
+      if (typeof n !== 'number') throw invalidArgType('lengths', 'an array of numbers', lengths);
+      if (n < 1) throw outOfRange('lengths.length', '>= 1', n);
       const dest = this.#destination(address);
       const maxPayload = maxPayloadTo(dest);
+      // Each length is read once, into the write's own array, which is what is checked and planned over.
+      const checked: number[] = new Array(n);
       let at = 0;
       for (let i = 0; i < n; i++) {
         const len = lengths[i];
         if (!Number.isInteger(len) || len < 0 || len > maxPayload) {
           throw outOfRange(`lengths[${i}]`, `an integer >= 0 and <= ${maxPayload} for this destination`, len);
         }
+        checked[i] = len;
         at += len;
       }
       if (at > packed.length) throw outOfRange('lengths', `to add up to at most packed.length (${packed.length})`, at);
       // The datagrams lie back to back, so each run that one GSO message can
       // carry is handed over as that message, whole (WriteJob.segments): the
-      // engine's work is per message, and nothing per datagram is kept.
+      // engine's work is per message, and nothing per datagram is kept. The
+      // plan holds a batch of messages; a longer write is planned batch by batch.
       const plan = (this.#packPlan ??= new MessagePlan(this.#batchSize));
-      const units = coalesce(lengths, 0, n, { maxPayload, maxSegments: gsoSegmentLimit() }, plan);
-      const offsets: number[] = new Array(units), own: number[] = new Array(units), segments: number[] = new Array(units);
-      for (let u = 0, start = 0; u < units; u++) {
-        offsets[u] = start;
-        own[u] = plan.bytes[u];
-        segments[u] = plan.segment[u];
-        start += plan.bytes[u];
+      const offsets: number[] = [], own: number[] = [], segments: number[] = [];
+      for (let from = 0, start = 0; from < n;) {
+        const units = coalesce(checked, from, n, { maxPayload, maxSegments: gsoSegmentLimit() }, plan);
+        for (let u = 0; u < units; u++) {
+          offsets.push(start);
+          own.push(plan.bytes[u]);
+          segments.push(plan.segment[u]);
+          start += plan.bytes[u];
+        }
+        from = plan.first[units - 1] + plan.count[units - 1];
       }
       return this.#engine.write({
-        buffers: new Array<Uint8Array>(units).fill(packed), start: 0, offsets, lengths: own, segments, borrowed: false,
+        buffers: new Array<Uint8Array>(own.length).fill(packed), start: 0, offsets, lengths: own, segments, borrowed: false,
         dest, port: this.#port(port), maxPayload, header: this.#header(options, dest),
       });
     } catch (err) {
@@ -481,9 +495,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   #job(buffers: readonly Uint8Array[], dest: ParsedAddress, port: number, options: WriteOptions | undefined,
     connected = false): WriteJob {
     if (!Array.isArray(buffers)) throw invalidArgType('buffers', 'an array of Uint8Array', buffers);
-    if (buffers.length < 1 || buffers.length > this.#batchSize) {
-      throw outOfRange('buffers.length', `>= 1 and <= ${this.#batchSize} (the batch size)`, buffers.length);
-    }
+    if (buffers.length < 1) throw outOfRange('buffers.length', '>= 1', buffers.length);
     if (options !== undefined && (options === null || typeof options !== 'object')) {
       throw invalidArgType('options', 'of type object', options);
     }
@@ -493,8 +505,11 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     }
     const maxPayload = maxPayloadTo(dest);
     const header = this.#header(options, dest);
-    const { start, lengths } = datagramSpans(buffers, options?.offset ?? 0, geneve, maxPayload);
-    return { buffers, start, offsets: null, lengths, borrowed: false, dest: connected ? null : dest, port, maxPayload, header };
+    const spans = datagramSpans(buffers, options?.offset ?? 0, geneve, maxPayload);
+    return {
+      buffers: spans.buffers, start: spans.start, offsets: null, lengths: spans.lengths, borrowed: false,
+      dest: connected ? null : dest, port, maxPayload, header,
+    };
   }
 
   // The checked ecn and sourceAddress of a write to `dest`, for the engine
@@ -556,9 +571,16 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   setSocketOption(level: number, option: number, value: number | Uint8Array): void {
     this.#assertOpen();
     const [lvl, opt] = [sockoptName('level', level), sockoptName('option', option)];
-    if (value instanceof Uint8Array) {
-      if (value.length > 1024) throw outOfRange('value.length', '<= 1024', value.length);
-      this.#engine.setBytesOption(lvl, opt, value, `${lvl}/${opt}`);
+    const managed = managedOption(lvl, opt);
+    if (managed !== null) {
+      throw invalidArgValue('option', option, `is ${managed.option}, which batchgram manages: use ${managed.instead}`);
+    }
+    // A real Uint8Array (not a Proxy of one, which passes instanceof), its
+    // bytes copied once: the kernel gets what was checked.
+    if (isUint8Array(value)) {
+      const bytes = Uint8Array.prototype.slice.call(value);
+      if (bytes.length > 1024) throw outOfRange('value.length', '<= 1024', bytes.length);
+      this.#engine.setBytesOption(lvl, opt, bytes, `${lvl}/${opt}`);
       return;
     }
     if (typeof value !== 'number') throw invalidArgType('value', 'of type number or an instance of Uint8Array', value);

@@ -4,6 +4,7 @@
 // already validated; options.ts fills in their defaults, open.ts picks the
 // engine.
 import type { BatchView } from '../batch';
+import { outOfRange } from '../errors';
 import type { Capabilities } from '../kernel/probe';
 import type { ParsedAddress, SocketAddress } from '../wire/sockaddr';
 
@@ -53,6 +54,15 @@ export function emptyCounts(): TrafficCounts {
 /** The stats of a socket that has no engine yet. */
 export function emptyStats(): SocketStats {
   return { ...emptyCounts(), gsoDisabled: false };
+}
+
+/**
+ * The write of `count` datagrams could never fit in a queue of `limit`, not
+ * even an empty one: a wrong argument (ERR_OUT_OF_RANGE), not a full queue.
+ * Every engine takes up to `limit` datagrams in one write, whatever its batch size.
+ */
+export function writeTooLarge(count: number, limit: number): RangeError | null {
+  return count > limit ? outOfRange('datagrams of the write', `<= sendQueueLimit (${limit})`, count) : null;
 }
 
 /**

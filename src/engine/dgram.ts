@@ -4,7 +4,7 @@
 // offload, and reports so.
 import { createSocket, type Socket } from 'node:dgram';
 import { BatchView } from '../batch';
-import { emptyCounts, type BindOptions, type Engine, type EngineHost, type SocketStats, type WriteJob } from './contract';
+import { emptyCounts, writeTooLarge, type BindOptions, type Engine, type EngineHost, type SocketStats, type WriteJob } from './contract';
 import { notRunning, queueFull, unsupported } from '../errors';
 import type { Capabilities } from '../kernel/probe';
 import { cutMessages } from '../offload/spans';
@@ -103,6 +103,8 @@ class DgramEngine implements Engine {
       };
     }
     const count = job.lengths.length;
+    const tooLarge = writeTooLarge(count, this.#limit);
+    if (tooLarge !== null) return Promise.reject(tooLarge);
     if (this.#queued + count > this.#limit) return Promise.reject(queueFull(this.#limit));
     this.#queued += count;
     // writeMessages: each datagram to its message's destination.

@@ -21,7 +21,7 @@ function printsLikeNode(err: Error & { code?: string }, what: string): void {
 describe('bad input', () => {
   it('rejects each mistake with its code and stays usable', async () => {
     const rx = await BatchSocket.bind({ address: '127.0.0.1' });
-    const tx = await BatchSocket.bind({ address: '127.0.0.1', batchSize: 4 });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1', batchSize: 4, sendQueueLimit: 4 });
     open.push(rx, tx);
     const port = rx.address().port;
     const one = [payload(0, 10)];
@@ -34,7 +34,7 @@ describe('bad input', () => {
       ['port 65536', () => tx.writeBatchTo(one, '127.0.0.1', 65536), 'ERR_SOCKET_BAD_PORT'],
       ['fractional port', () => tx.writeBatchTo(one, '127.0.0.1', 80.5), 'ERR_SOCKET_BAD_PORT'],
       ['empty batch', () => tx.writeBatchTo([], '127.0.0.1', port), 'ERR_OUT_OF_RANGE'],
-      ['more buffers than the batch size', () => tx.writeBatchTo([...one, ...one, ...one, ...one, ...one], '127.0.0.1', port), 'ERR_OUT_OF_RANGE'],
+      ['more buffers than the send queue takes', () => tx.writeBatchTo([...one, ...one, ...one, ...one, ...one], '127.0.0.1', port), 'ERR_OUT_OF_RANGE'],
       ['not an array', () => tx.writeBatchTo(payload(0, 10) as unknown as Uint8Array[], '127.0.0.1', port), 'ERR_INVALID_ARG_TYPE'],
       ['a string among buffers', () => tx.writeBatchTo(['hi' as unknown as Uint8Array], '127.0.0.1', port), 'ERR_INVALID_ARG_TYPE'],
       ['datagram over 65507 bytes', () => tx.writeBatchTo([Buffer.alloc(65508)], '127.0.0.1', port), 'ERR_OUT_OF_RANGE'],

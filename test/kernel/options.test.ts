@@ -65,6 +65,36 @@ describe('socket options', { skip: !linux }, () => {
     assert.equal(s.getSocketOption(abi.IPPROTO_IP, abi.IP_TTL), 5, 'still usable');
   });
 
+  it('refuses the options batchgram manages, naming what to use instead, and reads a value once', async () => {
+    const s = await bind({ address: '127.0.0.1', gso: false, gro: false });
+    const managed: Array<[number, number, RegExp]> = [
+      [abi.SOL_UDP, abi.UDP_SEGMENT, /UDP_SEGMENT.*'gso'/], [abi.SOL_UDP, abi.UDP_GRO, /UDP_GRO.*'gro'/],
+      [abi.IPPROTO_IP, abi.IP_RECVERR, /'receiveErrors'/], [abi.IPPROTO_IPV6, abi.IPV6_RECVERR, /'receiveErrors'/],
+      [abi.SOL_SOCKET, abi.SO_SELECT_ERR_QUEUE, /'receiveErrors'/],
+      [abi.IPPROTO_IP, abi.IP_RECVTOS, /'receiveEcn'/], [abi.IPPROTO_IPV6, abi.IPV6_RECVTCLASS, /'receiveEcn'/],
+      [abi.IPPROTO_IP, abi.IP_PKTINFO, /'receiveLocalAddress'/], [abi.IPPROTO_IPV6, abi.IPV6_RECVPKTINFO, /'receiveLocalAddress'/],
+      [abi.SOL_SOCKET, abi.SO_TIMESTAMPNS, /'receiveTimestamps'/], [abi.SOL_SOCKET, abi.SO_RXQ_OVFL, /'rxqOverflowMetric'/],
+      [abi.IPPROTO_IP, abi.IP_MTU_DISCOVER, /'dontFragment'/], [abi.IPPROTO_IPV6, abi.IPV6_MTU_DISCOVER, /'dontFragment'/],
+      [abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, /'dontFragment'/],
+    ];
+    for (const [level, name, advice] of managed) {
+      for (const value of [1, new Uint8Array(4)]) {
+        assert.throws(() => s.setSocketOption(level, name, value), (e: Error & { code?: string }) =>
+          e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && advice.test(e.message), `${level}/${name}`);
+      }
+    }
+    // Nothing changed in the kernel: 8 datagrams of 100 bytes arrive as 8, one of 1000 leaves as one.
+    assert.equal(s.getSocketOption(abi.SOL_UDP, abi.UDP_GRO), 0);
+    assert.equal(s.getSocketOption(abi.SOL_UDP, abi.UDP_SEGMENT), 0);
+    const tx = await bind({ address: '127.0.0.1', gso: false });
+    const arriving = collect(s, 9);
+    await tx.writeBatchTo([...Array.from({ length: 8 }, () => Buffer.alloc(100)), Buffer.alloc(1000)], '127.0.0.1', s.address().port);
+    assert.deepEqual((await arriving).map((d) => d.data.length), [100, 100, 100, 100, 100, 100, 100, 100, 1000]);
+    // A Proxy of a Uint8Array is not one: a clear error, not V8's.
+    assert.throws(() => s.setSocketOption(abi.SOL_SOCKET, abi.SO_BINDTODEVICE, new Proxy(Buffer.from('lo\0'), {})),
+      { code: 'ERR_INVALID_ARG_TYPE' });
+  });
+
   it('the portable path refuses them instead of leaving them unset', async () => {
     const s = await bind({ address: '127.0.0.1', batching: false });
     assert.throws(() => s.setSocketOption(abi.IPPROTO_IP, abi.IP_TTL, 3), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });

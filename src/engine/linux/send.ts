@@ -4,7 +4,7 @@
 // every datagram, and waiting on writability (EAGAIN) or a timer (ENOBUFS).
 import { constants } from 'node:os';
 import { channels, publish, type Subject } from '../../diagnostics';
-import { GSODisabledError, notRunning, outOfRange, queueFull, systemError, throwSystemError } from '../../errors';
+import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError } from '../../errors';
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
 import type { Capabilities } from '../../kernel/probe';
@@ -15,7 +15,7 @@ import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegme
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import type { ParsedAddress } from '../../wire/sockaddr';
 import { settleWithinBudget } from '../budget';
-import type { SendHeader, TrafficCounts, WriteError, WriteJob } from '../contract';
+import { writeTooLarge, type SendHeader, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
 
 const { EAGAIN, ENOBUFS } = constants.errno;
 const CONTROL_SIZE = SEND_CONTROL_SIZE;
@@ -178,10 +178,8 @@ export class Sender {
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());
     const count = job.segments === undefined ? job.lengths.length : datagramsOf(job.lengths, job.segments);
-    // A write that could never fit, not even in an empty queue, is a wrong argument, not a full queue.
-    if (count > this.#config.sendQueueLimit) {
-      return Promise.reject(outOfRange('datagrams of the write', `<= sendQueueLimit (${this.#config.sendQueueLimit})`, count));
-    }
+    const tooLarge = writeTooLarge(count, this.#config.sendQueueLimit);
+    if (tooLarge !== null) return Promise.reject(tooLarge);
     if (this.#queuedDatagrams + count > this.#config.sendQueueLimit) {
       publish(channels.queueFull, () => ({ ...this.#host.subject(), limit: this.#config.sendQueueLimit, queued: this.#queuedDatagrams }));
       return Promise.reject(queueFull(this.#config.sendQueueLimit));
