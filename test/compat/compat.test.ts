@@ -283,6 +283,22 @@ describe('SendBatcher: batching rules over a scripted engine', () => {
     });
   }
 
+  it('hands out a round\'s results after those of earlier rounds, even a round with no write', async () => {
+    let settle = () => {};
+    const engine = { queuedDatagrams: 0, write: () => new Promise<void>((resolve) => { settle = resolve; }) };
+    const co = new SendBatcher(engine, asGiven);
+    const results: Array<[number, string | number]> = [];
+    const done = (i: number): SendCallback => (err, bytes) => results.push([i, err ? (err as NodeJS.ErrnoException).code! : bytes!]);
+    co.add(A, 9, 65507, new Uint8Array(5), done(0), undefined, 9);
+    await new Promise(process.nextTick); // the first round's write is in flight
+    co.addFailed(done(1), Object.assign(new Error('lookup'), { code: 'ELOOKUP' }));
+    await new Promise(setImmediate); // the second round, failures only, was flushed
+    assert.deepEqual(results, []);
+    settle();
+    await until(() => results.length === 2, 1000, 'results');
+    assert.deepEqual(results, [[0, 5], [1, 'ELOOKUP']]);
+  });
+
   it('copies each datagram when collected: the sender may reuse its buffer at once', async () => {
     const seen: string[] = [];
     const engine = { queuedDatagrams: 0, write: (job: WriteJob) => {
