@@ -956,6 +956,50 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     await r.until('tx', 'sent connected');
   });
 
+  parity('a send to an address in the tick of connect() fails with EISCONN and sends nothing, as libuv refuses it', async (r) => {
+    // dgram looks the send's address up while the connect's lookup is under
+    // way; libuv then finds the socket connected and refuses a send that
+    // names an address (UV_EISCONN), which dgram hands to the callback only.
+    const [, port] = await receiver(r);
+    for (const [actor, bindFirst] of [['unbound', false], ['bound', true]] as const) {
+      const s = r.socket(actor, 'udp4');
+      if (bindFirst) {
+        s.bind(0, '127.0.0.1');
+        await r.until(actor, 'listening');
+      }
+      s.connect(port, '127.0.0.1');
+      // Each names the connected peer itself, so one that went would reach rx before the connected send below.
+      s.send(`${actor}: to the peer's address`, port, '127.0.0.1', r.cb(actor, 'sent to the address'));
+      s.send(`${actor}: without a callback`, port, '127.0.0.1');
+      s.send(Buffer.from(`${actor}: a slice to a name`), 0, 8, port, 'localhost', r.cb(actor, 'sent to a name'));
+      await r.until(actor, 'sent to a name');
+      s.send(`${actor}: connected`, r.cb(actor, 'sent connected'));
+      await r.until(actor, 'sent connected');
+    }
+    await r.until('rx', 'message', 2);
+  });
+
+  parity('sends to an address on both sides of connect() in one tick: the first goes, the second is EISCONN, results in send order', async (r) => {
+    const [, port] = await receiver(r);
+    for (const [actor, bindFirst] of [['unbound', false], ['bound', true]] as const) {
+      const s = r.socket(actor, 'udp4');
+      if (bindFirst) {
+        s.bind(0, '127.0.0.1');
+        await r.until(actor, 'listening');
+      }
+      // Logged apart, as in the test above: 'connect' comes before the first send's callback in batchgram.
+      s.removeAllListeners('connect');
+      s.send(`${actor}: before connect`, port, '127.0.0.1', r.cb(actor, 'sent before connect'));
+      s.connect(port, '127.0.0.1', r.cb(`${actor} connected`, 'connect callback'));
+      s.send(`${actor}: after connect`, port, '127.0.0.1', r.cb(actor, 'sent after connect'));
+      await r.until(actor, 'sent after connect');
+      await r.until(actor, 'sent before connect');
+      s.send(`${actor}: connected`, r.cb(actor, 'sent connected'));
+      await r.until(actor, 'sent connected');
+    }
+    await r.until('rx', 'message', 4);
+  });
+
   it('sends 1 000 datagrams issued in one tick with far fewer system calls, all arriving in order', async () => {
     const rx = await bound({ type: 'udp4', recvBufferSize: 4 << 20 });
     const tx = await bound();
