@@ -128,8 +128,8 @@ export class SendBatcher {
   #collectedBytes = 0;
   readonly #inFlight = new Set<Chunk>();
   #closing = false;
-  /** Rounds flushed whose results are not all out yet. */
-  #unsettled = 0;
+  /** Rounds flushed whose results are not out yet, in flush order. */
+  readonly #flushed: Round[] = [];
   #onClosed: (() => void) | null = null;
   readonly #cancelled: Outcome[] = [];
   #block: Block | null = null;
@@ -277,8 +277,8 @@ export class SendBatcher {
     this.#groupIndex.clear();
     this.#collected = 0;
     this.#collectedBytes = 0;
-    this.#unsettled++;
-    if (round.pending === 0) this.#dispatch(round);
+    this.#flushed.push(round);
+    this.#dispatchSettled();
   }
 
   /**
@@ -292,8 +292,19 @@ export class SendBatcher {
   close(then: () => void): void {
     this.#closing = true;
     this.flush();
-    if (this.#unsettled === 0) then();
+    if (this.#flushed.length === 0) then();
     else this.#onClosed = then;
+  }
+
+  /**
+   * Hands out the results of the oldest rounds whose writes have settled. A
+   * round without a write (its sends all failed before the kernel) settles
+   * at once, but its results wait for those of the rounds before it, so
+   * results keep the order of the sends.
+   */
+  #dispatchSettled(): void {
+    const flushed = this.#flushed;
+    while (flushed.length > 0 && flushed[0].pending === 0) this.#dispatch(flushed.shift()!);
   }
 
   /**
@@ -307,7 +318,7 @@ export class SendBatcher {
       else if (o.err === null) process.nextTick(o.callback, null, o.bytes);
       else process.nextTick(o.callback, o.err);
     }
-    if (--this.#unsettled === 0 && this.#onClosed !== null) {
+    if (this.#flushed.length === 0 && this.#onClosed !== null) {
       const then = this.#onClosed;
       this.#onClosed = null;
       then();
@@ -345,7 +356,7 @@ export class SendBatcher {
         o.cancelled = closed;
       }
     }
-    if (--c.round.pending === 0) this.#dispatch(c.round);
+    if (--c.round.pending === 0) this.#dispatchSettled();
   }
 
   /**

@@ -30,7 +30,7 @@ import { ANY4, ANY6, DEFAULT_LOOKUP_SKIPS_IP, inFamily, ip4, ip6, nodeAddress } 
 import { handleType } from './descriptor';
 import { asBytes, BUFFER_TYPES, bufferList, sliceBuffer, validateNumber, validatePort, validateString, validateUint32 } from './arguments';
 
-const { EBADF, EINVAL, ENOTCONN } = constants.errno;
+const { EBADF, EINVAL, EISCONN, ENOTCONN } = constants.errno;
 
 /** dgram's options, plus reusePort (Node >= 22.12 has it too) and a way to opt out of batching. */
 export interface SocketOptions extends dgram.SocketOptions {
@@ -514,6 +514,14 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       if (ip === address && this.#lookupIsDns) this.#destinations.answeredItself(ip);
       if (dest === null) {
         if (callback) batcher.addFailed(callback, errorWithHostPort(-EINVAL, 'send', address, port));
+        return;
+      }
+      // A connect() begun before this send finished while its address was
+      // looked up: libuv refuses a send that names an address on a connected
+      // socket (UV_EISCONN, though the kernel would take it), and dgram
+      // tells only the callback.
+      if (this.#connectState === Connect.Connected) {
+        if (callback) batcher.addFailed(callback, errorWithHostPort(-EISCONN, 'send', address, port));
         return;
       }
     }

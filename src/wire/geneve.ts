@@ -8,8 +8,9 @@
 //   byte 7   reserved
 //
 // We only write headers without options; decoding reports the options length
-// so a reader knows where the payload starts.
-import { CODES, GeneveError } from '../errors';
+// so a reader knows where the payload starts, once it has checked that the
+// options the header claims lie inside the buffer.
+import { CODES, GeneveError, invalidArgType, outOfRange } from '../errors';
 
 export const GENEVE_FIXED_HEADER_LENGTH = 8;
 /** Protocol types Tailscale's peer relays carry (from its net/packet). */
@@ -53,37 +54,55 @@ export class GeneveHeader {
     return this.vni !== undefined;
   }
 
-  /** Writes the fixed header at `b[at, at + 8)`. */
-  encode(b: Uint8Array, at = 0): void {
-    if (at < 0 || b.length - at < GENEVE_FIXED_HEADER_LENGTH) {
-      throw new GeneveError(CODES.geneveShortBuffer, `Geneve header needs ${GENEVE_FIXED_HEADER_LENGTH} bytes at offset ${at}, buffer has ${b.length}`);
-    }
+  /** Writes the fixed header at `buffer[offset, offset + 8)`. */
+  encode(buffer: Uint8Array, offset = 0): void {
+    checkedRoom(buffer, offset);
     if (this.vni === undefined) throw new GeneveError(CODES.geneveVniUnset, 'Geneve VNI is not set');
     if (!Number.isInteger(this.version) || this.version < 0 || this.version > MAX_VERSION) {
       throw new GeneveError(CODES.geneveBadVersion, `Geneve version must be 0..${MAX_VERSION}, got ${this.version}`);
     }
-    b[at] = this.version << 6;
-    b[at + 1] = this.control ? 0x80 : 0;
-    b[at + 2] = this.protocol >> 8;
-    b[at + 3] = this.protocol & 0xff;
-    b[at + 4] = this.vni >> 16;
-    b[at + 5] = (this.vni >> 8) & 0xff;
-    b[at + 6] = this.vni & 0xff;
-    b[at + 7] = 0;
+    buffer[offset] = this.version << 6;
+    buffer[offset + 1] = this.control ? 0x80 : 0;
+    buffer[offset + 2] = this.protocol >> 8;
+    buffer[offset + 3] = this.protocol & 0xff;
+    buffer[offset + 4] = this.vni >> 16;
+    buffer[offset + 5] = (this.vni >> 8) & 0xff;
+    buffer[offset + 6] = this.vni & 0xff;
+    buffer[offset + 7] = 0;
   }
 
-  /** Reads a fixed header from `b[at, at + 8)`. */
-  static decode(b: Uint8Array, at = 0): GeneveHeader {
-    if (at < 0 || b.length - at < GENEVE_FIXED_HEADER_LENGTH) {
-      throw new GeneveError(CODES.geneveShortBuffer, `Geneve header needs ${GENEVE_FIXED_HEADER_LENGTH} bytes at offset ${at}, buffer has ${b.length}`);
+  /** Reads a fixed header from `buffer[offset, offset + 8)`; the options it counts must follow it in the buffer. */
+  static decode(buffer: Uint8Array, offset = 0): GeneveHeader {
+    const room = checkedRoom(buffer, offset);
+    const optionsLength = (buffer[offset] & 0x3f) * 4;
+    if (room - GENEVE_FIXED_HEADER_LENGTH < optionsLength) {
+      throw new GeneveError(CODES.geneveShortBuffer,
+        `Geneve header at offset ${offset} claims ${optionsLength} bytes of options, buffer has ${room - GENEVE_FIXED_HEADER_LENGTH} after its fixed header`);
     }
     const h = new GeneveHeader({
-      version: b[at] >> 6,
-      control: (b[at + 1] & 0x80) !== 0,
-      protocol: (b[at + 2] << 8) | b[at + 3],
-      vni: (b[at + 4] << 16) | (b[at + 5] << 8) | b[at + 6],
+      version: buffer[offset] >> 6,
+      control: (buffer[offset + 1] & 0x80) !== 0,
+      protocol: (buffer[offset + 2] << 8) | buffer[offset + 3],
+      vni: (buffer[offset + 4] << 16) | (buffer[offset + 5] << 8) | buffer[offset + 6],
     });
-    h.optionsLength = (b[at] & 0x3f) * 4;
+    h.optionsLength = optionsLength;
     return h;
   }
+}
+
+/**
+ * Checks the buffer and offset a caller passed to encode or decode: the
+ * offset must be an integer index, as a fraction, NaN or a string would index
+ * no byte or the wrong one. Returns the bytes from the offset to the buffer's
+ * end, at least the fixed header's 8.
+ */
+function checkedRoom(buffer: unknown, offset: unknown): number {
+  if (!(buffer instanceof Uint8Array)) throw invalidArgType('buffer', 'a Uint8Array', buffer);
+  if (typeof offset !== 'number') throw invalidArgType('offset', 'of type number', offset);
+  if (!Number.isInteger(offset) || offset < 0) throw outOfRange('offset', 'an integer >= 0', offset);
+  const length = buffer.length;
+  if (length - offset < GENEVE_FIXED_HEADER_LENGTH) {
+    throw new GeneveError(CODES.geneveShortBuffer, `Geneve header needs ${GENEVE_FIXED_HEADER_LENGTH} bytes at offset ${offset}, buffer has ${length}`);
+  }
+  return length - offset;
 }

@@ -283,6 +283,22 @@ describe('SendBatcher: batching rules over a scripted engine', () => {
     });
   }
 
+  it('hands out a round\'s results after those of earlier rounds, even a round with no write', async () => {
+    let settle = () => {};
+    const engine = { queuedDatagrams: 0, write: () => new Promise<void>((resolve) => { settle = resolve; }) };
+    const co = new SendBatcher(engine, asGiven);
+    const results: Array<[number, string | number]> = [];
+    const done = (i: number): SendCallback => (err, bytes) => results.push([i, err ? (err as NodeJS.ErrnoException).code! : bytes!]);
+    co.add(A, 9, 65507, new Uint8Array(5), done(0), undefined, 9);
+    await new Promise(process.nextTick); // the first round's write is in flight
+    co.addFailed(done(1), Object.assign(new Error('lookup'), { code: 'ELOOKUP' }));
+    await new Promise(setImmediate); // the second round, failures only, was flushed
+    assert.deepEqual(results, []);
+    settle();
+    await until(() => results.length === 2, 1000, 'results');
+    assert.deepEqual(results, [[0, 5], [1, 'ELOOKUP']]);
+  });
+
   it('copies each datagram when collected: the sender may reuse its buffer at once', async () => {
     const seen: string[] = [];
     const engine = { queuedDatagrams: 0, write: (job: WriteJob) => {
@@ -938,6 +954,50 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     await r.until('rx1', 'message');
     await r.until('rx2', 'message');
     await r.until('tx', 'sent connected');
+  });
+
+  parity('a send to an address in the tick of connect() fails with EISCONN and sends nothing, as libuv refuses it', async (r) => {
+    // dgram looks the send's address up while the connect's lookup is under
+    // way; libuv then finds the socket connected and refuses a send that
+    // names an address (UV_EISCONN), which dgram hands to the callback only.
+    const [, port] = await receiver(r);
+    for (const [actor, bindFirst] of [['unbound', false], ['bound', true]] as const) {
+      const s = r.socket(actor, 'udp4');
+      if (bindFirst) {
+        s.bind(0, '127.0.0.1');
+        await r.until(actor, 'listening');
+      }
+      s.connect(port, '127.0.0.1');
+      // Each names the connected peer itself, so one that went would reach rx before the connected send below.
+      s.send(`${actor}: to the peer's address`, port, '127.0.0.1', r.cb(actor, 'sent to the address'));
+      s.send(`${actor}: without a callback`, port, '127.0.0.1');
+      s.send(Buffer.from(`${actor}: a slice to a name`), 0, 8, port, 'localhost', r.cb(actor, 'sent to a name'));
+      await r.until(actor, 'sent to a name');
+      s.send(`${actor}: connected`, r.cb(actor, 'sent connected'));
+      await r.until(actor, 'sent connected');
+    }
+    await r.until('rx', 'message', 2);
+  });
+
+  parity('sends to an address on both sides of connect() in one tick: the first goes, the second is EISCONN, results in send order', async (r) => {
+    const [, port] = await receiver(r);
+    for (const [actor, bindFirst] of [['unbound', false], ['bound', true]] as const) {
+      const s = r.socket(actor, 'udp4');
+      if (bindFirst) {
+        s.bind(0, '127.0.0.1');
+        await r.until(actor, 'listening');
+      }
+      // Logged apart, as in the test above: 'connect' comes before the first send's callback in batchgram.
+      s.removeAllListeners('connect');
+      s.send(`${actor}: before connect`, port, '127.0.0.1', r.cb(actor, 'sent before connect'));
+      s.connect(port, '127.0.0.1', r.cb(`${actor} connected`, 'connect callback'));
+      s.send(`${actor}: after connect`, port, '127.0.0.1', r.cb(actor, 'sent after connect'));
+      await r.until(actor, 'sent after connect');
+      await r.until(actor, 'sent before connect');
+      s.send(`${actor}: connected`, r.cb(actor, 'sent connected'));
+      await r.until(actor, 'sent connected');
+    }
+    await r.until('rx', 'message', 4);
   });
 
   it('sends 1 000 datagrams issued in one tick with far fewer system calls, all arriving in order', async () => {

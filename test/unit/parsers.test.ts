@@ -64,16 +64,24 @@ describe('parsers under random input', () => {
     assert.equal(readGroSegmentSize(v, 0, n), 1200);
   });
 
-  it('Geneve headers: a header or ERR_GENEVE_SHORT_BUFFER (100 000 inputs)', () => {
+  it('Geneve headers: a header, ERR_GENEVE_SHORT_BUFFER, or ERR_OUT_OF_RANGE for a negative offset (100 000 inputs)', () => {
     const r = rng(7);
-    let decoded = 0, short = 0;
+    let decoded = 0, short = 0, negative = 0;
     for (let i = 0; i < 100_000; i++) {
       const b = new Uint8Array(Math.floor(r() * 20));
       for (let j = 0; j < b.length; j++) b[j] = Math.floor(r() * 256);
       const at = Math.floor(r() * 24) - 2;
+      // Half the time an options length (0..2 words) that may fit, else a random one that mostly lies.
+      if (at >= 0 && at < b.length && r() < 0.5) b[at] = (b[at] & 0xc0) | Math.floor(r() * 3);
+      if (at < 0) {
+        assert.throws(() => GeneveHeader.decode(b, at), (e: unknown) => e instanceof RangeError && (e as { code?: unknown }).code === 'ERR_OUT_OF_RANGE');
+        negative++;
+        continue;
+      }
       try {
         const h = GeneveHeader.decode(b, at);
         assert.ok(h.version <= 3 && h.vni! <= 0xffffff && h.protocol <= 0xffff && h.optionsLength <= 252);
+        assert.ok(at + 8 + h.optionsLength <= b.length, `input ${i}: options past the buffer's end`);
         // What decodes re-encodes to the same fixed header, but for the options length it does not write.
         const out = new Uint8Array(8);
         h.encode(out);
@@ -84,6 +92,6 @@ describe('parsers under random input', () => {
         short++;
       }
     }
-    assert.ok(decoded > 1000 && short > 1000, `${decoded} decoded, ${short} short`);
+    assert.ok(decoded > 1000 && short > 1000 && negative > 1000, `${decoded} decoded, ${short} short, ${negative} negative`);
   });
 });
