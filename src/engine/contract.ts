@@ -29,8 +29,10 @@ export interface TrafficCounts {
   /** Entries read from the error queue (receiveErrors), each an 'icmpError' event. */
   icmpErrors: number;
   /**
-   * ICMP errors the kernel had no room to queue (the receive buffer was full):
-   * it kept them only as the socket's pending error, without a destination.
+   * ICMP errors the kernel had no room to queue (the receive buffer was full),
+   * where one left a trace: a pending ICMP error taken with no entry queued
+   * for it. A lower bound: the kernel counts none of these drops and keeps
+   * only the latest as the socket's pending error (README, "ICMP errors").
    */
   icmpErrorsDropped: number;
 }

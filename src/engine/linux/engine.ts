@@ -10,7 +10,7 @@ import { emptyCounts, type Engine, type EngineHost, type IcmpError, type SocketS
 import { channels, publish } from '../../diagnostics';
 import { rethrow } from '../../listeners';
 import { receiveControlSize, ERROR_CONTROL_SIZE } from '../../wire/cmsg';
-import { ErrorQueue, ICMP_ERRNOS } from './errqueue';
+import { ErrorQueue, ICMP_ERRNOS, ICMP_ONLY_ERRNOS } from './errqueue';
 import { Receiver, type ReceiverConfig } from './recv';
 import { Sender, type SenderConfig } from './send';
 
@@ -61,7 +61,17 @@ export class LinuxEngine implements Engine {
     this.#updatePoll();
   }
 
-  /** Reads the error queue, hands each entry to `report`, and says whether one came from the network. */
+  /**
+   * Reads the error queue, hands each entry to `report`, and says whether one
+   * came from the network. The kernel queues an ICMP error's entry, when the
+   * receive buffer has room, before it sets the socket's pending error to the
+   * same errno (__udp4_lib_err, __udp6_lib_err), and taking the queue's last
+   * entry clears the pending error (sock_dequeue_err_skb): so a pending ICMP
+   * error that was taken, followed by a read that finds no entry from the
+   * network, is one the kernel had no room to queue. No other trace of one is
+   * left: sock_queue_err_skb counts no drop (not in sk_drops, nor in any SNMP
+   * counter), and the pending error is one slot that each error overwrites.
+   */
   #takeErrors(report: (e: IcmpError) => void): boolean {
     let fromNetwork = false;
     for (const e of this.#errors?.drain() ?? []) {
@@ -86,11 +96,14 @@ export class LinuxEngine implements Engine {
    * (don't-fragment, queued as a local entry): only an entry from the network
    * says it was an earlier datagram's. Anything else ICMP-like is retried
    * even when the queue was empty: the kernel keeps the error as pending
-   * alone when it has no room to queue it.
+   * alone when it has no room to queue it. Only an errno no send fails with by
+   * itself proves that it took such an error, which is then counted.
    */
   #retryAfter(negErrno: number): boolean {
     if (this.#errors === null || !ICMP_ERRNOS.has(negErrno)) return false;
-    return this.#takeErrors(this.#announceLater) || negErrno !== -EMSGSIZE;
+    const queued = this.#takeErrors(this.#announceLater);
+    if (!queued && ICMP_ONLY_ERRNOS.has(negErrno)) this.#counts.icmpErrorsDropped++;
+    return queued || negErrno !== -EMSGSIZE;
   }
 
   readonly #announceLater = (e: IcmpError) => process.nextTick(() => {
@@ -224,13 +237,16 @@ export class LinuxEngine implements Engine {
     // Errors first: reading them clears the socket's pending error, which
     // would otherwise fail the next read or write in their place.
     if (this.#errors !== null && (events & POLL_PRIORITIZED || status < 0)) {
-      this.#takeErrors((e) => report(() => this.#announce(e)));
-      // An ICMP error the kernel had no room to queue (the receive buffer
-      // was full) is left as the pending error alone: nothing but this read
-      // clears it, and the poll would report it again at once.
+      // The pending error is taken before the queue is read, which would
+      // clear it (see #takeErrors): one the kernel had no room to queue is
+      // left as pending alone, and the poll would report it again at once.
       const pending = this.#pendingError();
-      if (pending !== 0 && ICMP_ERRNOS.has(pending)) this.#counts.icmpErrorsDropped++;
-      else if (pending !== 0) report(() => this.#host.reportError(systemError(pending, 'recvmmsg')));
+      const queued = this.#takeErrors((e) => report(() => this.#announce(e)));
+      if (pending !== 0 && ICMP_ERRNOS.has(pending)) {
+        if (!queued) this.#counts.icmpErrorsDropped++;
+      } else if (pending !== 0) {
+        report(() => this.#host.reportError(systemError(pending, 'recvmmsg')));
+      }
     }
     if (status < 0) {
       // On POLLERR libuv stops the poll and reports EBADF. Without the error

@@ -12,7 +12,7 @@ import { ErrorOrigin, readExtendedError } from '../../wire/cmsg';
 import { decodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import type { IcmpError } from '../contract';
 
-const { EMSGSIZE } = constants.errno;
+const { ECONNREFUSED, EMSGSIZE, ENOPROTOOPT, EPROTO } = constants.errno;
 
 /** Errors per recvmmsg: the kernel rate-limits ICMP, so a few slots drain the queue in one call. */
 const SLOTS = 8;
@@ -32,6 +32,14 @@ const ORIGINS: Record<number, IcmpError['origin']> = {
  */
 export const ICMP_ERRNOS: ReadonlySet<number> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN',
   'ENONET', 'EPROTO', 'ENOPROTOOPT', 'EACCES', 'EMSGSIZE', 'EOPNOTSUPP'].map((c) => -constants.errno[c as keyof typeof constants.errno]));
+
+/**
+ * Of those, the ones a UDP send never fails with by itself: a send that fails
+ * with one took an ICMP error's pending copy. The others are also a send's own
+ * refusal (its route's ENETUNREACH, EHOSTUNREACH or EACCES; EMSGSIZE;
+ * EOPNOTSUPP for a flag), and Node names no EHOSTDOWN or ENONET.
+ */
+export const ICMP_ONLY_ERRNOS: ReadonlySet<number> = new Set([-ECONNREFUSED, -EPROTO, -ENOPROTOOPT]);
 
 export class ErrorQueue {
   readonly #addon: NativeBinding;
