@@ -55,6 +55,12 @@ export class LinuxEngine implements Engine {
       queueChanged: () => this.#updatePoll(),
       // Inside a write: the events wait for the write's own call to return.
       retryAfter: (negErrno) => this.#retryAfter(negErrno),
+      // On loopback a refused datagram's ICMP error comes back inside the
+      // call that sent it, and stops that sendmmsg at the next message: each
+      // call then sends one datagram and queues one error. Reading the queue
+      // between the calls keeps room in the receive buffer, which the queue
+      // is charged to, so every error is queued rather than dropped.
+      shortSend: () => { if (this.#errors !== null) this.#takeErrors(this.#announceLater); },
     });
     const r = b.pollStart(s, (status, events) => this.#onPoll(status, events));
     if (r < 0) throwSystemError(r, 'uv_poll_start');

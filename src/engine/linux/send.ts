@@ -92,6 +92,8 @@ export interface SenderHost {
   subject(): Subject;
   /** Whether a call that failed with `negErrno` and did nothing is made again (an earlier datagram's ICMP error). */
   retryAfter(negErrno: number): boolean;
+  /** sendmmsg stopped short of the messages it was given: the socket's buffer filled, or an earlier datagram's error stopped it. */
+  shortSend(): void;
 }
 
 export class Sender {
@@ -283,6 +285,7 @@ export class Sender {
           this.#account(sent, sent + r);
           sent += r;
           w.next = plan.first[sent - 1] + plan.count[sent - 1];
+          if (sent < messages) this.#host.shortSend();
           continue;
         }
         if (r === -EAGAIN) return SendResult.Again;
