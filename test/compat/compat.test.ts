@@ -158,6 +158,16 @@ async function receiver(r: Recorder, actor = 'rx', type: dgram.SocketType = 'udp
   return [s, s.address().port];
 }
 
+/** A udp4 socket of `actor`, bound to 127.0.0.1 first if `bind` (else left to bind on its first send or connect). */
+async function boundIf(r: Recorder, actor: string, bind: boolean): Promise<dgram.Socket> {
+  const s = r.socket(actor, 'udp4');
+  if (bind) {
+    s.bind(0, '127.0.0.1');
+    await r.until(actor, 'listening');
+  }
+  return s;
+}
+
 async function record(create: Create, batching: boolean, scenario: Scenario): Promise<unknown> {
   const r = new Recorder(create, batching);
   try {
@@ -962,11 +972,7 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     // names an address (UV_EISCONN), which dgram hands to the callback only.
     const [, port] = await receiver(r);
     for (const [actor, bindFirst] of [['unbound', false], ['bound', true]] as const) {
-      const s = r.socket(actor, 'udp4');
-      if (bindFirst) {
-        s.bind(0, '127.0.0.1');
-        await r.until(actor, 'listening');
-      }
+      const s = await boundIf(r, actor, bindFirst);
       s.connect(port, '127.0.0.1');
       // Each names the connected peer itself, so one that went would reach rx before the connected send below.
       s.send(`${actor}: to the peer's address`, port, '127.0.0.1', r.cb(actor, 'sent to the address'));
@@ -982,11 +988,7 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
   parity('sends to an address on both sides of connect() in one tick: the first goes, the second is EISCONN, results in send order', async (r) => {
     const [, port] = await receiver(r);
     for (const [actor, bindFirst] of [['unbound', false], ['bound', true]] as const) {
-      const s = r.socket(actor, 'udp4');
-      if (bindFirst) {
-        s.bind(0, '127.0.0.1');
-        await r.until(actor, 'listening');
-      }
+      const s = await boundIf(r, actor, bindFirst);
       // Logged apart, as in the test above: 'connect' comes before the first send's callback in batchgram.
       s.removeAllListeners('connect');
       s.send(`${actor}: before connect`, port, '127.0.0.1', r.cb(actor, 'sent before connect'));
