@@ -608,26 +608,50 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 // Readiness. One uv_poll per socket; JavaScript chooses the events, asking for
 // writability only while it has something queued.
 
-static void on_poll(uv_poll_t* h, int status, int events) {
-  sock_t* s = (sock_t*)h->data;
+// The status of a call the addon makes after the poll's own (libuv's status
+// is 0 or a negative errno): hand out the next datagram JavaScript kept back.
+#define POLL_HAND_OUT 1
+
+// Calls the poll's callback in a callback scope of its own, which Node closes
+// by running the nextTicks and promise jobs it queued. Returns whether the
+// callback asked to be called again with POLL_HAND_OUT (it returned true),
+// or threw: then it is asked again too, and says itself if anything is left.
+static bool call_poll(sock_t* s, int status, int events) {
   napi_env env = s->env;
-  if (s->callback == NULL) return;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv, argv[2];
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
+  bool again = false;
+  napi_value cb, recv, argv[2], result;
   if (napi_get_reference_value(env, s->callback, &cb) == napi_ok && cb != NULL &&
       // napi_make_callback converts its receiver to an object: pass the global.
       napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, status, &argv[0]) == napi_ok &&
       napi_create_int32(env, events, &argv[1]) == napi_ok) {
-    napi_status st = napi_make_callback(env, s->async_ctx, recv, cb, 2, argv, NULL);
-    if (st == napi_pending_exception) {
+    napi_status st = napi_make_callback(env, s->async_ctx, recv, cb, 2, argv, &result);
+    bool b;
+    if (st == napi_ok) {
+      again = napi_get_value_bool(env, result, &b) == napi_ok && b; // anything but true is false
+    } else if (st == napi_pending_exception) {
       // An exception from user code reached us through the event loop: hand
       // it to process 'uncaughtException' rather than swallowing it.
       napi_value err;
       if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+      again = true;
     }
   }
   napi_close_handle_scope(env, scope);
+  return again;
+}
+
+// node:dgram makes one callback per datagram (UDPWrap::OnRecv), so a
+// listener's nextTicks and promise jobs run before the next datagram; the
+// drop-in keeps that by reading a batch in the poll's callback and handing
+// the datagrams out one per call, each in its own scope. JavaScript ends the
+// calls by returning false; a close in between releases the callback.
+static void on_poll(uv_poll_t* h, int status, int events) {
+  sock_t* s = (sock_t*)h->data;
+  if (s->callback == NULL) return;
+  if (!call_poll(s, status, events)) return;
+  while (s->callback != NULL && call_poll(s, POLL_HAND_OUT, 0)) {}
 }
 
 static napi_value js_poll_start(napi_env env, napi_callback_info info) {
@@ -1120,6 +1144,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"IP_RECVERR", IP_RECVERR},
       {"IPV6_RECVERR", IPV6_RECVERR},
       {"UV_PRIORITIZED", UV_PRIORITIZED},
+      {"POLL_HAND_OUT", POLL_HAND_OUT},
       {"IPV6_V6ONLY", IPV6_V6ONLY},
       {"MSG_TRUNC", MSG_TRUNC},
       {"MSG_CTRUNC", MSG_CTRUNC},

@@ -22,7 +22,6 @@ import {
   type SystemError,
 } from '../errors';
 import { MAX_IPV4_PAYLOAD } from '../limits';
-import { rethrow } from '../listeners';
 import { abi, binding } from '../kernel/native';
 import { encodeSockaddr, maxPayloadTo, type ParsedAddress } from '../wire/sockaddr';
 import { HOST_LITTLE_ENDIAN } from '../wire/byteorder';
@@ -104,6 +103,9 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   #connectedPayload = MAX_IPV4_PAYLOAD;
   #queue: Array<() => void> | undefined;
   #closed = false;
+  /** The datagrams of a read waiting to be emitted, each followed by its rinfo (see #deliver). */
+  readonly #inbox: Array<Buffer | dgram.RemoteInfo | null> = [];
+  #inboxAt = 0;
   #ref = true;
 
   constructor(type: unknown, listener?: unknown) {
@@ -262,7 +264,10 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
 
   #host(): EngineHost {
     // The drop-in never asks for the error queue: dgram reports ICMP errors on connected sockets only.
-    return { deliver: (v) => { this.#deliver(v); return true; }, reportError: (e) => this.#reportError(e), reportIcmpError: () => {} };
+    return {
+      deliver: (v) => this.#deliver(v), deliverNext: () => this.#deliverNext(),
+      reportError: (e) => this.#reportError(e), reportIcmpError: () => {},
+    };
   }
 
   #install(engine: Engine, family: 4 | 6): void {
@@ -302,23 +307,43 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
 
   // --- receive --------------------------------------------------------------
 
-  // The read copied out (copyDatagrams): each datagram is a view of the copy, which the listener may keep.
-  #deliver(view: BatchView): void {
-    if (this.#closed || this.listenerCount('message') === 0) return;
-    const data = view.copyDatagrams();
-    const { message, peers } = view; // message is a getter: read once, not per datagram
-    let thrown: unknown[] | null = null;
-    for (let i = 0; i < data.length; i++) {
-      if (this.#closed) break;
+  // dgram hands out each datagram in a callback of the event loop of its
+  // own (UDPWrap::OnRecv, one MakeCallback each), in memory of its own: its
+  // listeners' nextTicks and promise jobs run before the next datagram, and
+  // a message's buffer holds that datagram alone, at offset 0 (libraries
+  // read msg.buffer, as osc does for blobs). So a read is copied out here,
+  // one ArrayBuffer per datagram, while the view is live, and the datagrams
+  // wait in #inbox; the engine ends the wake-up and hands them out one per
+  // callback scope (deliverNext), before it reads again.
+  #deliver(view: BatchView): boolean {
+    if (this.#closed || this.listenerCount('message') === 0) return true;
+    const { data, offsets, lengths, message, peers } = view; // getters: read once, not per datagram
+    for (let i = 0; i < view.count; i++) {
+      const at = offsets[i], len = lengths[i];
+      const msg = Buffer.allocUnsafeSlow(len);
+      msg.set(data.subarray(at, at + len));
       const peer = peers[message[i]];
-      try {
-        this.emit('message', data[i], { address: nodeAddress(peer.address), family: peer.family, port: peer.port, size: data[i].length });
-      } catch (err) {
-        (thrown ??= []).push(err);
-      }
+      this.#inbox.push(msg, { address: nodeAddress(peer.address), family: peer.family, port: peer.port, size: len });
     }
-    // A throwing listener does not cost the datagrams after it.
-    rethrow(thrown);
+    return this.#inbox.length === 0;
+  }
+
+  /**
+   * Emits the next datagram #deliver kept; returns whether more wait. What a
+   * listener throws goes to the engine's caller, and on to the process.
+   */
+  #deliverNext(): boolean {
+    const inbox = this.#inbox, at = this.#inboxAt;
+    if (this.#closed || at >= inbox.length) {
+      inbox.length = 0;
+      this.#inboxAt = 0;
+      return false;
+    }
+    const msg = inbox[at] as Buffer, rinfo = inbox[at + 1] as dgram.RemoteInfo;
+    inbox[at] = inbox[at + 1] = null; // nothing is kept once handed out
+    this.#inboxAt = at + 2;
+    this.emit('message', msg, rinfo);
+    return this.#inboxAt < inbox.length;
   }
 
   #reportError(err: Error): void {
@@ -548,6 +573,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     }
     this.#healthCheck();
     this.#closed = true;
+    this.#inbox.length = 0;
     const emitClose = () => process.nextTick(() => this.emit('close'));
     if (this.#batcher === null) emitClose();
     // What dgram would already have handed to the kernel goes now; 'close'

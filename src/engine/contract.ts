@@ -163,6 +163,13 @@ export interface EngineHost {
    * which they do only once the read loop hands back to the event loop.
    */
   deliver(view: BatchView): boolean;
+  /**
+   * Hands out the next datagram that deliver() kept back, in a callback of
+   * the event loop of its own (nextTicks and promise jobs run before the next
+   * one, as with node:dgram); returns whether more wait. A host that keeps
+   * datagrams back returns false from deliver(), and has this.
+   */
+  deliverNext?(): boolean;
   /** Reports an error not tied to a write (a failed read, an ICMP error on a connected socket). */
   reportError(err: Error): void;
   /** Reports an entry of the error queue (receiveErrors). */

@@ -18,7 +18,7 @@ import { Destinations } from '../../src/compat/destinations';
 import { dgramSendError, SendBatcher, type SendCallback } from '../../src/compat/send-batcher';
 import type { WriteJob } from '../../src/engine/contract';
 import { GSODisabledError, notRunning } from '../../src/errors';
-import { compatStats, createSocket, type SocketOptions } from '../../src/index';
+import { BatchSocket, compatStats, createSocket, type SocketOptions } from '../../src/index';
 import { parseAddress } from '../../src/wire/sockaddr';
 import { payload, until } from '../helpers';
 import { netnsUnavailable, TwoHosts } from '../netns';
@@ -769,6 +769,61 @@ describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
     const c = r.socket('c', 'udp6');
     c.send('mapped', port4, '::ffff:127.0.0.1', r.cb('c', 'sent'));
     await r.until('rx4', 'message', 2);
+  });
+
+  /** Writes `texts` to 127.0.0.1:port in one sendmmsg, so all are queued before the receiver reads any. */
+  async function queued(r: Recorder, port: number, texts: string[]): Promise<void> {
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    r.name('tx', tx.address().port);
+    await tx.writeBatchTo(texts.map((t) => Buffer.from(t)), '127.0.0.1', port);
+    await tx.close();
+  }
+
+  parity('nextTicks and promise jobs of a listener run before the next datagram, as with one callback per datagram', async (r) => {
+    const [s, port] = await receiver(r);
+    s.removeAllListeners('message');
+    s.on('message', async (m) => {
+      const n = m.toString();
+      r.log('rx', 'start', n);
+      process.nextTick(() => r.log('rx', 'tick', n));
+      queueMicrotask(() => r.log('rx', 'microtask', n));
+      await null;
+      r.log('rx', 'end', n);
+    });
+    await queued(r, port, ['0', '1', '2']);
+    await r.until('rx', 'end', 3);
+  });
+
+  parity('each message owns its memory: the datagram alone, at offset 0 of a buffer of its own', async (r) => {
+    const [s, port] = await receiver(r);
+    const kept: Buffer[] = [];
+    s.on('message', (m) => {
+      r.log('rx', 'memory', m.length, m.byteOffset, m.buffer.byteLength);
+      kept.push(m);
+    });
+    await queued(r, port, ['hello', 'world!', 'x'.repeat(3000)]);
+    await r.until('rx', 'memory', 3);
+    // Kept messages are not overwritten by later reads.
+    await queued(r, port, ['later']);
+    await r.until('rx', 'memory', 4);
+    r.log('rx', 'kept', kept.map((m) => m.toString().slice(0, 6)));
+  });
+
+  parity('a listener that throws: the exception reaches the process, and the next datagram still comes', async (r) => {
+    const [s, port] = await receiver(r);
+    const uncaught = (e: Error) => r.log('process', 'uncaughtException', e.message);
+    const listeners = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', uncaught);
+    try {
+      s.on('message', (m) => { if (m.toString() === 'boom') throw new Error('listener threw'); });
+      await queued(r, port, ['boom', 'after']);
+      await r.until('rx', 'message', 2);
+      await r.until('process', 'uncaughtException');
+    } finally {
+      process.off('uncaughtException', uncaught);
+      for (const l of listeners) process.on('uncaughtException', l);
+    }
   });
 
   parity('buffer sizes', async (r) => {

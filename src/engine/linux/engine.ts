@@ -228,8 +228,14 @@ export class LinuxEngine implements Engine {
     }
   }
 
-  #onPoll(status: number, events: number): void {
-    if (this.#closed) return;
+  /**
+   * The poll's callback. It returns true when the host kept datagrams back
+   * to hand out one per callback scope (EngineHost.deliverNext): the addon
+   * then calls again with HAND_OUT, in a fresh scope, until it returns false.
+   */
+  #onPoll(status: number, events: number): boolean {
+    if (status === abi.POLL_HAND_OUT) return !this.#closed && (this.#host.deliverNext?.() ?? false);
+    if (this.#closed) return false;
     // Every report is made, whatever one before it threw ('error' without a
     // listener, or an 'icmpError' listener); what they threw is rethrown last.
     let thrown: unknown[] | null = null;
@@ -265,11 +271,14 @@ export class LinuxEngine implements Engine {
       if (this.#errors === null) {
         report(() => this.#host.reportError(pending !== 0 ? systemError(pending, 'recvmmsg') : systemError(status, 'uv_poll')));
       }
-    } else {
-      if (events & POLL_WRITABLE) this.#sender.pump();
-      if (events & POLL_READABLE) this.#receiver.read(() => this.#reading && !this.#closed, () => this.setReading(false));
+      rethrow(thrown);
+      return false;
     }
+    if (events & POLL_WRITABLE) this.#sender.pump();
+    const heldBack = (events & POLL_READABLE) !== 0 &&
+      this.#receiver.read(() => this.#reading && !this.#closed, () => this.setReading(false));
     rethrow(thrown);
+    return heldBack && this.#host.deliverNext !== undefined;
   }
 
   /** The socket's pending error (SO_ERROR, which reading clears) as a negative errno, or 0. */

@@ -191,12 +191,13 @@ export class Receiver {
 
   /**
    * Reads while `active()` holds, up to READ_BUDGET recvmmsg calls, handing
-   * each read to the host; `stop()` when reading cannot go on.
+   * each read to the host; `stop()` when reading cannot go on. Returns
+   * whether the host held the last read back (its deliver() returned false).
    */
-  read(active: () => boolean, stop: () => void): void {
+  read(active: () => boolean, stop: () => void): boolean {
     const slots = this.#config.batchSize;
     for (let k = 0; k < READ_BUDGET && active(); k++) {
-      if (this.#recv === null) return;
+      if (this.#recv === null) return false;
       // A listener may have changed the slot size (setOffload) during the last delivery.
       const recv = this.#memory();
       let n: number;
@@ -211,17 +212,17 @@ export class Receiver {
         if (recv.arena.byteLength > 0) {
           stop();
           this.#host.reportError(err as Error);
-          return;
+          return false;
         }
         this.#addon.ringRelease(recv.ring);
         this.#recv = this.#registerReceiveMemory();
         this.#host.reportError(receiveMemoryError(err as Error));
-        return;
+        return false;
       }
       if (n < 0) {
         if (n !== -EAGAIN && !this.#metIcmpError(n)) this.#host.reportError(systemError(n, 'recvmmsg'));
         else this.#finishGroOff();
-        return;
+        return false;
       }
       this.#counts.recvCalls++;
       try {
@@ -230,7 +231,7 @@ export class Receiver {
         // A control message the kernel should never write (ControlMessageError):
         // an error of this read, as a failed recvmmsg would be, not a crash.
         this.#host.reportError(err as Error);
-        return;
+        return false;
       }
       recv.view.live = true;
       let more: boolean;
@@ -242,14 +243,16 @@ export class Receiver {
       // Fewer messages than asked for: the queue is empty, skip the EAGAIN call.
       if (n < slots) {
         this.#finishGroOff();
-        return;
+        return !more;
       }
-      // A consumer that runs on promise jobs (for await) sees this read only
-      // once the wake-up ends: reading on would pile reads up in its queue
-      // ahead of it, and keep timers waiting while it does. The poll is
-      // level-triggered, so the next loop turn reads on.
-      if (!more) return;
+      // A consumer that runs on promise jobs (for await), or the drop-in's
+      // listeners, one callback scope per datagram, see this read only once
+      // the wake-up ends: reading on would pile reads up ahead of them, and
+      // keep timers waiting while it does. The poll is level-triggered, so
+      // the next loop turn reads on.
+      if (!more) return true;
     }
+    return false;
   }
 
   // Turns the kernel's per-message results into the view's messages.
