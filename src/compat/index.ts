@@ -7,6 +7,7 @@ import * as dgram from 'node:dgram';
 import { dropInUnsupported } from '../errors';
 import { binding } from '../kernel/native';
 import { useBatchPath } from '../kernel/probe';
+import { nodeCreateSocket } from './node-dgram';
 import { CompatSocket, type CompatStats, type MessageListener, type SocketOptions } from './socket';
 
 export type { CompatStats, MessageListener, SocketOptions };
@@ -23,7 +24,7 @@ export function createSocket(type: dgram.SocketType | SocketOptions, listener?: 
   if (batching) return new CompatSocket(type, listener);
   // dgram before Node 22.12 would ignore reusePort without a word.
   if (options?.reusePort && !dgramHasReusePort()) throw dropInUnsupported('reusePort without batching (or before Node 22.12)');
-  return dgram.createSocket(type as dgram.SocketOptions, listener);
+  return nodeCreateSocket(type as dgram.SocketOptions, listener);
 }
 
 function dgramHasReusePort(): boolean {

@@ -2,11 +2,12 @@
 // per system call. It serves systems without the addon (anything but Linux),
 // kernels without recvmmsg/sendmmsg, and `batching: false`. It offers no
 // offload, and reports so.
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { BatchView } from '../batch';
 import { emptyCounts, writeTooLarge, type BindOptions, type Engine, type EngineHost, type SocketStats, type WriteJob } from './contract';
 import { notRunning, queueFull, unsupported } from '../errors';
 import type { Capabilities } from '../kernel/probe';
+import { nodeCreateSocket } from '../compat/node-dgram';
 import { cutMessages } from '../offload/spans';
 import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
 
@@ -163,7 +164,7 @@ export function openDgram(o: BindOptions, host: EngineHost): Promise<DgramEngine
   const raw: string[] = (['mark', 'bindToDevice', 'ttl', 'tos'] as const).filter((k) => o[k] !== undefined);
   if (o.dontFragment) raw.push('dontFragment');
   if (raw.length > 0) return Promise.reject(unsupported(`${raw.join(', ')} need the batch path (Linux with the native addon)`));
-  const sock = createSocket({
+  const sock = nodeCreateSocket({
     type: o.type,
     reuseAddr: o.reuseAddr,
     ipv6Only: o.ipv6Only,
