@@ -102,7 +102,7 @@ function peerOpt(text: string): Peer {
 
 const COMMANDS: Record<string, Command> = {
   bench: {
-    summary: 'loopback throughput: node:dgram, batchgram and a C reference side by side',
+    summary: 'loopback throughput and the drop-in\'s costs: node:dgram, batchgram and a C reference side by side',
     help: `Usage: batchgram bench [--size N[,N...]] [--duration SECONDS] [--impl LIST] [--peer same|c] [--json] [--svg FILE]
 
 Runs a receiver and a sender process on 127.0.0.1 for each implementation
@@ -120,6 +120,11 @@ relay and c-relay forward from the C GSO sender to the C GRO receiver
 rr-dgram and rr-compat are request/response: an echo server written for
 node:dgram (on node:dgram, and on batchgram's createSocket) answering clients
 that keep requests in flight; rx is transactions, ×dgram against rr-dgram.
+The cost rows run the same dgram code on node:dgram (-dgram) and on the
+drop-in (-compat) and print its figures over node:dgram's: create-* (CPU per
+socket created, bound, sending one datagram and closed), sockets-* (memory
+that 200 bound sockets add) and pingpong-* (round trip and CPU with one
+request in flight).
 
 Options:
   --size N[,N...]     datagram payload bytes, 1-${MAX_IPV4_PAYLOAD} (default 1200)

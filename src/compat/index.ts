@@ -1,8 +1,6 @@
 // The dgram drop-in's public face: `createSocket` in place of node:dgram's,
-// and `compatStats`. Where there is no batch path (no addon, not Linux), with
-// `batching: false` and in cluster workers, createSocket returns a genuine
-// node:dgram socket.
-import cluster from 'node:cluster';
+// and `compatStats`. Where there is no batch path (no addon, not Linux) and
+// with `batching: false`, createSocket returns a genuine node:dgram socket.
 import * as dgram from 'node:dgram';
 import { dropInUnsupported } from '../errors';
 import { binding } from '../kernel/native';
@@ -14,13 +12,14 @@ export type { CompatStats, MessageListener, SocketOptions };
 
 /**
  * dgram.createSocket with batching underneath: the same arguments, events
- * and errors. Where batching is unavailable (no addon, not Linux), with
- * `batching: false`, and in cluster workers (where dgram shares the primary's
- * socket), it returns a node:dgram socket.
+ * and errors. Where batching is unavailable (no addon, not Linux) and with
+ * `batching: false`, it returns a node:dgram socket. In a cluster worker it
+ * binds as dgram does there (cluster.ts): a socket of its own when exclusive
+ * or reusePort, else the primary's, batched either way.
  */
 export function createSocket(type: dgram.SocketType | SocketOptions, listener?: MessageListener): dgram.Socket {
   const options = type !== null && typeof type === 'object' ? type : undefined;
-  const batching = !cluster.isWorker && useBatchPath(binding, options?.batching);
+  const batching = useBatchPath(binding, options?.batching);
   if (batching) return new CompatSocket(type, listener);
   // dgram before Node 22.12 would ignore reusePort without a word.
   if (options?.reusePort && !dgramHasReusePort()) throw dropInUnsupported('reusePort without batching (or before Node 22.12)');

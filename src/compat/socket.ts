@@ -26,6 +26,7 @@ import { abi, binding } from '../kernel/native';
 import { encodeSockaddr, maxPayloadTo, type ParsedAddress } from '../wire/sockaddr';
 import { HOST_LITTLE_ENDIAN } from '../wire/byteorder';
 import { ANY4, ANY6, DEFAULT_LOOKUP_SKIPS_IP, inFamily, ip4, ip6, nodeAddress } from './address';
+import { askPrimary, sharedByPrimary, sharedFlags, type SharedHandle, type SharedRequest } from './cluster';
 import { handleType } from './descriptor';
 import { asBytes, BUFFER_TYPES, bufferList, sliceBuffer, validateNumber, validatePort, validateString, validateUint32 } from './arguments';
 
@@ -103,6 +104,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   #connectedPayload = MAX_IPV4_PAYLOAD;
   #queue: Array<() => void> | undefined;
   #closed = false;
+  /** In a cluster worker, the primary's socket that this one reads and writes through a duplicate of. */
+  #shared: SharedHandle | null = null;
   /** The datagrams of a read waiting to be emitted, each followed by its rinfo (see #deliver). */
   readonly #inbox: Array<Buffer | dgram.RemoteInfo | null> = [];
   #inboxAt = 0;
@@ -196,7 +199,15 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     // before bind() returns, as in dgram; a refused one leaves the socket
     // binding, so a second bind() is ERR_SOCKET_ALREADY_BOUND there too.
     const fd = port !== null && typeof port === 'object' ? (port as { fd?: unknown }).fd : undefined;
+    const exclusive = port !== null && typeof port === 'object' && !!(port as dgram.BindOptions).exclusive;
+    const reusePort = !!this.#options?.reusePort;
     if (typeof fd === 'number' && (fd | 0) === fd && fd > 0) {
+      // In a cluster worker the descriptor is the primary's to open, as with dgram.
+      if (sharedByPrimary(exclusive, false)) {
+        this.#askPrimary({ address: null, port: null, addressType: this.type, fd, flags: null },
+          (errno) => systemError(errno, 'open'));
+        return this;
+      }
       this.#adopt(fd);
       this.#startListening();
       return this;
@@ -224,10 +235,15 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
         if (this.#engine !== null) throw systemError(-EINVAL, 'bind');
         const local = inFamily(ip, this.#family);
         if (local === null) throw systemError(-EINVAL, 'bind');
-        // Like the kernel (via libuv), a port is read as a 16-bit number.
         const o = this.#options;
+        if (sharedByPrimary(exclusive, reusePort)) {
+          this.#askPrimary({ address: ip, port: port as number, addressType: this.type, fd: -1,
+            flags: sharedFlags(!!o?.reuseAddr, !!o?.ipv6Only) }, (errno) => errorWithHostPort(errno, 'bind', ip, port));
+          return;
+        }
+        // Like the kernel (via libuv), a port is read as a 16-bit number.
         this.#open(this.#family, local, (Number(port || 0) >>> 0) & 0xffff,
-          !!o?.reuseAddr, !!o?.reusePort, !!o?.ipv6Only);
+          !!o?.reuseAddr, reusePort, !!o?.ipv6Only);
       } catch (e) {
         this.#bindState = Bind.Unbound;
         this.emit('error', errorWithHostPort(errnoOf(e), 'bind', ip, port));
@@ -250,9 +266,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     const type = handleType(fd);
     if (type !== 'UDP') throw invalidFdType(type);
     let engine: Engine | undefined;
-    const o = dropInEngineOptions(this.#family, this.#family === 4 ? ANY4 : ANY6, 0, false, false, false);
     try {
-      engine = adoptBatchEngine(binding!, fd, o, this.#host());
+      engine = this.#adoptEngine(fd);
       engine.setIntOption(abi.SOL_SOCKET, abi.SO_REUSEADDR, 1, 'SO_REUSEADDR');
     } catch (e) {
       engine?.close();
@@ -260,6 +275,42 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     }
     // The descriptor's own family decides its options, whatever the socket's type.
     this.#install(engine, engine.address().family === 'IPv4' ? 4 : 6);
+  }
+
+  /** An engine over a duplicate of `fd`, used as it is. */
+  #adoptEngine(fd: number): Engine {
+    const o = dropInEngineOptions(this.#family, this.#family === 4 ? ANY4 : ANY6, 0, false, false, false);
+    return adoptBatchEngine(binding!, fd, o, this.#host());
+  }
+
+  // The primary binds (or opens) the socket and hands this worker a
+  // descriptor of it, kept until close() so that the primary knows the socket
+  // is in use; the engine works on a duplicate, as for bind({ fd }), without
+  // changing the socket's options.
+  #askPrimary(request: SharedRequest, bindError: (errno: number) => Error): void {
+    askPrimary(this, request, (errno, handle) => {
+      if (errno) {
+        this.#bindState = Bind.Unbound;
+        this.emit('error', bindError(errno));
+        return;
+      }
+      if (this.#closed) {
+        handle.close();
+        return;
+      }
+      let engine: Engine;
+      try {
+        engine = this.#adoptEngine(handle.fd);
+      } catch (e) {
+        handle.close();
+        this.#bindState = Bind.Unbound;
+        this.emit('error', systemError(errnoOf(e), 'open'));
+        return;
+      }
+      this.#shared = handle;
+      this.#install(engine, engine.address().family === 'IPv4' ? 4 : 6);
+      this.#startListening();
+    });
   }
 
   #host(): EngineHost {
@@ -579,6 +630,9 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     // What dgram would already have handed to the kernel goes now; 'close'
     // follows the results of the sends made before it, as with dgram.
     else this.#batcher.close(emitClose);
+    // The primary's descriptor first: the engine then finds it closed and
+    // closes only its duplicate, so no descriptor is closed twice.
+    this.#shared?.close();
     this.#engine?.close();
     return this;
   }

@@ -128,6 +128,52 @@ describe('bench', () => {
     assert.equal(msgs.vsDgram, null, 'no node:dgram row in this run');
   });
 
+  test('the cost rows run and report their figures, each over its node:dgram twin\'s, against issue 20\'s targets', async () => {
+    const impls = ['create-dgram', 'create-compat', 'sockets-dgram', 'sockets-compat', 'pingpong-dgram', 'pingpong-compat'];
+    const r = await run(['bench', '--duration', '0.3', '--size', '64', '--impl', impls.join(','), '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const { rows } = JSON.parse(r.stdout) as { rows: BenchRow[] };
+    assert.deepEqual(rows.map((x) => x.impl), impls);
+    const figures: Record<string, [string, number | null][]> = {
+      create: [['cpuPerSocket', 2]],
+      sockets: [['rssAdded', 2], ['externalAdded', 2]],
+      pingpong: [['roundTrip', 1.2], ['cpuPerRoundTrip', null]],
+    };
+    for (let i = 0; i < rows.length; i += 2) {
+      const [dgram, compat] = [rows[i], rows[i + 1]];
+      const kind = dgram.impl.split('-')[0];
+      for (const x of [dgram, compat]) {
+        const what = `${x.impl}: ${JSON.stringify(x)}`;
+        assert.equal(x.error, null, what);
+        assert.deepEqual(x.costs!.map((c) => c.figure), figures[kind].map(([f]) => f), what);
+        for (const c of x.costs!) assert.ok(typeof c.value === 'number' && Number.isFinite(c.value), what);
+        if (kind !== 'sockets') assert.ok(x.costs!.every((c) => c.value! > 0), what);
+      }
+      // Memory added may be nothing at all for node:dgram; the other figures are never 0.
+      assert.ok(dgram.costs!.every((c) => c.target === null && c.met === null && (c.vsDgram === 1 || c.value! <= 0)));
+      compat.costs!.forEach((c, k) => {
+        const base = dgram.costs![k].value!;
+        assert.equal(c.target, figures[kind][k][1]);
+        if (base > 0) assert.ok(Math.abs(c.vsDgram! - c.value! / base) < 1e-9, JSON.stringify(c));
+        else assert.equal(c.vsDgram, null);
+        assert.equal(c.met, c.target === null || c.vsDgram === null ? null : c.vsDgram <= c.target);
+      });
+    }
+    const [, create, , sockets, , pingpong] = rows;
+    assert.ok(create.tx!.datagrams > 0, 'sockets were created and closed');
+    assert.equal(sockets.tx!.datagrams, 200);
+    assert.ok(pingpong.tx!.transactions! > 0 && pingpong.tx!.transactions! <= pingpong.rx!.datagrams);
+  });
+
+  test('the cost rows print a table of their own', async () => {
+    const r = await run(['bench', '--duration', '0.3', '--size', '64', '--impl', 'pingpong-dgram,pingpong-compat']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^cost row +size +figure +value +×dgram +target$/m);
+    assert.match(r.stdout, /^pingpong-dgram +64 +round trip, one request in flight \(µs\) +[\d.]+ +1\.00×$/m);
+    assert.match(r.stdout, /^pingpong-compat +64 +round trip, one request in flight \(µs\) +[\d.]+ +[\d.]+× +≤ 1\.2× (met|missed)$/m);
+    assert.doesNotMatch(r.stdout, /^impl +size +rx Mdgram/m, 'no throughput table without throughput rows');
+  });
+
   test('--duration 1 --impl relay,c-relay --json: forwarded figures and the ratio to the C relay', async () => {
     const r = await run(['bench', '--duration', '1', '--impl', 'relay,c-relay', '--json']);
     assert.equal(r.status, 0, r.stderr);

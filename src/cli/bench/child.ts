@@ -17,9 +17,11 @@ import * as nodeDgram from 'node:dgram';
 import { createInterface } from 'node:readline';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { isQueueFull } from '../../errors';
 import { socketTypeFor, stopSignal, WRITES_PER_YIELD } from '../common';
-import { NODE_IMPLS, NODE_RELAY, type ChildCounts, type ChildEvent, type NodeImpl } from './protocol';
+import { costKind, NODE_IMPLS, NODE_RELAY, SOCKETS_HELD, type ChildCounts, type ChildEvent, type NodeImpl } from './protocol';
 import { BatchSocket, compatStats, createSocket, GSODisabledError, type Batch, type BatchView } from '../../index';
 
 /** Same as udpref's SOCKBUF: so that no implementation is buffer-starved. */
@@ -94,13 +96,14 @@ function arrived(t: Tally, datagrams: number, bytes: number): void {
 }
 
 /**
- * The dgram code of dgramReceiver, echoServer and dgramSend runs unchanged on
- * either module: node:dgram for 'dgram' and 'rr-dgram', batchgram's drop-in
- * for 'dgram-compat' and 'rr-compat'.
+ * The dgram code of dgramReceiver, echoServer, dgramSend and the cost rows
+ * runs unchanged on either module: node:dgram for 'dgram' and the '-dgram'
+ * rows, batchgram's drop-in for the '-compat' rows.
  */
-const dgramModule = (impl: string) => (impl === 'dgram-compat' || impl === 'rr-compat' ? { createSocket } : nodeDgram);
+type DgramModule = { createSocket(options: nodeDgram.SocketOptions): nodeDgram.Socket };
+const dgramModule = (impl: string): DgramModule => (impl.endsWith('-compat') ? { createSocket } : nodeDgram);
 const isDgram = (impl: string) => impl === 'dgram' || impl === 'dgram-compat';
-const isEcho = (impl: string) => impl === 'rr-dgram' || impl === 'rr-compat';
+const isEcho = (impl: string) => impl === 'rr-dgram' || impl === 'rr-compat' || costKind(impl as NodeImpl) === 'pingpong';
 
 /** System calls and messages: the drop-in counts them; node:dgram makes one per datagram. */
 function dgramCalls(sock: nodeDgram.Socket, datagrams: number, recv: boolean): { calls: number; messages: number } {
@@ -109,8 +112,8 @@ function dgramCalls(sock: nodeDgram.Socket, datagrams: number, recv: boolean): {
   return recv ? { calls: s.recvCalls, messages: s.messagesIn } : { calls: s.sendCalls, messages: s.messagesOut };
 }
 
-async function dgramReceiver(a: Args, t: Tally): Promise<Receiver> {
-  const sock = dgramModule(a.impl).createSocket({ type: socketTypeFor(a.address), recvBufferSize: SOCKET_BUFFER });
+async function dgramReceiver(a: Args, t: Tally, module = dgramModule(a.impl)): Promise<Receiver> {
+  const sock = module.createSocket({ type: socketTypeFor(a.address), recvBufferSize: SOCKET_BUFFER });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(a.port, a.address, () => { sock.off('error', reject); resolve(); });
@@ -124,8 +127,8 @@ async function dgramReceiver(a: Args, t: Tally): Promise<Receiver> {
 }
 
 /** A request/response server as written for node:dgram: every request is answered with its own bytes. */
-async function echoServer(a: Args, t: Tally): Promise<Receiver> {
-  const sock = dgramModule(a.impl).createSocket({ type: socketTypeFor(a.address), recvBufferSize: SOCKET_BUFFER });
+async function echoServer(a: Args, t: Tally, module = dgramModule(a.impl)): Promise<Receiver> {
+  const sock = module.createSocket({ type: socketTypeFor(a.address), recvBufferSize: SOCKET_BUFFER });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(a.port, a.address, () => { sock.off('error', reject); resolve(); });
@@ -185,7 +188,10 @@ function drained(t: Tally): Promise<void> {
 async function receive(a: Args): Promise<void> {
   const t: Tally = { datagrams: 0, bytes: 0, first: 0, last: 0 };
   const stop = stopRequested();
-  const rx = isEcho(a.impl) ? await echoServer(a, t) : isDgram(a.impl) ? await dgramReceiver(a, t) : await batchReceiver(a, t);
+  // The create and sockets rows measure their sender: node:dgram is the other side of both.
+  const kind = costKind(a.impl as NodeImpl);
+  const rx = kind === 'create' ? await dgramReceiver(a, t, nodeDgram) : kind === 'sockets' ? await echoServer(a, t, nodeDgram)
+    : isEcho(a.impl) ? await echoServer(a, t) : isDgram(a.impl) ? await dgramReceiver(a, t) : await batchReceiver(a, t);
   // CPU is counted from here: Node's own start-up is not the data path.
   const cpu0 = process.cpuUsage();
   emit({ event: 'ready', port: rx.port });
@@ -414,6 +420,95 @@ async function requestClients(a: Args, until: () => boolean): Promise<Sent> {
   return { datagrams: sent, calls, messages, transactions };
 }
 
+// --- Cost rows (senders) -----------------------------------------------------
+
+/** One socket's life, as short-lived dgram code lives it: create, bind, send one datagram, close. */
+async function createToClose(a: Args, until: () => boolean): Promise<Sent> {
+  const module = dgramModule(a.impl);
+  const buf = Buffer.alloc(a.size, 0x61);
+  let sockets = 0;
+  while (!until()) {
+    await new Promise<void>((resolve, reject) => {
+      const sock = module.createSocket({ type: socketTypeFor(a.address) });
+      sock.once('error', reject);
+      sock.bind(0, a.address, () => sock.send(buf, a.port, a.address, (err) => (err ? reject(err) : sock.close(resolve))));
+    });
+    sockets++;
+  }
+  return { datagrams: sockets, calls: sockets, messages: sockets };
+}
+
+/** process.memoryUsage() after full collections, so that only memory still held is counted. */
+function heldMemory(): NodeJS.MemoryUsage {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  return process.memoryUsage();
+}
+
+/**
+ * SOCKETS_HELD sockets bound, each having sent one datagram and received its
+ * echo, so both directions' memory is in use: the memory they add. One socket
+ * opened and closed first leaves out what the first socket of a process sets
+ * up once.
+ */
+async function holdSockets(a: Args): Promise<Sent & { rssAdded: number; externalAdded: number }> {
+  const module = dgramModule(a.impl);
+  const buf = Buffer.alloc(a.size, 0x61);
+  const type = socketTypeFor(a.address);
+  const open = (): Promise<nodeDgram.Socket> => new Promise((resolve, reject) => {
+    const sock = module.createSocket({ type });
+    sock.once('error', reject);
+    sock.once('message', () => resolve(sock));
+    sock.bind(0, a.address, () => sock.send(buf, a.port, a.address));
+  });
+  await new Promise<void>((resolve) => void open().then((s) => s.close(resolve)));
+  const before = heldMemory();
+  const socks = await Promise.all(Array.from({ length: SOCKETS_HELD }, open));
+  const after = heldMemory();
+  for (const s of socks) s.close();
+  return {
+    datagrams: SOCKETS_HELD, calls: SOCKETS_HELD, messages: SOCKETS_HELD,
+    rssAdded: after.rss - before.rss, externalAdded: after.external - before.external,
+  };
+}
+
+/** A client with one request in flight: the next goes when the answer came (or after RR_LOST_MS, taken as lost). */
+async function pingPong(a: Args, until: () => boolean): Promise<Sent> {
+  const sock = dgramModule(a.impl).createSocket({ type: socketTypeFor(a.address) });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.connect(a.port, a.address, () => { sock.off('error', reject); resolve(); });
+  });
+  const buf = Buffer.alloc(a.size, 0x61);
+  let sent = 0, answered = 0;
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    let seen = 0;
+    const timer = setInterval(() => {
+      if (answered === seen) ask();
+      seen = answered;
+    }, RR_LOST_MS);
+    const ask = () => {
+      if (until()) {
+        clearInterval(timer);
+        resolve();
+        return;
+      }
+      sent++;
+      sock.send(buf);
+    };
+    sock.on('message', () => {
+      answered++;
+      ask();
+    });
+    ask();
+  });
+  sock.close();
+  return { datagrams: sent, calls: sent, messages: sent, transactions: answered };
+}
+
 async function send(a: Args): Promise<void> {
   let stopped = false;
   void stopRequested().then(() => { stopped = true; });
@@ -421,10 +516,13 @@ async function send(a: Args): Promise<void> {
   const end = start + a.duration * 1e3;
   const cpu0 = process.cpuUsage();
   const until = () => stopped || performance.now() >= end;
-  const s = isEcho(a.impl) ? await requestClients(a, until) : isDgram(a.impl) ? await dgramSend(a, until) : await batchSend(a, until);
+  const kind = costKind(a.impl as NodeImpl);
+  const s: Sent & { rssAdded?: number; externalAdded?: number } = kind === 'create' ? await createToClose(a, until)
+    : kind === 'sockets' ? await holdSockets(a) : kind === 'pingpong' ? await pingPong(a, until)
+      : isEcho(a.impl) ? await requestClients(a, until) : isDgram(a.impl) ? await dgramSend(a, until) : await batchSend(a, until);
+  const { datagrams, calls, messages, ...extra } = s;
   const done: ChildCounts = {
-    datagrams: s.datagrams, bytes: s.datagrams * a.size, seconds: (performance.now() - start) / 1e3,
-    ...cpuSince(cpu0), calls: s.calls, messages: s.messages, ...(s.transactions === undefined ? {} : { transactions: s.transactions }),
+    datagrams, bytes: datagrams * a.size, seconds: (performance.now() - start) / 1e3, ...cpuSince(cpu0), calls, messages, ...extra,
   };
   emit({ event: 'done', ...done });
 }

@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { C_IMPLS, C_MATCH, isCImpl, isRelay, type CImpl, type ChildCounts, type ChildEvent, type Impl, type NodeImpl, type RelayImpl, RELAY_IMPLS } from './protocol';
-import { compare, fixed, legend, machine, row, svgChart, table, type BenchRow, type Measured } from './report';
+import { C_IMPLS, C_MATCH, isCImpl, isCost, isRelay, type CImpl, type CostImpl, type ChildCounts, type ChildEvent, type Impl, type NodeImpl, type RelayImpl, RELAY_IMPLS } from './protocol';
+import { compare, costSummary, fixed, legend, machine, row, svgChart, table, type BenchRow, type Measured } from './report';
 import { stopSignal } from '../common';
 
 export { IMPLS, type Impl } from './protocol';
@@ -310,7 +310,7 @@ class Progress {
 
   /** A finished run, or null for one cut short by Ctrl-C. */
   finish(r: BenchRow | null): void {
-    const what = r === null ? 'interrupted' : r.error !== null ? `failed: ${r.error}`
+    const what = r === null ? 'interrupted' : r.error !== null ? `failed: ${r.error}` : isCost(r.impl) ? costSummary(r)
       : `${isRelay(r.impl) ? 'forwarded' : 'rx'} ${fixed(r.rxDatagramsPerSecond, 3, 1e6)} Mdgram/s (${fixed(r.rxGbitPerSecond, 2)} Gbit/s), ` +
         `offered ${fixed(r.offeredDatagramsPerSecond, 3, 1e6)} Mdgram/s, loss ${fixed(r.loss, 1, 0.01)}%`;
     process.stderr.write(`${this.#tty ? '\r\x1b[K' : ''}${this.#label}: ${what}\n`);
@@ -351,7 +351,9 @@ export async function runBench(o: BenchOptions): Promise<number> {
     process.stdout.write(`${table(rows)}\n\n${[...legend(rows, o.peer), ...(note === null ? [] : [note])].join('\n')}\n`);
   }
   if (o.svg !== undefined) {
-    writeFileSync(o.svg, svgChart(rows, o.impls.filter((i) => rows.some((r) => r.impl === i)), [...new Set(rows.map((r) => r.size))]));
+    // The chart is of datagrams/s: the cost rows are not in it.
+    const charted = o.impls.filter((i): i is Exclude<Impl, CostImpl> => !isCost(i) && rows.some((r) => r.impl === i));
+    writeFileSync(o.svg, svgChart(rows.filter((r) => !isCost(r.impl)), charted, [...new Set(rows.map((r) => r.size))]));
     process.stderr.write(`wrote ${o.svg}\n`);
   }
   if (stopped) return 130; // as a shell reports a command ended by SIGINT

@@ -8,8 +8,24 @@
  * rr-dgram and rr-compat are request/response: an echo server written for
  * node:dgram (on node:dgram, and on the drop-in) answering many clients that
  * keep requests in flight; the clients are the same batchgram process for both.
+ * The cost rows (COST_IMPLS) follow.
  */
-export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-zero', 'gso-msgs', 'rr-dgram', 'rr-compat'] as const;
+export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-zero', 'gso-msgs', 'rr-dgram', 'rr-compat',
+  'create-dgram', 'create-compat', 'sockets-dgram', 'sockets-compat', 'pingpong-dgram', 'pingpong-compat'] as const;
+/**
+ * Cost rows: what the drop-in costs where dgram code does little, the same
+ * code on node:dgram (-dgram) and on createSocket (-compat). create: sockets
+ * created, bound, sending one datagram and closed, one after another (CPU per
+ * socket); sockets: SOCKETS_HELD sockets bound, each sending one datagram and
+ * receiving its echo (resident and V8 external memory added); pingpong: one
+ * request in flight between a client and an echo server, both on the module
+ * under test (round trip, and CPU per round trip of both processes).
+ */
+export const COST_KINDS = ['create', 'sockets', 'pingpong'] as const;
+export type CostKind = (typeof COST_KINDS)[number];
+export type CostImpl = `${CostKind}-dgram` | `${CostKind}-compat`;
+/** Sockets a sockets-* row holds. */
+export const SOCKETS_HELD = 200;
 /** Modes of bench/udpref.c. */
 export const C_IMPLS = ['c-plain', 'c-gso'] as const;
 /** The batchgram relay of child.ts (forwardTo in the 'view' listener). */
@@ -29,11 +45,15 @@ export type Impl = NodeImpl | CImpl | RelayImpl;
 export const C_MATCH: Record<Impl, CImpl | 'c-relay' | null> = {
   dgram: 'c-plain', 'dgram-compat': 'c-gso', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'gso-msgs': 'c-gso',
   'c-plain': 'c-plain', 'c-gso': 'c-gso', relay: 'c-relay', 'c-relay': 'c-relay', 'rr-dgram': null, 'rr-compat': null,
+  'create-dgram': null, 'create-compat': null, 'sockets-dgram': null, 'sockets-compat': null,
+  'pingpong-dgram': null, 'pingpong-compat': null,
 };
 
-/** The node:dgram row each row's ×dgram compares with: request/response with its own; relays with none. */
+/** The node:dgram row each row's ×dgram compares with: request/response and cost rows with their own; relays with none. */
 export function dgramMatch(impl: Impl): Impl | null {
   if (isRequestResponse(impl)) return 'rr-dgram';
+  const kind = costKind(impl);
+  if (kind !== null) return `${kind}-dgram`;
   return isRelay(impl) ? null : 'dgram';
 }
 
@@ -52,8 +72,11 @@ export interface ChildCounts {
   retries?: number;
   /** The Node relay: datagrams it dropped because its send queue was full. */
   dropped?: number;
-  /** Request/response clients: responses received, i.e. transactions completed. */
+  /** Request/response and ping-pong clients: responses received, i.e. transactions completed. */
   transactions?: number;
+  /** sockets-* senders: resident and V8 external bytes that SOCKETS_HELD sockets added, after a full GC each time. */
+  rssAdded?: number;
+  externalAdded?: number;
   /**
    * Node receivers, always: resident bytes sampled every 250 ms from one
    * second of traffic on, and once at the end (after the drain). rssWarm is
@@ -83,4 +106,13 @@ export function isRelay(impl: Impl): impl is RelayImpl {
 /** Request/response rows: the receiver is an echo server, the sender its clients. */
 export function isRequestResponse(impl: Impl): boolean {
   return impl === 'rr-dgram' || impl === 'rr-compat';
+}
+
+/** The cost row kind of an implementation, or null for a throughput row. */
+export function costKind(impl: Impl): CostKind | null {
+  return COST_KINDS.find((k) => impl === `${k}-dgram` || impl === `${k}-compat`) ?? null;
+}
+
+export function isCost(impl: Impl): impl is CostImpl {
+  return costKind(impl) !== null;
 }

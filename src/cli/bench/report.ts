@@ -1,10 +1,13 @@
 // The figures of a bench run and how they are shown: rates, loss, CPU per
 // million datagrams and the ratios against the baselines measured in the
 // same run (node:dgram, the matching C program), as a text table, JSON
-// fields and an SVG chart.
+// fields and an SVG chart; the cost rows' figures in a table of their own.
 import { cpus, release } from 'node:os';
 import type { Peer } from './harness';
-import { C_MATCH, dgramMatch, isRelay, isRequestResponse, type ChildCounts, type Impl } from './protocol';
+import {
+  C_MATCH, costKind, dgramMatch, isCost, isRelay, isRequestResponse, SOCKETS_HELD, type ChildCounts, type CostImpl, type CostKind,
+  type Impl,
+} from './protocol';
 
 /**
  * What the processes of one run reported; `relay` only in a relay run. With
@@ -45,7 +48,50 @@ export interface BenchRow {
    */
   vsC: number | null;
   vsCOffered: number | null;
+  /** Cost rows (costKind): their figures; null for the others. */
+  costs: Cost[] | null;
   error: string | null;
+}
+
+/** One figure of a cost row, in seconds or bytes, and its ratio to the same figure of the row's node:dgram twin. */
+export interface Cost {
+  figure: CostFigure;
+  value: number | null;
+  vsDgram: number | null;
+  /** For a drop-in row, the most ×dgram that issue 20 allows, if it sets one; met says whether vsDgram is within it. */
+  target: number | null;
+  met: boolean | null;
+}
+
+type CostFigure = 'cpuPerSocket' | 'rssAdded' | 'externalAdded' | 'roundTrip' | 'cpuPerRoundTrip';
+
+/** Each cost row's figures, and the targets issue 20 sets for the drop-in (×dgram at most). */
+const COST_FIGURES: Record<CostKind, Array<{ figure: CostFigure; target: number | null }>> = {
+  create: [{ figure: 'cpuPerSocket', target: 2 }],
+  sockets: [{ figure: 'rssAdded', target: 2 }, { figure: 'externalAdded', target: 2 }],
+  pingpong: [{ figure: 'roundTrip', target: 1.2 }, { figure: 'cpuPerRoundTrip', target: null }],
+};
+
+/** How each figure is shown: its label, unit and scale. */
+const FIGURE_TEXT: Record<CostFigure, { label: string; scale: number; digits: number }> = {
+  cpuPerSocket: { label: 'CPU per socket, create → bind → send one → close (µs)', scale: 1e-6, digits: 1 },
+  rssAdded: { label: `resident memory added by ${SOCKETS_HELD} sockets (MB)`, scale: 1e6, digits: 2 },
+  externalAdded: { label: `V8 external memory added by ${SOCKETS_HELD} sockets (MB)`, scale: 1e6, digits: 2 },
+  roundTrip: { label: 'round trip, one request in flight (µs)', scale: 1e-6, digits: 1 },
+  cpuPerRoundTrip: { label: 'CPU per round trip, client and server (µs)', scale: 1e-6, digits: 1 },
+};
+
+const cpuOf = (c: ChildCounts): number => c.cpuUser + c.cpuSystem;
+
+/** A cost figure from what the processes reported (the sender's, but for CPU per round trip both). */
+function costValue(figure: CostFigure, rx: ChildCounts, tx: ChildCounts): number | null {
+  switch (figure) {
+    case 'cpuPerSocket': return tx.datagrams > 0 ? cpuOf(tx) / tx.datagrams : null;
+    case 'rssAdded': return tx.rssAdded ?? null;
+    case 'externalAdded': return tx.externalAdded ?? null;
+    case 'roundTrip': return tx.transactions ? tx.seconds / tx.transactions : null;
+    case 'cpuPerRoundTrip': return tx.transactions ? (cpuOf(rx) + cpuOf(tx)) / tx.transactions : null;
+  }
 }
 
 const per = (n: number, seconds: number): number | null => (seconds > 0 ? n / seconds : null);
@@ -61,10 +107,12 @@ export function row(impl: Impl, size: number, r: Measured | Error): BenchRow {
       impl, size, rx: null, tx: null, relay: null, rxDatagramsPerSecond: null, rxGbitPerSecond: null,
       offeredDatagramsPerSecond: null, offeredGbitPerSecond: null, loss: null, cpuRxPerMillion: null,
       cpuTxPerMillion: null, cpuRelayPerMillion: null, vsDgram: null, rssVsDgram: null, vsC: null, vsCOffered: null,
-      error: r.message,
+      costs: null, error: r.message,
     };
   }
   const { rx, tx, relay = null, fed = tx } = r;
+  const kind = costKind(impl);
+  const compat = impl.endsWith('-compat');
   return {
     impl, size, rx, tx, relay,
     rxDatagramsPerSecond: per(rx.datagrams, rx.seconds),
@@ -75,7 +123,11 @@ export function row(impl: Impl, size: number, r: Measured | Error): BenchRow {
     cpuRxPerMillion: cpuPerMillion(rx),
     cpuTxPerMillion: cpuPerMillion(tx),
     cpuRelayPerMillion: relay === null ? null : cpuPerMillion(relay),
-    vsDgram: null, rssVsDgram: null, vsC: null, vsCOffered: null, error: null,
+    vsDgram: null, rssVsDgram: null, vsC: null, vsCOffered: null,
+    costs: kind === null ? null : COST_FIGURES[kind].map(({ figure, target }) => ({
+      figure, value: costValue(figure, rx, tx), vsDgram: null, target: compat ? target : null, met: null,
+    })),
+    error: null,
   };
 }
 
@@ -90,6 +142,10 @@ export function compare(rows: BenchRow[]): void {
     r.rssVsDgram = ratio(r.rx?.rssMax ?? null, dgram?.rx?.rssMax);
     r.vsC = ratio(r.rxDatagramsPerSecond, c?.rxDatagramsPerSecond);
     r.vsCOffered = relay ? null : ratio(r.offeredDatagramsPerSecond, c?.offeredDatagramsPerSecond);
+    for (const cost of r.costs ?? []) {
+      cost.vsDgram = ratio(cost.value, dgram?.costs?.find((d) => d.figure === cost.figure)?.value);
+      cost.met = cost.target === null || cost.vsDgram === null ? null : cost.vsDgram <= cost.target;
+    }
   }
 }
 
@@ -114,27 +170,65 @@ const COLUMNS: { title: string; cell: (r: BenchRow) => string }[] = [
   { title: '×C tx', cell: (r) => times(r.vsCOffered) },
 ];
 
-/** The results as a text table: names left-aligned, figures right-aligned, failures on their own line. */
+/** Lines of cells: the first (and, with `leftTwo`, the second) left-aligned, the others right-aligned. */
+function aligned(lines: string[][], leftTwo = false): string[] {
+  const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i]?.length ?? 0)));
+  return lines.map((l) => l.map((v, i) => (i === 0 || (leftTwo && i === 2) ? v.padEnd(widths[i]) : v.padStart(widths[i])))
+    .join('  ').trimEnd());
+}
+
+/**
+ * The results as text: a table of the throughput rows (names left-aligned,
+ * figures right-aligned, failures on their own line), then one of the cost
+ * rows' figures, a line each.
+ */
 export function table(rows: BenchRow[]): string {
-  const cells = rows.map((r) => COLUMNS.map((c) => c.cell(r)));
-  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, ...cells.map((line) => line[i].length)));
-  const line = (values: string[]) => values.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
-  const out = [line(COLUMNS.map((c) => c.title))];
-  rows.forEach((r, i) => out.push(r.error === null ? line(cells[i]) : `${line(cells[i].slice(0, 2))}  failed: ${r.error}`));
+  const out: string[] = [];
+  const throughput = rows.filter((r) => !isCost(r.impl));
+  if (throughput.length > 0) {
+    const cells = throughput.map((r) => COLUMNS.map((c) => c.cell(r)));
+    const lines = aligned([COLUMNS.map((c) => c.title), ...cells]);
+    out.push(lines[0]);
+    throughput.forEach((r, i) => out.push(r.error === null ? lines[i + 1] : `${aligned([cells[i].slice(0, 2)])[0]}  failed: ${r.error}`));
+  }
+  const costs = rows.filter((r) => isCost(r.impl));
+  if (costs.length > 0) {
+    if (out.length > 0) out.push('');
+    const lines = [['cost row', 'size', 'figure', 'value', '×dgram', 'target']];
+    for (const r of costs) {
+      if (r.error !== null) {
+        lines.push([r.impl, String(r.size), `failed: ${r.error}`, '', '', '']);
+        continue;
+      }
+      for (const c of r.costs!) {
+        const t = FIGURE_TEXT[c.figure];
+        const target = c.target === null ? '' : `≤ ${c.target}× ${c.met === null ? '' : c.met ? 'met' : 'missed'}`.trimEnd();
+        lines.push([r.impl, String(r.size), t.label, fixed(c.value, t.digits, t.scale), times(c.vsDgram), target]);
+      }
+    }
+    out.push(...aligned(lines, true));
+  }
   return out.join('\n');
+}
+
+/** A cost row's figures in one line, for the progress output. */
+export function costSummary(r: BenchRow): string {
+  return (r.costs ?? []).map((c) => `${FIGURE_TEXT[c.figure].label} ${fixed(c.value, FIGURE_TEXT[c.figure].digits, FIGURE_TEXT[c.figure].scale)}`)
+    .join(', ');
 }
 
 /** What the table's columns mean, for the rows that ran: baselines that were not measured are not explained. */
 export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
   const ran = new Set(rows.map((r) => r.impl));
-  const lines = [
-    'rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
-    'loss %: offered datagrams that never reached the receiver. Loopback itself loses none: loss means the receiver',
-    'did not keep up and the kernel dropped what overflowed its socket buffer.',
-    'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
-  ];
-  lines.push('rx rss MB: the Node receiver\'s largest resident memory, sampled every 250 ms once traffic flowed for a second',
-    'and at the end of the run (JSON rx.rssMax).');
+  const lines: string[] = [];
+  if ([...ran].some((i) => !isCost(i))) {
+    lines.push('rx: datagrams the receiver process got, over its first-to-last datagram time; offered: what the sender sent.',
+      'loss %: offered datagrams that never reached the receiver. Loopback itself loses none: loss means the receiver',
+      'did not keep up and the kernel dropped what overflowed its socket buffer.',
+      'cpu: CPU seconds (user + system) per million datagrams, from each process\'s resource usage.',
+      'rx rss MB: the Node receiver\'s largest resident memory, sampled every 250 ms once traffic flowed for a second',
+      'and at the end of the run (JSON rx.rssMax).');
+  }
   if (ran.has('dgram')) lines.push('×dgram: rx over node:dgram\'s in this run; rss ×dgram: rx rss over node:dgram\'s.');
   // The C reference each implementation is compared with, where both ran.
   const byC = new Map<Impl, Impl[]>();
@@ -156,6 +250,13 @@ export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
       'drop-in) answering clients that keep requests in flight (one batchgram process); rx is requests answered per',
       'second, i.e. transactions, offered the requests the clients sent; their ×dgram columns compare with rr-dgram.');
   }
+  if ([...ran].some(isCost)) {
+    lines.push('cost rows: the same dgram code on node:dgram (-dgram) and on the drop-in (-compat); ×dgram is each figure',
+      'over its -dgram twin\'s in this run, target the most issue 20 allows. create: sockets created, bound, sending one',
+      `datagram and closed, one after another; sockets: ${SOCKETS_HELD} sockets bound, each having sent one datagram and`,
+      'received its echo, memory added after a full GC; pingpong: one request in flight, client and echo server both on',
+      'the module under test.');
+  }
   if (peer === 'c') {
     lines.push('--peer c: a Node row\'s rx is its receiver fed by the matching C sender (loss against what that sender',
       'offered), its offered is its sender into the matching C receiver: each side measured alone.');
@@ -169,7 +270,7 @@ export function machine() {
   return { node: process.version, kernel: release(), platform: process.platform, arch: process.arch, cpus: c.length, cpuModel: c[0]?.model ?? null };
 }
 
-const COLORS: Record<Impl, string> = {
+const COLORS: Record<Exclude<Impl, CostImpl>, string> = {
   dgram: '#8c8c8c', 'dgram-compat': '#bab0ac', mmsg: '#4c78a8', gso: '#f58518', 'gso-zero': '#e45756', 'gso-msgs': '#ff9da6',
   'c-plain': '#54a24b', 'c-gso': '#2f6b2a', relay: '#b279a2', 'c-relay': '#72b7b2', 'rr-dgram': '#9d755d', 'rr-compat': '#eeca3b',
 };
@@ -186,7 +287,7 @@ function niceCeiling(v: number): number {
  * A self-contained SVG bar chart of received datagrams/s (for relays:
  * forwarded end to end): a group per size, a bar per implementation.
  */
-export function svgChart(rows: BenchRow[], impls: readonly Impl[], sizes: readonly number[]): string {
+export function svgChart(rows: BenchRow[], impls: readonly Exclude<Impl, CostImpl>[], sizes: readonly number[]): string {
   const bar = 26, gap = 36, left = 64, top = 48, plotH = 240, legendW = 120;
   const groupW = impls.length * bar + gap;
   // Wide enough for the title and subtitle however few bars there are.
