@@ -30,6 +30,7 @@ export const CODES = {
   missingArgs: 'ERR_MISSING_ARGS',
   bufferOutOfBounds: 'ERR_BUFFER_OUT_OF_BOUNDS',
   invalidFdType: 'ERR_INVALID_FD_TYPE',
+  ipBlocked: 'ERR_IP_BLOCKED',
   badPort: 'ERR_SOCKET_BAD_PORT',
   badSocketType: 'ERR_SOCKET_BAD_TYPE',
   badBufferSize: 'ERR_SOCKET_BAD_BUFFER_SIZE',
@@ -141,8 +142,15 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
   return nodeError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), CODES.outOfRange);
 }
 
-export function badPort(port: unknown): RangeError {
-  return nodeError(new RangeError(`Port should be > 0 and < 65536. Received ${received(port)}.`), CODES.badPort);
+/** ERR_SOCKET_BAD_PORT; `allowZero` where port 0 (any port) is accepted, as by bindSync. */
+export function badPort(port: unknown, name = 'Port', allowZero = false): RangeError {
+  return nodeError(new RangeError(`${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${received(port)}.`),
+    CODES.badPort);
+}
+
+/** A send or connect to an address of the socket's sendBlockList. */
+export function ipBlocked(ip: string): Error {
+  return nodeError(new Error(`IP(${ip}) is blocked by net.BlockList`), CODES.ipBlocked);
 }
 
 export function invalidAddress(address: unknown, why = ''): TypeError {

@@ -1,6 +1,7 @@
 // node:dgram's reading of its arguments, for the drop-in: the checks in the
 // order dgram makes them, with its error codes and messages, and the forms a
 // datagram may be given in (string, Buffer, TypedArray, DataView, a list).
+import { BlockList } from 'node:net';
 import { badPort, bufferOutOfBounds, invalidArgType, outOfRange } from '../errors';
 
 /** What dgram says a buffer argument must be. */
@@ -16,15 +17,34 @@ export function validateNumber(value: unknown, name: string): asserts value is n
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
 }
 
-/** A port for connect and send: 1..65535, as a number or numeric string. */
-export function validatePort(port: unknown): number {
+/** A port as a number or numeric string: 1..65535 for connect and send, 0..65535 with `allowZero` (bindSync). */
+export function validatePort(port: unknown, name = 'Port', allowZero = false): number {
   const n = Number(port);
   if ((typeof port !== 'number' && typeof port !== 'string') ||
     (typeof port === 'string' && port.trim().length === 0) ||
-    n !== n >>> 0 || n > 0xffff || port === 0) {
-    throw badPort(port);
+    n !== n >>> 0 || n > 0xffff || (port === 0 && !allowZero)) {
+    throw badPort(port, name, allowZero);
   }
   return n | 0;
+}
+
+/** dgram reads the receiveBlockList and sendBlockList options from Node 22.13 and 23.4 on; before, it ignores them. */
+const READS_BLOCK_LISTS = readsBlockLists(process.versions.node);
+
+function readsBlockLists(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 4) || (major === 22 && minor >= 13);
+}
+
+/** The socket option `name` where the running dgram reads it, checked as it checks it; else undefined. */
+export function blockListOption(options: object, name: 'receiveBlockList' | 'sendBlockList'): BlockList | undefined {
+  const value = (options as Record<string, unknown>)[name];
+  if (!READS_BLOCK_LISTS || !value) return undefined;
+  // BlockList.isBlockList came in the same releases; @types/node 20 does not declare it.
+  if (!(BlockList as unknown as { isBlockList(v: unknown): boolean }).isBlockList(value)) {
+    throw invalidArgType(`options.${name}`, 'an net.BlockList', value); // sic: dgram's wording
+  }
+  return value as BlockList;
 }
 
 /** An unsigned 32-bit integer option (recvBufferSize, sendBufferSize). */

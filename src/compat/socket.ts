@@ -8,7 +8,7 @@ import { channel } from 'node:diagnostics_channel';
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { addAbortListener, EventEmitter } from 'node:events';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type BlockList } from 'node:net';
 import { constants } from 'node:os';
 import type { BatchView } from '../batch';
 import { Destinations, type Destination } from './destinations';
@@ -18,8 +18,8 @@ import { adoptBatchEngine, openBatchEngine } from '../engine/open';
 import { engineOptions, UNLIMITED_SEND_QUEUE } from '../engine/options';
 import {
   alreadyBound, alreadyConnected, badBufferSize, badSocketType, bufferSizeError, closedHandle,
-  dropInUnsupported, errorWithHostPort, invalidArgType, invalidFdType, missingArgs, notConnected, notRunning, systemError,
-  type SystemError,
+  dropInUnsupported, errorWithHostPort, invalidArgType, invalidArgValue, invalidFdType, ipBlocked, missingArgs, notConnected,
+  notRunning, systemError, type SystemError,
 } from '../errors';
 import { MAX_IPV4_PAYLOAD } from '../limits';
 import { abi, binding } from '../kernel/native';
@@ -28,7 +28,9 @@ import { HOST_LITTLE_ENDIAN } from '../wire/byteorder';
 import { ANY4, ANY6, DEFAULT_LOOKUP_SKIPS_IP, inFamily, ip4, ip6, nodeAddress } from './address';
 import { askPrimary, sharedByPrimary, sharedFlags, type SharedHandle, type SharedRequest } from './cluster';
 import { handleType } from './descriptor';
-import { asBytes, BUFFER_TYPES, bufferList, sliceBuffer, validateNumber, validatePort, validateString, validateUint32 } from './arguments';
+import {
+  asBytes, blockListOption, BUFFER_TYPES, bufferList, sliceBuffer, validateNumber, validatePort, validateString, validateUint32,
+} from './arguments';
 
 const { EBADF, EINVAL, EISCONN, ENOTCONN } = constants.errno;
 
@@ -57,6 +59,10 @@ const errnoOf = (err: unknown): number => (err as SystemError).errno;
 
 /** Entries of the sends waiting for their tick (CompatSocket's #lookedUp) kept once it is empty: 1024 sends. */
 const MAX_KEPT_LOOKED_UP = 4096;
+
+/** Whether `list` names `ip`, asked as dgram asks it: the family as 'ipv4' or 'ipv6'. */
+const blocks = (list: BlockList | undefined, ip: string, family: string): boolean =>
+  list !== undefined && list.check(ip, family as 'ipv4' | 'ipv6');
 
 /**
  * dns.lookup as this module found it, which answers an IP address with itself
@@ -94,6 +100,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   readonly #options: SocketOptions | undefined;
   readonly #recvBufferSize: number | undefined;
   readonly #sendBufferSize: number | undefined;
+  readonly #receiveBlockList: BlockList | undefined;
+  readonly #sendBlockList: BlockList | undefined;
   #engine: Engine | null = null;
   /** The family of the kernel socket, which a deferred bind may have chosen. */
   #engineFamily: 4 | 6 = 4;
@@ -121,6 +129,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       lookup = options.lookup;
       if (options.recvBufferSize) validateUint32(options.recvBufferSize, 'options.recvBufferSize');
       if (options.sendBufferSize) validateUint32(options.sendBufferSize, 'options.sendBufferSize');
+      this.#receiveBlockList = blockListOption(options, 'receiveBlockList');
+      this.#sendBlockList = blockListOption(options, 'sendBlockList');
     }
     if (lookup !== undefined && typeof lookup !== 'function') throw invalidArgType('lookup', 'of type function', lookup);
     if (type !== 'udp4' && type !== 'udp6') throw badSocketType();
@@ -231,19 +241,15 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
         return;
       }
       try {
-        // A socket libuv already made for a membership is bound: bind again is EINVAL.
-        if (this.#engine !== null) throw systemError(-EINVAL, 'bind');
-        const local = inFamily(ip, this.#family);
-        if (local === null) throw systemError(-EINVAL, 'bind');
-        const o = this.#options;
-        if (sharedByPrimary(exclusive, reusePort)) {
+        // In a cluster worker the primary binds, unless this socket is its own (cluster.ts).
+        if (this.#engine === null && inFamily(ip, this.#family) !== null && sharedByPrimary(exclusive, reusePort)) {
+          const o = this.#options;
           this.#askPrimary({ address: ip, port: port as number, addressType: this.type, fd: -1,
             flags: sharedFlags(!!o?.reuseAddr, !!o?.ipv6Only) }, (errno) => errorWithHostPort(errno, 'bind', ip, port));
           return;
         }
         // Like the kernel (via libuv), a port is read as a 16-bit number.
-        this.#open(this.#family, local, (Number(port || 0) >>> 0) & 0xffff,
-          !!o?.reuseAddr, reusePort, !!o?.ipv6Only);
+        this.#bindTo(ip, (Number(port || 0) >>> 0) & 0xffff);
       } catch (e) {
         this.#bindState = Bind.Unbound;
         this.emit('error', errorWithHostPort(errnoOf(e), 'bind', ip, port));
@@ -252,6 +258,49 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       this.#startListening();
     });
     return this;
+  }
+
+  /**
+   * The synchronous bind of Node 24.19 and 26.4: a numeric address only, the
+   * errors thrown, the address returned, and 'listening' on the next tick.
+   */
+  bindSync(options: { port?: number | undefined; address?: string | undefined } = {}): AddressInfo {
+    this.#healthCheck();
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    if (this.#bindState !== Bind.Unbound) throw alreadyBound();
+    // Arguments are checked before the state changes: a refused one leaves the socket as it was.
+    const port = validatePort(options.port ?? 0, 'options.port', true);
+    let address: unknown = options.address;
+    if (!address) {
+      address = this.#family === 4 ? '0.0.0.0' : '::';
+    } else {
+      validateString(address, 'options.address');
+      if (isIP(address) === 0) {
+        throw invalidArgValue('options.address', address, 'must be a numeric IP address; bindSync does not perform DNS resolution');
+      }
+    }
+    this.#bindState = Bind.Binding;
+    try {
+      this.#bindTo(address, port);
+    } catch (e) {
+      this.#bindState = Bind.Unbound;
+      throw errorWithHostPort(errnoOf(e), 'bind', address, port);
+    }
+    this.#startReceiving();
+    process.nextTick(() => { if (!this.#closed) this.emit('listening'); });
+    return this.address();
+  }
+
+  /** Opens the kernel socket bound to `ip`:`port` with the socket's options; throws the errno's error. */
+  #bindTo(ip: unknown, port: number): void {
+    // A socket libuv already made for a membership is bound: bind again is EINVAL.
+    if (this.#engine !== null) throw systemError(-EINVAL, 'bind');
+    const local = inFamily(ip, this.#family);
+    if (local === null) throw systemError(-EINVAL, 'bind');
+    const o = this.#options;
+    this.#open(this.#family, local, port, !!o?.reuseAddr, !!o?.reusePort, !!o?.ipv6Only);
   }
 
   #open(family: 4 | 6, address: ParsedAddress, port: number, reuseAddr: boolean, reusePort: boolean, ipv6Only: boolean): void {
@@ -328,11 +377,15 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     this.#batcher = new SendBatcher(engine, dgramSendError);
   }
 
-  #startListening(): void {
+  #startReceiving(): void {
     this.#engine!.setReading(true);
     this.#bindState = Bind.Bound;
     if (this.#recvBufferSize) this.#bufferSize(this.#recvBufferSize, true);
     if (this.#sendBufferSize) this.#bufferSize(this.#sendBufferSize, false);
+  }
+
+  #startListening(): void {
+    this.#startReceiving();
     this.emit('listening');
   }
 
@@ -393,7 +446,8 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     const msg = inbox[at] as Buffer, rinfo = inbox[at + 1] as dgram.RemoteInfo;
     inbox[at] = inbox[at + 1] = null; // nothing is kept once handed out
     this.#inboxAt = at + 2;
-    this.emit('message', msg, rinfo);
+    // Asked per datagram as it is handed out, as dgram asks it: the list may change meanwhile.
+    if (!blocks(this.#receiveBlockList, rinfo.address, rinfo.family.toLowerCase())) this.emit('message', msg, rinfo);
     return this.#inboxAt < inbox.length;
   }
 
@@ -433,13 +487,10 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     this.#lookupHost(address, (ex, ip) => {
       if (this.#closed) return;
       let err: Error | null = ex;
+      if (!err && blocks(this.#sendBlockList, ip, `ipv${isIP(ip)}`)) err = ipBlocked(ip);
       if (!err) {
         try {
-          const peer = inFamily(ip, this.#family);
-          if (peer === null) throw systemError(-EINVAL, 'connect');
-          this.#batcher!.flush();
-          this.#engine!.connect(peer, port);
-          this.#connectedPayload = maxPayloadTo(peer);
+          this.#connectTo(ip, port);
         } catch (e) {
           err = errorWithHostPort(errnoOf(e), 'connect', address, port);
         }
@@ -460,6 +511,52 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       this.#connectState = Connect.Connected;
       process.nextTick(() => this.emit('connect'));
     });
+  }
+
+  /** Connects the kernel socket to `ip`:`port`; throws the errno's error. */
+  #connectTo(ip: string, port: number): void {
+    const peer = inFamily(ip, this.#family);
+    if (peer === null) throw systemError(-EINVAL, 'connect');
+    this.#batcher!.flush(); // sends made before go to their own destinations
+    this.#engine!.connect(peer, port);
+    this.#connectedPayload = maxPayloadTo(peer);
+  }
+
+  /**
+   * The synchronous connect of Node 24.19 and 26.4: a numeric address only
+   * (the loopback address by default), binding first with bindSync where
+   * unbound, the errors thrown, and 'connect' on the next tick.
+   */
+  connectSync(port: number, address?: string): void {
+    this.#healthCheck();
+    const to = validatePort(port);
+    if (this.#connectState !== Connect.Disconnected) throw alreadyConnected();
+    // Arguments are checked before the state changes: a refused one leaves the socket as it was.
+    let host: unknown = address;
+    if (host == null || host === '') {
+      host = this.#family === 4 ? '127.0.0.1' : '::1';
+    } else {
+      validateString(host, 'address');
+      if (isIP(host) === 0) {
+        throw invalidArgValue('address', host, 'must be a numeric IP address; connectSync does not perform DNS resolution');
+      }
+    }
+    const ip = host as string;
+    if (this.#bindState === Bind.Unbound) this.bindSync();
+    else if (this.#bindState !== Bind.Bound) throw alreadyBound();
+    this.#connectState = Connect.Connecting;
+    if (blocks(this.#sendBlockList, ip, `ipv${isIP(ip)}`)) {
+      this.#connectState = Connect.Disconnected;
+      throw ipBlocked(ip);
+    }
+    try {
+      this.#connectTo(ip, to);
+    } catch (e) {
+      this.#connectState = Connect.Disconnected;
+      throw errorWithHostPort(errnoOf(e), 'connect', ip, to);
+    }
+    this.#connectState = Connect.Connected;
+    process.nextTick(() => { if (!this.#closed) this.emit('connect'); });
   }
 
   disconnect(): void {
@@ -584,6 +681,10 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       return;
     }
     if (this.#closed) return; // as dgram: a send whose lookup outlived the socket is dropped
+    if (ip && blocks(this.#sendBlockList, ip, `ipv${isIP(ip)}`)) {
+      if (callback) batcher.addFailed(callback, ipBlocked(ip));
+      return;
+    }
     let dest: Destination | null = null;
     if (ip !== null) {
       dest = this.#destinations.get(ip);
@@ -881,3 +982,10 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
 }
 
 
+
+// bindSync and connectSync came with Node 24.19 and 26.4. Where the running
+// dgram lacks them, so does the drop-in: code that tests for them
+// (typeof socket.bindSync) takes the same path with either socket.
+for (const name of ['bindSync', 'connectSync'] as const) {
+  if (!(name in dgram.Socket.prototype)) Reflect.deleteProperty(CompatSocket.prototype, name);
+}

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
+import { BlockList, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
@@ -28,6 +29,13 @@ const INDEX = JSON.stringify(join(__dirname, '..', '..', 'src', 'index.js'));
 
 type Create = (type: dgram.SocketType | SocketOptions) => dgram.Socket;
 const nodeCreateSocket = dgram.createSocket as Create;
+
+/** dgram's synchronous bind and connect (Node 24.19, 26.4), which @types/node 20 does not declare. */
+interface SyncSocket extends dgram.Socket {
+  bindSync(options?: { port?: number; address?: string }): AddressInfo;
+  connectSync(port: number, address?: string): void;
+}
+const HAS_SYNC = 'bindSync' in dgram.Socket.prototype;
 
 /** Records, per socket (an "actor"), what happened, with ports replaced by names. */
 class Recorder {
@@ -907,6 +915,154 @@ describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
     await r.until('later', 'listening');
     ac.abort();
     await r.until('later', 'close');
+  });
+
+  parity('bindSync and connectSync exist exactly where the running dgram has them', async (r) => {
+    const s = r.socket('s', 'udp4');
+    r.call('s', 'typeof', () => [typeof (s as Partial<SyncSocket>).bindSync, typeof (s as Partial<SyncSocket>).connectSync]);
+    r.call('s', 'in', () => ['bindSync' in s, 'connectSync' in s]);
+  });
+
+  parity('sendBlockList and receiveBlockList, where the running dgram reads them', async (r) => {
+    const withLists = (options: object) => ({ type: 'udp4', ...options }) as unknown as SocketOptions;
+    for (const name of ['sendBlockList', 'receiveBlockList']) {
+      r.call('create', `${name} a number`, () => typeof r.create(withLists({ [name]: 5 })));
+      r.call('create', `${name} 0`, () => typeof r.create(withLists({ [name]: 0 })));
+    }
+    const [, port] = await receiver(r);
+    const blocked = new BlockList();
+    blocked.addAddress('127.0.0.2');
+    const s = r.socket('s', withLists({ sendBlockList: blocked }));
+    s.bind(0, '127.0.0.1');
+    await r.until('s', 'listening');
+    s.send('to a blocked address', port, '127.0.0.2', r.cb('s', 'sent blocked'));
+    s.send('blocked, no callback', port, '127.0.0.2');
+    s.send('allowed', port, '127.0.0.1', r.cb('s', 'sent allowed'));
+    await r.until('s', 'sent allowed');
+    await r.until('rx', 'message');
+    s.connect(port, '127.0.0.2', r.cb('s', 'connect callback'));
+    await r.until('s', 'connect callback');
+    if (r.count('s', 'connect') === 0) {
+      s.connect(port, '127.0.0.2'); // refused, and no callback: 'error'
+      await r.until('s', 'error');
+    }
+    const picky = r.socket('picky', withLists({ receiveBlockList: blocked }));
+    picky.bind(0, '127.0.0.1');
+    await r.until('picky', 'listening');
+    const from2 = r.socket('from .2', 'udp4');
+    from2.bind(0, '127.0.0.2');
+    await r.until('from .2', 'listening');
+    const from1 = r.socket('from .1', 'udp4');
+    // Loopback delivers in order: the blocked sender's datagram is in the queue before the allowed one.
+    from2.send('from a blocked sender', picky.address().port, '127.0.0.1', () => from1.send('allowed', picky.address().port, '127.0.0.1'));
+    await until(() => (r.logs.get('picky') ?? []).some((e) => (e as unknown[])[1] === 'allowed'), 3000, 'the allowed datagram');
+  });
+
+  describe('bindSync and connectSync (Node 24.19, 26.4)', { skip: HAS_SYNC ? false : `node:dgram ${process.version} has neither` }, () => {
+    parity('bindSync: argument errors, the address at once, \'listening\' on the next tick, errors thrown', async (r) => {
+      const s = r.socket('s', 'udp4') as SyncSocket;
+      const bindSync = s.bindSync.bind(s) as (o?: unknown) => unknown;
+      const bad: Array<[string, unknown]> = [
+        ['null', null], ['number', 0], ['string', '127.0.0.1'], ['port -1', { port: -1 }], ['port 65536', { port: 65536 }],
+        ['port word', { port: 'abc' }], ['port 1.5', { port: 1.5 }], ['address number', { address: 12345 }],
+        ['host name', { address: 'localhost' }], ['IPv6 on udp4', { address: '::1' }],
+      ];
+      for (const [label, arg] of bad) r.call('s', label, () => bindSync(arg));
+      r.call('s', 'still unbound', () => s.address());
+      r.call('s', 'bindSync', () => {
+        const a = s.bindSync({ address: '127.0.0.1', port: 0 });
+        r.name('s', a.port);
+        return a;
+      });
+      r.log('s', 'bindSync returned');
+      r.call('s', 'address at once', () => s.address());
+      r.call('s', 'bindSync again', () => s.bindSync());
+      r.call('s', 'bind after', () => s.bind(0));
+      await r.until('s', 'listening');
+      const taken = r.socket('taken', 'udp4') as SyncSocket;
+      r.call('taken', 'a port in use', () => taken.bindSync({ address: '127.0.0.1', port: s.address().port }));
+      r.call('taken', 'then a free one', () => taken.bindSync({ address: '127.0.0.1', port: '0' as unknown as number }).family);
+      const c = r.socket('c', 'udp4');
+      c.send('hello', s.address().port, '127.0.0.1', r.cb('c', 'sent'));
+      await r.until('s', 'message');
+      const quiet = r.socket('quiet', 'udp4') as SyncSocket;
+      quiet.bindSync({ address: '127.0.0.1' });
+      quiet.close(); // before the next tick: no 'listening'
+      await r.until('quiet', 'close');
+      r.call('quiet', 'bindSync when closed', () => quiet.bindSync());
+      const binding = r.socket('binding', 'udp4') as SyncSocket;
+      binding.bind(0, '127.0.0.1');
+      r.call('binding', 'bindSync while binding', () => binding.bindSync());
+      await r.until('binding', 'listening');
+      const m = r.socket('member', 'udp4') as SyncSocket;
+      m.addMembership('239.1.2.3', '127.0.0.1');
+      r.name('IMPLICIT', m.address().port);
+      r.call('member', 'bindSync after a membership bound it', () => m.bindSync());
+      const shared = [r.socket('ra', { type: 'udp4', reuseAddr: true }), r.socket('rb', { type: 'udp4', reuseAddr: true })] as SyncSocket[];
+      const first = shared[0].bindSync({ address: '127.0.0.1' });
+      r.name('SHARED', first.port);
+      r.call('rb', 'reuseAddr shares the port', () => shared[1].bindSync({ address: '127.0.0.1', port: first.port }));
+      const sized = r.socket('sized', { type: 'udp4', recvBufferSize: 65536 }) as SyncSocket;
+      sized.bindSync({ address: '127.0.0.1' });
+      r.call('sized', 'recvBufferSize applied', () => sized.getRecvBufferSize());
+      const v6 = r.socket('v6', { type: 'udp6', ipv6Only: true }) as SyncSocket;
+      r.call('v6', 'scoped loopback', () => v6.bindSync({ address: '::1%lo' }).address);
+      const any6 = r.socket('any6', 'udp6') as SyncSocket;
+      r.call('any6', 'default address', () => any6.bindSync().address);
+      await until(() => ['taken', 'ra', 'rb', 'sized', 'v6', 'any6'].every((a) => r.count(a, 'listening') === 1), 3000, 'listening');
+    });
+
+    parity('connectSync: argument errors, the peer at once, \'connect\' on the next tick, errors thrown', async (r) => {
+      const [, port] = await receiver(r);
+      const c = r.socket('c', 'udp4') as SyncSocket;
+      const connectSync = c.connectSync.bind(c) as (...a: unknown[]) => unknown;
+      const bad: Array<[string, unknown[]]> = [
+        ['no port', []], ['port 0', [0]], ['port word', ['abc']], ['port 65536', [65536]], ['address number', [port, 12345]],
+        ['host name', [port, 'localhost']],
+      ];
+      for (const [label, args] of bad) r.call('c', label, () => connectSync(...args));
+      r.call('c', 'still unbound', () => c.address());
+      r.call('c', 'connectSync', () => c.connectSync(port, '127.0.0.1'));
+      r.name('c', c.address().port);
+      r.log('c', 'connectSync returned');
+      r.call('c', 'remoteAddress at once', () => c.remoteAddress());
+      r.call('c', 'connectSync again', () => c.connectSync(port));
+      r.call('c', 'connect again', () => c.connect(port));
+      c.send('hello', r.cb('c', 'sent'));
+      await r.until('rx', 'message');
+      c.disconnect();
+      r.call('c', 'the loopback address by default', () => c.connectSync(port));
+      r.call('c', 'remoteAddress', () => c.remoteAddress());
+      await r.until('c', 'connect', 2);
+      const mixed = r.socket('mixed', 'udp4') as SyncSocket;
+      r.call('mixed', 'IPv6 on udp4', () => mixed.connectSync(port, '::1'));
+      r.name('mixed', mixed.address().port);
+      r.call('mixed', 'bound, not connected', () => [mixed.address(), (() => { try { return mixed.remoteAddress(); } catch (e) { return r.summary(e); } })()]);
+      await r.until('mixed', 'listening');
+      const binding = r.socket('binding', 'udp4') as SyncSocket;
+      binding.bind(0, '127.0.0.1');
+      r.call('binding', 'connectSync while binding', () => binding.connectSync(port));
+      await r.until('binding', 'listening');
+      r.call('binding', 'connectSync once bound', () => binding.connectSync(port));
+      const quiet = r.socket('quiet', 'udp4') as SyncSocket;
+      quiet.connectSync(port);
+      quiet.close(); // before the next tick: no 'listening', no 'connect'
+      await r.until('quiet', 'close');
+      r.call('quiet', 'connectSync when closed', () => quiet.connectSync(port));
+      // A send to an address waits for its lookup's tick; a connectSync in between makes it EISCONN.
+      const [, port2] = await receiver(r, 'rx2');
+      const f = r.socket('f', 'udp4') as SyncSocket;
+      r.name('f', f.bindSync({ address: '127.0.0.1' }).port);
+      f.send('before', port2, '127.0.0.1', r.cb('f', 'sent before'));
+      f.connectSync(port);
+      f.send('after', r.cb('f', 'sent after'));
+      await r.until('f', 'sent after');
+      await r.until('rx', 'message', 2);
+      const six = r.socket('six', 'udp6') as SyncSocket;
+      six.connectSync(port);
+      r.call('six', 'the IPv6 loopback address by default', () => six.remoteAddress());
+      await r.until('six', 'connect');
+    });
   });
 });
 
