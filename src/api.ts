@@ -17,5 +17,5 @@ export { UDP_MAX_SEGMENTS, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, BATCH_SIZE_ENV } 
 export { SENTINEL as NEVER_GSO_EQUAL_TAIL_SENTINEL } from './offload/gso';
 export { Counter, getCounter, counters } from './counters';
 // The dgram drop-in: `import { createSocket } from 'batchgram'` in place of node:dgram.
-export { createSocket, compatStats, type SocketOptions, type MessageListener, type CompatStats } from './compat/index';
-export type { Socket, RemoteInfo, SocketType, BindOptions } from 'node:dgram';
+export { createSocket, Socket, compatStats, type SocketOptions, type MessageListener, type CompatStats } from './compat/index';
+export type { RemoteInfo, SocketType, BindOptions } from 'node:dgram';

@@ -1,12 +1,14 @@
-// The dgram drop-in's public face: `createSocket` in place of node:dgram's,
-// and `compatStats`. Where there is no batch path (no addon, not Linux) and
-// with `batching: false`, createSocket returns a genuine node:dgram socket.
+// The dgram drop-in's public face: `createSocket` and the `Socket` class in
+// place of node:dgram's, and `compatStats`. Where there is no batch path (no
+// addon, not Linux) and with `batching: false`, the socket is a genuine
+// node:dgram socket.
 import * as dgram from 'node:dgram';
 import { dropInUnsupported } from '../errors';
 import { binding } from '../kernel/native';
 import { useBatchPath } from '../kernel/probe';
 import { nodeCreateSocket } from './node-dgram';
 import { CompatSocket, type CompatStats, type MessageListener, type SocketOptions } from './socket';
+import { socketClass } from './socket-class';
 
 export type { CompatStats, MessageListener, SocketOptions };
 
@@ -18,12 +20,23 @@ export type { CompatStats, MessageListener, SocketOptions };
  * or reusePort, else the primary's, batched either way.
  */
 export function createSocket(type: dgram.SocketType | SocketOptions, listener?: MessageListener): dgram.Socket {
-  const options = type !== null && typeof type === 'object' ? type : undefined;
-  const batching = useBatchPath(binding, options?.batching);
-  if (batching) return new CompatSocket(type, listener);
+  return batches(type) ? new CompatSocket(type, listener) : nodeCreateSocket(type as dgram.SocketOptions, listener);
+}
+
+/**
+ * node:dgram's Socket class, for `new Socket(type | options, listener?)` and
+ * `class Server extends Socket`: its sockets batch where createSocket's would.
+ */
+export const Socket = socketClass(batches);
+export type Socket = dgram.Socket;
+
+/** Whether a socket of these arguments batches; throws where node:dgram's cannot honour them. */
+function batches(type: unknown): boolean {
+  const options = type !== null && typeof type === 'object' ? type as SocketOptions : undefined;
+  if (useBatchPath(binding, options?.batching)) return true;
   // dgram before Node 22.12 would ignore reusePort without a word.
   if (options?.reusePort && !dgramHasReusePort()) throw dropInUnsupported('reusePort without batching (or before Node 22.12)');
-  return nodeCreateSocket(type as dgram.SocketOptions, listener);
+  return false;
 }
 
 function dgramHasReusePort(): boolean {
@@ -31,7 +44,7 @@ function dgramHasReusePort(): boolean {
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
-/** The batching counters of a socket from createSocket, or null for a node:dgram socket. */
+/** The batching counters of a socket from createSocket or Socket, or null for a node:dgram socket. */
 export function compatStats(socket: dgram.Socket): CompatStats | null {
-  return socket instanceof CompatSocket ? socket.stats() : null;
+  return CompatSocket.made(socket) ? CompatSocket.stats(socket) : null;
 }

@@ -9,7 +9,7 @@ import dgram = require('node:dgram');
 import { syncBuiltinESMExports } from 'node:module';
 import { binding } from '../kernel/native';
 import { useBatchPath } from '../kernel/probe';
-import { createSocket } from './index';
+import { createSocket, Socket } from './index';
 import { nodeCreateSocket } from './node-dgram';
 
 /** Comma-separated package names (or path fragments) whose sockets stay on node:dgram. */
@@ -47,6 +47,8 @@ export function register(): boolean {
     exclude.length > 0 && excluded(callerFile(), exclude) ? nodeCreateSocket(type, listener) : createSocket(type, listener)
   ) as typeof dgram.createSocket;
   dgram.createSocket = replacement;
+  // `new dgram.Socket()` and `class extends dgram.Socket` (no caller frame to exclude by: a subclass made at load).
+  (dgram as { Socket: unknown }).Socket = Socket;
   syncBuiltinESMExports();
   if (process.env[QUIET_ENV] !== '1') {
     process.stderr.write(`batchgram: node:dgram sockets of this process are batched (batchgram/register${

@@ -3,7 +3,8 @@
 // sends queued until bound) over a batch engine. Reads arrive by recvmmsg
 // (and GRO) and are emitted one 'message' per datagram; sends of one tick are
 // batched per destination by SendBatcher (send-batcher.ts). createSocket
-// (index.ts) decides whether a socket is this one or node:dgram's.
+// and Socket (index.ts, socket-class.ts) decide whether a socket is this one
+// or node:dgram's.
 import { channel } from 'node:diagnostics_channel';
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
@@ -975,9 +976,18 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     return this;
   }
 
+  /**
+   * Whether `value` was made by this constructor, whatever its prototype:
+   * `new Socket()` makes these sockets under Socket.prototype or a subclass's
+   * (socket-class.ts), where instanceof CompatSocket does not see them.
+   */
+  static made(value: unknown): value is CompatSocket {
+    return typeof value === 'object' && value !== null && #closed in value;
+  }
+
   /** @internal see compatStats */
-  stats(): CompatStats {
-    return { ...(this.#engine?.stats ?? emptyStats()), sendQueue: this.#batcher?.queuedDatagrams ?? 0 };
+  static stats(socket: CompatSocket): CompatStats {
+    return { ...(socket.#engine?.stats ?? emptyStats()), sendQueue: socket.#batcher?.queuedDatagrams ?? 0 };
   }
 }
 

@@ -1,12 +1,13 @@
 // The dgram drop-in, judged by node:dgram itself: every parity scenario runs
-// once against node:dgram and once against batchgram's createSocket, records
+// once against node:dgram and once against each of batchgram's ways to make a
+// socket (createSocket, and its Socket class with new), records
 // what each socket saw (events in order, callback arguments, return values,
 // thrown errors with class, code, message and properties) and the two records
 // must be equal. Then what only batchgram promises: sends of one tick become
 // few system calls, in order, each with its own result; first the batching
 // rules alone, over a scripted engine.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { BlockList, type AddressInfo } from 'node:net';
@@ -19,7 +20,8 @@ import { Destinations } from '../../src/compat/destinations';
 import { dgramSendError, SendBatcher, type SendCallback } from '../../src/compat/send-batcher';
 import type { WriteJob } from '../../src/engine/contract';
 import { GSODisabledError, notRunning } from '../../src/errors';
-import { BatchSocket, compatStats, createSocket, type SocketOptions } from '../../src/index';
+import { CompatSocket } from '../../src/compat/socket';
+import { BatchSocket, compatStats, createSocket, Socket, type SocketOptions } from '../../src/index';
 import { parseAddress } from '../../src/wire/sockaddr';
 import { payload, until } from '../helpers';
 import { netnsUnavailable, TwoHosts } from '../netns';
@@ -29,6 +31,8 @@ const INDEX = JSON.stringify(join(__dirname, '..', '..', 'src', 'index.js'));
 
 type Create = (type: dgram.SocketType | SocketOptions) => dgram.Socket;
 const nodeCreateSocket = dgram.createSocket as Create;
+/** batchgram's two ways to make a socket, each judged against node:dgram. */
+const dropIns: Array<[string, Create]> = [['createSocket', createSocket], ['new Socket', (type) => new Socket(type)]];
 
 /** dgram's synchronous bind and connect (Node 24.19, 26.4), which @types/node 20 does not declare. */
 interface SyncSocket extends dgram.Socket {
@@ -189,10 +193,12 @@ async function record(create: Create, batching: boolean, scenario: Scenario): Pr
 function parity(name: string, scenario: Scenario): void {
   it(name, async () => {
     const want = await record(nodeCreateSocket, false, scenario);
-    const got = await record(createSocket, true, scenario);
-    // COMPAT_DEBUG=1 prints both records, to read a failure whole.
-    if (process.env.COMPAT_DEBUG) console.log(JSON.stringify({ want, got }, null, 1));
-    assert.deepEqual(got, want);
+    for (const [how, create] of dropIns) {
+      const got = await record(create, true, scenario);
+      // COMPAT_DEBUG=1 prints both records, to read a failure whole.
+      if (process.env.COMPAT_DEBUG) console.log(JSON.stringify({ how, want, got }, null, 1));
+      assert.deepEqual(got, want, how);
+    }
   });
 }
 
@@ -409,7 +415,7 @@ describe('Destinations', () => {
   });
 });
 
-describe('createSocket: parity with node:dgram', { skip: !linux }, () => {
+describe('createSocket and new Socket: parity with node:dgram', { skip: !linux }, () => {
   parity('rejects bad arguments with dgram\'s errors', async (r) => {
     const cases: Array<[string, unknown]> = [
       ['bad type', 'udp5'], ['bad type in options', { type: 'x' }], ['null', null], ['no type', {}],
@@ -1299,7 +1305,6 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     assert.throws(() => batched.bind({ recvStart() {} } as unknown as dgram.BindOptions), { code: 'ERR_BATCHGRAM_UNSUPPORTED' },
       'an existing UDP handle is Node\'s own object');
     assert.throws(() => batched.address(), { code: 'EBADF' }, 'still unbound');
-    assert.ok(!((batched as unknown) instanceof dgram.Socket), 'not a dgram.Socket (see README)');
     assert.equal(compatStats(batched)!.sendCalls, 0);
     batched.close();
   });
@@ -1463,6 +1468,175 @@ describe('createSocket: existing dgram programs, changing only the import', { sk
     `);
     assert.equal(batched, plain);
     assert.equal(plain.trim(), JSON.stringify({ seen: ['a', 'b', 'c'], uncaught: ['listener threw on a', 'listener threw on c'] }));
+  });
+});
+
+// Libraries test `socket instanceof dgram.Socket` (coap's server serves on a
+// socket it is given only if it is one) and subclass dgram.Socket (dns2's
+// servers): the drop-in's sockets are node:dgram Sockets, and batchgram's
+// Socket is dgram's class, batching where createSocket would.
+describe('Socket: node:dgram\'s class, as libraries use it', { skip: !linux }, () => {
+  const made: Array<[string, () => dgram.Socket, boolean]> = [
+    ['createSocket(\'udp4\')', () => createSocket('udp4'), true],
+    ['new Socket(\'udp4\')', () => new Socket('udp4'), true],
+    ['new Socket({ type: \'udp6\' }, listener)', () => new Socket({ type: 'udp6' }, () => {}), true],
+    ['new Socket({ type: \'udp4\', batching: false })', () => new Socket({ type: 'udp4', batching: false }), false],
+    ['createSocket({ type: \'udp4\', batching: false })', () => createSocket({ type: 'udp4', batching: false }), false],
+  ];
+  for (const [how, make, batching] of made) {
+    it(`${how} is a dgram.Socket${batching ? ' that batches' : ', node:dgram\'s own'}`, () => {
+      const s = make();
+      assert.ok(s instanceof dgram.Socket);
+      if (how.startsWith('new')) assert.ok(s instanceof Socket);
+      assert.equal(compatStats(s) !== null, batching);
+      s.close();
+    });
+  }
+
+  it('runs only its own implementation of node:dgram\'s members; any other refuses with ERR_BATCHGRAM_UNSUPPORTED', () => {
+    // dgram's private state, deprecated since Node 14 (DEP0112): no libuv handle is behind a batching socket.
+    const legacy = ['_handle', '_receiving', '_bindState', '_queue', '_reuseAddr', '_healthCheck', '_stopReceiving'];
+    const refused = { code: 'ERR_BATCHGRAM_UNSUPPORTED' };
+    const sockets = [createSocket('udp4'), new Socket('udp4'), new (class Sub extends Socket {})('udp4')];
+    const refusedKeys = new Set<string>();
+    for (const s of sockets) {
+      const member = s as unknown as Record<PropertyKey, unknown>;
+      for (const key of Reflect.ownKeys(dgram.Socket.prototype)) {
+        if (key === 'constructor') continue;
+        const node = Object.getOwnPropertyDescriptor(dgram.Socket.prototype, key)!;
+        if (Object.hasOwn(CompatSocket.prototype, key)) {
+          assert.equal(typeof member[key], typeof node.value, String(key));
+          continue;
+        }
+        refusedKeys.add(String(key));
+        if (node.get) assert.throws(() => member[key], refused, String(key));
+        if (node.set) assert.throws(() => { member[key] = 1; }, refused, String(key));
+        if (typeof node.value === 'function') assert.throws(() => (member[key] as () => void)(), refused, String(key));
+      }
+      s.close();
+    }
+    for (const key of legacy) assert.ok(refusedKeys.has(key), key);
+  });
+
+  it('sent to another process: node:dgram\'s socket goes; a batching one refuses with ERR_BATCHGRAM_UNSUPPORTED', async () => {
+    const child = spawn(process.execPath, ['-e', `
+      process.on('message', (label, socket) => process.send(label + ' ' + socket.address().port));
+    `], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const cases: Array<[string, dgram.Socket, boolean]> = [
+      ['new Socket with batching: false', new Socket({ type: 'udp4', batching: false }), true],
+      ['createSocket', createSocket('udp4'), false],
+      ['new Socket', new Socket('udp4'), false],
+    ];
+    try {
+      for (const [label, socket, goes] of cases) {
+        await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+        if (!goes) {
+          assert.throws(() => child.send(label, socket), { code: 'ERR_BATCHGRAM_UNSUPPORTED' }, label);
+          continue;
+        }
+        const reply = new Promise((resolve) => child.once('message', resolve));
+        child.send(label, socket);
+        assert.equal(await reply, `${label} ${socket.address().port}`);
+      }
+    } finally {
+      child.kill();
+      for (const [, socket] of cases) socket.close();
+    }
+  });
+
+  // A DNS server's pattern: a subclass with methods of its own that answers each query.
+  class Server extends Socket {
+    answered = 0;
+    constructor(type: dgram.SocketType | SocketOptions) {
+      super(type);
+      this.on('message', (query: Buffer, peer: dgram.RemoteInfo) => this.answer(query, peer));
+    }
+    answer(query: Buffer, peer: dgram.RemoteInfo): void {
+      this.answered++;
+      this.send(`${query} answered`, peer.port, peer.address);
+    }
+    listen(port: number, address: string): Promise<void> {
+      return new Promise((resolve) => this.bind(port, address, resolve));
+    }
+  }
+
+  for (const batching of [true, false]) {
+    it(`class Server extends Socket: its methods listen and answer, ${batching ? 'batched' : 'over node:dgram with batching: false'}`, async () => {
+      const server = new Server({ type: 'udp6', batching });
+      assert.ok(server instanceof Server && server instanceof Socket && server instanceof dgram.Socket);
+      await server.listen(0, '::1');
+      const got: string[] = [];
+      const client = new Socket({ type: 'udp6', batching }, (msg) => got.push(msg.toString()));
+      for (let i = 0; i < 10; i++) client.send(`q${i}`, server.address().port, '::1');
+      await until(() => got.length === 10, 3000, 'answers');
+      assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => `q${i} answered`));
+      assert.equal(server.answered, 10);
+      assert.equal(compatStats(server)?.datagramsOut ?? null, batching ? 10 : null);
+      await Promise.all([server, client].map((s) => new Promise<void>((resolve) => s.close(resolve))));
+    });
+  }
+
+  it('a library that serves on a socket it is given if it is a dgram.Socket: serves, and the process ends at close', () => {
+    // The application's dgram is batchgram in the second run; the library's stays node:dgram.
+    const [plain, batched] = bothWays(`
+      const dgram = require('node:dgram');
+      const core = require('dgram');
+      class Server {
+        constructor(socket) {
+          this.adopted = socket instanceof core.Socket;
+          this.sock = this.adopted ? socket : core.createSocket('udp4');
+          this.sock.on('message', (msg, rinfo) => this.sock.send('re: ' + msg, rinfo.port, rinfo.address));
+        }
+        listen(port, address, done) { this.sock.bind(port, address, done); }
+        close(done) { this.sock.close(done); }
+      }
+      const server = new Server(dgram.createSocket('udp4'));
+      server.listen(0, '127.0.0.1', () => {
+        const client = dgram.createSocket('udp4');
+        client.on('message', (msg) => {
+          console.log(msg.toString(), 'adopted:', server.adopted);
+          client.close();
+          server.close(() => console.log('closed'));
+        });
+        client.send('hello', server.sock.address().port, '127.0.0.1');
+      });
+    `);
+    assert.equal(batched, plain);
+    assert.equal(plain, 're: hello adopted: true\nclosed\n');
+  });
+
+  it('subclasses made with new, over IPv4 and IPv6, with a listener argument: as with node:dgram, and the process ends', () => {
+    const [plain, batched] = bothWays(`
+      const dgram = require('node:dgram');
+      class Server extends dgram.Socket {
+        constructor(type) {
+          super(type);
+          this.on('message', this.handle.bind(this));
+        }
+        handle(msg, rinfo) { this.send(msg.toString().toUpperCase(), rinfo.port, rinfo.address); }
+        listen(port, address) { return new Promise((resolve) => this.bind(port, address, resolve)); }
+      }
+      (async () => {
+        const v4 = new Server('udp4'), v6 = new Server({ type: 'udp6' });
+        console.log(v4 instanceof Server, v6 instanceof dgram.Socket, v4.type, v6.type);
+        await v4.listen(0, '127.0.0.1');
+        await v6.listen(0, '::1');
+        const got = [];
+        const answered = (msg) => {
+          got.push(msg.toString());
+          if (got.length < 2) return;
+          console.log(got.sort().join(', '));
+          for (const s of [v4, v6, c4, c6]) s.close();
+        };
+        const c4 = new dgram.Socket('udp4');
+        c4.on('message', answered);
+        const c6 = new dgram.Socket({ type: 'udp6' }, answered);
+        c4.send('ask four', v4.address().port, '127.0.0.1');
+        c6.send('ask six', v6.address().port, '::1');
+      })();
+    `);
+    assert.equal(batched, plain);
+    assert.equal(plain, 'true true udp4 udp6\nASK FOUR, ASK SIX\n');
   });
 });
 

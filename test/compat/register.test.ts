@@ -20,6 +20,10 @@ const linux = process.platform === 'linux' && binding !== null;
 const RADIO_CJS = `
 const dgram = require('node:dgram');
 exports.viaCreate = () => dgram.createSocket('udp4');
+exports.Server = class Server extends dgram.Socket {
+  constructor() { super('udp4'); }
+  get kind() { return 'radio server'; }
+};
 `;
 const RADIO_ESM = `
 import { createSocket } from 'node:dgram';
@@ -27,6 +31,7 @@ export const viaCreate = () => createSocket({ type: 'udp4' });
 `;
 const CHECK = `
 function check(name, s) {
+  if (!(s instanceof dgram.Socket)) throw new Error(name + ': not instanceof dgram.Socket');
   return new Promise((resolve) => {
     s.on('message', () => { s.close(); resolve([name, compatStats(s) !== null]); });
     s.bind(0, '127.0.0.1', () => s.send('ping', s.address().port, '127.0.0.1'));
@@ -41,6 +46,8 @@ Promise.all([
   check('app', dgram.createSocket('udp4')),
   check('app, batching: false', dgram.createSocket({ type: 'udp4', batching: false })),
   check('dependency', require('radio').viaCreate()),
+  check('new dgram.Socket', new dgram.Socket('udp4')),
+  check('subclass', (() => { const s = new (require('radio').Server)(); if (s.kind !== 'radio server') throw new Error('lost its getter'); return s; })()),
 ]).then((r) => console.log(JSON.stringify(Object.fromEntries(r))));
 `;
 const APP_ESM = `
@@ -52,6 +59,7 @@ const r = await Promise.all([
   check('named import', createSocket('udp4')),
   check('default import', dgram.createSocket('udp4')),
   check('dependency', viaCreate()),
+  check('new Socket, options and listener', new dgram.Socket({ type: 'udp4' }, () => {})),
 ]);
 console.log(JSON.stringify(Object.fromEntries(r)));
 `;
@@ -77,35 +85,37 @@ describe('batchgram/register', { skip: linux ? false : 'needs the batch path' },
     return { sockets: JSON.parse(r.stdout.trim().split('\n').pop()!), stderr: r.stderr };
   }
 
+  /** The CommonJS program's sockets, none batched: what it prints without the switch. */
+  const CJS = { app: false, 'app, batching: false': false, dependency: false, 'new dgram.Socket': false, subclass: false };
   const ON = 'batchgram: node:dgram sockets of this process are batched (batchgram/register); BATCHGRAM_QUIET=1 hides this line\n';
 
   it('--require: the application\'s and a dependency\'s sockets are batchgram\'s, but one asking for batching: false', () => {
     const { sockets, stderr } = run(['--require', 'batchgram/register', 'app.cjs']);
-    assert.deepEqual(sockets, { app: true, 'app, batching: false': false, dependency: true });
+    assert.deepEqual(sockets, { ...CJS, app: true, dependency: true, 'new dgram.Socket': true, subclass: true });
     assert.equal(stderr, ON);
   });
 
   it('--import: named and default imports of node:dgram, in the application and a dependency', () => {
     const { sockets, stderr } = run(['--import', 'batchgram/register', 'app.mjs']);
-    assert.deepEqual(sockets, { 'named import': true, 'default import': true, dependency: true });
+    assert.deepEqual(sockets, { 'named import': true, 'default import': true, dependency: true, 'new Socket, options and listener': true });
     assert.equal(stderr, ON);
   });
 
   it('through NODE_OPTIONS, and quiet with BATCHGRAM_QUIET=1', () => {
     const { sockets, stderr } = run(['app.cjs'], { NODE_OPTIONS: '--require batchgram/register', BATCHGRAM_QUIET: '1' });
-    assert.deepEqual(sockets, { app: true, 'app, batching: false': false, dependency: true });
+    assert.deepEqual(sockets, { ...CJS, app: true, dependency: true, 'new dgram.Socket': true, subclass: true });
     assert.equal(stderr, '');
   });
 
   it('BATCHGRAM_EXCLUDE leaves a package\'s sockets on node:dgram, from either module system', () => {
     const cjs = run(['--require', 'batchgram/register', 'app.cjs'], { BATCHGRAM_EXCLUDE: 'radio' });
-    assert.deepEqual(cjs.sockets, { app: true, 'app, batching: false': false, dependency: false });
+    assert.deepEqual(cjs.sockets, { ...CJS, app: true, 'new dgram.Socket': true, subclass: true });
     assert.match(cjs.stderr, /batched \(batchgram\/register, except radio\)/);
     const esm = run(['--import', 'batchgram/register', 'app.mjs'], { BATCHGRAM_EXCLUDE: 'radio' });
-    assert.deepEqual(esm.sockets, { 'named import': true, 'default import': true, dependency: false });
+    assert.deepEqual(esm.sockets, { 'named import': true, 'default import': true, dependency: false, 'new Socket, options and listener': true });
   });
 
   it('without the switch nothing changes', () => {
-    assert.deepEqual(run(['app.cjs']).sockets, { app: false, 'app, batching: false': false, dependency: false });
+    assert.deepEqual(run(['app.cjs']).sockets, CJS);
   });
 });

@@ -1,7 +1,7 @@
 'use strict';
 // The module that `dgram` / `node:dgram` become under the mapping: node:dgram's
-// exports with createSocket taken from batchgram. Everything else (Socket,
-// _createSocketHandle) stays node:dgram's, since batchgram offers no
+// exports with createSocket and Socket taken from batchgram. Everything else
+// (_createSocketHandle) stays node:dgram's, since batchgram offers no
 // counterpart. BATCHGRAM_ROOT names the package to test (default: this repo).
 const path = require('node:path');
 
@@ -11,6 +11,6 @@ const dgram = require('node:dgram');
 
 // Spelled out so that `import { createSocket } from 'node:dgram'` finds the names.
 exports.createSocket = batchgram.createSocket;
-exports.Socket = dgram.Socket;
+exports.Socket = batchgram.Socket;
 exports._createSocketHandle = dgram._createSocketHandle;
 for (const name of Object.keys(dgram)) if (!(name in exports)) exports[name] = dgram[name];
