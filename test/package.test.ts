@@ -37,9 +37,11 @@ describe('package', () => {
 });
 
 describe('README', () => {
-  it('links only to absolute addresses, which work on the registry page as well as in the repository', () => {
+  it('links only to absolute addresses, which work on the registry page as well as in the repository, or to its headings', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const targets = [...readme.matchAll(/\]\(([^)]*)\)/g)].map((m) => m[1]);
-    assert.deepEqual(targets.filter((t) => !/^https:\/\//.test(t)), []);
+    // A heading's anchor as GitHub and the registry make it: lower case, punctuation dropped, spaces as dashes.
+    const anchors = new Set([...readme.matchAll(/^#+ (.+)$/gm)].map((m) => `#${m[1].toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')}`));
+    assert.deepEqual(targets.filter((t) => !/^https:\/\//.test(t) && !anchors.has(t)), []);
   });
 });
