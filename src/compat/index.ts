@@ -30,10 +30,18 @@ export function createSocket(type: dgram.SocketType | SocketOptions, listener?: 
 export const Socket = socketClass(batches);
 export type Socket = dgram.Socket;
 
+/** Set by batchgram/register where sockets of some callers stay on node:dgram (BATCHGRAM_EXCLUDE). */
+let leftOut: (() => boolean) | null = null;
+
+/** Makes `test` decide, for each socket about to be made, whether it stays on node:dgram. */
+export function leaveOut(test: () => boolean): void {
+  leftOut = test;
+}
+
 /** Whether a socket of these arguments batches; throws where node:dgram's cannot honour them. */
 function batches(type: unknown): boolean {
   const options = type !== null && typeof type === 'object' ? type as SocketOptions : undefined;
-  if (useBatchPath(binding, options?.batching)) return true;
+  if (useBatchPath(binding, options?.batching) && !(leftOut?.() ?? false)) return true;
   // dgram before Node 22.12 would ignore reusePort without a word.
   if (options?.reusePort && !dgramHasReusePort()) throw dropInUnsupported('reusePort without batching (or before Node 22.12)');
   return false;

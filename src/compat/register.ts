@@ -9,8 +9,7 @@ import dgram = require('node:dgram');
 import { syncBuiltinESMExports } from 'node:module';
 import { binding } from '../kernel/native';
 import { useBatchPath } from '../kernel/probe';
-import { createSocket, Socket } from './index';
-import { nodeCreateSocket } from './node-dgram';
+import { createSocket, leaveOut, Socket } from './index';
 
 /** Comma-separated package names (or path fragments) whose sockets stay on node:dgram. */
 export const EXCLUDE_ENV = 'BATCHGRAM_EXCLUDE';
@@ -43,11 +42,9 @@ export function excluded(file: string, entries: readonly string[]): boolean {
 export function register(): boolean {
   if (!useBatchPath(binding, undefined)) return false;
   const exclude = (process.env[EXCLUDE_ENV] ?? '').split(',').map((e) => e.trim()).filter((e) => e !== '');
-  const replacement = ((type: never, listener?: never) =>
-    exclude.length > 0 && excluded(callerFile(), exclude) ? nodeCreateSocket(type, listener) : createSocket(type, listener)
-  ) as typeof dgram.createSocket;
-  dgram.createSocket = replacement;
-  // `new dgram.Socket()` and `class extends dgram.Socket` (no caller frame to exclude by: a subclass made at load).
+  if (exclude.length > 0) leaveOut(() => excluded(callerFile(), exclude));
+  dgram.createSocket = createSocket as typeof dgram.createSocket;
+  // `new dgram.Socket()`, and `class Server extends dgram.Socket` in modules loaded after the switch.
   (dgram as { Socket: unknown }).Socket = Socket;
   syncBuiltinESMExports();
   if (process.env[QUIET_ENV] !== '1') {

@@ -107,9 +107,9 @@ describe('batchgram/register', { skip: linux ? false : 'needs the batch path' },
     assert.equal(stderr, '');
   });
 
-  it('BATCHGRAM_EXCLUDE leaves a package\'s sockets on node:dgram, from either module system', () => {
+  it('BATCHGRAM_EXCLUDE leaves a package\'s sockets on node:dgram, made either way, from either module system', () => {
     const cjs = run(['--require', 'batchgram/register', 'app.cjs'], { BATCHGRAM_EXCLUDE: 'radio' });
-    assert.deepEqual(cjs.sockets, { ...CJS, app: true, 'new dgram.Socket': true, subclass: true });
+    assert.deepEqual(cjs.sockets, { ...CJS, app: true, 'new dgram.Socket': true });
     assert.match(cjs.stderr, /batched \(batchgram\/register, except radio\)/);
     const esm = run(['--import', 'batchgram/register', 'app.mjs'], { BATCHGRAM_EXCLUDE: 'radio' });
     assert.deepEqual(esm.sockets, { 'named import': true, 'default import': true, dependency: false, 'new Socket, options and listener': true });
