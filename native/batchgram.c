@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -81,6 +82,7 @@
 static const napi_type_tag SOCKET_TAG = {0x6261746368677261ULL, 0x6d736f636b657431ULL};
 static const napi_type_tag RECV_RING_TAG = {0x6261746368677261ULL, 0x6d72656376726e67ULL};
 static const napi_type_tag SEND_RING_TAG = {0x6261746368677261ULL, 0x6d73656e64726e67ULL};
+static const napi_type_tag PAGES_TAG = {0x6261746368677261ULL, 0x6d70616765627566ULL};
 
 // ---------------------------------------------------------------------------
 // Argument helpers. Each returns false with a JavaScript exception pending.
@@ -708,9 +710,75 @@ static napi_value js_poll_ref(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------
+// Pages. A socket's large blocks (its receive arena, its rings' arrays) are
+// mapped rather than taken from malloc: freed blocks of as many sizes as
+// there are socket options fragment malloc's heap, whose free pages stay
+// resident long after their sockets closed; unmapped pages go back to the
+// system at once.
+
+// The largest mapping mapPages makes: far above any arena a socket needs
+// (128 slots of 64 KiB), below the longest Buffer every Node accepts
+// (buffer.constants.MAX_LENGTH), past which Node would free the memory itself.
+#define MAX_PAGES (1 << 30)
+
+static void* pages_map(size_t len) {
+  void* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+// Node calls this once no ArrayBuffer holds the memory any more, or when the
+// environment ends: nothing can reach it after. The hint is the length.
+static void pages_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+
+// mapPages(byteLength): zeroed memory of its own mapping, as an ArrayBuffer;
+// -errno when none can be mapped.
+static napi_value js_map_pages(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int64_t len;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], 1, MAX_PAGES, &len, "byte length out of range"))
+    return NULL;
+  void* p = pages_map((size_t)len);
+  if (p == NULL) return int_value(env, -errno);
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, p, (size_t)len, pages_finalize, (void*)(uintptr_t)len, &ab) != napi_ok) {
+    munmap(p, (size_t)len);
+    return napi_failed(env);
+  }
+  // From here the finalizer owns the mapping.
+  CALL(env, napi_type_tag_object(env, ab, &PAGES_TAG));
+  return ab;
+}
+
+// releasePages(buffer): gives the pages of a buffer of mapPages back to the
+// system now, rather than when the garbage collector finalizes it. The buffer
+// is detached first, so that no JavaScript view reads or writes it again; the
+// range stays mapped (reading zeros to anything outside JavaScript that still
+// holds a pointer into it) until the finalizer unmaps it. A buffer detached
+// already is left alone: a transfer may have handed its memory to a live one.
+static napi_value js_release_pages(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  const char* what = "expected a buffer of mapPages";
+  bool is_ab = false, ours = false, detached = false;
+  if (napi_is_arraybuffer(env, argv[0], &is_ab) != napi_ok || !is_ab) return throw_type(env, what), NULL;
+  if (napi_check_object_type_tag(env, argv[0], &PAGES_TAG, &ours) != napi_ok || !ours)
+    return throw_type(env, what), NULL;
+  CALL(env, napi_is_detached_arraybuffer(env, argv[0], &detached));
+  if (detached) return int_value(env, 0);
+  void* p;
+  size_t len;
+  CALL(env, napi_get_arraybuffer_info(env, argv[0], &p, &len));
+  CALL(env, napi_detach_arraybuffer(env, argv[0]));
+  return int_value(env, madvise(p, len, MADV_DONTNEED) == 0 ? 0 : -errno);
+}
+
+// ---------------------------------------------------------------------------
 // Rings. Each keeps references to four typed arrays JavaScript registered,
 // how many elements each must hold, and the kernel's mmsghdr and iovec arrays,
-// allocated once. The arrays are resolved afresh on every call, since
+// mapped once with the ring's working memory. The arrays are resolved afresh on every call, since
 // JavaScript may detach or resize them, and must still cover the whole ring.
 
 #define RING_ARRAYS 4
@@ -720,6 +788,8 @@ typedef struct {
   napi_typedarray_type types[RING_ARRAYS];
   size_t need[RING_ARRAYS];
   const char* what;
+  void* mem;        // one mapping of mem_len bytes: msgs, iovs, then scratch
+  size_t mem_len;
   struct mmsghdr* msgs;
   struct iovec* iovs;
   void* scratch;    // a ring's own working memory, if it needs any
@@ -750,9 +820,8 @@ static void ring_release(napi_env env, ring_t* r) {
     if (r->refs[i] != NULL) napi_delete_reference(env, r->refs[i]);
     r->refs[i] = NULL;
   }
-  free(r->msgs);
-  free(r->iovs);
-  free(r->scratch);
+  if (r->mem != NULL) munmap(r->mem, r->mem_len);
+  r->mem = NULL;
   r->msgs = NULL;
   r->iovs = NULL;
   r->scratch = NULL;
@@ -778,10 +847,11 @@ static bool ring_memory(napi_env env, ring_t* r, ring_mem_t* m) {
 
 // Makes the tagged wrapper of a ring whose struct, `size` bytes, starts with
 // a ring_t; `arrays` are the typed arrays to register, each of `types[i]`
-// holding at least `need[i]` elements.
+// holding at least `need[i]` elements; `scratch` bytes of working memory
+// follow its `msgs` mmsghdrs and `iovs` iovecs, whose sizes keep it 8-byte aligned.
 static napi_value ring_new(napi_env env, size_t size, const napi_type_tag* tag, const char* what,
                            const napi_value arrays[RING_ARRAYS], const napi_typedarray_type types[RING_ARRAYS],
-                           const size_t need[RING_ARRAYS], size_t msgs, size_t iovs, ring_t** out) {
+                           const size_t need[RING_ARRAYS], size_t msgs, size_t iovs, size_t scratch, ring_t** out) {
   for (int i = 0; i < RING_ARRAYS; i++) {
     void* p;
     size_t n;
@@ -800,10 +870,14 @@ static napi_value ring_new(napi_env env, size_t size, const napi_type_tag* tag, 
   // From here the finalizer owns r, whatever fails below.
   CALL(env, napi_type_tag_object(env, obj, tag));
   for (int i = 0; i < RING_ARRAYS; i++) CALL(env, napi_create_reference(env, arrays[i], 1, &r->refs[i]));
-  r->msgs = calloc(msgs, sizeof(*r->msgs));
-  r->iovs = calloc(iovs, sizeof(*r->iovs));
-  if (r->msgs == NULL || r->iovs == NULL) return int_value(env, -ENOMEM);
-  ring_account(env, r, (int64_t)(msgs * sizeof(*r->msgs) + iovs * sizeof(*r->iovs)));
+  const size_t iovs_at = msgs * sizeof(*r->msgs), scratch_at = iovs_at + iovs * sizeof(*r->iovs);
+  r->mem = pages_map(scratch_at + scratch);
+  if (r->mem == NULL) return int_value(env, -errno);
+  r->mem_len = scratch_at + scratch;
+  r->msgs = r->mem;
+  r->iovs = (struct iovec*)((uint8_t*)r->mem + iovs_at);
+  r->scratch = scratch > 0 ? (uint8_t*)r->mem + scratch_at : NULL;
+  ring_account(env, r, (int64_t)r->mem_len);
   ring_mem_t m;
   if (!ring_memory(env, r, &m)) return NULL;
   *out = r;
@@ -841,7 +915,7 @@ static napi_value js_recv_ring(napi_env env, napi_callback_info info) {
   ring_t* ring = NULL;
   napi_value obj = ring_new(env, sizeof(recv_ring_t), &RECV_RING_TAG,
                             "receive ring: arena, addresses, controls (Uint8Array), meta (Int32Array)",
-                            arrays, types, need, (size_t)slots, (size_t)slots, &ring);
+                            arrays, types, need, (size_t)slots, (size_t)slots, 0, &ring);
   if (ring == NULL) return obj;
   recv_ring_t* r = (recv_ring_t*)ring;
   r->slots = (uint32_t)slots;
@@ -937,19 +1011,16 @@ static napi_value js_send_ring(napi_env env, napi_callback_info info) {
   const napi_typedarray_type types[RING_ARRAYS] = {napi_uint8_array, napi_uint8_array, napi_int32_array, napi_int32_array};
   const size_t need[RING_ARRAYS] = {(size_t)max_msgs * SOCKADDR_SLOT, (size_t)max_msgs * (size_t)ctrl_size,
                                     (size_t)max_msgs * SEND_MSG_FIELDS, (size_t)max_iovs * SEND_IOV_FIELDS};
+  const size_t scratch = (size_t)max_msgs * sizeof(msg_plan_t) + (size_t)max_iovs * (sizeof(iov_plan_t) + sizeof(napi_value));
   ring_t* ring = NULL;
   napi_value obj = ring_new(env, sizeof(send_ring_t), &SEND_RING_TAG,
                             "send ring: addresses, controls (Uint8Array), message and iovec descriptors (Int32Array)",
-                            arrays, types, need, (size_t)max_msgs, (size_t)max_iovs, &ring);
+                            arrays, types, need, (size_t)max_msgs, (size_t)max_iovs, scratch, &ring);
   if (ring == NULL) return obj;
   send_ring_t* r = (send_ring_t*)ring;
   r->max_msgs = (uint32_t)max_msgs;
   r->max_iovs = (uint32_t)max_iovs;
   r->ctrl_size = (uint32_t)ctrl_size;
-  size_t scratch = (size_t)max_msgs * sizeof(msg_plan_t) + (size_t)max_iovs * (sizeof(iov_plan_t) + sizeof(napi_value));
-  ring->scratch = malloc(scratch);
-  if (ring->scratch == NULL) return int_value(env, -ENOMEM);
-  ring_account(env, ring, (int64_t)scratch);
   return obj;
 }
 
@@ -1111,6 +1182,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendRing", NULL, js_send_ring, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendmmsg", NULL, js_sendmmsg, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringRelease", NULL, js_ring_release, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mapPages", NULL, js_map_pages, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"releasePages", NULL, js_release_pages, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns) != napi_ok) return NULL;
   // The kernel ABI values JavaScript needs, from this machine's headers

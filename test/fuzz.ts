@@ -64,6 +64,7 @@ export function fuzzNative(calls: number, seed: number, b: NativeBinding = bindi
   const sockets: SocketHandle[] = [];
   const recvRings: RecvRing[] = [];
   const sendRings: SendRing[] = [];
+  const pages: ArrayBuffer[] = [];
   const pick = <T>(xs: readonly T[]): T | undefined => xs[int(xs.length)];
 
   const numbers = [0, 1, -1, 2, 3, 4, 5, 6, 7, 8, 16, 28, 64, 127, 128, 4096, 4097, 65535, 65536, 2 ** 31 - 1, 2 ** 31, -(2 ** 31),
@@ -132,7 +133,9 @@ export function fuzzNative(calls: number, seed: number, b: NativeBinding = bindi
     () => {
       const slots = r() < 0.7 ? 1 + int(8) : (any() as number);
       const size = r() < 0.7 ? 1 + int(2048) : (any() as number);
-      const arena = r() < 0.7 ? new Uint8Array(int(slots * size * 1.2 + 10)) : any();
+      // Pages may be released (detached) before or after the ring is made.
+      const mapped = r() < 0.2 ? pick(pages) : undefined;
+      const arena = mapped !== undefined ? new Uint8Array(mapped) : r() < 0.7 ? new Uint8Array(int(slots * size * 1.2 + 10)) : any();
       const names = r() < 0.8 ? new Uint8Array(int(300)) : any();
       const controlSize = r() < 0.7 ? int(128) : (any() as number);
       const controls = r() < 0.8 ? new Uint8Array(int(1100)) : any();
@@ -168,6 +171,12 @@ export function fuzzNative(calls: number, seed: number, b: NativeBinding = bindi
     // adopted socket closes the original, which would pull a descriptor out
     // from under another handle (a caller's mistake, not a memory one).
     () => { const h = b.adopt((r() < 0.8 ? 100_000 + int(1000) : junk()) as number); return typeof h === 'object' ? b.close(h) : h; },
+    () => {
+      const p = b.mapPages((r() < 0.8 ? 1 + int(20_000) : any()) as number);
+      if (typeof p === 'object') pages.push(p);
+      return p;
+    },
+    () => (r() < 0.3 ? b.releasePages((r() < 0.8 ? pick(pages) ?? any() : any()) as ArrayBuffer) : 0),
     // Rarely, so that most calls still meet rings in use.
     () => (r() < 0.15 ? b.ringRelease((r() < 0.8 ? pick<RecvRing | SendRing>([...recvRings, ...sendRings]) ?? any() : any()) as SendRing) : 0),
   ];

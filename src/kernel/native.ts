@@ -76,6 +76,10 @@ export interface NativeBinding {
   sendmmsg(s: SocketHandle, ring: SendRing, buffers: ReadonlyArray<Uint8Array | ArrayBuffer>, first: number, count: number): number;
   /** Gives back what a ring holds now (a closing socket's); later calls with it throw. */
   ringRelease(ring: RecvRing | SendRing): number;
+  /** Zeroed memory of its own mapping, unmapped once collected: no heap block of malloc's stays behind. */
+  mapPages(byteLength: number): ArrayBuffer | number;
+  /** Detaches a buffer of mapPages and gives its pages back now; one detached already is left alone. */
+  releasePages(buffer: ArrayBuffer): number;
 }
 
 /** Set by `npm run test:asan` to load the sanitizer build instead of the release one. */

@@ -3,11 +3,19 @@
 // memory a listener made unusable. Scripts that must see uncaughtException
 // run in a child process, where the test runner's own handler is absent.
 import assert from 'node:assert/strict';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { BatchSocket } from '../../src/index';
+import { BatchSocket, type BatchView } from '../../src/index';
+import { binding } from '../../src/kernel/native';
 import { collect, index, node, until } from '../helpers';
 
 const linux = process.platform === 'linux';
+
+// The receive memory is the addon's own mapping (mapPages), which
+// structuredClone copies rather than transfers; ArrayBuffer.prototype.transfer
+// (Node 21 on) detaches it, as the addon's releasePages does on every Node.
+const detach = (v: BatchView) => void binding!.releasePages(v.data.buffer as ArrayBuffer);
+const nativeModule = join(dirname(index), 'kernel', 'native');
 
 /**
  * A child script: `setup` registers consumers on socket `s`, then each of
@@ -107,11 +115,32 @@ describe('consumers', { skip: !linux }, () => {
     await tx.close();
   });
 
+  it('leaves the view whole for the view listeners after one that closed the socket, then empties it', async () => {
+    // close() gives the receive memory back, but not while a read is being
+    // handed out: a later listener may still read the view, or forward it.
+    const rx = await BatchSocket.bind({ address: '127.0.0.1' });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    let seen: BatchView | null = null;
+    const read = new Promise<string>((resolve) => {
+      rx.on('view', () => void rx.close());
+      rx.on('view', (v) => {
+        seen = v;
+        resolve(v.datagram(0).toString());
+      });
+    });
+    await tx.writeBatchTo([Buffer.from('last')], '127.0.0.1', rx.address().port);
+    assert.equal(await read, 'last');
+    // Once handed out, the memory went back: the view holds nothing.
+    assert.equal(seen!.data.byteLength, 0);
+    await tx.close();
+  });
+
   it('detached receive memory: one error for that read, fresh memory, and reading goes on', () => {
-    // A listener that transfers the receive arena away used to make every
-    // later read throw out of the poll callback: a busy loop of exceptions.
+    // A listener that detaches the receive arena used to make every later
+    // read throw out of the poll callback: a busy loop of exceptions.
     const r = node(`
       const { BatchSocket } = require(${JSON.stringify(index)});
+      const { binding } = require(${JSON.stringify(nativeModule)});
       const uncaught = [], errors = [], got = [];
       process.on('uncaughtException', (e) => uncaught.push(e.message));
       (async () => {
@@ -120,7 +149,7 @@ describe('consumers', { skip: !linux }, () => {
         s.on('error', (e) => errors.push(e.code));
         s.on('view', (v) => {
           for (let i = 0; i < v.count; i++) got.push(v.datagram(i).toString());
-          if (!detached) { detached = true; structuredClone(v.data.buffer, { transfer: [v.data.buffer] }); }
+          if (!detached) { detached = true; binding.releasePages(v.data.buffer); }
         });
         for (const m of ['a', 'b', 'c']) {
           await s.writeBatchTo([Buffer.from(m)], '127.0.0.1', s.address().port);
@@ -150,7 +179,7 @@ describe('consumers', { skip: !linux }, () => {
     let got = 0;
     rx.on('error', () => {});
     rx.on('batch', (b) => { got += b.length; });
-    rx.once('view', (v) => void structuredClone(v.data.buffer, { transfer: [v.data.buffer as ArrayBuffer] }));
+    rx.once('view', detach);
     const ended = (async () => {
       try {
         for await (const b of rx) void b;
@@ -175,7 +204,7 @@ describe('consumers', { skip: !linux }, () => {
     const tx = await BatchSocket.bind({ address: '127.0.0.1' });
     const errors: string[] = [];
     rx.on('error', (e) => errors.push((e as NodeJS.ErrnoException).code!));
-    rx.once('view', (v) => void structuredClone(v.data.buffer, { transfer: [v.data.buffer as ArrayBuffer] }));
+    rx.once('view', detach);
     const arrived = collect(rx, 3);
     await tx.writeBatchTo([Buffer.from('x')], '127.0.0.1', rx.address().port);
     await new Promise((r) => setTimeout(r, 30));

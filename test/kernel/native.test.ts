@@ -42,6 +42,26 @@ describe('native boundary', { skip: binding === null }, () => {
     assert.throws(() => b.close(ring as unknown as SocketHandle), TypeError);
   });
 
+  it('maps pages of their own, and once they are released no view or ring reaches them', () => {
+    assert.throws(() => b.mapPages(0), RangeError);
+    assert.throws(() => b.mapPages(2 ** 31), RangeError);
+    assert.throws(() => b.releasePages(new ArrayBuffer(8)), TypeError, 'only buffers of mapPages');
+    assert.throws(() => b.releasePages(new Uint8Array(b.mapPages(8) as ArrayBuffer) as unknown as ArrayBuffer), TypeError);
+    const pages = b.mapPages(4 * 100) as ArrayBuffer;
+    const arena = new Uint8Array(pages);
+    assert.equal(arena.length, 400);
+    assert.ok(arena.every((x) => x === 0), 'zeroed');
+    const s = b.socket(4) as SocketHandle;
+    const ring = b.recvRing(arena, 4, 100, new Uint8Array(4 * 28), new Uint8Array(256), 64, new Int32Array(16));
+    if (typeof ring === 'number') assert.fail(`recvRing: ${ring}`);
+    assert.equal(b.recvmmsg(s, ring, 4), -11); // EAGAIN: nothing queued
+    assert.equal(b.releasePages(pages), 0);
+    assert.equal(arena.length, 0, 'detached');
+    assert.throws(() => b.recvmmsg(s, ring, 1), RangeError);
+    assert.equal(b.releasePages(pages), 0, 'twice is harmless');
+    b.close(s);
+  });
+
   it('checks registered memory again on every call', () => {
     const s = b.socket(4) as SocketHandle;
     const ab = new ArrayBuffer(400, { maxByteLength: 400 });

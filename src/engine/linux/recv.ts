@@ -10,6 +10,7 @@ import { channels, publish, type Subject } from '../../diagnostics';
 import { receiveMemoryError, systemError, throwSystemError } from '../../errors';
 import { RecvMeta, recvMeta } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type RecvRing, type SocketHandle } from '../../kernel/native';
+import { mapPages } from '../../kernel/pages';
 import { segmentCount } from '../../offload/gro';
 import { readReceiveControl, receiveControlSize, receivedControl, type ReceiveMetadata } from '../../wire/cmsg';
 import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
@@ -118,7 +119,7 @@ export class Receiver {
 
   #memory(): RecvMemory {
     if (this.#relayout && this.#recv !== null) {
-      this.#addon.ringRelease(this.#recv.ring);
+      this.#release(this.#recv);
       this.#recv = null;
     }
     this.#relayout = false;
@@ -178,8 +179,9 @@ export class Receiver {
 
   #registerReceiveMemory(): RecvMemory {
     const slots = this.#config.batchSize;
-    // Uninitialised memory: pages become resident only as the kernel writes them.
-    const arena = Buffer.allocUnsafeSlow(slots * this.#config.slotSize);
+    // Mapped for this socket alone (see mapPages, and #release for when it
+    // goes back): pages become resident only as the kernel writes them.
+    const arena = Buffer.from(mapPages(this.#addon, slots * this.#config.slotSize));
     const names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
     const controls = new Uint8Array(slots * this.#controlSize);
     const meta = new Int32Array(slots * abi.RECV_META_FIELDS);
@@ -239,6 +241,8 @@ export class Receiver {
         more = this.#host.deliver(recv.view);
       } finally {
         recv.view.live = false;
+        // A listener closed the socket: the arena kept for the listeners after it goes back now.
+        if (this.#recv !== recv) this.#addon.releasePages(recv.arena.buffer as ArrayBuffer);
       }
       // Fewer messages than asked for: the queue is empty, skip the EAGAIN call.
       if (n < slots) {
@@ -326,9 +330,16 @@ export class Receiver {
     publish(channels.drops, () => ({ ...this.#subject(), dropped: delta, total: this.#counts.rxqOverflows }));
   }
 
+  // The ring, and the arena's pages unless a listener is being handed the
+  // view: those who come after it still read it (read() gives it back then).
+  #release(recv: RecvMemory): void {
+    this.#addon.ringRelease(recv.ring);
+    if (!recv.view.live) this.#addon.releasePages(recv.arena.buffer as ArrayBuffer);
+  }
+
   /** Gives back the receive memory, native and JavaScript, even while the socket object lives on. */
   close(): void {
-    if (this.#recv !== null) this.#addon.ringRelease(this.#recv.ring);
+    if (this.#recv !== null) this.#release(this.#recv);
     this.#recv = null;
   }
 }

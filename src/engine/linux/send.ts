@@ -8,6 +8,7 @@ import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError 
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
 import type { Capabilities } from '../../kernel/probe';
+import { mapPages } from '../../kernel/pages';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, unitDatagrams } from '../../offload/gso';
 import { cutMessages } from '../../offload/spans';
 import { GsoRefusals } from '../../offload/refusals';
@@ -150,7 +151,7 @@ export class Sender {
   #makeRing(maxSegments: number): SendRing {
     const slots = this.#config.batchSize;
     const iovs = slots * maxSegments;
-    const iovDesc = new Int32Array(iovs * abi.SEND_IOV_FIELDS);
+    const iovDesc = new Int32Array(mapPages(this.#addon, iovs * abi.SEND_IOV_FIELDS * Int32Array.BYTES_PER_ELEMENT));
     const ring = this.#addon.sendRing(slots, iovs, this.#sendNames, this.#sendControls, CONTROL_SIZE, this.#msgDesc, iovDesc);
     if (typeof ring === 'number') throwSystemError(ring, 'sendRing');
     this.#iovDesc = iovDesc;
@@ -517,6 +518,7 @@ export class Sender {
   close(): void {
     this.#closed = true;
     this.#addon.ringRelease(this.#sendRing);
+    this.#addon.releasePages(this.#iovDesc.buffer as ArrayBuffer);
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     const pending = this.#queue;
     this.#queue = [];
