@@ -11,6 +11,7 @@ import { receiveMemoryError, systemError, throwSystemError } from '../../errors'
 import { RecvMeta, recvMeta } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type RecvRing, type SocketHandle } from '../../kernel/native';
 import { mapPages } from '../../kernel/pages';
+import { enableGro } from '../../kernel/probe';
 import { segmentCount } from '../../offload/gro';
 import { readReceiveControl, receiveControlSize, receivedControl, type ReceiveMetadata } from '../../wire/cmsg';
 import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
@@ -143,7 +144,7 @@ export class Receiver {
       return true;
     }
     if (this.#gro) return true;
-    if (this.#addon.setsockopt(this.#handle, abi.SOL_UDP, abi.UDP_GRO, 1) < 0) return false;
+    if (!enableGro(this.#addon, this.#handle)) return false;
     this.#gro = true;
     if (this.#config.slotSize < GRO_SLOT_SIZE) {
       // A slot must hold a whole GRO message, or the kernel cuts it short.

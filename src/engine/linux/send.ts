@@ -8,7 +8,7 @@ import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError 
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
 import type { Capabilities } from '../../kernel/probe';
-import { mapPages } from '../../kernel/pages';
+import { allocBlock, releaseBlock } from '../../kernel/pages';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, unitDatagrams } from '../../offload/gso';
 import { cutMessages } from '../../offload/spans';
 import { GsoRefusals } from '../../offload/refusals';
@@ -23,6 +23,9 @@ const CONTROL_SIZE = SEND_CONTROL_SIZE;
 
 /** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
 const NOBUFS_RETRY_MS = 1;
+
+/** Iovecs per batch slot a send ring starts with (see #makeRing). */
+const INITIAL_IOVECS_PER_SLOT = 2;
 
 /** Datagrams of a write of whole messages (WriteJob.segments). */
 function datagramsOf(lengths: ArrayLike<number>, segments: ArrayLike<number>): number {
@@ -142,20 +145,36 @@ export class Sender {
     this.#sendControlView = new DataView(this.#sendControls.buffer);
     this.#msgDesc = new Int32Array(slots * abi.SEND_MSG_FIELDS);
     this.#iovDesc = new Int32Array(0);
-    this.#sendRing = this.#makeRing(o.maxSegments);
+    this.#sendRing = this.#makeRing(slots * INITIAL_IOVECS_PER_SLOT);
     this.#plan = new MessagePlan(slots);
   }
 
-  // A send becomes at most batchSize messages of at most maxSegments
-  // datagrams, each its own iovec at worst, sentinel included.
-  #makeRing(maxSegments: number): SendRing {
-    const slots = this.#config.batchSize;
-    const iovs = slots * maxSegments;
-    const iovDesc = new Int32Array(mapPages(this.#addon, iovs * abi.SEND_IOV_FIELDS * Int32Array.BYTES_PER_ELEMENT));
-    const ring = this.#addon.sendRing(slots, iovs, this.#sendNames, this.#sendControls, CONTROL_SIZE, this.#msgDesc, iovDesc);
+  // The ring's iovecs: one per datagram at worst, sentinels included. A
+  // send becomes at most batchSize messages of at most maxSegments
+  // datagrams, but most never need that many (a socket of single datagrams
+  // needs one per message), so the ring starts small and grows with the
+  // plans that need more (#reserveIovecs).
+  #makeRing(iovs: number): SendRing {
+    const iovDesc = new Int32Array(allocBlock(this.#addon, iovs * abi.SEND_IOV_FIELDS * Int32Array.BYTES_PER_ELEMENT));
+    const ring = this.#addon.sendRing(this.#config.batchSize, iovs, this.#sendNames, this.#sendControls, CONTROL_SIZE,
+      this.#msgDesc, iovDesc);
     if (typeof ring === 'number') throwSystemError(ring, 'sendRing');
     this.#iovDesc = iovDesc;
     return ring;
+  }
+
+  // Makes room for the iovecs of plan messages [0, messages) before they are described.
+  #reserveIovecs(messages: number): void {
+    const plan = this.#plan;
+    let need = 0;
+    for (let m = 0; m < messages; m++) need += plan.count[m] + plan.sentinel[m];
+    const have = this.#iovDesc.length / abi.SEND_IOV_FIELDS;
+    if (need <= have) return;
+    const old = this.#iovDesc;
+    const ring = this.#makeRing(Math.max(need, 2 * have));
+    this.#addon.ringRelease(this.#sendRing);
+    releaseBlock(this.#addon, old.buffer as ArrayBuffer);
+    this.#sendRing = ring;
   }
 
   get queuedDatagrams(): number { return this.#queuedDatagrams; }
@@ -163,16 +182,12 @@ export class Sender {
   get gsoDisabled(): boolean { return this.#refusedGso && !this.#caps.txOffload; }
 
   /**
-   * GSO is turned on (again) with up to `maxSegments` segments per message:
-   * the ring grows if the socket opened with a lower limit (GSO off).
+   * GSO is turned on (again) with up to `maxSegments` segments per message
+   * (the ring grows with the first plan that needs more iovecs).
    */
   allowGso(maxSegments: number): void {
     this.#refusedGso = false;
-    if (maxSegments <= this.#config.maxSegments) return;
-    const ring = this.#makeRing(maxSegments);
-    this.#addon.ringRelease(this.#sendRing);
-    this.#sendRing = ring;
-    this.#config.maxSegments = maxSegments;
+    this.#config.maxSegments = Math.max(this.#config.maxSegments, maxSegments);
   }
 
   /** Writes wait for the socket to become writable (not for the ENOBUFS timer). */
@@ -271,7 +286,10 @@ export class Sender {
       while (sent < messages) {
         let r: number;
         try {
-          if (sent === 0) this.#describe(w, messages, nameLen);
+          if (sent === 0) {
+            this.#reserveIovecs(messages);
+            this.#describe(w, messages, nameLen);
+          }
           r = this.#addon.sendmmsg(this.#handle, this.#sendRing, w.sources, sent, messages - sent);
         } catch (err) {
           // The addon refused the buffers (one was detached or shrunk since
@@ -518,7 +536,7 @@ export class Sender {
   close(): void {
     this.#closed = true;
     this.#addon.ringRelease(this.#sendRing);
-    this.#addon.releasePages(this.#iovDesc.buffer as ArrayBuffer);
+    releaseBlock(this.#addon, this.#iovDesc.buffer as ArrayBuffer);
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     const pending = this.#queue;
     this.#queue = [];
