@@ -362,10 +362,22 @@ describe('demand', { skip: !linux }, () => {
     const tx = await BatchSocket.bind({ address: '127.0.0.1' });
     open.push(rx, tx);
     for (let i = 0; i < 10; i++) await tx.writeBatchTo(Array.from({ length: 16 }, (_, j) => payload(i * 16 + j, 10)), '127.0.0.1', rx.address().port);
+    // One read's batch (its size is the socket's: its slots grow as reads fill them).
     const [first] = (await once(rx, 'batch')) as [Datagram[]];
-    assert.equal(first.length, 16);
-    const rest = await collect(rx, 144);
-    rest.forEach((d, i) => assert.equal(d.data.readUInt32BE(0), 16 + i));
+    first.forEach((d, i) => assert.equal(d.data.readUInt32BE(0), i));
+    const rest = await collect(rx, 160 - first.length);
+    rest.forEach((d, i) => assert.equal(d.data.readUInt32BE(0), first.length + i));
+  });
+
+  it('reads into 4 slots at first, doubling them with each read that fills them, up to the batch size', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', offload: false, batchSize: 64, recvBufferSize: 1 << 20 });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(rx, tx);
+    for (let i = 0; i < 4; i++) await tx.writeBatchTo(Array.from({ length: 50 }, (_, j) => payload(i * 50 + j, 10)), '127.0.0.1', rx.address().port);
+    const sizes: number[] = [];
+    rx.on('view', (v) => { sizes.push(v.count); });
+    await until(() => sizes.reduce((a, b) => a + b, 0) === 200);
+    assert.deepEqual(sizes, [4, 8, 16, 32, 64, 64, 12]);
   });
 
   it('sends runs of datagrams over a SharedArrayBuffer one iovec each', async () => {

@@ -31,6 +31,16 @@ const SK_MEMINFO_SIZE = 9 * 4;
  */
 const READ_BUDGET = 16;
 
+/**
+ * Receive slots a socket starts with; each read that fills them all doubles
+ * them, up to the batch size. The memory of a slot (64 KiB with GRO) counts
+ * in V8's external memory, which drives its garbage collection, whether
+ * touched or not: a socket that answers a datagram now and then (a DNS or
+ * CoAP client, most of the drop-in's) holds 256 KiB, not 8 MiB; a flood
+ * grows it to a full batch within five reads.
+ */
+const INITIAL_SLOTS = 4;
+
 /** The memory registered for recvmmsg, and the view over it. */
 interface RecvMemory {
   ring: RecvRing;
@@ -70,6 +80,8 @@ export class Receiver {
   #groOffPending = false;
   /** The slot size changed: the receive memory is made anew before the next read. */
   #relayout = false;
+  /** Slots of the receive memory: from INITIAL_SLOTS (or the batch size, if smaller) up to the batch size. */
+  #slots: number;
   readonly #meminfo = new Uint8Array(SK_MEMINFO_SIZE);
   // Made on the first read: a socket that only sends never pays for a receive arena.
   #recv: RecvMemory | null = null;
@@ -98,6 +110,7 @@ export class Receiver {
     this.#config = o;
     this.#gro = o.rxOffload;
     this.#controlSize = receiveControlSize(o.metadata);
+    this.#slots = Math.min(INITIAL_SLOTS, o.batchSize);
   }
 
   #localAddressText(): string {
@@ -179,7 +192,7 @@ export class Receiver {
   }
 
   #registerReceiveMemory(): RecvMemory {
-    const slots = this.#config.batchSize;
+    const slots = this.#slots;
     // Mapped for this socket alone (see mapPages, and #release for when it
     // goes back): pages become resident only as the kernel writes them.
     const arena = Buffer.from(mapPages(this.#addon, slots * this.#config.slotSize));
@@ -198,11 +211,11 @@ export class Receiver {
    * whether the host held the last read back (its deliver() returned false).
    */
   read(active: () => boolean, stop: () => void): boolean {
-    const slots = this.#config.batchSize;
     for (let k = 0; k < READ_BUDGET && active(); k++) {
       if (this.#recv === null) return false;
-      // A listener may have changed the slot size (setOffload) during the last delivery.
+      // A listener may have changed the slot size (setOffload) during the last delivery, or the last read grown the slots.
       const recv = this.#memory();
+      const slots = this.#slots;
       let n: number;
       try {
         n = this.#addon.recvmmsg(this.#handle, recv.ring, slots);
@@ -249,6 +262,11 @@ export class Receiver {
       if (n < slots) {
         this.#finishGroOff();
         return !more;
+      }
+      // A full read: more may be queued than the slots take.
+      if (slots < this.#config.batchSize) {
+        this.#slots = Math.min(2 * slots, this.#config.batchSize);
+        this.#relayout = true;
       }
       // A consumer that runs on promise jobs (for await), or the drop-in's
       // listeners, one callback scope per datagram, see this read only once
