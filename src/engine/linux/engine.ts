@@ -231,7 +231,7 @@ export class LinuxEngine implements Engine {
   /**
    * The poll's callback. It returns true when the host kept datagrams back
    * to hand out one per callback scope (EngineHost.deliverNext): the addon
-   * then calls again with HAND_OUT, in a fresh scope, until it returns false.
+   * then calls again with POLL_HAND_OUT, in a fresh scope, until it returns false.
    */
   #onPoll(status: number, events: number): boolean {
     if (status === abi.POLL_HAND_OUT) return !this.#closed && (this.#host.deliverNext?.() ?? false);
