@@ -1217,6 +1217,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"IP_RECVERR", IP_RECVERR},
       {"IPV6_RECVERR", IPV6_RECVERR},
       {"UV_PRIORITIZED", UV_PRIORITIZED},
+      {"EHOSTDOWN", EHOSTDOWN},
+      {"ENONET", ENONET},
       {"POLL_HAND_OUT", POLL_HAND_OUT},
       {"IPV6_V6ONLY", IPV6_V6ONLY},
       {"MSG_TRUNC", MSG_TRUNC},

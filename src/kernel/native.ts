@@ -19,6 +19,8 @@ export interface NativeConstants {
   SO_SELECT_ERR_QUEUE: number; SO_MEMINFO: number; IP_RECVERR: number; IPV6_RECVERR: number; UV_PRIORITIZED: number;
   /** The poll callback's status for a call that hands out the next datagram kept back (EngineHost.deliverNext). */
   POLL_HAND_OUT: number;
+  /** Errnos ICMP errors convert to that Node's os.constants.errno does not name. */
+  EHOSTDOWN: number; ENONET: number;
   MSG_TRUNC: number; MSG_CTRUNC: number;
   IP_TOS: number; IP_RECVTOS: number; IP_PKTINFO: number; SO_MARK: number; SO_BINDTODEVICE: number;
   IP_MTU_DISCOVER: number; IP_PMTUDISC_PROBE: number; IPV6_MTU_DISCOVER: number; IPV6_PMTUDISC_PROBE: number; IPV6_DONTFRAG: number;
@@ -167,7 +169,7 @@ export const abi: NativeConstants = binding?.constants ?? {
   UDP_SEGMENT: 103, UDP_GRO: 104, SO_RXQ_OVFL: 40,
   SO_RCVBUF: 8, SO_SNDBUF: 7, SO_RCVBUFFORCE: 33, SO_SNDBUFFORCE: 32,
   SO_REUSEADDR: 2, SO_REUSEPORT: 15, SO_BROADCAST: 6, SO_ERROR: 4, IPV6_V6ONLY: 26,
-  SO_SELECT_ERR_QUEUE: 45, SO_MEMINFO: 55, IP_RECVERR: 11, IPV6_RECVERR: 25, UV_PRIORITIZED: 8, POLL_HAND_OUT: 1,
+  SO_SELECT_ERR_QUEUE: 45, SO_MEMINFO: 55, IP_RECVERR: 11, IPV6_RECVERR: 25, UV_PRIORITIZED: 8, POLL_HAND_OUT: 1, EHOSTDOWN: 112, ENONET: 64,
   MSG_TRUNC: 0x20, MSG_CTRUNC: 0x08,
   IP_TOS: 1, IP_RECVTOS: 13, IP_PKTINFO: 8, SO_MARK: 36, SO_BINDTODEVICE: 25,
   IP_MTU_DISCOVER: 10, IP_PMTUDISC_PROBE: 3, IPV6_MTU_DISCOVER: 23, IPV6_PMTUDISC_PROBE: 3, IPV6_DONTFRAG: 62,

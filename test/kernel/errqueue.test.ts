@@ -10,7 +10,8 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BatchSocket, type IcmpError } from '../../src/index';
-import { binding, type NativeBinding } from '../../src/kernel/native';
+import { ICMP_ERRNOS } from '../../src/engine/linux/errqueue';
+import { abi, binding, type NativeBinding } from '../../src/kernel/native';
 import { bindWith } from '../../src/socket';
 import { bindClosedAfter, index, node, until } from '../helpers';
 import { netnsUnavailable, TwoHosts } from '../netns';
@@ -240,4 +241,12 @@ describe('receiveErrors: counted against the kernel', { skip: netnsUnavailable()
     });
   }
 
+});
+
+describe('ICMP_ERRNOS', () => {
+  it('holds the ten errnos the kernel converts ICMP errors to, EHOSTDOWN and ENONET (which Node does not name) among them', () => {
+    assert.equal(ICMP_ERRNOS.size, 10);
+    for (const e of ICMP_ERRNOS) assert.ok(Number.isInteger(e) && e < 0, String(e));
+    assert.ok(ICMP_ERRNOS.has(-abi.EHOSTDOWN) && ICMP_ERRNOS.has(-abi.ENONET));
+  });
 });

@@ -30,8 +30,10 @@ const ORIGINS: Record<number, IcmpError['origin']> = {
  * datagram's ICMP error that the kernel also hands to the next call on the
  * socket (sock_error): the kernel's icmp_err_convert and icmpv6_err_convert.
  */
-export const ICMP_ERRNOS: ReadonlySet<number> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN',
-  'ENONET', 'EPROTO', 'ENOPROTOOPT', 'EACCES', 'EMSGSIZE', 'EOPNOTSUPP'].map((c) => -constants.errno[c as keyof typeof constants.errno]));
+export const ICMP_ERRNOS: ReadonlySet<number> = new Set([...['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EPROTO',
+  'ENOPROTOOPT', 'EACCES', 'EMSGSIZE', 'EOPNOTSUPP'].map((c) => -constants.errno[c as keyof typeof constants.errno]),
+  // Node's os.constants.errno names neither (they were NaN here before): the addon's, from the C headers.
+  -abi.EHOSTDOWN, -abi.ENONET]);
 
 /**
  * Of those, the ones a UDP send never fails with by itself: a send that fails
