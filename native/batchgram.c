@@ -615,45 +615,52 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 #define POLL_HAND_OUT 1
 
 // Calls the poll's callback in a callback scope of its own, which Node closes
-// by running the nextTicks and promise jobs it queued. Returns whether the
-// callback asked to be called again with POLL_HAND_OUT (it returned true),
-// or threw: then it is asked again too, and says itself if anything is left.
-static bool call_poll(sock_t* s, int status, int events) {
+// by running the nextTicks and promise jobs it queued. Returns what the
+// callback returned, a count of datagrams waiting to be handed out (anything
+// but a positive number is 0), or -1 if it threw.
+static int64_t call_poll(sock_t* s, int status, int events) {
   napi_env env = s->env;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
-  bool again = false;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
+  int64_t waiting = 0;
   napi_value cb, recv, argv[2], result;
   if (napi_get_reference_value(env, s->callback, &cb) == napi_ok && cb != NULL &&
       // napi_make_callback converts its receiver to an object: pass the global.
       napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, status, &argv[0]) == napi_ok &&
       napi_create_int32(env, events, &argv[1]) == napi_ok) {
     napi_status st = napi_make_callback(env, s->async_ctx, recv, cb, 2, argv, &result);
-    bool b;
+    int64_t n;
     if (st == napi_ok) {
-      again = napi_get_value_bool(env, result, &b) == napi_ok && b; // anything but true is false
+      if (napi_get_value_int64(env, result, &n) == napi_ok && n > 0) waiting = n;
     } else if (st == napi_pending_exception) {
       // An exception from user code reached us through the event loop: hand
       // it to process 'uncaughtException' rather than swallowing it.
       napi_value err;
       if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
-      again = true;
+      waiting = -1;
     }
   }
   napi_close_handle_scope(env, scope);
-  return again;
+  return waiting;
 }
 
 // node:dgram makes one callback per datagram (UDPWrap::OnRecv), so a
 // listener's nextTicks and promise jobs run before the next datagram; the
 // drop-in keeps that by reading a batch in the poll's callback and handing
-// the datagrams out one per call, each in its own scope. JavaScript ends the
-// calls by returning false; a close in between releases the callback.
+// the datagrams out one per call with POLL_HAND_OUT, each in its own scope,
+// while the callback says some wait. A call that throws counts as one handed
+// out: never more calls than datagrams, even where no JavaScript can run any
+// more (a worker thread being stopped fails every call, and would otherwise
+// never give the thread back). A close in between releases the callback.
 static void on_poll(uv_poll_t* h, int status, int events) {
   sock_t* s = (sock_t*)h->data;
   if (s->callback == NULL) return;
-  if (!call_poll(s, status, events)) return;
-  while (s->callback != NULL && call_poll(s, POLL_HAND_OUT, 0)) {}
+  int64_t waiting = call_poll(s, status, events);
+  if (waiting < 0) waiting = 1;  // it threw: asked once whether any wait
+  while (waiting > 0 && s->callback != NULL) {
+    int64_t left = call_poll(s, POLL_HAND_OUT, 0);
+    waiting = left < 0 ? waiting - 1 : left;
+  }
 }
 
 static napi_value js_poll_start(napi_env env, napi_callback_info info) {
@@ -771,8 +778,11 @@ static napi_value js_release_pages(napi_env env, napi_callback_info info) {
   void* p;
   size_t len;
   CALL(env, napi_get_arraybuffer_info(env, argv[0], &p, &len));
+  // Pages dropped while the buffer still owns its mapping: once detached,
+  // nothing here depends on when Node runs the finalizer that unmaps it.
+  int r = madvise(p, len, MADV_DONTNEED) == 0 ? 0 : -errno;
   CALL(env, napi_detach_arraybuffer(env, argv[0]));
-  return int_value(env, madvise(p, len, MADV_DONTNEED) == 0 ? 0 : -errno);
+  return int_value(env, r);
 }
 
 // ---------------------------------------------------------------------------

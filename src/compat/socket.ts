@@ -434,22 +434,22 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   }
 
   /**
-   * Emits the next datagram #deliver kept; returns whether more wait. What a
-   * listener throws goes to the engine's caller, and on to the process.
+   * Emits the next datagram #deliver kept; returns how many still wait. What
+   * a listener throws goes to the engine's caller, and on to the process.
    */
-  #deliverNext(): boolean {
+  #deliverNext(): number {
     const inbox = this.#inbox, at = this.#inboxAt;
     if (this.#closed || at >= inbox.length) {
       inbox.length = 0;
       this.#inboxAt = 0;
-      return false;
+      return 0;
     }
     const msg = inbox[at] as Buffer, rinfo = inbox[at + 1] as dgram.RemoteInfo;
     inbox[at] = inbox[at + 1] = null; // nothing is kept once handed out
     this.#inboxAt = at + 2;
     // Asked per datagram as it is handed out, as dgram asks it: the list may change meanwhile.
     if (!blocks(this.#receiveBlockList, rinfo.address, rinfo.family.toLowerCase())) this.emit('message', msg, rinfo);
-    return this.#inboxAt < inbox.length;
+    return (inbox.length - this.#inboxAt) / 2;
   }
 
   #reportError(err: Error): void {

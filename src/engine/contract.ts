@@ -166,10 +166,10 @@ export interface EngineHost {
   /**
    * Hands out the next datagram that deliver() kept back, in a callback of
    * the event loop of its own (nextTicks and promise jobs run before the next
-   * one, as with node:dgram); returns whether more wait. A host that keeps
+   * one, as with node:dgram); returns how many still wait. A host that keeps
    * datagrams back returns false from deliver(), and has this.
    */
-  deliverNext?(): boolean;
+  deliverNext?(): number;
   /** Reports an error not tied to a write (a failed read, an ICMP error on a connected socket). */
   reportError(err: Error): void;
   /** Reports an entry of the error queue (receiveErrors). */

@@ -58,10 +58,10 @@ export interface NativeBinding {
   close(s: SocketHandle): number;
   /**
    * Events: 1 readable, 2 writable, UV_PRIORITIZED (an error queued, with SO_SELECT_ERR_QUEUE); the callback gets
-   * (status, events). While it returns true (or throws) it is called again with (POLL_HAND_OUT, 0), each call in
-   * a callback scope of its own.
+   * (status, events). While it returns a positive count it is called again with (POLL_HAND_OUT, 0), each call in
+   * a callback scope of its own (a call that throws counts as one of the count).
    */
-  pollStart(s: SocketHandle, cb: (status: number, events: number) => boolean | void): number;
+  pollStart(s: SocketHandle, cb: (status: number, events: number) => number | void): number;
   pollUpdate(s: SocketHandle, events: number): number;
   pollRef(s: SocketHandle, ref: boolean): number;
   /** Per slot, meta receives [length, flags, address length, control length]. */

@@ -141,6 +141,27 @@ describe('lifecycle', { skip: !linux }, () => {
     assert.match(r.out, /worker got a,b/);
   });
 
+  it('a worker whose drop-in listener throws ends with the error, with datagrams still waiting to be handed out', () => {
+    // The worker stops on the uncaught exception; the addon's calls for the
+    // datagrams after it then fail without running any JavaScript, and must
+    // not go on forever.
+    const r = node(`
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker(\`
+        const { createSocket } = require(${JSON.stringify(index)});
+        const s = createSocket('udp4');
+        s.on('message', () => { throw new Error('listener threw'); });
+        s.bind(0, '127.0.0.1', () => {
+          for (let i = 0; i < 3; i++) s.send('x', s.address().port, '127.0.0.1');
+        });
+      \`, { eval: true });
+      w.on('error', (e) => console.log('worker error: ' + e.message));
+      w.on('exit', (code) => console.log('worker exit ' + code));
+    `, 10_000);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /worker error: listener threw\nworker exit 1/);
+  });
+
   it('lets the process exit once every socket is closed, or unref()ed, or neither reads nor writes', () => {
     // With receiveErrors the socket always polls for queued errors, which alone must not hold the process.
     for (const options of ["{ address: '127.0.0.1' }", "{ address: '127.0.0.1', receiveErrors: true }"]) {

@@ -229,13 +229,14 @@ export class LinuxEngine implements Engine {
   }
 
   /**
-   * The poll's callback. It returns true when the host kept datagrams back
-   * to hand out one per callback scope (EngineHost.deliverNext): the addon
-   * then calls again with POLL_HAND_OUT, in a fresh scope, until it returns false.
+   * The poll's callback. It returns how many datagrams the host kept back to
+   * hand out one per callback scope (EngineHost.deliverNext), at least 1
+   * when it kept any: the addon then calls again with POLL_HAND_OUT, in a
+   * fresh scope, while the count it gets back is positive.
    */
-  #onPoll(status: number, events: number): boolean {
-    if (status === abi.POLL_HAND_OUT) return !this.#closed && (this.#host.deliverNext?.() ?? false);
-    if (this.#closed) return false;
+  #onPoll(status: number, events: number): number {
+    if (status === abi.POLL_HAND_OUT) return this.#closed ? 0 : this.#host.deliverNext?.() ?? 0;
+    if (this.#closed) return 0;
     // Every report is made, whatever one before it threw ('error' without a
     // listener, or an 'icmpError' listener); what they threw is rethrown last.
     let thrown: unknown[] | null = null;
@@ -272,13 +273,13 @@ export class LinuxEngine implements Engine {
         report(() => this.#host.reportError(pending !== 0 ? systemError(pending, 'recvmmsg') : systemError(status, 'uv_poll')));
       }
       rethrow(thrown);
-      return false;
+      return 0;
     }
     if (events & POLL_WRITABLE) this.#sender.pump();
     const heldBack = (events & POLL_READABLE) !== 0 &&
       this.#receiver.read(() => this.#reading && !this.#closed, () => this.setReading(false));
     rethrow(thrown);
-    return heldBack && this.#host.deliverNext !== undefined;
+    return heldBack && this.#host.deliverNext !== undefined ? 1 : 0;
   }
 
   /** The socket's pending error (SO_ERROR, which reading clears) as a negative errno, or 0. */
