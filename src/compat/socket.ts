@@ -367,6 +367,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     // The drop-in never asks for the error queue: dgram reports ICMP errors on connected sockets only.
     return {
       deliver: (v) => this.#deliver(v), deliverNext: () => this.#deliverNext(),
+      waiting: () => (this.#inbox.length - this.#inboxAt) / 2,
       reportError: (e) => this.#reportError(e), reportIcmpError: () => {},
     };
   }
@@ -449,7 +450,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     this.#inboxAt = at + 2;
     // Asked per datagram as it is handed out, as dgram asks it: the list may change meanwhile.
     if (!blocks(this.#receiveBlockList, rinfo.address, rinfo.family.toLowerCase())) this.emit('message', msg, rinfo);
-    return (inbox.length - this.#inboxAt) / 2;
+    return (inbox.length - this.#inboxAt) / 2; // after a close, negative: none
   }
 
   #reportError(err: Error): void {

@@ -170,6 +170,8 @@ export interface EngineHost {
    * datagrams back returns false from deliver(), and has this.
    */
   deliverNext?(): number;
+  /** How many datagrams deliver() kept back, with deliverNext. */
+  waiting?(): number;
   /** Reports an error not tied to a write (a failed read, an ICMP error on a connected socket). */
   reportError(err: Error): void;
   /** Reports an entry of the error queue (receiveErrors). */

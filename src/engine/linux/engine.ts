@@ -230,9 +230,9 @@ export class LinuxEngine implements Engine {
 
   /**
    * The poll's callback. It returns how many datagrams the host kept back to
-   * hand out one per callback scope (EngineHost.deliverNext), at least 1
-   * when it kept any: the addon then calls again with POLL_HAND_OUT, in a
-   * fresh scope, while the count it gets back is positive.
+   * hand out one per callback scope (EngineHost.deliverNext): the addon then
+   * calls again with POLL_HAND_OUT, in a fresh scope, while the count it gets
+   * back is positive.
    */
   #onPoll(status: number, events: number): number {
     if (status === abi.POLL_HAND_OUT) return this.#closed ? 0 : this.#host.deliverNext?.() ?? 0;
@@ -279,7 +279,7 @@ export class LinuxEngine implements Engine {
     const heldBack = (events & POLL_READABLE) !== 0 &&
       this.#receiver.read(() => this.#reading && !this.#closed, () => this.setReading(false));
     rethrow(thrown);
-    return heldBack && this.#host.deliverNext !== undefined ? 1 : 0;
+    return heldBack ? this.#host.waiting?.() ?? 0 : 0;
   }
 
   /** The socket's pending error (SO_ERROR, which reading clears) as a negative errno, or 0. */
