@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { isUint8Array } from 'node:util/types';
 import { BatchView, type Batch } from './batch';
 import type { BindOptions, Destination, Engine, EngineHost, IcmpError, SendHeader, SocketStats, WriteJob } from './engine/contract';
+import { settleWithinBudget } from './engine/budget';
 import { openEngine } from './engine/open';
 import { engineOptions, GRO_DISABLE_ENV, GSO_DISABLE_ENV, offloadAllowed } from './engine/options';
 import {
@@ -729,10 +730,12 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     publish(channels.close, () => ({ socket: this, address: endpointText(this.#engine.address()) }));
     this.#engine.close();
     if (!this.#delivering) this.#endIterators();
-    return new Promise((resolve) => process.nextTick(() => {
+    // After the results of the writes before it, which may wait for the
+    // next turn of the event loop (engine/budget.ts), pending ones included.
+    return new Promise((resolve) => settleWithinBudget(() => process.nextTick(() => {
       this.emit('close');
       resolve();
-    }));
+    })));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -85,6 +85,18 @@ describe('fairness', { skip: !linux }, () => {
     }
   });
 
+  it('close() resolves after the results of the writes before it, those waiting for the next turn included', async () => {
+    const rx = await bind({ address: '127.0.0.1', recvBufferSize: 4 << 20 });
+    rx.on('view', () => {});
+    const tx = await bind({ address: '127.0.0.1' });
+    const order: string[] = [];
+    const writes = Array.from({ length: 2 * WRITE_BUDGET }, (_, i) =>
+      tx.writeBatchTo([Buffer.alloc(16)], '127.0.0.1', rx.address().port).then(() => order.push(`write ${i}`)));
+    await tx.close().then(() => order.push('closed'));
+    await Promise.all(writes);
+    assert.equal(order.indexOf('closed'), 2 * WRITE_BUDGET);
+  });
+
   it('results keep the order of their writes across the budget', async () => {
     const rx = await bind({ address: '127.0.0.1', recvBufferSize: 4 << 20 });
     rx.on('view', () => {});
