@@ -18,7 +18,7 @@ export interface SharedHandle {
   /** This worker's descriptor of the primary's socket. */
   readonly fd: number;
   /** Closes the descriptor and tells the primary, which closes its socket when no worker holds it. */
-  close(): void;
+  close(callback?: () => void): void;
 }
 
 /** What dgram asks the primary for: an address to bind, or (fd >= 0) a descriptor of the primary's to open. */

@@ -357,6 +357,15 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
         this.emit('error', systemError(errnoOf(e), 'open'));
         return;
       }
+      // cluster.disconnect() closes the handles the primary handed out
+      // (cluster's child.js, _disconnect): dgram's socket closes with its
+      // handle, and so does this one, or the worker would never exit.
+      const close = handle.close.bind(handle);
+      handle.close = (callback) => {
+        this.#shared = null;
+        close(callback);
+        if (!this.#closed) this.close();
+      };
       this.#shared = handle;
       this.#install(engine, engine.address().family === 'IPv4' ? 4 : 6);
       this.#startListening();

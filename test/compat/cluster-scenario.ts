@@ -163,6 +163,15 @@ async function runPrimary(): Promise<void> {
     record.received = await got;
     receiver.close();
     await closeBoth([peers[0]]);
+  } else if (scenario === 'disconnect') {
+    // cluster.disconnect() closes the sockets the primary handed out, and
+    // with them the workers' last handles: the workers exit.
+    const [a, b] = await bindBoth({ type: 'udp4' }, () => ({ port: 0, address: '127.0.0.1' }));
+    record.bound = [a, b].map(named);
+    done = true;
+    const exits = peers.map((p) => new Promise((resolve) => p.worker.once('exit', (code) => resolve({ code, afterDisconnect: p.worker.exitedAfterDisconnect }))));
+    cluster.disconnect();
+    record.exits = await Promise.all(exits);
   } else {
     throw new Error(`no scenario ${scenario}`);
   }

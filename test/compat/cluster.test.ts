@@ -41,6 +41,7 @@ describe('createSocket in cluster workers, against node:dgram', { skip: !linux &
     ['conflict', 'a bind the primary cannot make fails in the worker with the primary\'s error', 1],
     ['implicit', 'a send from an unbound socket binds it exclusively, and the datagram arrives', 1],
     ['reusePort', 'reusePort: two workers\' sockets of their own on one port; every datagram arrives', 2],
+    ['disconnect', 'cluster.disconnect() closes the workers\' shared sockets, and the workers exit', 2],
   ];
   for (const [scenario, what, sockets] of cases) {
     it(what, () => {
