@@ -317,3 +317,29 @@ describe('whole messages (writeMessages with segmentSize)', { skip: binding === 
     assert.deepEqual([err?.code, err?.datagramsSent], ['ERR_SOCKET_DGRAM_NOT_RUNNING', 10]);
   });
 });
+
+describe('receive memory refused', { skip: process.platform !== 'linux' || binding === null }, () => {
+  it('a re-layout the kernel cannot map stops reading with one error, instead of waking the loop for ever', async () => {
+    const real = binding as NativeBinding;
+    let maps = 0, reads = 0;
+    // The first arena maps; the larger one a full read asks for is refused.
+    const b: NativeBinding = {
+      ...real,
+      mapPages: (n) => (++maps > 1 ? -constants.errno.ENOMEM : real.mapPages(n)),
+      recvmmsg: (s, ring, n) => { reads++; return real.recvmmsg(s, ring, n); },
+    };
+    const rx = await bindWith({ address: '127.0.0.1', offload: false, recvBufferSize: 1 << 20 }, b);
+    open.push(rx);
+    const errors: Array<Error & { code?: string }> = [];
+    rx.on('error', (e) => errors.push(e));
+    rx.on('view', () => {});
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(tx);
+    await tx.writeBatchTo(Array.from({ length: 40 }, (_, i) => payload(i, 10)), '127.0.0.1', rx.address().port);
+    await new Promise((r) => setTimeout(r, 100));
+    const after = reads;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(errors.map((e) => e.code), ['ENOMEM']);
+    assert.equal(reads, after, 'no read while the memory is refused');
+  });
+});

@@ -131,10 +131,13 @@ export class Receiver {
     this.#memory();
   }
 
+  // The new memory is made before the old goes back: if the kernel refuses
+  // it (ENOMEM, vm.max_map_count), the old stays registered.
   #memory(): RecvMemory {
     if (this.#relayout && this.#recv !== null) {
+      const next = this.#registerReceiveMemory();
       this.#release(this.#recv);
-      this.#recv = null;
+      this.#recv = next;
     }
     this.#relayout = false;
     return (this.#recv ??= this.#registerReceiveMemory());
@@ -214,7 +217,17 @@ export class Receiver {
     for (let k = 0; k < READ_BUDGET && active(); k++) {
       if (this.#recv === null) return false;
       // A listener may have changed the slot size (setOffload) during the last delivery, or the last read grown the slots.
-      const recv = this.#memory();
+      let recv: RecvMemory;
+      try {
+        recv = this.#memory();
+      } catch (err) {
+        // No memory for the new layout (the old is kept, and asked for again
+        // when reading restarts): reading stops, as a readable poll with no
+        // read would wake the loop for ever.
+        stop();
+        this.#host.reportError(err as Error);
+        return false;
+      }
       const slots = this.#slots;
       let n: number;
       try {
