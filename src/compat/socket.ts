@@ -61,6 +61,13 @@ const errnoOf = (err: unknown): number => (err as SystemError).errno;
 /** Entries of the sends waiting for their tick (CompatSocket's #lookedUp) kept once it is empty: 1024 sends. */
 const MAX_KEPT_LOOKED_UP = 4096;
 
+/** The address argument of bindSync and connectSync (`method`), given: a string holding an IP literal, as they check it. */
+function numericAddress(value: unknown, name: string, method: string): string {
+  validateString(value, name);
+  if (isIP(value) === 0) throw invalidArgValue(name, value, `must be a numeric IP address; ${method} does not perform DNS resolution`);
+  return value;
+}
+
 /** Whether `list` names `ip`, asked as dgram asks it: the family as 'ipv4' or 'ipv6'. */
 const blocks = (list: BlockList | undefined, ip: string, family: string): boolean =>
   list !== undefined && list.check(ip, family as 'ipv4' | 'ipv6');
@@ -273,15 +280,9 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     if (this.#bindState !== Bind.Unbound) throw alreadyBound();
     // Arguments are checked before the state changes: a refused one leaves the socket as it was.
     const port = validatePort(options.port ?? 0, 'options.port', true);
-    let address: unknown = options.address;
-    if (!address) {
-      address = this.#family === 4 ? '0.0.0.0' : '::';
-    } else {
-      validateString(address, 'options.address');
-      if (isIP(address) === 0) {
-        throw invalidArgValue('options.address', address, 'must be a numeric IP address; bindSync does not perform DNS resolution');
-      }
-    }
+    const given = options.address;
+    // dgram's bindSync takes any falsy address as none.
+    const address = given ? numericAddress(given, 'options.address', 'bindSync') : this.#family === 4 ? '0.0.0.0' : '::';
     this.#bindState = Bind.Binding;
     try {
       this.#bindTo(address, port);
@@ -376,7 +377,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     // The drop-in never asks for the error queue: dgram reports ICMP errors on connected sockets only.
     return {
       deliver: (v) => this.#deliver(v), deliverNext: () => this.#deliverNext(),
-      waiting: () => (this.#inbox.length - this.#inboxAt) / 2,
+      waiting: () => this.#waiting(),
       reportError: (e) => this.#reportError(e), reportIcmpError: () => {},
     };
   }
@@ -459,7 +460,12 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     this.#inboxAt = at + 2;
     // Asked per datagram as it is handed out, as dgram asks it: the list may change meanwhile.
     if (!blocks(this.#receiveBlockList, rinfo.address, rinfo.family.toLowerCase())) this.emit('message', msg, rinfo);
-    return (inbox.length - this.#inboxAt) / 2; // after a close, negative: none
+    return this.#waiting();
+  }
+
+  /** Datagrams #deliver kept and #deliverNext has not handed out (after a close inside a listener, none or fewer). */
+  #waiting(): number {
+    return (this.#inbox.length - this.#inboxAt) / 2;
   }
 
   #reportError(err: Error): void {
@@ -498,7 +504,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     this.#lookupHost(address, (ex, ip) => {
       if (this.#closed) return;
       let err: Error | null = ex;
-      if (!err && blocks(this.#sendBlockList, ip, `ipv${isIP(ip)}`)) err = ipBlocked(ip);
+      if (!err && this.#sendBlocked(ip)) err = ipBlocked(ip);
       if (!err) {
         try {
           this.#connectTo(ip, port);
@@ -524,6 +530,11 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     });
   }
 
+  /** Whether the sendBlockList names `ip` (an IP literal), asked as dgram asks it. */
+  #sendBlocked(ip: string): boolean {
+    return blocks(this.#sendBlockList, ip, `ipv${isIP(ip)}`);
+  }
+
   /** Connects the kernel socket to `ip`:`port`; throws the errno's error. */
   #connectTo(ip: string, port: number): void {
     const peer = inFamily(ip, this.#family);
@@ -543,20 +554,12 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     const to = validatePort(port);
     if (this.#connectState !== Connect.Disconnected) throw alreadyConnected();
     // Arguments are checked before the state changes: a refused one leaves the socket as it was.
-    let host: unknown = address;
-    if (host == null || host === '') {
-      host = this.#family === 4 ? '127.0.0.1' : '::1';
-    } else {
-      validateString(host, 'address');
-      if (isIP(host) === 0) {
-        throw invalidArgValue('address', host, 'must be a numeric IP address; connectSync does not perform DNS resolution');
-      }
-    }
-    const ip = host as string;
+    const ip = address == null || address === '' ? this.#family === 4 ? '127.0.0.1' : '::1'
+      : numericAddress(address, 'address', 'connectSync');
     if (this.#bindState === Bind.Unbound) this.bindSync();
     else if (this.#bindState !== Bind.Bound) throw alreadyBound();
     this.#connectState = Connect.Connecting;
-    if (blocks(this.#sendBlockList, ip, `ipv${isIP(ip)}`)) {
+    if (this.#sendBlocked(ip)) {
       this.#connectState = Connect.Disconnected;
       throw ipBlocked(ip);
     }
@@ -692,7 +695,7 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
       return;
     }
     if (this.#closed) return; // as dgram: a send whose lookup outlived the socket is dropped
-    if (ip && blocks(this.#sendBlockList, ip, `ipv${isIP(ip)}`)) {
+    if (ip && this.#sendBlocked(ip)) {
       if (callback) batcher.addFailed(callback, ipBlocked(ip));
       return;
     }

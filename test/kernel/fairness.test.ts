@@ -30,6 +30,13 @@ async function writesUntil(schedule: (f: () => void) => unknown, write: () => Pr
   return { writes, fired };
 }
 
+/** A sender and a receiver that keeps up with it. */
+async function pair(): Promise<{ rx: BatchSocket; tx: BatchSocket }> {
+  const rx = await bind({ address: '127.0.0.1', recvBufferSize: 4 << 20 });
+  rx.on('view', () => {});
+  return { rx, tx: await bind({ address: '127.0.0.1' }) };
+}
+
 describe('fairness', { skip: !linux }, () => {
   it('for await runs once per read while a flood is queued, not after the wake-up read it all', async () => {
     const s = await bind({ address: '127.0.0.1', batchSize: 4, gro: false, recvBufferSize: 1 << 20 });
@@ -59,9 +66,7 @@ describe('fairness', { skip: !linux }, () => {
   ];
   for (const [api, make] of writers) {
     it(`a loop awaiting ${api} lets the event loop turn within a budget of writes`, async () => {
-      const rx = await bind({ address: '127.0.0.1', recvBufferSize: 1 << 20 });
-      rx.on('view', () => {}); // a peer that keeps up
-      const tx = await bind({ address: '127.0.0.1' });
+      const { rx, tx } = await pair();
       const write = make(tx, rx.address().port);
       const timer = await writesUntil((f) => setTimeout(f, 1), write);
       assert.ok(timer.fired, `the timer never fired in ${timer.writes} writes`);
@@ -73,8 +78,7 @@ describe('fairness', { skip: !linux }, () => {
   }
 
   it('a loop awaiting the drop-in\'s send lets a timer fire', async () => {
-    const rx = await bind({ address: '127.0.0.1', recvBufferSize: 1 << 20 });
-    rx.on('view', () => {});
+    const { rx } = await pair();
     const s = createSocket('udp4');
     const send = promisify(s.send.bind(s)) as (msg: Buffer, port: number, address: string) => Promise<number>;
     try {
@@ -86,9 +90,7 @@ describe('fairness', { skip: !linux }, () => {
   });
 
   it('close() resolves after the results of the writes before it, those waiting for the next turn included', async () => {
-    const rx = await bind({ address: '127.0.0.1', recvBufferSize: 4 << 20 });
-    rx.on('view', () => {});
-    const tx = await bind({ address: '127.0.0.1' });
+    const { rx, tx } = await pair();
     const order: string[] = [];
     const writes = Array.from({ length: 2 * WRITE_BUDGET }, (_, i) =>
       tx.writeBatchTo([Buffer.alloc(16)], '127.0.0.1', rx.address().port).then(() => order.push(`write ${i}`)));
@@ -98,9 +100,7 @@ describe('fairness', { skip: !linux }, () => {
   });
 
   it('results keep the order of their writes across the budget', async () => {
-    const rx = await bind({ address: '127.0.0.1', recvBufferSize: 4 << 20 });
-    rx.on('view', () => {});
-    const tx = await bind({ address: '127.0.0.1' });
+    const { rx, tx } = await pair();
     const order: number[] = [];
     const writes = Array.from({ length: 3 * WRITE_BUDGET }, (_, i) =>
       tx.writeBatchTo([Buffer.alloc(16)], '127.0.0.1', rx.address().port).then(() => order.push(i)));

@@ -294,13 +294,19 @@ async function relay(a: Args): Promise<void> {
 
 interface Sent { datagrams: number; calls: number; messages: number; transactions?: number }
 
-/** node:dgram as an application would use it at speed: connected, callbacks, a window of sends in flight. */
-async function dgramSend(a: Args, until: () => boolean): Promise<Sent> {
-  const sock = dgramModule(a.impl).createSocket({ type: socketTypeFor(a.address), sendBufferSize: SOCKET_BUFFER });
+/** A socket of the implementation's dgram module (node:dgram's or the drop-in's) connected to the peer. */
+async function connected(a: Args, options: Partial<nodeDgram.SocketOptions>): Promise<nodeDgram.Socket> {
+  const sock = dgramModule(a.impl).createSocket({ type: socketTypeFor(a.address), ...options });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.connect(a.port, a.address, () => { sock.off('error', reject); resolve(); });
   });
+  return sock;
+}
+
+/** node:dgram as an application would use it at speed: connected, callbacks, a window of sends in flight. */
+async function dgramSend(a: Args, until: () => boolean): Promise<Sent> {
+  const sock = await connected(a, { sendBufferSize: SOCKET_BUFFER });
   const buf = Buffer.alloc(a.size, 0x61);
   let sent = 0, inFlight = 0;
   await new Promise<void>((resolve, reject) => {
@@ -476,11 +482,7 @@ async function holdSockets(a: Args): Promise<Sent & { rssAdded: number; external
 
 /** A client with one request in flight: the next goes when the answer came (or after RR_LOST_MS, taken as lost). */
 async function pingPong(a: Args, until: () => boolean): Promise<Sent> {
-  const sock = dgramModule(a.impl).createSocket({ type: socketTypeFor(a.address) });
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.connect(a.port, a.address, () => { sock.off('error', reject); resolve(); });
-  });
+  const sock = await connected(a, {});
   const buf = Buffer.alloc(a.size, 0x61);
   let sent = 0, answered = 0;
   await new Promise<void>((resolve, reject) => {
