@@ -1,12 +1,11 @@
 // batchgram's public API, by name. Everything not exported here is internal.
 export {
   BatchSocket, type AddressInfo, type BatchSocketOptions, type BatchSocketStats, type OutgoingMessage, type SendOptions,
-  type SocketCapabilities,
   type WriteOptions,
 } from './socket';
 export { BatchView, type Batch, type Datagram } from './batch';
 export type { IcmpError } from './engine/contract';
-export type { Capabilities } from './kernel/probe';
+export type { Capabilities, SocketCapabilities } from './engine/capabilities';
 export { IDEAL_BATCH_SIZE } from './kernel/probe';
 export { BatchgramError, GSODisabledError, GeneveError, type GeneveErrorCode, type SystemError } from './errors';
 export {

@@ -18,7 +18,8 @@ import { emitEach, rethrow } from './listeners';
 import { datagramSpans } from './offload/spans';
 import { managedOption } from './kernel/managed';
 import { binding, type NativeBinding } from './kernel/native';
-import { gsoSegmentLimit, useBatchPath, type Capabilities } from './kernel/probe';
+import { useBatchPath } from './kernel/probe';
+import type { SocketCapabilities } from './engine/capabilities';
 import { coalesce, MessagePlan } from './offload/gso';
 import { endpointText, maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';
 
@@ -76,12 +77,6 @@ export interface BatchSocketOptions {
    * events, on unconnected sockets too, and never as 'error'; `capabilities.icmpErrors` says whether the kernel does.
    */
   receiveErrors?: boolean;
-}
-
-/** What a socket does in the kernel, as `capabilities` reports it. */
-export interface SocketCapabilities extends Capabilities {
-  /** Most datagrams one GSO message carries: the kernel's limit (64, or 128 on newer kernels) with TX offload, else 1. */
-  maxGsoSegments: number;
 }
 
 /** Header fields every datagram of a write goes out with. */
@@ -261,8 +256,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
 
   /** What this socket does in the kernel; txOffload turns false if the kernel refuses GSO at run time. */
   get capabilities(): Readonly<SocketCapabilities> {
-    const c = this.#engine.capabilities;
-    return { ...c, maxGsoSegments: c.txOffload ? gsoSegmentLimit() : 1 };
+    return this.#engine.capabilities.snapshot();
   }
   get batchSize(): number { return this.#batchSize; }
   get type(): 'udp4' | 'udp6' { return this.#type; }
@@ -416,7 +410,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       const plan = (this.#packPlan ??= new MessagePlan(this.#batchSize));
       const offsets: number[] = [], own: number[] = [], segments: number[] = [];
       for (let from = 0, start = 0; from < n;) {
-        const units = coalesce(checked, from, n, { maxPayload, maxSegments: gsoSegmentLimit() }, plan);
+        const units = coalesce(checked, from, n, { maxPayload, maxSegments: this.#engine.capabilities.maxGsoSegments }, plan);
         for (let u = 0; u < units; u++) {
           offsets.push(start);
           own.push(plan.bytes[u]);

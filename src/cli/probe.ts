@@ -2,9 +2,9 @@
 // the kernel (kernel/probe.ts) and /proc, as text or JSON.
 import { readFileSync } from 'node:fs';
 import { platform, release } from 'node:os';
-import { BatchSocket, UDP_MAX_SEGMENTS, type Capabilities } from '../index';
+import { BatchSocket, type SocketCapabilities } from '../index';
 import { addonStatus, type AddonStatus } from '../kernel/native';
-import { gsoSegmentLimit, probeGsoSegments } from '../kernel/probe';
+import { probeGsoSegments } from '../kernel/probe';
 
 /** /proc/sys/net/core/NAME as a number, or null where it cannot be read (not Linux, a sandbox). */
 function netCore(name: string): number | null {
@@ -30,7 +30,7 @@ interface ProbeReport {
   /** The addon file in use, or why there is none (then sockets use node:dgram). */
   addon: AddonStatus;
   /** A fresh udp4 socket's capabilities, exactly as BatchSocket reports them. */
-  socket: Capabilities;
+  socket: SocketCapabilities;
   gso128Segments: boolean | null;
   ipv6: boolean;
   buffers: { rmemMax: number | null; wmemMax: number | null; rmemDefault: number | null; wmemDefault: number | null };
@@ -63,7 +63,7 @@ export async function probe(values: { json?: string | boolean }): Promise<number
     ['UDP_SEGMENT (GSO)', yes(socket.txOffload)],
     ['UDP_GRO', yes(socket.rxOffload)],
     ['SO_RXQ_OVFL', yes(socket.rxqOverflowCounter)],
-    ['128 GSO segments', `${yes(r.gso128Segments)} (batchgram plans up to ${socket.txOffload ? gsoSegmentLimit() : UDP_MAX_SEGMENTS})`],
+    ['128 GSO segments', `${yes(r.gso128Segments)} (batchgram plans up to ${socket.maxGsoSegments})`],
     ['IPv6', yes(r.ipv6)],
     ['net.core.rmem_max', bytes(r.buffers.rmemMax)],
     ['net.core.wmem_max', bytes(r.buffers.wmemMax)],

@@ -5,7 +5,7 @@
 // engine.
 import type { BatchView } from '../batch';
 import { outOfRange } from '../errors';
-import type { Capabilities } from '../kernel/probe';
+import type { CapabilityState } from './capabilities';
 import type { ParsedAddress, SocketAddress } from '../wire/sockaddr';
 
 /** What an engine counts as it goes. */
@@ -213,7 +213,8 @@ export interface BindOptions {
 }
 
 export interface Engine {
-  readonly capabilities: Capabilities;
+  /** The socket's capability state, which only the engine changes. */
+  readonly capabilities: CapabilityState;
   readonly stats: SocketStats;
   /** Datagrams accepted by writes and not yet handed to the kernel. */
   readonly queuedDatagrams: number;

@@ -4,19 +4,19 @@
 // offload, and reports so.
 import type { Socket } from 'node:dgram';
 import { BatchView } from '../batch';
+import { CapabilityState } from './capabilities';
 import { emptyCounts, writeTooLarge, type BindOptions, type Engine, type EngineHost, type SocketStats, type WriteJob } from './contract';
 import { notRunning, queueFull, unsupported } from '../errors';
-import type { Capabilities } from '../kernel/probe';
 import { nodeCreateSocket } from '../compat/node-dgram';
 import { cutMessages } from '../offload/spans';
 import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
 
 class DgramEngine implements Engine {
   // node:dgram reports none of the per-datagram metadata either.
-  readonly capabilities: Capabilities = {
+  readonly capabilities = new CapabilityState({
     batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,
     mayFragment: true, icmpErrors: false,
-  };
+  }, 1);
   readonly #counts = emptyCounts();
   readonly #sock: Socket;
   readonly #limit: number;

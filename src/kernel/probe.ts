@@ -9,27 +9,6 @@ import { describeIovec, describeMessage } from './descriptors';
 import { abi, binding, type NativeBinding, type SocketHandle } from './native';
 import { encodeSockaddr, parseAddress } from '../wire/sockaddr';
 
-export interface Capabilities {
-  /** Many datagrams per system call (recvmmsg/sendmmsg). */
-  batching: boolean;
-  /** UDP_SEGMENT: the kernel cuts one send into many datagrams. Can turn off at run time (EIO). */
-  txOffload: boolean;
-  /** UDP_GRO: the kernel hands over many datagrams of a flow as one message. */
-  rxOffload: boolean;
-  /** SO_RXQ_OVFL: the kernel reports how many datagrams it dropped for this socket. */
-  rxqOverflowCounter: boolean;
-  /** IP_RECVTOS / IPV6_RECVTCLASS: each datagram's ECN bits (asked for with receiveEcn). */
-  ecn: boolean;
-  /** IP_PKTINFO / IPV6_RECVPKTINFO: each datagram's local address and interface (receiveLocalAddress). */
-  localAddress: boolean;
-  /** SO_TIMESTAMPNS: each datagram's receive time (receiveTimestamps). */
-  timestamps: boolean;
-  /** The kernel may fragment a datagram above the path MTU; false with dontFragment. */
-  mayFragment: boolean;
-  /** IP_RECVERR / IPV6_RECVERR: ICMP errors arrive as 'icmpError' events (asked for with receiveErrors). */
-  icmpErrors: boolean;
-}
-
 /**
  * Whether this kernel has recvmmsg/sendmmsg. They arrived in 2.6.33, but
  * Tailscale supports 2.6.32 for old NAS devices; as a cheap rule every 2.x

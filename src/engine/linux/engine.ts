@@ -4,7 +4,8 @@
 import { constants } from 'node:os';
 import { systemError, throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
-import { gsoSegmentLimit, probeOffload, type Capabilities } from '../../kernel/probe';
+import { gsoSegmentLimit, probeOffload } from '../../kernel/probe';
+import type { CapabilityState } from '../capabilities';
 import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
 import { emptyCounts, type Engine, type EngineHost, type IcmpError, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
 import { channels, publish } from '../../diagnostics';
@@ -21,8 +22,8 @@ const POLL_WRITABLE = 2;
 const POLL_PRIORITIZED = abi.UV_PRIORITIZED;
 
 export class LinuxEngine implements Engine {
-  /** One capability state per socket; the sender downgrades txOffload when the kernel refuses GSO (EIO), setOffload changes both offloads. */
-  readonly capabilities: Capabilities;
+  /** The sender takes TX offload back when the kernel refuses GSO (EIO); setOffload switches both offloads. */
+  readonly capabilities: CapabilityState;
   readonly #counts: TrafficCounts = emptyCounts();
   readonly #addon: NativeBinding;
   readonly #handle: SocketHandle;
@@ -40,7 +41,7 @@ export class LinuxEngine implements Engine {
   #reading = false;
   #closed = false;
 
-  constructor(b: NativeBinding, s: SocketHandle, capabilities: Capabilities, recv: ReceiverConfig, send: SenderConfig,
+  constructor(b: NativeBinding, s: SocketHandle, capabilities: CapabilityState, recv: ReceiverConfig, send: SenderConfig,
     host: EngineHost) {
     this.capabilities = capabilities;
     this.#addon = b;
@@ -48,7 +49,7 @@ export class LinuxEngine implements Engine {
     this.#host = host;
     const subject = () => ({ socket: host.socket, address: this.#localName() });
     this.#errors = capabilities.icmpErrors ? new ErrorQueue(b, s, receiveControlSize(recv.metadata) + ERROR_CONTROL_SIZE) : null;
-    this.#receiver = new Receiver(b, s, recv, this.#counts, host, subject, (n) => this.#readMetIcmpError(n));
+    this.#receiver = new Receiver(b, s, recv, capabilities, this.#counts, host, subject, (n) => this.#readMetIcmpError(n));
     this.#sender = new Sender(b, s, send, capabilities, this.#counts, {
       localName: () => this.#localName(),
       subject,
@@ -125,7 +126,7 @@ export class LinuxEngine implements Engine {
   }
 
   get stats(): SocketStats {
-    return { ...this.#counts, gsoDisabled: this.#sender.gsoDisabled };
+    return { ...this.#counts, gsoDisabled: this.capabilities.gsoDisabled };
   }
 
   setOffload(o: { gso?: boolean; gro?: boolean }): void {
@@ -133,10 +134,9 @@ export class LinuxEngine implements Engine {
     if (o.gso !== undefined) {
       // Asked of the kernel again, as at open: UDP_SEGMENT is known, or GSO stays off.
       const tx = o.gso && probeOffload(this.#addon, this.#handle, true, false).tx;
-      if (tx) this.#sender.allowGso(gsoSegmentLimit());
-      this.capabilities.txOffload = tx;
+      this.capabilities.setTxOffload(tx, tx ? gsoSegmentLimit() : 1);
     }
-    if (o.gro !== undefined) this.capabilities.rxOffload = this.#receiver.setGro(o.gro);
+    if (o.gro !== undefined) this.#receiver.setGro(o.gro);
   }
 
   get queuedDatagrams(): number { return this.#sender.queuedDatagrams; }

@@ -5,9 +5,10 @@ import { counterFor } from '../../counters';
 import { throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
 import { enableRxqOverflowCounter, gsoSegmentLimit, probeOffload } from '../../kernel/probe';
-import { GRO_SLOT_SIZE, UDP_MAX_SEGMENTS } from '../../limits';
+import { GRO_SLOT_SIZE } from '../../limits';
 import type { ReceiveMetadata } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
+import { CapabilityState } from '../capabilities';
 import type { BindOptions, EngineHost } from '../contract';
 import { LinuxEngine } from './engine';
 
@@ -121,14 +122,12 @@ function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: Engi
   const { tx, rx } = probeOffload(b, s, o.gso, o.gro && o.recvSlotSize >= GRO_SLOT_SIZE);
   const counter = o.rxqOverflowMetric && enableRxqOverflowCounter(b, s) ? counterFor(o.rxqOverflowMetric) : undefined;
   const metadata = enableReceiveMetadata(b, s, o);
-  const capabilities = {
+  const capabilities = new CapabilityState({
     batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined, ...metadata, mayFragment: !o.dontFragment,
     icmpErrors: enableErrorQueue(b, s, o),
-  };
+  }, tx ? gsoSegmentLimit() : 1);
   return new LinuxEngine(b, s, capabilities,
-    { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, rxOffload: rx, counter,
-      metadata },
-    { batchSize: o.batchSize, maxSegments: tx ? gsoSegmentLimit() : UDP_MAX_SEGMENTS, neverGsoEqualTail: o.neverGsoEqualTail,
-      sendQueueLimit: o.sendQueueLimit },
+    { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, counter, metadata },
+    { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, sendQueueLimit: o.sendQueueLimit },
     host);
 }

@@ -17,6 +17,7 @@ import { readReceiveControl, receiveControlSize, receivedControl, type ReceiveMe
 import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
 import { GRO_SLOT_SIZE } from '../../limits';
 import { HOST_LITTLE_ENDIAN } from '../../wire/byteorder';
+import type { CapabilityState } from '../capabilities';
 import type { EngineHost, TrafficCounts } from '../contract';
 
 const { EAGAIN } = constants.errno;
@@ -54,10 +55,8 @@ interface RecvMemory {
 export interface ReceiverConfig {
   /** Messages per recvmmsg. */
   batchSize: number;
-  /** Bytes per message slot (raised to GRO_SLOT_SIZE when GRO is turned on later). */
+  /** Bytes per message slot at the start: GRO_SLOT_SIZE where the kernel coalesces from the start. */
   slotSize: number;
-  /** The kernel coalesces (UDP_GRO is on) from the start: a message may hold many datagrams. */
-  rxOffload: boolean;
   /** Where the kernel's drop count goes (SO_RXQ_OVFL is on), if anywhere. */
   counter: Counter | undefined;
   /** What the kernel reports with each message, as the socket asked and the kernel accepted. */
@@ -70,8 +69,16 @@ export class Receiver {
   readonly #host: EngineHost;
   readonly #counts: TrafficCounts;
   readonly #config: ReceiverConfig;
-  /** UDP_GRO is on in the kernel: messages carry their segment size. */
+  /** The socket's capability state: rxOffload says whether later reads get coalesced messages. */
+  readonly #caps: CapabilityState;
+  /**
+   * UDP_GRO is on in the kernel, so messages carry their segment size. Not
+   * the capability: it stays on after rxOffload went off, until the queue
+   * that may hold coalesced messages is empty (#finishGroOff).
+   */
   #gro: boolean;
+  /** Bytes per message slot (raised to GRO_SLOT_SIZE when GRO is turned on later). */
+  #slotSize: number;
   /**
    * GRO was turned off, but the kernel may still hold messages it coalesced
    * before, whose segment sizes it reports only while GRO is on: the switch
@@ -99,7 +106,7 @@ export class Receiver {
   /** Takes an ICMP error a read returned; true when the error queue reports it (receiveErrors). */
   readonly #metIcmpError: (negErrno: number) => boolean;
 
-  constructor(b: NativeBinding, s: SocketHandle, o: ReceiverConfig, counts: TrafficCounts, host: EngineHost,
+  constructor(b: NativeBinding, s: SocketHandle, o: ReceiverConfig, caps: CapabilityState, counts: TrafficCounts, host: EngineHost,
     subject: () => Subject, metIcmpError: (negErrno: number) => boolean) {
     this.#subject = subject;
     this.#metIcmpError = metIcmpError;
@@ -108,7 +115,9 @@ export class Receiver {
     this.#host = host;
     this.#counts = counts;
     this.#config = o;
-    this.#gro = o.rxOffload;
+    this.#caps = caps;
+    this.#gro = caps.rxOffload;
+    this.#slotSize = o.slotSize;
     this.#controlSize = receiveControlSize(o.metadata);
     this.#slots = Math.min(INITIAL_SLOTS, o.batchSize);
   }
@@ -144,17 +153,19 @@ export class Receiver {
   }
 
   /**
-   * Turns GRO on or off for later reads; returns whether reads now get
-   * coalesced messages (false while an off switch waits for the queue).
+   * Turns GRO on or off for later reads, and says in the capability state
+   * whether they get coalesced messages (not while an off switch waits for
+   * the queue, see #finishGroOff).
    */
-  setGro(on: boolean): boolean {
-    if (!on) {
-      if (this.#gro) {
-        this.#groOffPending = true;
-        this.#finishGroOff();
-      }
-      return false;
+  setGro(on: boolean): void {
+    this.#caps.setRxOffload(on && this.#enableGro());
+    if (!on && this.#gro) {
+      this.#groOffPending = true;
+      this.#finishGroOff();
     }
+  }
+
+  #enableGro(): boolean {
     if (this.#groOffPending) {
       this.#groOffPending = false;
       return true;
@@ -162,9 +173,9 @@ export class Receiver {
     if (this.#gro) return true;
     if (!enableGro(this.#addon, this.#handle)) return false;
     this.#gro = true;
-    if (this.#config.slotSize < GRO_SLOT_SIZE) {
+    if (this.#slotSize < GRO_SLOT_SIZE) {
       // A slot must hold a whole GRO message, or the kernel cuts it short.
-      this.#config.slotSize = GRO_SLOT_SIZE;
+      this.#slotSize = GRO_SLOT_SIZE;
       this.#relayout = true;
     }
     return true;
@@ -198,11 +209,11 @@ export class Receiver {
     const slots = this.#slots;
     // Mapped for this socket alone (see mapPages, and #release for when it
     // goes back): pages become resident only as the kernel writes them.
-    const arena = Buffer.from(mapPages(this.#addon, slots * this.#config.slotSize));
+    const arena = Buffer.from(mapPages(this.#addon, slots * this.#slotSize));
     const names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
     const controls = new Uint8Array(slots * this.#controlSize);
     const meta = new Int32Array(slots * abi.RECV_META_FIELDS);
-    const ring = this.#addon.recvRing(arena, slots, this.#config.slotSize, names, controls, this.#controlSize, meta);
+    const ring = this.#addon.recvRing(arena, slots, this.#slotSize, names, controls, this.#controlSize, meta);
     if (typeof ring === 'number') throwSystemError(ring, 'recvRing');
     const view = new BatchView(arena, slots, this.#gro ? slots * 4 : slots, this.#config.metadata);
     return { ring, arena, names, controlView: new DataView(controls.buffer), meta, view };
@@ -301,7 +312,7 @@ export class Receiver {
     let datagrams = 0, bytes = 0;
     let overflows = -1; // the newest SO_RXQ_OVFL value of this read
     for (let m = 0; m < n; m++) {
-      const len = Math.min(recvMeta(meta, m, RecvMeta.Length), this.#config.slotSize);
+      const len = Math.min(recvMeta(meta, m, RecvMeta.Length), this.#slotSize);
       const flags = recvMeta(meta, m, RecvMeta.Flags);
       const start = m * size, end = start + Math.min(recvMeta(meta, m, RecvMeta.ControlLength), size);
       // One walk over the message's control data reads all it carries.
@@ -318,7 +329,7 @@ export class Receiver {
         view.messageInterfaceIndex![m] = found ? control.packetInfo.interfaceIndex : 0;
       }
       if (timestamps) view.messageTimestamp![m] = control.timestamp < 0n ? 0n : control.timestamp;
-      view.messageOffsets[m] = m * this.#config.slotSize;
+      view.messageOffsets[m] = m * this.#slotSize;
       view.messageLengths[m] = len;
       view.segmentSizes[m] = seg > 0 && seg < len ? seg : 0;
       const truncated = (flags & abi.MSG_TRUNC) !== 0 ? 1 : 0;

@@ -7,7 +7,6 @@ import { channels, publish, type Subject } from '../../diagnostics';
 import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError } from '../../errors';
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
-import type { Capabilities } from '../../kernel/probe';
 import { allocBlock, releaseBlock } from '../../kernel/pages';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, unitDatagrams } from '../../offload/gso';
 import { cutMessages } from '../../offload/spans';
@@ -16,6 +15,7 @@ import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegme
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import type { ParsedAddress } from '../../wire/sockaddr';
 import { settleWithinBudget } from '../budget';
+import type { CapabilityState } from '../capabilities';
 import { writeTooLarge, type SendHeader, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
 
 const { EAGAIN, ENOBUFS } = constants.errno;
@@ -80,8 +80,6 @@ const enum SendResult { Done, Again, NoBufs }
 
 export interface SenderConfig {
   batchSize: number;
-  /** Most segments per GSO message (kernel/probe.ts gsoSegmentLimit). */
-  maxSegments: number;
   neverGsoEqualTail: boolean;
   sendQueueLimit: number;
 }
@@ -103,8 +101,8 @@ export interface SenderHost {
 export class Sender {
   readonly #addon: NativeBinding;
   readonly #handle: SocketHandle;
-  /** The socket's capabilities: GSO is used while txOffload holds, and turned off here on EIO. */
-  readonly #caps: Capabilities;
+  /** The socket's capabilities: GSO is used while txOffload holds, and refused here on EIO. */
+  readonly #caps: CapabilityState;
   readonly #counts: TrafficCounts;
   readonly #host: SenderHost;
   readonly #config: SenderConfig;
@@ -125,10 +123,8 @@ export class Sender {
   #queuedDatagrams = 0;
   #retryTimer: NodeJS.Timeout | null = null;
   #closed = false;
-  /** The kernel refused GSO with EIO and txOffload was turned off here (stats().gsoDisabled). */
-  #refusedGso = false;
 
-  constructor(b: NativeBinding, s: SocketHandle, o: SenderConfig, caps: Capabilities, counts: TrafficCounts,
+  constructor(b: NativeBinding, s: SocketHandle, o: SenderConfig, caps: CapabilityState, counts: TrafficCounts,
     host: SenderHost) {
     this.#addon = b;
     this.#handle = s;
@@ -178,17 +174,6 @@ export class Sender {
   }
 
   get queuedDatagrams(): number { return this.#queuedDatagrams; }
-
-  get gsoDisabled(): boolean { return this.#refusedGso && !this.#caps.txOffload; }
-
-  /**
-   * GSO is turned on (again) with up to `maxSegments` segments per message
-   * (the ring grows with the first plan that needs more iovecs).
-   */
-  allowGso(maxSegments: number): void {
-    this.#refusedGso = false;
-    this.#config.maxSegments = Math.max(this.#config.maxSegments, maxSegments);
-  }
 
   /** Writes wait for the socket to become writable (not for the ENOBUFS timer). */
   get waitsForWritable(): boolean { return this.#queue.length > 0 && this.#retryTimer === null; }
@@ -279,7 +264,7 @@ export class Sender {
         ? plan.whole(w.lengths, segments, w.next, whole)
         : planNext(w.lengths, w.next, total, w.singlesUntil,
           this.#caps.txOffload && gsoAllowed(total, this.#config.neverGsoEqualTail),
-          { maxPayload: job.maxPayload, maxSegments: this.#config.maxSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
+          { maxPayload: job.maxPayload, maxSegments: this.#caps.maxGsoSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
             groups: job.groups?.of, refusedSegment: w.refusedSegment },
           this.#config.batchSize, plan);
       let sent = 0;
@@ -315,8 +300,7 @@ export class Sender {
         }
         const refusal = gsoRefusal(r, plan.segment[sent] > 0, this.#caps.txOffload);
         if (refusal === GsoRefusal.DisableGso) {
-          this.#caps.txOffload = false;
-          this.#refusedGso = true;
+          this.#caps.refuseGso();
           w.gsoDisabled = true;
           publish(channels.gsoDisabled, () => ({ ...this.#host.subject(), cause: systemError(r, 'sendmmsg') }));
           break;
@@ -368,7 +352,7 @@ export class Sender {
     for (; u < end; u++) {
       const seg = segments![u];
       if (seg === 0 || lengths[u] <= seg) continue; // one datagram
-      if (lengths[u] > maxPayload || unitDatagrams(lengths[u], seg) > this.#config.maxSegments) break;
+      if (lengths[u] > maxPayload || unitDatagrams(lengths[u], seg) > this.#caps.maxGsoSegments) break;
       const limit = refused === undefined ? 0 : refused[groups === undefined ? 0 : groups.of[u]];
       if (limit > 0 && seg >= limit) break;
     }
