@@ -1,7 +1,7 @@
 // What a read hands to the user: a BatchView over the receive memory (no
 // allocation, valid until the next read) and, built from it on demand, a
 // Batch of Datagrams the user may keep.
-import { splitCoalesced, type SplitOutput } from './offload/gro';
+import { splitCoalesced } from './offload/segments';
 import type { ReceiveMetadata } from './wire/cmsg';
 import type { Family, SocketAddress } from './wire/sockaddr';
 
@@ -33,6 +33,9 @@ export interface Datagram {
  */
 const COPY_CHUNK = 64 * 1024;
 
+/** A read's datagrams (splitCoalesced's output), made on first use and reused across reads. */
+interface DatagramTable { offsets: Uint32Array; lengths: Uint32Array; message: Uint16Array }
+
 /** Datagrams of one read, in arrival order. */
 export type Batch = Datagram[];
 
@@ -53,7 +56,7 @@ export class BatchView {
   /** Datagrams in this read. */
   count = 0;
   data: Buffer;
-  readonly #table: SplitOutput;
+  readonly #table: DatagramTable;
   /** #table is made for this read's messages. */
   #split = true;
 
@@ -108,7 +111,7 @@ export class BatchView {
     this.#split = false;
   }
 
-  #made(): SplitOutput {
+  #made(): DatagramTable {
     const t = this.#table;
     if (this.#split) return t;
     if (this.count > t.offsets.length) {

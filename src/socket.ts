@@ -20,7 +20,7 @@ import { managedOption } from './kernel/managed';
 import { binding, type NativeBinding } from './kernel/native';
 import { useBatchPath } from './kernel/probe';
 import type { SocketCapabilities } from './engine/capabilities';
-import { coalesce, MessagePlan } from './offload/gso';
+import { forwardsWhole, MessagePlan, packedRuns } from './offload/gso';
 import { endpointText, maxPayloadTo, parseAddress, toV4Mapped, type Family, type ParsedAddress } from './wire/sockaddr';
 
 export interface BatchSocketOptions {
@@ -403,25 +403,11 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
         at += len;
       }
       if (at > packed.length) throw outOfRange('lengths', `to add up to at most packed.length (${packed.length})`, at);
-      // The datagrams lie back to back, so each run that one GSO message can
-      // carry is handed over as that message, whole (WriteJob.segments): the
-      // engine's work is per message, and nothing per datagram is kept. The
-      // plan holds a batch of messages; a longer write is planned batch by batch.
-      const plan = (this.#packPlan ??= new MessagePlan(this.#batchSize));
-      const offsets: number[] = [], own: number[] = [], segments: number[] = [];
-      for (let from = 0, start = 0; from < n;) {
-        const units = coalesce(checked, from, n, { maxPayload, maxSegments: this.#engine.capabilities.maxGsoSegments }, plan);
-        for (let u = 0; u < units; u++) {
-          offsets.push(start);
-          own.push(plan.bytes[u]);
-          segments.push(plan.segment[u]);
-          start += plan.bytes[u];
-        }
-        from = plan.first[units - 1] + plan.count[units - 1];
-      }
+      const runs = packedRuns(checked, { maxPayload, maxSegments: this.#engine.capabilities.maxGsoSegments },
+        (this.#packPlan ??= new MessagePlan(this.#batchSize)));
       return this.#engine.write({
-        buffers: new Array<Uint8Array>(own.length).fill(packed), start: 0, offsets, lengths: own, segments, borrowed: false,
-        dest, port: this.#port(port), maxPayload, header: this.#header(options, dest),
+        buffers: new Array<Uint8Array>(runs.lengths.length).fill(packed), start: 0, offsets: runs.offsets, lengths: runs.lengths,
+        segments: runs.segments, borrowed: false, dest, port: this.#port(port), maxPayload, header: this.#header(options, dest),
       });
     } catch (err) {
       return Promise.reject(err);
@@ -452,12 +438,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
         const longest = view.segmentSizes[m] || view.messageLengths[m];
         if (longest > maxPayload) throw outOfRange('datagram length', `<= ${maxPayload} for this destination`, longest);
       }
-      // GRO messages go on as they came, one GSO message each, whole
-      // (WriteJob.segments): the work is per message. Reads of mostly single
-      // datagrams (no GRO) are better planned anew, datagram by datagram, so
-      // that runs of one size leave together. The view lends its own arrays
-      // with its memory: the engine copies them too if the write has to wait.
-      const whole = view.count >= 2 * view.messageCount;
+      // The view lends its own arrays with its memory: the engine copies them too if the write has to wait.
+      const whole = forwardsWhole(view.count, view.messageCount);
       const n = whole ? view.messageCount : view.count;
       const job: WriteJob = {
         buffers: new Array<Uint8Array>(n).fill(view.data), start: 0,

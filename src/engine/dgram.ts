@@ -8,7 +8,7 @@ import { CapabilityState } from './capabilities';
 import { emptyCounts, writeTooLarge, type BindOptions, type Engine, type EngineHost, type SocketStats, type WriteJob } from './contract';
 import { notRunning, queueFull, unsupported } from '../errors';
 import { nodeCreateSocket } from '../compat/node-dgram';
-import { cutMessages } from '../offload/spans';
+import { cutMessages } from '../offload/segments';
 import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
 
 class DgramEngine implements Engine {

@@ -1,9 +1,12 @@
-// Segmentation offload on send: which consecutive datagrams of a batch travel
-// to the kernel as one message that it cuts into datagrams (UDP_SEGMENT).
-// The plan is made over lengths alone, so it is tested without a socket and
-// costs no allocation per write.
+// Segmentation offload on send, every decision of it: which consecutive
+// datagrams of a batch travel to the kernel as one message that it cuts into
+// datagrams (UDP_SEGMENT), which messages a caller built may leave whole,
+// how a packed write and a forwarded read are handed over, and what a
+// refused GSO send means. Plans are made over lengths alone, so they are
+// tested without a socket and cost no allocation per write.
 import { constants } from 'node:os';
 import { UDP_MAX_SEGMENTS } from '../limits';
+import { segmentCount } from './segments';
 
 const { EIO, EINVAL, EMSGSIZE } = constants.errno;
 
@@ -87,7 +90,7 @@ export class MessagePlan {
   whole(lengths: ArrayLike<number>, segments: ArrayLike<number>, first: number, n: number): number {
     for (let m = 0; m < n; m++) {
       const u = first + m;
-      const d = unitDatagrams(lengths[u], segments[u]);
+      const d = segmentCount(lengths[u], segments[u]);
       this.first[m] = u;
       this.count[m] = 1;
       this.segment[m] = d > 1 ? segments[u] : 0;
@@ -97,11 +100,6 @@ export class MessagePlan {
     }
     return (this.length = n);
   }
-}
-
-/** Datagrams in `length` bytes cut every `segment` bytes (0: one datagram, as is an empty one). */
-export function unitDatagrams(length: number, segment: number): number {
-  return segment > 0 && length > segment ? Math.ceil(length / segment) : 1;
 }
 
 /**
@@ -167,6 +165,65 @@ function closeMessage(plan: MessagePlan, m: number, bytes: number, segment: numb
   plan.datagrams[m] = plan.count[m];
   plan.segment[m] = coalesced ? segment : 0;
   plan.sentinel[m] = coalesced && sentinel ? 1 : 0;
+}
+
+/**
+ * How many of the whole messages (writeMessages' segmentSize, a packed
+ * write's runs, a forwarded GRO read) `lengths[from, to)` cut at
+ * `segments[]` can leave as they stand: with GSO on, without the sentinel
+ * workaround (which needs the datagrams), each within the kernel's segment
+ * and byte limits (`opts`) and below a segment size its path refused. A unit
+ * of one datagram always can. What cannot is cut into datagrams
+ * (segments.ts cutMessages) and planned with coalesce.
+ */
+export function wholeRun(lengths: ArrayLike<number>, segments: ArrayLike<number>, from: number, to: number, gso: boolean,
+  opts: CoalesceOptions): number {
+  if (!gso || opts.neverGsoEqualTail === true) return 0;
+  const { groups, refusedSegment } = opts;
+  const maxSegments = opts.maxSegments ?? UDP_MAX_SEGMENTS;
+  let u = from;
+  for (; u < to; u++) {
+    const seg = segments[u];
+    if (seg === 0 || lengths[u] <= seg) continue; // one datagram
+    if (lengths[u] > opts.maxPayload || segmentCount(lengths[u], seg) > maxSegments) break;
+    const limit = refusedSegment === undefined ? 0 : refusedSegment[groups === undefined ? 0 : groups[u]];
+    if (limit > 0 && seg >= limit) break;
+  }
+  return u - from;
+}
+
+/**
+ * The whole messages of a packed write (writePackedTo: datagram i is the
+ * next `lengths[i]` bytes, back to back from offset 0): each run that one GSO
+ * message can carry becomes one unit, its bytes and segment size, so the
+ * engine's work is per message and nothing per datagram is kept. `plan`
+ * holds a batch of messages; a longer write is planned batch by batch.
+ */
+export function packedRuns(lengths: ArrayLike<number>, opts: CoalesceOptions, plan: MessagePlan):
+  { offsets: number[]; lengths: number[]; segments: number[] } {
+  const runs = { offsets: [] as number[], lengths: [] as number[], segments: [] as number[] };
+  for (let from = 0, start = 0; from < lengths.length;) {
+    const units = coalesce(lengths, from, lengths.length, opts, plan);
+    for (let u = 0; u < units; u++) {
+      runs.offsets.push(start);
+      runs.lengths.push(plan.bytes[u]);
+      runs.segments.push(plan.segment[u]);
+      start += plan.bytes[u];
+    }
+    from = plan.first[units - 1] + plan.count[units - 1];
+  }
+  return runs;
+}
+
+/**
+ * Whether a received read of `datagrams` in `messages` is forwarded as its
+ * messages, whole (forwardTo): GRO messages go on as they came, one GSO
+ * message each, and the work is per message. A read of mostly single
+ * datagrams (no GRO) is better planned anew, datagram by datagram, so that
+ * runs of one size leave together.
+ */
+export function forwardsWhole(datagrams: number, messages: number): boolean {
+  return datagrams >= 2 * messages;
 }
 
 // --- Whether a write uses GSO -----------------------------------------------

@@ -1,8 +1,7 @@
 // Where each datagram of a write lies in its buffer: from the write's offset,
 // or, with a Geneve header, from the 8 bytes before it. The checks of a
 // write's buffers against the destination's payload limit live here too, so
-// the engine receives spans it can plan GSO messages over without looking;
-// and the datagrams of caller-built messages, where they must be cut.
+// the engine receives spans it can plan GSO messages over without looking.
 import { isUint8Array } from 'node:util/types';
 import { invalidArgType, outOfRange } from '../errors';
 import { GENEVE_FIXED_HEADER_LENGTH, type GeneveHeader } from '../wire/geneve';
@@ -46,31 +45,4 @@ export function datagramSpans(caller: readonly Uint8Array[], offset: number, gen
     for (const b of buffers) b.set(header, start);
   }
   return { buffers, start, lengths };
-}
-
-/**
- * A write of whole messages (WriteJob.segments: unit u is `lengths[u]` bytes
- * at `offsets[u]`, or at `start` without offsets, of `buffers[u]`, cut every
- * `segments[u]` bytes, message `of[u]`, or 0 without groups), from unit
- * `from` on, as one unit per datagram: what the engine plans over when a
- * message cannot leave whole (no TX offload, a refused or oversized GSO
- * message, the sentinel workaround).
- */
-export function cutMessages(buffers: readonly Uint8Array[], offsets: ArrayLike<number> | null, start: number,
-  lengths: ArrayLike<number>, segments: ArrayLike<number>, of: ArrayLike<number> | undefined, from: number):
-  { buffers: Uint8Array[]; offsets: number[]; lengths: number[]; of: number[] } {
-  const out = { buffers: [] as Uint8Array[], offsets: [] as number[], lengths: [] as number[], of: [] as number[] };
-  for (let u = from; u < lengths.length; u++) {
-    const seg = segments[u] > 0 ? segments[u] : lengths[u];
-    let at = offsets === null ? start : offsets[u];
-    const end = at + lengths[u];
-    do {
-      out.buffers.push(buffers[u]);
-      out.offsets.push(at);
-      out.lengths.push(Math.min(seg, end - at));
-      out.of.push(of === undefined ? 0 : of[u]);
-      at += seg;
-    } while (at < end);
-  }
-  return out;
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BatchView } from '../../src/batch';
 import { GroOverflowError } from '../../src/errors';
-import { segmentCount, splitCoalesced } from '../../src/offload/gro';
+import { segmentCount, splitCoalesced } from '../../src/offload/segments';
 
 const SLOT = 1024;
 

@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { describe, it } from 'node:test';
 import { GeneveHeader, GENEVE_FIXED_HEADER_LENGTH as G, GENEVE_PROTOCOL_WIREGUARD } from '../../src/wire/geneve';
-import { coalesce, type CoalesceOptions, gsoAllowed, unitDatagrams, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, SENTINEL_BATCH_THRESHOLD } from '../../src/offload/gso';
+import { coalesce, type CoalesceOptions, forwardsWhole, gsoAllowed, GsoRefusal, packedRuns, wholeRun, gsoRefusal, MessagePlan, planNext, SENTINEL, SENTINEL_BATCH_THRESHOLD } from '../../src/offload/gso';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS } from '../../src/limits';
-import { cutMessages, datagramSpans } from '../../src/offload/spans';
+import { datagramSpans } from '../../src/offload/spans';
+import { cutMessages, segmentCount } from '../../src/offload/segments';
 import { GsoRefusals } from '../../src/offload/refusals';
 
 const S = SENTINEL.length;
@@ -229,7 +230,7 @@ describe('remembered GSO refusals', () => {
 describe('whole messages (writeMessages with segmentSize)', () => {
   it('counts a message\'s datagrams', () => {
     const cases: Array<[number, number, number]> = [[1000, 100, 10], [1001, 100, 11], [99, 100, 1], [100, 100, 1], [0, 0, 1], [50, 0, 1]];
-    for (const [length, segment, want] of cases) assert.equal(unitDatagrams(length, segment), want, `${length}/${segment}`);
+    for (const [length, segment, want] of cases) assert.equal(segmentCount(length, segment), want, `${length}/${segment}`);
   });
 
   it('plans one message per unit, its segment size only where it carries more than one datagram', () => {
@@ -250,4 +251,53 @@ describe('whole messages (writeMessages with segmentSize)', () => {
     assert.deepEqual(cut.buffers, [a, a, a, b, a, a, c]);
     assert.deepEqual(cutMessages([a, b], [0, 0], 0, [250, 40], [100, 0], [0, 1], 1).lengths, [40], 'from a unit on');
   });
+});
+
+describe('wholeRun: which whole messages leave as they stand', () => {
+  // [lengths, segments, gso, options, want]
+  const cases: Array<[string, number[], number[], boolean, Partial<CoalesceOptions>, number]> = [
+    ['all within the limits', [1000, 50, 1001], [100, 0, 1001], true, {}, 3],
+    ['none without GSO', [1000, 50], [100, 0], false, {}, 0],
+    ['none with the sentinel workaround', [1000, 50], [100, 0], true, { neverGsoEqualTail: true }, 0],
+    ['stops at a message of more segments than the kernel takes', [1000, 6500, 100], [100, 100, 0], true, { maxSegments: 64 }, 1],
+    ['stops at a message over the payload limit', [1000, 70000], [100, 1000], true, {}, 1],
+    ['a single datagram leaves whatever the limits', [70000], [0], true, { maxPayload: 1000 }, 1],
+    ['stops at a segment size the path refused', [1000, 2400], [100, 1200], true, { refusedSegment: [1200] }, 1],
+    ['a smaller segment than the refused one leaves', [1000, 2400], [100, 1199], true, { refusedSegment: [1200] }, 2],
+    ['the refused size of the message\'s own destination', [2400, 2400], [1200, 1200], true,
+      { groups: [0, 1], refusedSegment: [0, 1200] }, 1],
+  ];
+  for (const [name, lengths, segments, gso, o, want] of cases) {
+    it(name, () => assert.equal(wholeRun(lengths, segments, 0, lengths.length, gso, { maxPayload: 65507, ...o }), want));
+  }
+
+  it('counts from `from` up to `to` only', () => {
+    assert.equal(wholeRun([70000, 1000, 1000, 70000], [1000, 100, 100, 1000], 1, 3, true, { maxPayload: 65507 }), 2);
+  });
+});
+
+describe('packedRuns: a packed write as whole messages', () => {
+  it('makes each run one GSO message carries one unit, back to back', () => {
+    const runs = packedRuns([100, 100, 100, 40, 100, 100], { maxPayload: 65507 }, new MessagePlan(8));
+    assert.deepEqual(runs, { offsets: [0, 340], lengths: [340, 200], segments: [100, 100] });
+  });
+
+  it('plans a write longer than the plan batch by batch', () => {
+    const runs = packedRuns([10, 20, 30, 40, 50], { maxPayload: 65507 }, new MessagePlan(2));
+    assert.deepEqual(runs, { offsets: [0, 10, 30, 60, 100], lengths: [10, 20, 30, 40, 50], segments: [0, 0, 0, 0, 0] });
+  });
+
+  it('keeps to the segment limit', () => {
+    const runs = packedRuns(new Array(5).fill(8), { maxPayload: 65507, maxSegments: 2 }, new MessagePlan(8));
+    assert.deepEqual(runs, { offsets: [0, 16, 32], lengths: [16, 16, 8], segments: [8, 8, 0] });
+  });
+});
+
+describe('forwardsWhole: a read forwarded as its messages or planned anew', () => {
+  const cases: Array<[number, number, boolean]> = [[128, 2, true], [4, 2, true], [3, 2, false], [64, 64, false]];
+  for (const [datagrams, messages, want] of cases) {
+    it(`${datagrams} datagrams in ${messages} messages: ${want ? 'whole' : 'anew'}`, () => {
+      assert.equal(forwardsWhole(datagrams, messages), want);
+    });
+  }
 });

@@ -12,7 +12,7 @@ import { RecvMeta, recvMeta } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type RecvRing, type SocketHandle } from '../../kernel/native';
 import { mapPages } from '../../kernel/pages';
 import { enableGro } from '../../kernel/probe';
-import { segmentCount } from '../../offload/gro';
+import { segmentCount } from '../../offload/segments';
 import { readReceiveControl, receiveControlSize, receivedControl, type ReceiveMetadata } from '../../wire/cmsg';
 import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
 import { GRO_SLOT_SIZE } from '../../limits';

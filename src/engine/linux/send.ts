@@ -8,8 +8,8 @@ import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError 
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
 import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
 import { allocBlock, releaseBlock } from '../../kernel/pages';
-import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, unitDatagrams } from '../../offload/gso';
-import { cutMessages } from '../../offload/spans';
+import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, wholeRun, type CoalesceOptions } from '../../offload/gso';
+import { cutMessages, segmentCount } from '../../offload/segments';
 import { GsoRefusals } from '../../offload/refusals';
 import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
@@ -30,7 +30,7 @@ const INITIAL_IOVECS_PER_SLOT = 2;
 /** Datagrams of a write of whole messages (WriteJob.segments). */
 function datagramsOf(lengths: ArrayLike<number>, segments: ArrayLike<number>): number {
   let n = 0;
-  for (let u = 0; u < lengths.length; u++) n += unitDatagrams(lengths[u], segments[u]);
+  for (let u = 0; u < lengths.length; u++) n += segmentCount(lengths[u], segments[u]);
   return n;
 }
 
@@ -250,22 +250,20 @@ export class Sender {
     // At most one retry per failure: an earlier datagram's ICMP error that failed this call instead (receiveErrors).
     let retried = false;
     while (w.next < w.lengths.length) {
-      // Whole messages leave as they are while each can; from the first that
-      // cannot, what is left is cut into datagrams, once.
-      const whole = w.segments === undefined ? 0 : this.#wholeRun(w);
+      // Whole messages leave as they are while each can (at most a batch of
+      // them); from the first that cannot, what is left is cut into datagrams, once.
+      const whole = w.segments === undefined ? 0 : wholeRun(w.lengths, w.segments, w.next,
+        Math.min(w.lengths.length, w.next + this.#config.batchSize), this.#caps.txOffload, this.#coalesceOptions(w));
       if (w.segments !== undefined && whole === 0) this.#cut(w);
       const job = w.job;
       const segments = w.segments;
       const total = w.lengths.length;
       // One address for the whole write in slot 0; writeMessages' in each message's own slot.
       const nameLen = job.groups === undefined && job.dest ? this.#name(0, job.dest, job.port) : 0;
-      if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(job);
       const messages = segments !== undefined
         ? plan.whole(w.lengths, segments, w.next, whole)
         : planNext(w.lengths, w.next, total, w.singlesUntil,
-          this.#caps.txOffload && gsoAllowed(total, this.#config.neverGsoEqualTail),
-          { maxPayload: job.maxPayload, maxSegments: this.#caps.maxGsoSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
-            groups: job.groups?.of, refusedSegment: w.refusedSegment },
+          this.#caps.txOffload && gsoAllowed(total, this.#config.neverGsoEqualTail), this.#coalesceOptions(w),
           this.#config.batchSize, plan);
       let sent = 0;
       while (sent < messages) {
@@ -337,26 +335,12 @@ export class Sender {
     return SendResult.Done;
   }
 
-  // How many of the next whole messages (at most a batch) can leave whole:
-  // with TX offload, without the sentinel workaround (which needs the
-  // datagrams), each within the kernel's segment and byte limits and below a
-  // segment size its path refused.
-  #wholeRun(w: PendingWrite): number {
-    if (!this.#caps.txOffload || this.#config.neverGsoEqualTail) return 0;
-    const { lengths, segments } = w;
-    const { groups, maxPayload } = w.job;
+  // The plan's limits for the write's datagrams: the destination's payload
+  // limit, the kernel's segment limit, the workaround, the refused sizes.
+  #coalesceOptions(w: PendingWrite): CoalesceOptions {
     if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(w.job);
-    const refused = w.refusedSegment;
-    const end = Math.min(lengths.length, w.next + this.#config.batchSize);
-    let u = w.next;
-    for (; u < end; u++) {
-      const seg = segments![u];
-      if (seg === 0 || lengths[u] <= seg) continue; // one datagram
-      if (lengths[u] > maxPayload || unitDatagrams(lengths[u], seg) > this.#caps.maxGsoSegments) break;
-      const limit = refused === undefined ? 0 : refused[groups === undefined ? 0 : groups.of[u]];
-      if (limit > 0 && seg >= limit) break;
-    }
-    return u - w.next;
+    return { maxPayload: w.job.maxPayload, maxSegments: this.#caps.maxGsoSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
+      groups: w.job.groups?.of, refusedSegment: w.refusedSegment };
   }
 
   // Replaces what is left of a write of whole messages by its datagrams.
@@ -383,7 +367,7 @@ export class Sender {
     const { segments } = w;
     if (segments === undefined) return w.base + w.next;
     let n = w.base;
-    for (let u = 0; u < w.next; u++) n += unitDatagrams(w.lengths[u], segments[u]);
+    for (let u = 0; u < w.next; u++) n += segmentCount(w.lengths[u], segments[u]);
     return n;
   }
 
