@@ -1,31 +1,25 @@
 // The send side of the Linux engine: the write queue, GSO planning applied
-// per write (offload/gso.ts decides, this file does), the descriptors that
-// point the kernel at the caller's buffers, sendmmsg until the kernel took
-// every datagram, and waiting on writability (EAGAIN) or a timer (ENOBUFS).
+// per write (offload/gso.ts decides, this file does), sendmmsg until the
+// kernel took every datagram (send-memory.ts writes the descriptors that
+// point it at the caller's buffers), what a refused send means, and waiting
+// on writability (EAGAIN) or a timer (ENOBUFS).
 import { constants } from 'node:os';
 import { channels, publish, type Subject } from '../../diagnostics';
-import { GSODisabledError, notRunning, queueFull, systemError, throwSystemError } from '../../errors';
-import { describeIovec, describeMessage } from '../../kernel/descriptors';
-import { abi, type NativeBinding, type SendRing, type SocketHandle } from '../../kernel/native';
-import { allocBlock, releaseBlock } from '../../kernel/pages';
+import { GSODisabledError, notRunning, queueFull, systemError } from '../../errors';
+import type { NativeBinding, SocketHandle } from '../../kernel/native';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, wholeRun, type CoalesceOptions } from '../../offload/gso';
 import { cutMessages, segmentCount } from '../../offload/segments';
 import { GsoRefusals } from '../../offload/refusals';
-import { SEND_CONTROL_SIZE, writeSourceAddress, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
-import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
-import type { ParsedAddress } from '../../wire/sockaddr';
+import { formatAddress, type ParsedAddress } from '../../wire/sockaddr';
 import { settleWithinBudget } from '../budget';
 import type { CapabilityState } from '../capabilities';
-import { writeTooLarge, type SendHeader, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
+import { writeTooLarge, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
+import { SendMemory, type DescribedWrite } from './send-memory';
 
 const { EAGAIN, ENOBUFS } = constants.errno;
-const CONTROL_SIZE = SEND_CONTROL_SIZE;
 
 /** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
 const NOBUFS_RETRY_MS = 1;
-
-/** Iovecs per batch slot a send ring starts with (see #makeRing). */
-const INITIAL_IOVECS_PER_SLOT = 2;
 
 /** Datagrams of a write of whole messages (WriteJob.segments). */
 function datagramsOf(lengths: ArrayLike<number>, segments: ArrayLike<number>): number {
@@ -44,22 +38,13 @@ function destinationKey(dest: ParsedAddress | null): string {
   return dest.v4mapped ? formatAddress({ family: 4, bytes: dest.bytes.subarray(12), scopeId: 0, v4mapped: false }) : formatAddress(dest);
 }
 
-interface PendingWrite {
+interface PendingWrite extends DescribedWrite {
   /** The write; replaced by its datagrams (#cut) when its whole messages (WriteJob.segments) cannot leave whole. */
   job: WriteJob;
   /** Datagrams of the write, whatever its units. */
   total: number;
   /** Datagrams before the job's unit 0: those of units before the cut. */
   base: number;
-  /**
-   * What the iovecs index: the job's buffers, then the sentinel, then the
-   * ArrayBuffers of merged runs (rebuilt by every #describe).
-   */
-  sources: Array<Uint8Array | ArrayBuffer>;
-  /** sources.length before merged runs are added. */
-  fixedSources: number;
-  /** Where each datagram starts in its source; null: the job's `start` for all. */
-  offsets: ArrayLike<number> | null;
   /** The units' lengths (the job's, or a copy once a borrowed write is owned). */
   lengths: ArrayLike<number>;
   /** The units' segment sizes while they are whole messages (WriteJob.segments; copied with lengths). */
@@ -77,6 +62,12 @@ interface PendingWrite {
 }
 
 const enum SendResult { Done, Again, NoBufs }
+
+/**
+ * After a failed call: plan anew (GSO went off, or datagrams go singly);
+ * skip the message, which failed alone (the drop-in's datagrams); or fail the write.
+ */
+const enum Failure { Replan, Skip, Fail }
 
 export interface SenderConfig {
   batchSize: number;
@@ -106,16 +97,7 @@ export class Sender {
   readonly #counts: TrafficCounts;
   readonly #host: SenderHost;
   readonly #config: SenderConfig;
-  #sendRing: SendRing;
-  readonly #sendNames: Uint8Array;
-  /** What each name slot holds (see #name). */
-  readonly #named: Array<ParsedAddress | null>;
-  readonly #namedPorts: Int32Array;
-  readonly #namedLengths: Int32Array;
-  readonly #sendControls: Uint8Array;
-  readonly #sendControlView: DataView;
-  readonly #msgDesc: Int32Array;
-  #iovDesc: Int32Array;
+  readonly #memory: SendMemory;
   readonly #plan: MessagePlan;
   /** Destinations whose path refused GSO segments of some size (sent singly without asking again). */
   readonly #refusals = new GsoRefusals();
@@ -132,45 +114,8 @@ export class Sender {
     this.#counts = counts;
     this.#host = host;
     this.#config = o;
-    const slots = o.batchSize;
-    this.#sendNames = new Uint8Array(slots * abi.SOCKADDR_SLOT);
-    this.#named = new Array<ParsedAddress | null>(slots).fill(null);
-    this.#namedPorts = new Int32Array(slots);
-    this.#namedLengths = new Int32Array(slots);
-    this.#sendControls = new Uint8Array(slots * CONTROL_SIZE);
-    this.#sendControlView = new DataView(this.#sendControls.buffer);
-    this.#msgDesc = new Int32Array(slots * abi.SEND_MSG_FIELDS);
-    this.#iovDesc = new Int32Array(0);
-    this.#sendRing = this.#makeRing(slots * INITIAL_IOVECS_PER_SLOT);
-    this.#plan = new MessagePlan(slots);
-  }
-
-  // The ring's iovecs: one per datagram at worst, sentinels included. A
-  // send becomes at most batchSize messages of at most maxSegments
-  // datagrams, but most never need that many (a socket of single datagrams
-  // needs one per message), so the ring starts small and grows with the
-  // plans that need more (#reserveIovecs).
-  #makeRing(iovs: number): SendRing {
-    const iovDesc = new Int32Array(allocBlock(this.#addon, iovs * abi.SEND_IOV_FIELDS * Int32Array.BYTES_PER_ELEMENT));
-    const ring = this.#addon.sendRing(this.#config.batchSize, iovs, this.#sendNames, this.#sendControls, CONTROL_SIZE,
-      this.#msgDesc, iovDesc);
-    if (typeof ring === 'number') throwSystemError(ring, 'sendRing');
-    this.#iovDesc = iovDesc;
-    return ring;
-  }
-
-  // Makes room for the iovecs of plan messages [0, messages) before they are described.
-  #reserveIovecs(messages: number): void {
-    const plan = this.#plan;
-    let need = 0;
-    for (let m = 0; m < messages; m++) need += plan.count[m] + plan.sentinel[m];
-    const have = this.#iovDesc.length / abi.SEND_IOV_FIELDS;
-    if (need <= have) return;
-    const old = this.#iovDesc;
-    const ring = this.#makeRing(Math.max(need, 2 * have));
-    this.#addon.ringRelease(this.#sendRing);
-    releaseBlock(this.#addon, old.buffer as ArrayBuffer);
-    this.#sendRing = ring;
+    this.#memory = new SendMemory(b, o.batchSize);
+    this.#plan = new MessagePlan(o.batchSize);
   }
 
   get queuedDatagrams(): number { return this.#queuedDatagrams; }
@@ -250,30 +195,16 @@ export class Sender {
     // At most one retry per failure: an earlier datagram's ICMP error that failed this call instead (receiveErrors).
     let retried = false;
     while (w.next < w.lengths.length) {
-      // Whole messages leave as they are while each can (at most a batch of
-      // them); from the first that cannot, what is left is cut into datagrams, once.
-      const whole = w.segments === undefined ? 0 : wholeRun(w.lengths, w.segments, w.next,
-        Math.min(w.lengths.length, w.next + this.#config.batchSize), this.#caps.txOffload, this.#coalesceOptions(w));
-      if (w.segments !== undefined && whole === 0) this.#cut(w);
-      const job = w.job;
-      const segments = w.segments;
-      const total = w.lengths.length;
-      // One address for the whole write in slot 0; writeMessages' in each message's own slot.
-      const nameLen = job.groups === undefined && job.dest ? this.#name(0, job.dest, job.port) : 0;
-      const messages = segments !== undefined
-        ? plan.whole(w.lengths, segments, w.next, whole)
-        : planNext(w.lengths, w.next, total, w.singlesUntil,
-          this.#caps.txOffload && gsoAllowed(total, this.#config.neverGsoEqualTail), this.#coalesceOptions(w),
-          this.#config.batchSize, plan);
+      const { messages, nameLen } = this.#planNext(w);
       let sent = 0;
       while (sent < messages) {
         let r: number;
         try {
           if (sent === 0) {
-            this.#reserveIovecs(messages);
-            this.#describe(w, messages, nameLen);
+            this.#memory.reserveIovecs(plan, messages);
+            this.#memory.describe(w, plan, messages, nameLen);
           }
-          r = this.#addon.sendmmsg(this.#handle, this.#sendRing, w.sources, sent, messages - sent);
+          r = this.#addon.sendmmsg(this.#handle, this.#memory.ring, w.sources, sent, messages - sent);
         } catch (err) {
           // The addon refused the buffers (one was detached or shrunk since
           // the write was accepted): this write fails, the queue moves on.
@@ -296,43 +227,73 @@ export class Sender {
           retried = true;
           continue;
         }
-        const refusal = gsoRefusal(r, plan.segment[sent] > 0, this.#caps.txOffload);
-        if (refusal === GsoRefusal.DisableGso) {
-          this.#caps.refuseGso();
-          w.gsoDisabled = true;
-          publish(channels.gsoDisabled, () => ({ ...this.#host.subject(), cause: systemError(r, 'sendmmsg') }));
-          break;
-        }
-        if (refusal === GsoRefusal.SendSingly) {
-          // Fragments are what make the datagrams go singly: with don't-fragment they fail alike, and there is nothing to learn.
-          if (this.#caps.mayFragment) this.#rememberRefusal(w, plan.first[sent], plan.segment[sent]);
-          // A whole message is cut first: its datagrams are then the first units.
-          if (segments !== undefined) this.#cut(w);
-          w.singlesUntil = segments !== undefined ? plan.datagrams[sent] : plan.first[sent] + plan.count[sent];
-          break;
-        }
-        const to = job.groups ? job.groups.to[job.groups.of[plan.first[sent]]] : job;
-        const err: WriteError = systemError(r, 'sendmmsg', to.dest ? formatAddress(to.dest) : undefined, to.dest ? to.port : undefined);
-        if (job.refused !== undefined) {
-          // Each datagram stands alone: a refused GSO message is tried again
-          // datagram by datagram, and a refused datagram fails by itself.
-          // (The drop-in's writes are of datagrams, never of whole messages.)
-          if (plan.count[sent] > 1) {
-            w.singlesUntil = plan.first[sent] + plan.count[sent];
-            break;
-          }
-          job.refused[plan.first[sent]] = err;
-          this.#queuedDatagrams--;
-          w.next = plan.first[sent] + 1;
-          sent++;
-          continue;
-        }
-        err.datagramsSent = this.#datagramsBefore(w);
-        w.error = err;
-        return SendResult.Done;
+        const next = this.#failed(w, r, sent);
+        if (next === Failure.Replan) break;
+        if (next === Failure.Fail) return SendResult.Done;
+        sent++; // Failure.Skip
       }
     }
     return SendResult.Done;
+  }
+
+  // Plans the write's next messages into #plan: whole messages leave as they
+  // are while each can (at most a batch of them); from the first that cannot,
+  // what is left is cut into datagrams, once. Returns how many messages, and
+  // the length of the write's one address (slot 0), if it has one.
+  #planNext(w: PendingWrite): { messages: number; nameLen: number } {
+    const whole = w.segments === undefined ? 0 : wholeRun(w.lengths, w.segments, w.next,
+      Math.min(w.lengths.length, w.next + this.#config.batchSize), this.#caps.txOffload, this.#coalesceOptions(w));
+    if (w.segments !== undefined && whole === 0) this.#cut(w);
+    const { job, segments } = w;
+    const total = w.lengths.length;
+    // One address for the whole write in slot 0; writeMessages' in each message's own slot.
+    const nameLen = job.groups === undefined && job.dest ? this.#memory.name(0, job.dest, job.port) : 0;
+    const messages = segments !== undefined
+      ? this.#plan.whole(w.lengths, segments, w.next, whole)
+      : planNext(w.lengths, w.next, total, w.singlesUntil,
+        this.#caps.txOffload && gsoAllowed(total, this.#config.neverGsoEqualTail), this.#coalesceOptions(w),
+        this.#config.batchSize, this.#plan);
+    return { messages, nameLen };
+  }
+
+  // What a call that failed with `r` at plan message `sent` means for the
+  // write, once it is neither EAGAIN, ENOBUFS nor an earlier datagram's error.
+  #failed(w: PendingWrite, r: number, sent: number): Failure {
+    const plan = this.#plan;
+    const { job, segments } = w;
+    const refusal = gsoRefusal(r, plan.segment[sent] > 0, this.#caps.txOffload);
+    if (refusal === GsoRefusal.DisableGso) {
+      this.#caps.refuseGso();
+      w.gsoDisabled = true;
+      publish(channels.gsoDisabled, () => ({ ...this.#host.subject(), cause: systemError(r, 'sendmmsg') }));
+      return Failure.Replan;
+    }
+    if (refusal === GsoRefusal.SendSingly) {
+      // Fragments are what make the datagrams go singly: with don't-fragment they fail alike, and there is nothing to learn.
+      if (this.#caps.mayFragment) this.#rememberRefusal(w, plan.first[sent], plan.segment[sent]);
+      // A whole message is cut first: its datagrams are then the first units.
+      if (segments !== undefined) this.#cut(w);
+      w.singlesUntil = segments !== undefined ? plan.datagrams[sent] : plan.first[sent] + plan.count[sent];
+      return Failure.Replan;
+    }
+    const to = job.groups ? job.groups.to[job.groups.of[plan.first[sent]]] : job;
+    const err: WriteError = systemError(r, 'sendmmsg', to.dest ? formatAddress(to.dest) : undefined, to.dest ? to.port : undefined);
+    if (job.refused !== undefined) {
+      // Each datagram stands alone: a refused GSO message is tried again
+      // datagram by datagram, and a refused datagram fails by itself.
+      // (The drop-in's writes are of datagrams, never of whole messages.)
+      if (plan.count[sent] > 1) {
+        w.singlesUntil = plan.first[sent] + plan.count[sent];
+        return Failure.Replan;
+      }
+      job.refused[plan.first[sent]] = err;
+      this.#queuedDatagrams--;
+      w.next = plan.first[sent] + 1;
+      return Failure.Skip;
+    }
+    err.datagramsSent = this.#datagramsBefore(w);
+    w.error = err;
+    return Failure.Fail;
   }
 
   // The plan's limits for the write's datagrams: the destination's payload
@@ -390,106 +351,6 @@ export class Sender {
     this.#refusals.forget('');
   }
 
-  // Writes the descriptors of plan messages [0, messages): iovecs pointing
-  // into the caller's buffers, and a UDP_SEGMENT control message for every
-  // coalesced message.
-  #describe(w: PendingWrite, messages: number, nameLen: number): void {
-    const plan = this.#plan;
-    w.sources.length = w.fixedSources;
-    let iov = 0;
-    for (let m = 0; m < messages; m++) {
-      const first = plan.first[m];
-      const g = w.job.groups;
-      const to = g === undefined ? undefined : g.to[g.of[first]];
-      const controlLen = this.#controls(to === undefined ? w.job.header : to.header, m * CONTROL_SIZE, plan.segment[m]);
-      let end = this.#iovecs(w, first, first + plan.count[m], iov);
-      // The sentinel's index in sources is the datagram count.
-      if (plan.sentinel[m]) describeIovec(this.#iovDesc, end++, w.lengths.length, 0, SENTINEL.length);
-      if (to === undefined) describeMessage(this.#msgDesc, m, iov, end - iov, 0, nameLen, controlLen);
-      else {
-        const len = to.dest ? this.#name(m, to.dest, to.port) : 0;
-        describeMessage(this.#msgDesc, m, iov, end - iov, m, len, controlLen);
-      }
-      iov = end;
-    }
-  }
-
-  // The sockaddr of dest:port in name slot `slot`, returning its length.
-  // Writes mostly go where the last one went, and the socket hands over the
-  // same parsed address while the address text repeats: a slot that already
-  // holds it is not encoded again. Only this method writes the names.
-  #name(slot: number, dest: ParsedAddress, port: number): number {
-    if (this.#named[slot] !== dest || this.#namedPorts[slot] !== port) {
-      this.#namedLengths[slot] = encodeSockaddr(this.#sendNames, slot * abi.SOCKADDR_SLOT, dest, port);
-      this.#named[slot] = dest;
-      this.#namedPorts[slot] = port;
-    }
-    return this.#namedLengths[slot];
-  }
-
-  // A message's control data at `at`: UDP_SEGMENT for a coalesced message,
-  // and the header fields the write asked for. Returns its length.
-  #controls(h: SendHeader | undefined, at: number, segment: number): number {
-    const v = this.#sendControlView;
-    let len = segment > 0 ? writeUdpSegment(v, at, segment) : 0;
-    if (h === undefined) return len;
-    if (h.trafficClass !== undefined) len += writeTrafficClass(v, at + len, h.ipv4, h.trafficClass);
-    if (h.source !== undefined) len += writeSourceAddress(v, at + len, h.source.length === 4 ? 4 : 6, h.source);
-    return len;
-  }
-
-  // The iovecs of datagrams [from, to) starting at iovec `iov`; returns the
-  // next free iovec. One per datagram, except that datagrams lying back to
-  // back share one: the kernel cuts GSO segments from the message's bytes
-  // wherever its iovecs end, and fewer iovecs are less work for the addon and
-  // the kernel alike. Back to back means consecutive ranges of one Uint8Array
-  // (a packed write, a forwarded view), or of one ArrayBuffer seen through
-  // different Uint8Arrays (slices of one slab).
-  #iovecs(w: PendingWrite, from: number, to: number, iov: number): number {
-    const { start } = w.job;
-    const { offsets, lengths } = w;
-    const buffers = w.sources as Uint8Array[]; // [0, count) are the datagrams' own Uint8Arrays
-    let run = from; // first datagram of the current run
-    let runStart = offsets ? offsets[from] : start; // in buffers[run]
-    let runEnd = runStart + lengths[from];
-    let runBuffer: ArrayBufferLike | null = null; // set once the run spans Uint8Arrays
-    for (let d = from + 1; d <= to; d++) {
-      if (d < to) {
-        const b = buffers[d];
-        const at = offsets ? offsets[d] : start;
-        if (b === buffers[run] && runBuffer === null) {
-          if (at === runEnd) {
-            runEnd += lengths[d];
-            continue;
-          }
-        } else if (b.byteOffset + at === buffers[run].byteOffset + runEnd) {
-          // The .buffer getter is not free: asked only when offsets line up.
-          // Only an ArrayBuffer can serve as an iovec source (not a SharedArrayBuffer).
-          const ab: ArrayBufferLike = runBuffer ?? buffers[run].buffer;
-          if (ab instanceof ArrayBuffer && b.buffer === ab) {
-            runBuffer = ab;
-            runEnd += lengths[d];
-            continue;
-          }
-        }
-      }
-      // The run ends before d: one iovec for it. Over an ArrayBuffer, offsets
-      // are relative to it, which the addon checks them against.
-      if (runBuffer === null) describeIovec(this.#iovDesc, iov++, run, runStart, runEnd - runStart);
-      else {
-        describeIovec(this.#iovDesc, iov++, w.sources.push(runBuffer as ArrayBuffer) - 1,
-          buffers[run].byteOffset + runStart, runEnd - runStart);
-      }
-      if (d < to) {
-        run = d;
-        runStart = offsets ? offsets[d] : start;
-        runEnd = runStart + lengths[d];
-        runBuffer = null;
-      }
-    }
-    return iov;
-  }
-
   #account(from: number, to: number): void {
     const plan = this.#plan;
     for (let m = from; m < to; m++) {
@@ -503,8 +364,7 @@ export class Sender {
   /** Gives back the ring and rejects every pending write with ERR_SOCKET_DGRAM_NOT_RUNNING. */
   close(): void {
     this.#closed = true;
-    this.#addon.ringRelease(this.#sendRing);
-    releaseBlock(this.#addon, this.#iovDesc.buffer as ArrayBuffer);
+    this.#memory.release();
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     const pending = this.#queue;
     this.#queue = [];
