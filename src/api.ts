@@ -1,8 +1,7 @@
 // batchgram's public API, by name. Everything not exported here is internal.
-export {
-  BatchSocket, type AddressInfo, type BatchSocketOptions, type BatchSocketStats, type OutgoingMessage, type SendOptions,
-  type WriteOptions,
-} from './socket';
+export { BatchSocket, type AddressInfo, type BatchSocketStats } from './socket/batch-socket';
+export type { BatchSocketOptions } from './socket/options';
+export type { OutgoingMessage, SendOptions, WriteOptions } from './socket/writes';
 export { BatchView, type Batch, type Datagram } from './batch';
 export type { IcmpError } from './engine/contract';
 export type { Capabilities, SocketCapabilities } from './engine/capabilities';

@@ -4,8 +4,9 @@
 /**
  * Most datagrams one GSO message may carry. It is UDP_MAX_SEGMENTS in the
  * kernel's transmit path (a send with more segments fails with EINVAL) and
- * UDP_GRO_CNT_MAX on receive. As we hand the kernel one iovec per datagram it
- * also bounds the iovecs of a message, far below IOV_MAX (1024).
+ * UDP_GRO_CNT_MAX on receive. A message has at most one iovec per datagram
+ * (datagrams lying back to back share one), so it also bounds the iovecs of
+ * a message, far below UIO_MAXIOV (1024).
  */
 export const UDP_MAX_SEGMENTS = 64;
 
@@ -38,6 +39,16 @@ export const IDEAL_BATCH_SIZE_WITH_MMSG = 128;
  * It is also the default slot size, which no UDP datagram exceeds.
  */
 export const GRO_SLOT_SIZE = 65536;
+
+/** The largest value of a C int: the kernel takes socket option values and buffer sizes as one. */
+export const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * Most bytes of a socket option value the escape hatch passes either way
+ * (setSocketOption, getSocketOption): the addon refuses more. The largest
+ * option structures are far smaller (group_source_req is 264 bytes).
+ */
+export const OPTION_BYTES_MAX = 1024;
 
 /** Environment variable that lowers the batch size without code changes. */
 export const BATCH_SIZE_ENV = 'BATCHGRAM_BATCH_SIZE';

@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { describe, it } from 'node:test';
 import { BatchSocket } from '../../src/index';
 import { binding, type NativeBinding } from '../../src/kernel/native';
-import { bindWith } from '../../src/socket';
+import { bindWith } from '../../src/socket/batch-socket';
 import { collect, payload, until } from '../helpers';
 
 const { EIO, EAGAIN } = constants.errno;

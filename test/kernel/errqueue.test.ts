@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { BatchSocket, type IcmpError } from '../../src/index';
 import { ICMP_ERRNOS } from '../../src/engine/linux/errqueue';
 import { abi, binding, type NativeBinding } from '../../src/kernel/native';
-import { bindWith } from '../../src/socket';
+import { bindWith } from '../../src/socket/batch-socket';
 import { bindClosedAfter, index, node, until } from '../helpers';
 import { netnsUnavailable, TwoHosts } from '../netns';
 

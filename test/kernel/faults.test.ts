@@ -5,7 +5,7 @@ import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { BatchSocket, GeneveHeader, GSODisabledError } from '../../src/index';
 import { abi, binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
-import { bindWith } from '../../src/socket';
+import { bindWith } from '../../src/socket/batch-socket';
 import { collect, payload } from '../helpers';
 
 const { EIO, EAGAIN, EINVAL, EPERM } = constants.errno;

@@ -1,0 +1,355 @@
+// BatchSocket: the public face. It opens the engine (the batch path on
+// Linux, node:dgram elsewhere; options.ts checks the options), hands each
+// write method's job (writes.ts) to it, and turns reads into 'view' and
+// 'batch' events and async iteration with backpressure (iterators.ts).
+import { EventEmitter } from 'node:events';
+import { isUint8Array } from 'node:util/types';
+import type { BatchView, Batch } from '../batch';
+import type { SocketCapabilities } from '../engine/capabilities';
+import type { Engine, EngineHost, IcmpError, SocketStats, WriteJob } from '../engine/contract';
+import { settleWithinBudget } from '../engine/budget';
+import { openEngine } from '../engine/open';
+import { GRO_DISABLE_ENV, GSO_DISABLE_ENV, offloadAllowed } from '../engine/options';
+import { invalidArgType, invalidArgValue, notConnected, notRunning, outOfRange } from '../errors';
+import { channels, publish } from '../diagnostics';
+import { emitEach, rethrow } from '../listeners';
+import { managedOption } from '../kernel/managed';
+import { binding, type NativeBinding } from '../kernel/native';
+import { INT32_MAX, OPTION_BYTES_MAX } from '../limits';
+import { endpointText, type Family } from '../wire/sockaddr';
+import { Iterators } from './iterators';
+import { boolOpt, resolveOptions, sockoptName, type BatchSocketOptions } from './options';
+import { WriteJobs, type OutgoingMessage, type SendOptions, type WriteOptions } from './writes';
+
+export interface AddressInfo { address: string; family: Family; port: number }
+
+export interface BatchSocketStats extends SocketStats {
+  /** Datagrams accepted by writes and not yet handed to the kernel. */
+  sendQueue: number;
+}
+
+export interface BatchSocketEvents {
+  view: [view: BatchView];
+  batch: [batch: Batch];
+  error: [err: Error];
+  /** An entry of the error queue (receiveErrors); never an 'error'. */
+  icmpError: [e: IcmpError];
+  close: [];
+}
+
+/** The engine's host for a socket: its callbacks reach the socket's private handlers (set in the class's static block). */
+let hostFor: (socket: () => BatchSocket) => EngineHost;
+
+export class BatchSocket extends EventEmitter<BatchSocketEvents> {
+  readonly #engine: Engine;
+  readonly #type: 'udp4' | 'udp6';
+  readonly #batchSize: number;
+  readonly #iterators = new Iterators(() => this.#updateReading());
+  readonly #writes: WriteJobs;
+  #closed = false;
+  #reading = false;
+  // A read is being handed out: close() leaves the iterators to #deliver,
+  // which ends them once they have this read too.
+  #delivering = false;
+
+  /** Opens and binds a socket. Rejects with a system error (code, errno, syscall) when the kernel refuses. */
+  // (It shadows Function.prototype.bind on the class itself, hence `override`.)
+  static override bind(options: BatchSocketOptions = {}): Promise<BatchSocket> {
+    return bindWith(options, binding);
+  }
+
+  static {
+    hostFor = (socket) => ({
+      deliver: (v) => socket().#deliver(v),
+      reportError: (e) => socket().#reportError(e),
+      reportIcmpError: (e) => rethrow(emitEach(socket(), 'icmpError', e, null)),
+      get socket() { return socket(); },
+    });
+  }
+
+  /** @internal use BatchSocket.bind */
+  constructor(engine: Engine, type: 'udp4' | 'udp6', batchSize: number) {
+    super();
+    this.#type = type;
+    this.#batchSize = batchSize;
+    this.#engine = engine;
+    this.#writes = new WriteJobs(type, batchSize, engine.capabilities);
+    publish(channels.open, () => ({ socket: this, address: endpointText(engine.address()) }));
+    // Reading follows demand: it starts with the first consumer and stops
+    // with the last, so an unread socket leaves datagrams to the kernel.
+    // 'newListener' comes before the listener is added, so its update waits
+    // a microtask; 'removeListener' comes after, and stops reading at once,
+    // before the read loop fetches a batch nobody takes.
+    const untyped = this as EventEmitter;
+    untyped.on('newListener', () => queueMicrotask(() => this.#updateReading()));
+    untyped.on('removeListener', () => this.#updateReading());
+  }
+
+  /** What this socket does in the kernel; txOffload turns false if the kernel refuses GSO at run time. */
+  get capabilities(): Readonly<SocketCapabilities> {
+    return this.#engine.capabilities.snapshot();
+  }
+  get batchSize(): number { return this.#batchSize; }
+  get type(): 'udp4' | 'udp6' { return this.#type; }
+
+  address(): AddressInfo {
+    this.#assertOpen();
+    return { ...this.#engine.address() };
+  }
+
+  /** The connected peer, or null. */
+  remoteAddress(): AddressInfo | null {
+    this.#assertOpen();
+    return this.#engine.remoteAddress();
+  }
+
+  /** Restricts the socket to one peer: writeBatch() sends to it, and ICMP errors surface as 'error'. */
+  async connect(address: string, port: number): Promise<void> {
+    this.#assertOpen();
+    await this.#engine.connect(this.#writes.destination(address), this.#writes.port(port));
+  }
+
+  disconnect(): void {
+    this.#assertOpen();
+    this.#engine.disconnect();
+  }
+
+  /**
+   * Sends every buffer as one datagram to address:port, in order, coalescing
+   * runs of datagrams into GSO messages where the socket has TX offload.
+   * Resolves once the kernel has accepted all of them; waits for the socket
+   * to become writable rather than dropping. Rejects with GSODisabledError if
+   * the kernel refused GSO and the socket turned it off (the datagrams were
+   * still sent when its `cause` is null). Takes up to sendQueueLimit
+   * buffers, sent in calls of batchSize messages.
+   */
+  writeBatchTo(buffers: readonly Uint8Array[], address: string, port: number, options?: WriteOptions): Promise<void> {
+    return this.#write(() => this.#writes.buffers(buffers, this.#writes.destination(address), this.#writes.port(port), options));
+  }
+
+
+  /** writeBatchTo for the connected peer. */
+  writeBatch(buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    return this.#write(() => {
+      const peer = this.#engine.remoteAddress();
+      if (peer === null) throw notConnected();
+      return this.#writes.buffers(buffers, this.#writes.destination(peer.address), peer.port, options, true);
+    });
+  }
+
+
+  /**
+   * Sends messages to any number of destinations, each with its own ECN and
+   * source address, in as few sendmmsg calls as the kernel allows (one per
+   * batchSize messages). A message with `segmentSize` leaves as one GSO
+   * message, whole, where it can; the engine cuts it into datagrams where it
+   * cannot (no TX offload, past the kernel's segment or byte limits, a
+   * refused segment size, the sentinel workaround), and plans those anew. The
+   * datagrams of two messages never share a GSO message. Otherwise as
+   * writeBatchTo: the same promise, queueing, fallbacks and errors.
+   */
+  writeMessages(messages: readonly OutgoingMessage[]): Promise<void> {
+    return this.#write(() => this.#writes.messages(messages));
+  }
+
+
+  /**
+   * The zero-allocation write: datagram i is the next `lengths[i]` bytes of
+   * `packed`, the datagrams back to back from its start. No object per
+   * datagram is needed, and runs of equal lengths leave as GSO messages of
+   * one iovec each. Otherwise as writeBatchTo: up to sendQueueLimit
+   * datagrams, leave `packed` alone until the promise settles.
+   */
+  writePackedTo(packed: Uint8Array, lengths: ArrayLike<number>, address: string, port: number,
+    options?: SendOptions): Promise<void> {
+    return this.#write(() => this.#writes.packed(packed, lengths, address, port, options));
+  }
+
+
+  /**
+   * Forwards every datagram of a received view to address:port as it is:
+   * runs of equal datagrams (a GRO message) leave as GSO messages whose
+   * iovecs point into the receive memory, without splitting them into
+   * objects or copying them. Call it inside the 'view' listener, while the
+   * view is live; what the kernel cannot take at once is copied before the
+   * listener returns, so the next read cannot overwrite it. Resolves like
+   * writeBatchTo.
+   */
+  forwardTo(view: BatchView, address: string, port: number): Promise<void> {
+    return this.#write(() => this.#writes.forward(view, address, port));
+  }
+
+  // A write method's job made and handed to the engine; what making it
+  // throws (a bad argument, a closed socket) is the promise's rejection.
+  #write(job: () => WriteJob): Promise<void> {
+    try {
+      if (this.#closed) throw notRunning();
+      return this.#engine.write(job());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+
+  /**
+   * Turns GSO (later writes) and GRO (later reads) on or off while the socket
+   * is open; `capabilities.txOffload` and `rxOffload` say at once what the
+   * kernel gave. Turning GSO back on after the kernel refused it (EIO,
+   * GSODisabledError) is the caller's call. BATCHGRAM_DISABLE_GSO / _GRO=1
+   * keep a direction off whatever is asked; the portable path has neither.
+   */
+  setOffload(options: { gso?: boolean; gro?: boolean }): void {
+    this.#assertOpen();
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+    const gso = options.gso === undefined ? undefined : boolOpt(options, 'gso', true);
+    const gro = options.gro === undefined ? undefined : boolOpt(options, 'gro', true);
+    this.#engine.setOffload({
+      gso: gso === undefined ? undefined : gso && offloadAllowed(GSO_DISABLE_ENV),
+      gro: gro === undefined ? undefined : gro && offloadAllowed(GRO_DISABLE_ENV),
+    });
+  }
+
+  /** Counters since the socket opened. */
+  stats(): BatchSocketStats {
+    return { ...this.#engine.stats, sendQueue: this.#engine.queuedDatagrams };
+  }
+
+  /**
+   * The escape hatch for socket options batchgram has no word for:
+   * setsockopt(level, option) with an int, or with a Uint8Array's bytes
+   * (at most OPTION_BYTES_MAX, 1024). A refused option is a Node-style system error.
+   */
+  setSocketOption(level: number, option: number, value: number | Uint8Array): void {
+    this.#assertOpen();
+    const [lvl, opt] = [sockoptName('level', level), sockoptName('option', option)];
+    const managed = managedOption(lvl, opt);
+    if (managed !== null) {
+      throw invalidArgValue('option', option, `is ${managed.option}, which batchgram manages: use ${managed.instead}`);
+    }
+    // A real Uint8Array (not a Proxy of one, which passes instanceof), its
+    // bytes copied once: the kernel gets what was checked.
+    if (isUint8Array(value)) {
+      const bytes = Uint8Array.prototype.slice.call(value);
+      if (bytes.length > OPTION_BYTES_MAX) throw outOfRange('value.length', `<= ${OPTION_BYTES_MAX}`, bytes.length);
+      this.#engine.setBytesOption(lvl, opt, bytes, `${lvl}/${opt}`);
+      return;
+    }
+    if (typeof value !== 'number') throw invalidArgType('value', 'of type number or an instance of Uint8Array', value);
+    if (!Number.isInteger(value) || value < -(2 ** 31) || value > INT32_MAX) {
+      throw outOfRange('value', `an integer >= ${-(2 ** 31)} and <= ${INT32_MAX}`, value);
+    }
+    this.#engine.setIntOption(lvl, opt, value, `${lvl}/${opt}`);
+  }
+
+  /** getsockopt(level, option): an int, or with `byteLength` (1..OPTION_BYTES_MAX, 1024) the option's bytes, as many as the kernel gave. */
+  getSocketOption(level: number, option: number): number;
+  getSocketOption(level: number, option: number, byteLength: number): Uint8Array;
+  getSocketOption(level: number, option: number, byteLength?: number): number | Uint8Array {
+    this.#assertOpen();
+    const [lvl, opt] = [sockoptName('level', level), sockoptName('option', option)];
+    if (byteLength === undefined) return this.#engine.getIntOption(lvl, opt, `${lvl}/${opt}`);
+    if (typeof byteLength !== 'number') throw invalidArgType('byteLength', 'of type number', byteLength);
+    if (!Number.isInteger(byteLength) || byteLength < 1 || byteLength > OPTION_BYTES_MAX) {
+      throw outOfRange('byteLength', `an integer >= 1 and <= ${OPTION_BYTES_MAX}`, byteLength);
+    }
+    return this.#engine.getBytesOption(lvl, opt, byteLength, `${lvl}/${opt}`);
+  }
+
+  getRecvBufferSize(): number { this.#assertOpen(); return this.#engine.getRecvBufferSize(); }
+  getSendBufferSize(): number { this.#assertOpen(); return this.#engine.getSendBufferSize(); }
+
+  /** Lets the process exit while this socket is open (like dgram's unref). */
+  unref(): this { if (!this.#closed) this.#engine.setRef(false); return this; }
+  ref(): this { if (!this.#closed) this.#engine.setRef(true); return this; }
+
+  /**
+   * Async iteration over batches; each batch is safe to keep. Several
+   * iterators each see every batch. When one falls ITERATOR_HIGH_WATER
+   * batches behind, the socket stops reading until it catches up (the kernel
+   * queues, then drops and counts in SO_RXQ_OVFL). Ends when the socket closes.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Batch> {
+    return this.#iterators.create(this.#closed);
+  }
+
+
+  // Every consumer gets every read, whatever another one does: each listener
+  // is called on its own (what they throw is rethrown at the end), the copy
+  // is made before any listener can touch the view, and iterators get the
+  // batch before the 'batch' listeners, one of which may close the socket.
+  // Returns false while an iterator has a batch its loop has not run for
+  // yet: the engine then ends the wake-up, so the loop runs before the next read.
+  #deliver(view: BatchView): boolean {
+    const batch = this.listenerCount('batch') > 0 || this.#iterators.size > 0 ? view.toBatch() : null;
+    this.#delivering = true;
+    let thrown: unknown[] | null = null;
+    try {
+      thrown = emitEach(this, 'view', view, thrown);
+      if (batch === null) return true;
+      this.#iterators.push(batch);
+      thrown = emitEach(this, 'batch', batch, thrown);
+      return this.#iterators.size === 0;
+    } finally {
+      this.#delivering = false;
+      if (this.#closed) this.#iterators.end();
+      rethrow(thrown);
+    }
+  }
+
+  #reportError(err: Error): void {
+    const told = this.#iterators.reject(err);
+    // As with node:dgram, an error nobody handles is thrown.
+    if (!told || this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+
+  #updateReading(): void {
+    if (this.#closed) return;
+    const demand = this.listenerCount('batch') + this.listenerCount('view') + this.#iterators.size > 0 && this.#iterators.keepUp;
+    if (demand === this.#reading) return;
+    this.#reading = demand;
+    this.#engine.setReading(demand);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw notRunning();
+  }
+
+  /**
+   * Closes the socket: reading stops, iterators end once they have handed
+   * out what they hold, and every pending write is rejected with
+   * ERR_SOCKET_DGRAM_NOT_RUNNING. Closing twice is harmless.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#reading = false;
+    // Its address is known only while it is open.
+    publish(channels.close, () => ({ socket: this, address: endpointText(this.#engine.address()) }));
+    this.#engine.close();
+    if (!this.#delivering) this.#iterators.end();
+    // After the results of the writes before it, which may wait for the
+    // next turn of the event loop (engine/budget.ts), pending ones included.
+    return new Promise((resolve) => settleWithinBudget(() => process.nextTick(() => {
+      this.emit('close');
+      resolve();
+    })));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Opens a socket on the given addon (the real one, or a test's wrapper that
+ * injects kernel faults); null, or `batching: false`, selects the portable path.
+ */
+export async function bindWith(options: BatchSocketOptions, b: NativeBinding | null): Promise<BatchSocket> {
+  const { batching, options: o } = resolveOptions(options, b);
+  // The engine reports to the socket made for it: nothing can arrive
+  // before it exists, as reading starts on demand.
+  let socket: BatchSocket | undefined;
+  const engine = await openEngine(batching ? b : null, o, hostFor(() => socket!));
+  return (socket = new BatchSocket(engine, o.type, o.batchSize));
+}

@@ -1,0 +1,143 @@
+// BatchSocket's options: what a caller may ask for at bind, each checked
+// (in the order of BatchSocketOptions, as Node checks its own) and resolved
+// into the engine's bind options; and the checks of the option arguments of
+// setOffload and the socket option escape hatch.
+import type { BindOptions } from '../engine/contract';
+import { engineOptions } from '../engine/options';
+import { badPort, invalidAddress, invalidArgType, invalidArgValue, outOfRange } from '../errors';
+import type { NativeBinding } from '../kernel/native';
+import { useBatchPath } from '../kernel/probe';
+import { GRO_SLOT_SIZE, INT32_MAX } from '../limits';
+import { parseAddress, toV4Mapped } from '../wire/sockaddr';
+
+export interface BatchSocketOptions {
+  type?: 'udp4' | 'udp6';
+  /** Local IP literal; default all addresses of the family. */
+  address?: string;
+  /** Local port; default 0, any free port. */
+  port?: number;
+  /** Most datagrams per write and messages per read; default IDEAL_BATCH_SIZE or BATCHGRAM_BATCH_SIZE. */
+  batchSize?: number;
+  /** Use UDP GSO and GRO where the kernel has them; default true, and the default of `gso` and `gro`. */
+  offload?: boolean;
+  /** Use UDP GSO on send; default `offload`. BATCHGRAM_DISABLE_GSO=1 turns it off for the whole process. */
+  gso?: boolean;
+  /** Use UDP GRO on receive; default `offload`. BATCHGRAM_DISABLE_GRO=1 turns it off for the whole process. */
+  gro?: boolean;
+  /** Never send a GSO message whose segments are all one length (see README). */
+  neverGsoEqualTail?: boolean;
+  /** Name of the shared counter that receives this socket's kernel drop count (SO_RXQ_OVFL). */
+  rxqOverflowMetric?: string;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+  /**
+   * Bytes reserved per received message; a longer datagram arrives with
+   * `truncated: true`. Default 65536, which no UDP datagram exceeds. GRO needs
+   * 65536, so a smaller value also turns receive offload off.
+   */
+  recvSlotSize?: number;
+  /** Most datagrams accepted by writes and still waiting for the kernel; default 64 batches, at least 1024. */
+  sendQueueLimit?: number;
+  /** false: use the portable single-datagram path even where batching is available. */
+  batching?: boolean;
+  /** Report each datagram's ECN bits (`ecn`, 0..3); `capabilities.ecn` says whether the kernel does. */
+  receiveEcn?: boolean;
+  /** Report the local address each datagram was sent to and the interface it came in on. */
+  receiveLocalAddress?: boolean;
+  /** Report the kernel's receive time of each datagram (`timestamp`, nanoseconds since the epoch). */
+  receiveTimestamps?: boolean;
+  /** SO_MARK (0..2^32-1): the firewall and routing mark of every packet, as VPNs use to avoid routing loops. */
+  mark?: number;
+  /** SO_BINDTODEVICE: send and receive only through this interface, e.g. 'eth0'. */
+  bindToDevice?: string;
+  /** The unicast TTL / hop limit of every datagram (1..255). */
+  ttl?: number;
+  /** The TOS byte / traffic class of every datagram (0..255); a write's `ecn` sets the whole byte instead. */
+  tos?: number;
+  /** Never fragment: a datagram above the path MTU fails its write with EMSGSIZE (path MTU probing). */
+  dontFragment?: boolean;
+  /**
+   * Read the error queue (IP_RECVERR / IPV6_RECVERR): what ICMP says about sent datagrams arrives as 'icmpError'
+   * events, on unconnected sockets too, and never as 'error'; `capabilities.icmpErrors` says whether the kernel does.
+   */
+  receiveErrors?: boolean;
+}
+
+export const boolOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, dflt: boolean): boolean => {
+  const v = o[k];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw invalidArgType(`options.${k}`, 'of type boolean', v);
+  return v;
+};
+
+const intOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, min: number, max: number): number | undefined => {
+  const v = o[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number') throw invalidArgType(`options.${k}`, 'of type number', v);
+  if (!Number.isInteger(v) || v < min || v > max) throw outOfRange(`options.${k}`, `an integer >= ${min} and <= ${max}`, v);
+  return v;
+};
+
+/** An interface name: 1 to 15 bytes (IFNAMSIZ less its terminating zero), no zero byte. */
+function deviceOpt(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw invalidArgType('options.bindToDevice', 'of type string', v);
+  const bytes = Buffer.byteLength(v);
+  if (bytes < 1 || bytes > 15 || v.includes('\0')) throw invalidArgValue('options.bindToDevice', v, 'must be an interface name');
+  return v;
+}
+
+/** A socket option level or name: a non-negative int. */
+export function sockoptName(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
+  if (!Number.isInteger(v) || v < 0 || v > INT32_MAX) throw outOfRange(name, `an integer >= 0 and <= ${INT32_MAX}`, v);
+  return v;
+}
+
+/** Checks the options (in the order of BatchSocketOptions) and resolves them for the engine. */
+export function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): { batching: boolean; options: BindOptions } {
+  if (o === null || typeof o !== 'object') throw invalidArgType('options', 'of type object', o);
+  const type = o.type ?? 'udp4';
+  if (type !== 'udp4' && type !== 'udp6') throw invalidArgType('options.type', "'udp4' or 'udp6'", type);
+  const addrText = o.address ?? (type === 'udp4' ? '0.0.0.0' : '::');
+  if (typeof addrText !== 'string') throw invalidArgType('options.address', 'of type string', addrText);
+  let address = parseAddress(addrText);
+  if (address === null) throw invalidAddress(addrText);
+  if (type === 'udp4' && address.family === 6) throw invalidAddress(addrText, 'an IPv6 address on a udp4 socket');
+  if (type === 'udp6') address = toV4Mapped(address);
+  const port = o.port ?? 0;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw badPort(port);
+  if (o.rxqOverflowMetric !== undefined && typeof o.rxqOverflowMetric !== 'string') {
+    throw invalidArgType('options.rxqOverflowMetric', 'of type string', o.rxqOverflowMetric);
+  }
+  const batching = useBatchPath(b, boolOpt(o, 'batching', true));
+  const options = engineOptions({
+    type, address, port,
+    batchSize: intOpt(o, 'batchSize', 1, INT32_MAX),
+    offload: boolOpt(o, 'offload', true),
+    gso: o.gso === undefined ? undefined : boolOpt(o, 'gso', true),
+    gro: o.gro === undefined ? undefined : boolOpt(o, 'gro', true),
+    neverGsoEqualTail: boolOpt(o, 'neverGsoEqualTail', false),
+    rxqOverflowMetric: o.rxqOverflowMetric,
+    recvBufferSize: intOpt(o, 'recvBufferSize', 1, INT32_MAX),
+    sendBufferSize: intOpt(o, 'sendBufferSize', 1, INT32_MAX),
+    reuseAddr: boolOpt(o, 'reuseAddr', false),
+    reusePort: boolOpt(o, 'reusePort', false),
+    ipv6Only: boolOpt(o, 'ipv6Only', false),
+    recvSlotSize: intOpt(o, 'recvSlotSize', 1, GRO_SLOT_SIZE),
+    sendQueueLimit: intOpt(o, 'sendQueueLimit', 1, INT32_MAX),
+    receiveEcn: boolOpt(o, 'receiveEcn', false),
+    receiveLocalAddress: boolOpt(o, 'receiveLocalAddress', false),
+    receiveTimestamps: boolOpt(o, 'receiveTimestamps', false),
+    mark: intOpt(o, 'mark', 0, 2 ** 32 - 1),
+    bindToDevice: deviceOpt(o.bindToDevice),
+    ttl: intOpt(o, 'ttl', 1, 255),
+    tos: intOpt(o, 'tos', 0, 255),
+    dontFragment: boolOpt(o, 'dontFragment', false),
+    receiveErrors: boolOpt(o, 'receiveErrors', false),
+  }, batching);
+  return { batching, options };
+}
