@@ -8,6 +8,7 @@ import { IDEAL_BATCH_SIZE_WITH_MMSG, UDP_MAX_SEGMENTS, UDP_MAX_SEGMENTS_RAISED }
 import { describeIovec, describeMessage } from './descriptors';
 import { abi, binding, type NativeBinding, type SocketHandle } from './native';
 import { encodeSockaddr, parseAddress } from '../wire/sockaddr';
+import { throwSystemError } from '../errors';
 
 /**
  * Whether this kernel has recvmmsg/sendmmsg. They arrived in 2.6.33, but
@@ -40,6 +41,21 @@ export const IDEAL_BATCH_SIZE = idealBatchSize(batchingAvailable);
 
 const scratch = new Int32Array(1);
 
+const { ENOPROTOOPT, EOPNOTSUPP } = constants.errno;
+
+/**
+ * A probe's answer from the result `r` of a socket option call: the kernel
+ * took it, or does not know the option (ENOPROTOOPT, EOPNOTSUPP: an older
+ * kernel, another protocol), which is a capability the socket lacks. Any
+ * other failure (ENOMEM, say) says nothing about the capability: it is a
+ * system error naming `what`, as quinn-udp reads them too.
+ */
+export function supported(r: number, what: string): boolean {
+  if (r >= 0) return true;
+  if (r === -ENOPROTOOPT || r === -EOPNOTSUPP) return false;
+  throwSystemError(r, what);
+}
+
 /**
  * TX offload is there if the kernel knows the UDP_SEGMENT option (reading it
  * succeeds); we never set it on the socket, because a socket-wide segment
@@ -49,7 +65,7 @@ const scratch = new Int32Array(1);
  * does not ask for it.
  */
 export function probeOffload(b: NativeBinding, s: SocketHandle, wantTx: boolean, wantRx: boolean): { tx: boolean; rx: boolean } {
-  const tx = wantTx && b.getsockopt(s, abi.SOL_UDP, abi.UDP_SEGMENT, scratch) === 0;
+  const tx = wantTx && supported(b.getsockopt(s, abi.SOL_UDP, abi.UDP_SEGMENT, scratch), 'getsockopt UDP_SEGMENT');
   const rx = wantRx && enableGro(b, s);
   return { tx, rx };
 }
@@ -73,7 +89,7 @@ let groKeeper: SocketHandle | null = null;
  * addon's environment), and the branch never switches back and forth.
  */
 export function enableGro(b: NativeBinding, s: SocketHandle): boolean {
-  if (b.setsockopt(s, abi.SOL_UDP, abi.UDP_GRO, 1) < 0) return false;
+  if (!supported(b.setsockopt(s, abi.SOL_UDP, abi.UDP_GRO, 1), 'setsockopt UDP_GRO')) return false;
   if (groKeeper === null) {
     for (const family of [6, 4] as const) {
       const k = b.socket(family);
@@ -90,7 +106,7 @@ export function enableGro(b: NativeBinding, s: SocketHandle): boolean {
 
 /** Enables SO_RXQ_OVFL (Linux 2.6.33) and says whether it took. */
 export function enableRxqOverflowCounter(b: NativeBinding, s: SocketHandle): boolean {
-  return b.setsockopt(s, abi.SOL_SOCKET, abi.SO_RXQ_OVFL, 1) === 0;
+  return supported(b.setsockopt(s, abi.SOL_SOCKET, abi.SO_RXQ_OVFL, 1), 'setsockopt SO_RXQ_OVFL');
 }
 
 /** Bytes per segment of the probe's GSO send: 128 of them are 2 KiB, far within any MTU and message limit. */

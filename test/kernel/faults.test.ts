@@ -343,3 +343,46 @@ describe('receive memory refused', { skip: process.platform !== 'linux' || bindi
     assert.equal(reads, after, 'no read while the memory is refused');
   });
 });
+
+describe('probes', { skip: process.platform !== 'linux' || binding === null }, () => {
+  const { ENOPROTOOPT, EOPNOTSUPP, ENOMEM } = constants.errno;
+  // The real binding, but setsockopt(level, name) fails with `errno`; counts the sockets closed.
+  function refusing(level: number, name: number, errno: number) {
+    const real = binding as NativeBinding;
+    const closed = { count: 0 };
+    const b: NativeBinding = {
+      ...real,
+      setsockopt: (s, l, n, v) => (l === level && n === name ? -errno : real.setsockopt(s, l, n, v)),
+      close: (s) => { closed.count++; return real.close(s); },
+    };
+    return { b, closed };
+  }
+
+  it('an option the kernel does not know (ENOPROTOOPT, EOPNOTSUPP) is a capability the socket lacks', async () => {
+    for (const errno of [ENOPROTOOPT, EOPNOTSUPP]) {
+      const { b } = refusing(abi.SOL_UDP, abi.UDP_GRO, errno);
+      const s = await bindWith({ address: '127.0.0.1' }, b);
+      open.push(s);
+      assert.equal(s.capabilities.rxOffload, false);
+      const { b: b2 } = refusing(abi.IPPROTO_IP, abi.IP_RECVTOS, errno);
+      const s2 = await bindWith({ address: '127.0.0.1', receiveEcn: true }, b2);
+      open.push(s2);
+      assert.equal(s2.capabilities.ecn, false);
+    }
+  });
+
+  it('any other failure of a probe is a system error, and the socket is closed', async () => {
+    const cases: Array<[number, number, object, string]> = [
+      [abi.SOL_UDP, abi.UDP_GRO, {}, 'setsockopt UDP_GRO'],
+      [abi.SOL_SOCKET, abi.SO_RXQ_OVFL, { rxqOverflowMetric: 'probe.test' }, 'setsockopt SO_RXQ_OVFL'],
+      [abi.IPPROTO_IP, abi.IP_RECVTOS, { receiveEcn: true }, 'setsockopt IP_RECVTOS'],
+      [abi.IPPROTO_IP, abi.IP_RECVERR, { receiveErrors: true }, 'setsockopt IP_RECVERR'],
+    ];
+    for (const [level, name, options, syscall] of cases) {
+      const { b, closed } = refusing(level, name, ENOMEM);
+      const err = await bindWith({ address: '127.0.0.1', ...options }, b).then(() => null, (e: unknown) => e as Error & { code?: string; syscall?: string });
+      assert.deepEqual([err?.code, err?.syscall], ['ENOMEM', syscall]);
+      assert.equal(closed.count, 1, `${syscall}: the socket is closed`);
+    }
+  });
+});

@@ -4,7 +4,7 @@
 import { counterFor } from '../../counters';
 import { throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
-import { enableRxqOverflowCounter, gsoSegmentLimit, probeOffload } from '../../kernel/probe';
+import { enableRxqOverflowCounter, gsoSegmentLimit, probeOffload, supported } from '../../kernel/probe';
 import { GRO_SLOT_SIZE } from '../../limits';
 import type { ReceiveMetadata } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
@@ -87,14 +87,15 @@ export function adoptLinux(b: NativeBinding, fd: number, o: BindOptions, host: E
  * both); IPV6_RECVPKTINFO covers them already, with IPv4-mapped addresses.
  */
 function enableReceiveMetadata(b: NativeBinding, s: SocketHandle, o: BindOptions): ReceiveMetadata {
-  const on = (level: number, name: number) => b.setsockopt(s, level, name, 1) === 0;
+  const on = (level: number, name: number, what: string) => supported(b.setsockopt(s, level, name, 1), `setsockopt ${what}`);
   const v6 = o.type === 'udp6';
+  const tos = () => on(abi.IPPROTO_IP, abi.IP_RECVTOS, 'IP_RECVTOS');
   return {
-    ecn: o.receiveEcn && (v6
-      ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVTCLASS) && (o.ipv6Only || on(abi.IPPROTO_IP, abi.IP_RECVTOS))
-      : on(abi.IPPROTO_IP, abi.IP_RECVTOS)),
-    localAddress: o.receiveLocalAddress && (v6 ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVPKTINFO) : on(abi.IPPROTO_IP, abi.IP_PKTINFO)),
-    timestamps: o.receiveTimestamps && on(abi.SOL_SOCKET, abi.SO_TIMESTAMPNS),
+    ecn: o.receiveEcn && (v6 ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVTCLASS, 'IPV6_RECVTCLASS') && (o.ipv6Only || tos()) : tos()),
+    localAddress: o.receiveLocalAddress && (v6
+      ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVPKTINFO, 'IPV6_RECVPKTINFO')
+      : on(abi.IPPROTO_IP, abi.IP_PKTINFO, 'IP_PKTINFO')),
+    timestamps: o.receiveTimestamps && on(abi.SOL_SOCKET, abi.SO_TIMESTAMPNS, 'SO_TIMESTAMPNS'),
   };
 }
 
@@ -106,10 +107,10 @@ function enableReceiveMetadata(b: NativeBinding, s: SocketHandle, o: BindOptions
  */
 function enableErrorQueue(b: NativeBinding, s: SocketHandle, o: BindOptions): boolean {
   if (!o.receiveErrors) return false;
-  const options: Array<[number, number]> = [[abi.SOL_SOCKET, abi.SO_SELECT_ERR_QUEUE]];
-  if (o.type === 'udp6') options.push([abi.IPPROTO_IPV6, abi.IPV6_RECVERR]);
-  if (o.type === 'udp4' || !o.ipv6Only) options.push([abi.IPPROTO_IP, abi.IP_RECVERR]);
-  if (options.every(([level, name]) => b.setsockopt(s, level, name, 1) === 0)) return true;
+  const options: Array<[number, number, string]> = [[abi.SOL_SOCKET, abi.SO_SELECT_ERR_QUEUE, 'SO_SELECT_ERR_QUEUE']];
+  if (o.type === 'udp6') options.push([abi.IPPROTO_IPV6, abi.IPV6_RECVERR, 'IPV6_RECVERR']);
+  if (o.type === 'udp4' || !o.ipv6Only) options.push([abi.IPPROTO_IP, abi.IP_RECVERR, 'IP_RECVERR']);
+  if (options.every(([level, name, what]) => supported(b.setsockopt(s, level, name, 1), `setsockopt ${what}`))) return true;
   // Half on is worse than off: a queue nobody reads fills the receive
   // buffer, and its errors would fail reads and writes instead.
   for (const [level, name] of options) b.setsockopt(s, level, name, 0);
