@@ -115,8 +115,9 @@ const PROBE_SEGMENT = 16;
 /**
  * Whether the kernel takes one GSO send of `segments` segments. Its cap,
  * UDP_MAX_SEGMENTS, was 64 for years and 128 on newer kernels; past it a
- * send fails with EINVAL. The library stays at 64 (see limits.ts), so the
- * question is asked with one raw sendmmsg to a socket's own address.
+ * send fails with EINVAL, and the kernel says its cap nowhere else, so the
+ * question is asked with one raw sendmmsg to a socket's own address
+ * (gsoSegmentLimit plans up to 128 where the kernel takes them).
  * null: no answer (no batch path, or another error).
  */
 export function probeGsoSegments(segments: number): boolean | null {
