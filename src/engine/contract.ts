@@ -1,6 +1,6 @@
 // The contract between the sockets (BatchSocket, the dgram drop-in) and the
 // code that talks to the kernel: the batch path on Linux (linux/) and the
-// portable single-datagram path (dgram.ts). Arguments reach an engine
+// portable single-datagram path (portable.ts). Arguments reach an engine
 // already validated; options.ts fills in their defaults, open.ts picks the
 // engine.
 import type { BatchView } from '../batch';

@@ -2,12 +2,12 @@
 // node:dgram otherwise.
 import type { NativeBinding } from '../kernel/native';
 import type { BindOptions, Engine, EngineHost } from './contract';
-import { openDgram } from './dgram';
-import { adoptLinux, openLinux } from './linux/open';
+import { openPortable } from './portable';
+import { adoptLinux, openLinux } from './linux/bind';
 
 /** Opens an engine; `b` is the addon when the batch path is taken, null for the portable path. */
 export function openEngine(b: NativeBinding | null, o: BindOptions, host: EngineHost): Promise<Engine> {
-  return b !== null ? Promise.resolve(openLinux(b, o, host)) : openDgram(o, host);
+  return b !== null ? Promise.resolve(openLinux(b, o, host)) : openPortable(o, host);
 }
 
 /** Opens an engine on the batch path at once (the dgram drop-in binds synchronously). */

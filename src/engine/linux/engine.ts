@@ -1,6 +1,6 @@
 // The batch path on Linux: a socket of the addon, readiness from uv_poll,
 // and the two sides that do the work, Receiver (recv.ts) and Sender
-// (send.ts), over memory registered once with the addon. open.ts makes it.
+// (send.ts), over memory registered once with the addon. bind.ts makes it.
 import { constants } from 'node:os';
 import { systemError, throwSystemError } from '../../errors';
 import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';

@@ -11,7 +11,7 @@ import { nodeCreateSocket } from '../compat/node-dgram';
 import { cutMessages } from '../offload/segments';
 import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
 
-class DgramEngine implements Engine {
+class PortableEngine implements Engine {
   // node:dgram reports none of the per-datagram metadata either.
   readonly capabilities = new CapabilityState({
     batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,
@@ -155,7 +155,7 @@ class DgramEngine implements Engine {
   }
 }
 
-export function openDgram(o: BindOptions, host: EngineHost): Promise<DgramEngine> {
+export function openPortable(o: BindOptions, host: EngineHost): Promise<PortableEngine> {
   if (o.reusePort) {
     // node:dgram gained reusePort after Node 20; we do not emulate it.
     return Promise.reject(unsupported('reusePort needs the batch path (Linux with the native addon)'));
@@ -179,7 +179,7 @@ export function openDgram(o: BindOptions, host: EngineHost): Promise<DgramEngine
     sock.once('error', onError);
     sock.bind({ address: formatAddress(o.address), port: o.port }, () => {
       sock.off('error', onError);
-      resolve(new DgramEngine(sock, o, host));
+      resolve(new PortableEngine(sock, o, host));
     });
   });
 }
