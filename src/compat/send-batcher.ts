@@ -338,7 +338,7 @@ export class SendBatcher {
     this.#release(c.round);
     const { outcomes } = c;
     const n = outcomes.length;
-    const refused = c.job.refused!;
+    const refused = c.job.datagramErrors!;
     for (let i = 0; i < n; i++) {
       const o = outcomes[i];
       if (o !== null && refused[i] !== undefined) o.err = this.#sendError(refused[i]!, o.address, o.port);
@@ -390,7 +390,7 @@ export class SendBatcher {
     // The copies are ours until the write settles: nothing is borrowed.
     const job: WriteJob = {
       buffers, start: 0, offsets, lengths, borrowed: false, dest: null, port: 0, maxPayload: Infinity,
-      refused: new Array<Error | undefined>(n),
+      datagramErrors: new Array<Error | undefined>(n),
     };
     if (of === null) {
       job.dest = groups[0].dest?.address ?? null;
@@ -398,7 +398,7 @@ export class SendBatcher {
       job.maxPayload = groups[0].maxPayload;
     } else {
       for (const g of groups) job.maxPayload = Math.min(job.maxPayload, g.maxPayload);
-      job.groups = { of, to: groups.map((g) => ({ dest: g.dest?.address ?? null, port: g.port, header: undefined })) };
+      job.messages = { of, to: groups.map((g) => ({ dest: g.dest?.address ?? null, port: g.port, header: undefined })) };
     }
     return { job, outcomes, round };
   }

@@ -102,27 +102,27 @@ export interface WriteJob {
    * a datagram the kernel refuses gets its error here (at its index) and the
    * write goes on with the next one, in the same turn, instead of failing.
    */
-  refused?: Array<Error | undefined>;
+  datagramErrors?: Array<Error | undefined>;
   /** IP header fields every datagram of the write goes out with (WriteOptions ecn and sourceAddress). */
   header?: SendHeader;
   /**
-   * writeMessages: datagram i belongs to the caller's message groups[i], which
-   * has its own destination and header fields (`dest`, `port` and `header`
-   * above then do not apply). Datagrams of two messages never share one.
+   * writeMessages: unit i belongs to the caller's message `of[i]`, which has
+   * its own recipient `to[of[i]]` (`dest`, `port` and `header` above then do
+   * not apply). Datagrams of two messages never share a GSO message.
    */
-  groups?: { of: ArrayLike<number>; to: readonly Destination[] };
+  messages?: { of: ArrayLike<number>; to: readonly Recipient[] };
   /**
-   * writeMessages with a segmentSize (with groups): unit i above is not one
+   * writeMessages with a segmentSize (with messages): unit i above is not one
    * datagram but a whole message of datagrams of segments[i] bytes back to
    * back (the last may be shorter; 0: one datagram). The engine sends each as
    * one GSO message where it can, doing O(1) work per message, and cuts the
-   * rest into datagrams (offload/spans.ts cutMessages). Never with `refused`.
+   * rest into datagrams (offload/segments.ts cutMessages). Never with `datagramErrors`.
    */
   segments?: ArrayLike<number>;
 }
 
 /** Where one of writeMessages' messages goes, and how. */
-export interface Destination {
+export interface Recipient {
   /** null: the connected peer. */
   dest: ParsedAddress | null;
   port: number;

@@ -97,10 +97,10 @@ class PortableEngine implements Engine {
     if (this.#closed) return Promise.reject(notRunning());
     if (job.segments !== undefined) {
       // One datagram per send here: whole messages are cut.
-      const c = cutMessages(job.buffers, job.offsets, job.start, job.lengths, job.segments, job.groups?.of, 0);
+      const c = cutMessages(job.buffers, job.offsets, job.start, job.lengths, job.segments, job.messages?.of, 0);
       job = {
         ...job, buffers: c.buffers, start: 0, offsets: c.offsets, lengths: c.lengths, segments: undefined,
-        groups: job.groups === undefined ? undefined : { of: c.of, to: job.groups.to },
+        messages: job.messages === undefined ? undefined : { of: c.of, to: job.messages.to },
       };
     }
     const count = job.lengths.length;
@@ -109,7 +109,7 @@ class PortableEngine implements Engine {
     if (this.#queued + count > this.#limit) return Promise.reject(queueFull(this.#limit));
     this.#queued += count;
     // writeMessages: each datagram to its message's destination.
-    const g = job.groups;
+    const g = job.messages;
     const hosts = g === undefined ? undefined : g.to.map((t) => (t.dest ? formatAddress(t.dest) : undefined));
     const host = job.dest ? formatAddress(job.dest) : undefined;
     return new Promise<void>((resolve, reject) => {

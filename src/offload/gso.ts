@@ -37,10 +37,10 @@ export interface CoalesceOptions {
    * datagrams of different ones, which may differ in destination and header
    * fields, never share a GSO message.
    */
-  groups?: ArrayLike<number>;
+  messageOf?: ArrayLike<number>;
   /**
-   * Per group (group 0 without groups): a segment size the path refused
-   * (offload/refusals.ts), or 0. Datagrams at least this long go singly.
+   * Per message (message 0 without messageOf): a segment size its path refused
+   * (offload/refused-segments.ts), or 0. Datagrams at least this long go singly.
    */
   refusedSegment?: ArrayLike<number>;
 }
@@ -114,7 +114,7 @@ export class MessagePlan {
 export function coalesce(lengths: ArrayLike<number>, from: number, to: number, opts: CoalesceOptions,
   plan: MessagePlan): number {
   const never = opts.neverGsoEqualTail === true;
-  const groups = opts.groups;
+  const messageOf = opts.messageOf;
   // Leave room for the sentinel in both limits.
   const maxPayload = opts.maxPayload - (never ? SENTINEL.length : 0);
   const maxSegments = (opts.maxSegments ?? UDP_MAX_SEGMENTS) - (never ? 1 : 0);
@@ -122,7 +122,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
   let segment = 0; // length of the message's first datagram
   let bytes = 0;
   let endedShort = false;
-  let limit = Infinity; // the current message's group's refused segment size
+  let limit = Infinity; // the refused segment size of the caller's message the current GSO message is of
 
   for (let i = from; i < to; i++) {
     const len = lengths[i];
@@ -134,7 +134,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
       bytes + len <= maxPayload &&
       plan.count[m] < maxSegments &&
       !endedShort &&
-      (groups === undefined || groups[i] === groups[plan.first[m]]) &&
+      (messageOf === undefined || messageOf[i] === messageOf[plan.first[m]]) &&
       // A one-byte datagram could not be followed by a shorter sentinel.
       (!never || len > SENTINEL.length)) {
       plan.count[m]++;
@@ -150,7 +150,7 @@ export function coalesce(lengths: ArrayLike<number>, from: number, to: number, o
     segment = len;
     bytes = len;
     endedShort = false;
-    if (opts.refusedSegment !== undefined) limit = opts.refusedSegment[groups === undefined ? 0 : groups[i]] || Infinity;
+    if (opts.refusedSegment !== undefined) limit = opts.refusedSegment[messageOf === undefined ? 0 : messageOf[i]] || Infinity;
   }
   if (m >= 0) closeMessage(plan, m, bytes, segment, never && !endedShort);
   return (plan.length = m + 1);
@@ -179,14 +179,14 @@ function closeMessage(plan: MessagePlan, m: number, bytes: number, segment: numb
 export function wholeRun(lengths: ArrayLike<number>, segments: ArrayLike<number>, from: number, to: number, gso: boolean,
   opts: CoalesceOptions): number {
   if (!gso || opts.neverGsoEqualTail === true) return 0;
-  const { groups, refusedSegment } = opts;
+  const { messageOf, refusedSegment } = opts;
   const maxSegments = opts.maxSegments ?? UDP_MAX_SEGMENTS;
   let u = from;
   for (; u < to; u++) {
     const seg = segments[u];
     if (seg === 0 || lengths[u] <= seg) continue; // one datagram
     if (lengths[u] > opts.maxPayload || segmentCount(lengths[u], seg) > maxSegments) break;
-    const limit = refusedSegment === undefined ? 0 : refusedSegment[groups === undefined ? 0 : groups[u]];
+    const limit = refusedSegment === undefined ? 0 : refusedSegment[messageOf === undefined ? 0 : messageOf[u]];
     if (limit > 0 && seg >= limit) break;
   }
   return u - from;
@@ -263,7 +263,7 @@ export const enum GsoRefusal {
    * EINVAL or EMSGSIZE on a GSO message: a segment larger than the path MTU
    * is refused with GSO but fine as one (IP-fragmented) datagram. The
    * message's datagrams go one by one; GSO stays on for the rest, and the
-   * socket remembers the refused size for the destination (refusals.ts).
+   * socket remembers the refused size for the destination (refused-segments.ts).
    */
   SendSingly,
 }

@@ -6,7 +6,7 @@
 import { isUint8Array } from 'node:util/types';
 import { BatchView } from '../batch';
 import type { CapabilityState } from '../engine/capabilities';
-import type { Destination, SendHeader, WriteJob } from '../engine/contract';
+import type { Recipient, SendHeader, WriteJob } from '../engine/contract';
 import { badPort, invalidAddress, invalidArgType, outOfRange, unsupported, viewExpired } from '../errors';
 import { forwardsWhole, MessagePlan, packedRuns } from '../offload/gso';
 import { datagramSpans } from '../offload/spans';
@@ -65,7 +65,7 @@ export class WriteJobs {
     // sent differ from what was checked.
     const n = messages.length;
     if (n < 1) throw outOfRange('messages.length', '>= 1', n);
-    const to: Destination[] = new Array(n);
+    const to: Recipient[] = new Array(n);
     // One unit per message: a segmentSize message stays whole (WriteJob.segments), so the work here is per message.
     const buffers: Uint8Array[] = new Array(n), offsets: number[] = new Array(n).fill(0), lengths: number[] = new Array(n);
     const segments: number[] = new Array(n), of: number[] = new Array(n);
@@ -97,7 +97,7 @@ export class WriteJobs {
       segments[k] = seg;
     }
     return ({
-      buffers, start: 0, offsets, lengths, borrowed: false, dest: null, port: 0, maxPayload, groups: { of, to }, segments,
+      buffers, start: 0, offsets, lengths, borrowed: false, dest: null, port: 0, maxPayload, messages: { of, to }, segments,
     });
   }
 

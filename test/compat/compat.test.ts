@@ -218,7 +218,7 @@ class ScriptedEngine {
     const hold = (outcome as { held?: number } | null)?.held;
     if (outcome !== null && 'refuse' in outcome) {
       // The kernel refused one datagram; the engine went on with the rest.
-      job.refused![outcome.refuse] = Object.assign(new Error(outcome.code), { code: outcome.code });
+      job.datagramErrors![outcome.refuse] = Object.assign(new Error(outcome.code), { code: outcome.code });
       return outcome.gsoDisabled ? Promise.reject(new GSODisabledError('127.0.0.1:1', null)) : Promise.resolve();
     }
     if (hold === undefined && this.#held.length === 0) return outcome === null ? Promise.resolve() : Promise.reject(outcome);

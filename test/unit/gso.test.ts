@@ -8,7 +8,7 @@ import { coalesce, type CoalesceOptions, forwardsWhole, gsoAllowed, GsoRefusal, 
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, UDP_MAX_SEGMENTS } from '../../src/limits';
 import { datagramSpans } from '../../src/offload/spans';
 import { cutMessages, segmentCount } from '../../src/offload/segments';
-import { GsoRefusals } from '../../src/offload/refusals';
+import { RefusedSegments } from '../../src/offload/refused-segments';
 
 const S = SENTINEL.length;
 const geneve = new GeneveHeader({ protocol: GENEVE_PROTOCOL_WIREGUARD, vni: 1 });
@@ -109,7 +109,7 @@ describe('coalesce limits', () => {
     assert.deepEqual(run({ refusedSegment: [1200] }), [[1, 0], [1, 0], [1, 0], [2, 1000], [1, 0], [1, 0]]);
     assert.deepEqual(run({ refusedSegment: [0] }), run({}), '0: nothing refused');
     // Groups 0 and 1: only group 1's path refused.
-    assert.deepEqual(run({ groups: [0, 0, 1, 1, 1, 0, 0], refusedSegment: [0, 1200] }),
+    assert.deepEqual(run({ messageOf: [0, 0, 1, 1, 1, 0, 0], refusedSegment: [0, 1200] }),
       [[2, 1400], [1, 0], [2, 1000], [2, 1399]]);
   });
 
@@ -192,7 +192,7 @@ describe('whether a write uses GSO', () => {
 
 describe('remembered GSO refusals', () => {
   it('keeps the smallest refused size per destination until it expires', () => {
-    const r = new GsoRefusals(1000, 4);
+    const r = new RefusedSegments(1000, 4);
     assert.equal(r.empty, true);
     assert.equal(r.limit('a', 0), 0);
     r.remember('a', 1400, 0);
@@ -207,7 +207,7 @@ describe('remembered GSO refusals', () => {
   });
 
   it('forgets expired refusals when it remembers another, so that it can be empty again', () => {
-    const r = new GsoRefusals(1000, 8);
+    const r = new RefusedSegments(1000, 8);
     r.remember('a', 1, 0);
     r.remember('b', 2, 500);
     r.remember('c', 3, 1600);
@@ -216,7 +216,7 @@ describe('remembered GSO refusals', () => {
   });
 
   it('forgets the oldest destination past its capacity, and on request', () => {
-    const r = new GsoRefusals(1000, 2);
+    const r = new RefusedSegments(1000, 2);
     r.remember('a', 1, 0);
     r.remember('b', 2, 0);
     r.remember('a', 1, 1); // a is now the newest
@@ -265,7 +265,7 @@ describe('wholeRun: which whole messages leave as they stand', () => {
     ['stops at a segment size the path refused', [1000, 2400], [100, 1200], true, { refusedSegment: [1200] }, 1],
     ['a smaller segment than the refused one leaves', [1000, 2400], [100, 1199], true, { refusedSegment: [1200] }, 2],
     ['the refused size of the message\'s own destination', [2400, 2400], [1200, 1200], true,
-      { groups: [0, 1], refusedSegment: [0, 1200] }, 1],
+      { messageOf: [0, 1], refusedSegment: [0, 1200] }, 1],
   ];
   for (const [name, lengths, segments, gso, o, want] of cases) {
     it(name, () => assert.equal(wholeRun(lengths, segments, 0, lengths.length, gso, { maxPayload: 65507, ...o }), want));

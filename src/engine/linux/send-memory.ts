@@ -92,14 +92,14 @@ export class SendMemory {
    * Writes the descriptors of plan messages [0, messages): iovecs pointing
    * into the caller's buffers, and a UDP_SEGMENT control message for every
    * coalesced message. `nameLen`: the write's one address, in slot 0
-   * (name), for a write without groups.
+   * (name), for a write without messages of its own recipients.
    */
   describe(w: DescribedWrite, plan: MessagePlan, messages: number, nameLen: number): void {
     w.sources.length = w.fixedSources;
     let iov = 0;
     for (let m = 0; m < messages; m++) {
       const first = plan.first[m];
-      const g = w.job.groups;
+      const g = w.job.messages;
       const to = g === undefined ? undefined : g.to[g.of[first]];
       const controlLen = this.#control(to === undefined ? w.job.header : to.header, m * CONTROL_SIZE, plan.segment[m]);
       let end = this.#iovecs(w, first, first + plan.count[m], iov);

@@ -9,8 +9,8 @@ import { GSODisabledError, notRunning, queueFull, systemError } from '../../erro
 import type { NativeBinding, SocketHandle } from '../../kernel/native';
 import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, wholeRun, type CoalesceOptions } from '../../offload/gso';
 import { cutMessages, segmentCount } from '../../offload/segments';
-import { GsoRefusals } from '../../offload/refusals';
-import { formatAddress, type ParsedAddress } from '../../wire/sockaddr';
+import { pathKey, RefusedSegments } from '../../offload/refused-segments';
+import { formatAddress } from '../../wire/sockaddr';
 import { settleWithinBudget } from '../budget';
 import type { CapabilityState } from '../capabilities';
 import { writeTooLarge, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
@@ -28,16 +28,6 @@ function datagramsOf(lengths: ArrayLike<number>, segments: ArrayLike<number>): n
   return n;
 }
 
-/**
- * Names a destination's path for the refusal cache: its address (the path
- * MTU is the address's, whatever the port), IPv4-mapped ones as IPv4; '' is
- * the connected peer.
- */
-function destinationKey(dest: ParsedAddress | null): string {
-  if (dest === null) return '';
-  return dest.v4mapped ? formatAddress({ family: 4, bytes: dest.bytes.subarray(12), scopeId: 0, v4mapped: false }) : formatAddress(dest);
-}
-
 interface PendingWrite extends DescribedWrite {
   /** The write; replaced by its datagrams (#cut) when its whole messages (WriteJob.segments) cannot leave whole. */
   job: WriteJob;
@@ -53,7 +43,7 @@ interface PendingWrite extends DescribedWrite {
   next: number;
   /** Datagrams before this index go without GSO (the kernel refused their GSO message). */
   singlesUntil: number;
-  /** Per group (see CoalesceOptions.refusedSegment), looked up once the socket remembers a refusal. */
+  /** Per caller's message (see CoalesceOptions.refusedSegment), looked up once the socket remembers a refusal. */
   refusedSegment: number[] | undefined;
   gsoDisabled: boolean;
   error: Error | null;
@@ -100,7 +90,7 @@ export class Sender {
   readonly #memory: SendMemory;
   readonly #plan: MessagePlan;
   /** Destinations whose path refused GSO segments of some size (sent singly without asking again). */
-  readonly #refusals = new GsoRefusals();
+  readonly #refusedSegments = new RefusedSegments();
   #queue: PendingWrite[] = [];
   #queuedDatagrams = 0;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -247,7 +237,7 @@ export class Sender {
     const { job, segments } = w;
     const total = w.lengths.length;
     // One address for the whole write in slot 0; writeMessages' in each message's own slot.
-    const nameLen = job.groups === undefined && job.dest ? this.#memory.name(0, job.dest, job.port) : 0;
+    const nameLen = job.messages === undefined && job.dest ? this.#memory.name(0, job.dest, job.port) : 0;
     const messages = segments !== undefined
       ? this.#plan.whole(w.lengths, segments, w.next, whole)
       : planNext(w.lengths, w.next, total, w.singlesUntil,
@@ -276,9 +266,9 @@ export class Sender {
       w.singlesUntil = segments !== undefined ? plan.datagrams[sent] : plan.first[sent] + plan.count[sent];
       return Failure.Replan;
     }
-    const to = job.groups ? job.groups.to[job.groups.of[plan.first[sent]]] : job;
+    const to = job.messages ? job.messages.to[job.messages.of[plan.first[sent]]] : job;
     const err: WriteError = systemError(r, 'sendmmsg', to.dest ? formatAddress(to.dest) : undefined, to.dest ? to.port : undefined);
-    if (job.refused !== undefined) {
+    if (job.datagramErrors !== undefined) {
       // Each datagram stands alone: a refused GSO message is tried again
       // datagram by datagram, and a refused datagram fails by itself.
       // (The drop-in's writes are of datagrams, never of whole messages.)
@@ -286,7 +276,7 @@ export class Sender {
         w.singlesUntil = plan.first[sent] + plan.count[sent];
         return Failure.Replan;
       }
-      job.refused[plan.first[sent]] = err;
+      job.datagramErrors[plan.first[sent]] = err;
       this.#queuedDatagrams--;
       w.next = plan.first[sent] + 1;
       return Failure.Skip;
@@ -299,18 +289,18 @@ export class Sender {
   // The plan's limits for the write's datagrams: the destination's payload
   // limit, the kernel's segment limit, the workaround, the refused sizes.
   #coalesceOptions(w: PendingWrite): CoalesceOptions {
-    if (w.refusedSegment === undefined && !this.#refusals.empty) w.refusedSegment = this.#refusedFor(w.job);
+    if (w.refusedSegment === undefined && !this.#refusedSegments.empty) w.refusedSegment = this.#refusedFor(w.job);
     return { maxPayload: w.job.maxPayload, maxSegments: this.#caps.maxGsoSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
-      groups: w.job.groups?.of, refusedSegment: w.refusedSegment };
+      messageOf: w.job.messages?.of, refusedSegment: w.refusedSegment };
   }
 
   // Replaces what is left of a write of whole messages by its datagrams.
   #cut(w: PendingWrite): void {
     const job = w.job;
     const base = this.#datagramsBefore(w);
-    const c = cutMessages(w.sources as Uint8Array[], w.offsets, job.start, w.lengths, w.segments!, job.groups?.of, w.next);
+    const c = cutMessages(w.sources as Uint8Array[], w.offsets, job.start, w.lengths, w.segments!, job.messages?.of, w.next);
     w.job = { ...job, buffers: c.buffers, start: 0, offsets: c.offsets, lengths: c.lengths, segments: undefined,
-      groups: job.groups === undefined ? undefined : { of: c.of, to: job.groups.to } };
+      messages: job.messages === undefined ? undefined : { of: c.of, to: job.messages.to } };
     w.base = base;
     w.next = 0;
     w.singlesUntil = 0;
@@ -332,23 +322,23 @@ export class Sender {
     return n;
   }
 
-  // The refused segment size of each of the job's destinations (one without groups).
+  // The refused segment size of each of the job's destinations (one without messageOf).
   #refusedFor(job: WriteJob): number[] {
     const now = Date.now();
-    if (job.groups === undefined) return [this.#refusals.limit(destinationKey(job.dest), now)];
-    return job.groups.to.map((to) => this.#refusals.limit(destinationKey(to.dest), now));
+    if (job.messages === undefined) return [this.#refusedSegments.limit(pathKey(job.dest), now)];
+    return job.messages.to.map((to) => this.#refusedSegments.limit(pathKey(to.dest), now));
   }
 
   #rememberRefusal(w: PendingWrite, first: number, segment: number): void {
-    const g = w.job.groups;
+    const g = w.job.messages;
     const to = g === undefined ? w.job : g.to[g.of[first]];
-    this.#refusals.remember(destinationKey(to.dest), segment, Date.now());
+    this.#refusedSegments.remember(pathKey(to.dest), segment, Date.now());
     w.refusedSegment = this.#refusedFor(w.job);
   }
 
   /** The connected peer changed: what its path refused says nothing about the next one. */
   peerChanged(): void {
-    this.#refusals.forget('');
+    this.#refusedSegments.forget('');
   }
 
   #account(from: number, to: number): void {

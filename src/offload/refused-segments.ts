@@ -3,6 +3,7 @@
 // datagrams would leave fine, fragmented, on its own. Remembering the refused
 // segment size per destination lets later writes send such datagrams singly
 // at once instead of paying a failing call each time.
+import { formatAddress, type ParsedAddress } from '../wire/sockaddr';
 
 /**
  * How long a refusal is remembered. Paths change; Linux forgets an MTU it
@@ -14,7 +15,7 @@ export const REFUSAL_TTL_MS = 10 * 60 * 1000;
 export const REFUSAL_CAPACITY = 1024;
 
 /** The smallest refused segment size per destination key, each for REFUSAL_TTL_MS. */
-export class GsoRefusals {
+export class RefusedSegments {
   readonly #entries = new Map<string, { segment: number; until: number }>();
   readonly #ttl: number;
   readonly #capacity: number;
@@ -52,4 +53,14 @@ export class GsoRefusals {
   forget(key: string): void {
     this.#entries.delete(key);
   }
+}
+
+/**
+ * Names a destination's path for the refusal cache: its address (the path
+ * MTU is the address's, whatever the port), IPv4-mapped ones as IPv4; '' is
+ * the connected peer.
+ */
+export function pathKey(dest: ParsedAddress | null): string {
+  if (dest === null) return '';
+  return dest.v4mapped ? formatAddress({ family: 4, bytes: dest.bytes.subarray(12), scopeId: 0, v4mapped: false }) : formatAddress(dest);
 }
