@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   cmsgLen, type CmsgLayout, cmsgSpace, CONTROL_BUFFER_SIZE, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
-  ErrorOrigin, type PacketInfo, readEcn, readExtendedError, readGroSegmentSize, readPacketInfo, readReceiveControl,
-  readRxqOverflows, readTimestamp, receiveControlSize, receivedControl, SEND_CONTROL_SIZE, writeControl, writeSourceAddress,
+  ErrorOrigin, type PacketInfo, readExtendedError, readReceiveControl,
+  receiveControlSize, receivedControl, SEND_CONTROL_SIZE, writeControl, writeSourceAddress,
   writeTrafficClass, writeUdpSegment,
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
+import { readEcn, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp } from './cmsg-fields';
 import { abi } from '../../src/kernel/native';
 import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
 

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ControlMessageError, GeneveError } from '../../src/errors';
-import { cmsgSpace, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../../src/wire/cmsg';
+import { cmsgSpace, findControlData, NATIVE_LAYOUT, writeControl } from '../../src/wire/cmsg';
+import { readGroSegmentSize, readRxqOverflows } from './cmsg-fields';
 import { GeneveHeader } from '../../src/wire/geneve';
 import { abi } from '../../src/kernel/native';
 import { rng } from '../fuzz';
