@@ -1196,8 +1196,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"releasePages", NULL, js_release_pages, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns) != napi_ok) return NULL;
-  // The kernel ABI values JavaScript needs, from this machine's headers
-  // (src/kernel/native.ts lists the same names).
+  // The kernel ABI values JavaScript needs, from this machine's headers.
+  // src/wire/abi.ts holds the same names with the common Linux values, and
+  // the loader uses this addon only where every one is the same.
   static const struct {
     const char* name;
     int64_t value;

@@ -4,7 +4,7 @@
 // an Int32Array registered with the addon; the strides (the field counts) are
 // the addon's own, from abi. Writing and reading descriptors happens here and
 // nowhere else.
-import { abi } from './native';
+import { abi } from '../wire/abi';
 
 /** Per received message i, written by recvmmsg. Its address is names slot i, its control data control buffer i. */
 export const enum RecvMeta { Length = 0, Flags = 1, NameLength = 2, ControlLength = 3 }

@@ -9,7 +9,7 @@ import {
   writeTrafficClass, writeUdpSegment,
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
-import { abi } from '../../src/kernel/native';
+import { abi } from '../../src/wire/abi';
 import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
 
 

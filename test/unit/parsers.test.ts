@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { ControlMessageError, GeneveError } from '../../src/errors';
 import { cmsgSpace, findControlData, NATIVE_LAYOUT, readGroSegmentSize, readRxqOverflows, writeControl } from '../../src/wire/cmsg';
 import { GeneveHeader } from '../../src/wire/geneve';
-import { abi } from '../../src/kernel/native';
+import { abi } from '../../src/wire/abi';
 import { rng } from '../fuzz';
 import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
 

@@ -3,7 +3,8 @@
 // (send.ts), over memory registered once with the addon. open.ts makes it.
 import { constants } from 'node:os';
 import { systemError, throwSystemError } from '../../errors';
-import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
+import type { NativeBinding, SocketHandle } from '../../kernel/native';
+import { abi } from '../../wire/abi';
 import { gsoSegmentLimit, probeOffload, type Capabilities } from '../../kernel/probe';
 import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
 import { emptyCounts, type Engine, type EngineHost, type IcmpError, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
