@@ -78,6 +78,10 @@
 #define MAX_RING_IOVECS (1 << 16)
 // The kernel rejects a message with more iovecs than this (UIO_MAXIOV).
 #define MAX_IOV_PER_MSG 1024
+// Most bytes of an option value passed to setsockopt or asked of getsockopt
+// (src/limits.ts OPTION_BYTES_MAX says why this many): the value goes to the
+// kernel straight from JavaScript's memory, so this only bounds its length.
+#define OPTION_BYTES_MAX 1024
 
 static const napi_type_tag SOCKET_TAG = {0x6261746368677261ULL, 0x6d736f636b657431ULL};
 static const napi_type_tag RECV_RING_TAG = {0x6261746368677261ULL, 0x6d72656376726e67ULL};
@@ -551,7 +555,7 @@ static napi_value js_setsockopt_bytes(napi_env env, napi_callback_info info) {
   size_t n;
   if (!get_sockopt_args(env, info, 5, argv, &s, &level, &name) ||
       !get_typed(env, argv[3], napi_uint8_array, &data, &n, "value must be a Uint8Array") ||
-      !get_int(env, argv[4], 0, 1024, &len, "length out of range"))
+      !get_int(env, argv[4], 0, OPTION_BYTES_MAX, &len, "length out of range"))
     return NULL;
   if ((size_t)len > n) return throw_range(env, "length exceeds its buffer"), NULL;
   if (s->fd < 0) return int_value(env, -EBADF);
@@ -590,7 +594,7 @@ static napi_value js_getsockopt_bytes(napi_env env, napi_callback_info info) {
   if (!get_sockopt_args(env, info, 4, argv, &s, &level, &name) ||
       !get_typed(env, argv[3], napi_uint8_array, &out, &n, "output must be a Uint8Array"))
     return NULL;
-  if (n > 1024) return throw_range(env, "output longer than 1024 bytes"), NULL;
+  if (n > OPTION_BYTES_MAX) return throw_range(env, "output longer than 1024 bytes"), NULL;
   if (s->fd < 0) return int_value(env, -EBADF);
   socklen_t len = (socklen_t)n;
   if (getsockopt(s->fd, (int)level, (int)name, out, &len) != 0) return int_value(env, -errno);

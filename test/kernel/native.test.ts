@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { addonFile, binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
 import { abi } from '../../src/wire/abi';
 import { RecvMeta, SendIov, SendMsg } from '../../src/kernel/descriptors';
+import { OPTION_BYTES_MAX } from '../../src/limits';
 import { fuzzNative } from '../fuzz';
 import { node } from '../helpers';
 
@@ -193,6 +194,16 @@ describe('native boundary', { skip: binding === null }, () => {
     const out = new Uint8Array(4).fill(0xee);
     assert.equal(b.getsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, out.subarray(0, 2)) <= 2, true);
     assert.deepEqual([...out.subarray(2)], [0xee, 0xee], 'nothing past the view it was given');
+    b.close(s);
+  });
+
+  it('passes option values of up to OPTION_BYTES_MAX bytes, either way', () => {
+    const s = b.socket(4) as SocketHandle;
+    const value = new Uint8Array(OPTION_BYTES_MAX + 1);
+    assert.equal(typeof b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, value, OPTION_BYTES_MAX), 'number');
+    assert.throws(() => b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, value, OPTION_BYTES_MAX + 1), RangeError);
+    assert.equal(typeof b.getsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, value.subarray(0, OPTION_BYTES_MAX)), 'number');
+    assert.throws(() => b.getsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, value), RangeError);
     b.close(s);
   });
 
