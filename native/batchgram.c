@@ -83,6 +83,17 @@
 // kernel straight from JavaScript's memory, so this only bounds its length.
 #define OPTION_BYTES_MAX 1024
 
+// A call that a signal interrupted before it did anything fails with EINTR,
+// and is made again here rather than reported. Our sockets are non-blocking,
+// so no call sleeps where a signal could interrupt it; this keeps EINTR from
+// JavaScript all the same, for recvmmsg, sendmmsg and connect (a datagram
+// socket's connect only sets its peer, so making it again is harmless).
+// close is never made again: see sock_close_fd.
+#define RETRY_EINTR(result, call)                                              \
+  do {                                                                         \
+    (result) = (call);                                                         \
+  } while ((result) < 0 && errno == EINTR)
+
 static const napi_type_tag SOCKET_TAG = {0x6261746368677261ULL, 0x6d736f636b657431ULL};
 static const napi_type_tag RECV_RING_TAG = {0x6261746368677261ULL, 0x6d72656376726e67ULL};
 static const napi_type_tag SEND_RING_TAG = {0x6261746368677261ULL, 0x6d73656e64726e67ULL};
@@ -307,7 +318,10 @@ static bool sock_owns_adopted(const sock_t* s) {
 }
 
 // Returns close(2)'s result for the socket's own descriptor, which is
-// released even when an error is reported.
+// released even when an error is reported. Not made again on EINTR: Linux
+// frees the descriptor before it reports one (the error comes from flushing,
+// after), so a second close could close the descriptor another thread has
+// just been given under the same number.
 static int sock_close_fd(sock_t* s) {
   sock_unregister(s);
   if (sock_owns_adopted(s)) close(s->adopted_fd);
@@ -498,9 +512,9 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
     struct sockaddr unspec;
     memset(&unspec, 0, sizeof(unspec));
     unspec.sa_family = AF_UNSPEC;
-    r = connect(s->fd, &unspec, sizeof(unspec));
+    RETRY_EINTR(r, connect(s->fd, &unspec, sizeof(unspec)));
   } else {
-    r = connect(s->fd, (struct sockaddr*)addr, len);
+    RETRY_EINTR(r, connect(s->fd, (struct sockaddr*)addr, len));
   }
   return int_value(env, r == 0 ? 0 : -errno);
 }
@@ -968,7 +982,8 @@ static napi_value recv_into_ring(napi_env env, napi_callback_info info, int flag
     h->msg_flags = 0;
     msgs[i].msg_len = 0;
   }
-  int n = recvmmsg(s->fd, msgs, (unsigned)count, MSG_DONTWAIT | flags, NULL);
+  int n;
+  RETRY_EINTR(n, recvmmsg(s->fd, msgs, (unsigned)count, MSG_DONTWAIT | flags, NULL));
   if (n < 0) return int_value(env, -errno);
   int32_t* meta = m.data[RECV_META];
   for (int i = 0; i < n; i++) {
@@ -1162,7 +1177,8 @@ static napi_value js_sendmmsg(napi_env env, napi_callback_info info) {
     iov += mp[j].niov;
   }
   if (s->fd < 0) return int_value(env, -EBADF);
-  int n = sendmmsg(s->fd, r->ring.msgs, (unsigned)count, MSG_DONTWAIT);
+  int n;
+  RETRY_EINTR(n, sendmmsg(s->fd, r->ring.msgs, (unsigned)count, MSG_DONTWAIT));
   return int_value(env, n < 0 ? -errno : n);
 }
 
