@@ -1,4 +1,4 @@
-// The native addon's interface (native/batchgram.c) and its loader. Keeping
+// The native addon's interface (native/src/) and its loader. Keeping
 // the interface as a type lets tests wrap the real binding to inject kernel
 // faults, and lets the rest of src/ stay ignorant of where the addon lives.
 // The loader uses an addon only where the constants it exports, from the C

@@ -10,7 +10,7 @@
 // on node:dgram.
 //
 // Beside the kernel's values, the table holds the contract of the addon
-// itself (native/batchgram.c): its descriptor strides, ring maxima and
+// itself (native/src/batchgram.h): its descriptor strides, ring maxima and
 // poll statuses, checked the same way.
 
 export const abi = Object.freeze({
