@@ -2,7 +2,7 @@
 // ABI of 64-bit machines, which x86_64 and arm64 share. The socket numbers
 // come from the kernel's UAPI headers (asm-generic/socket.h, linux/in.h,
 // linux/in6.h, linux/udp.h, asm-generic/errno.h), the sizes from its LP64
-// structs. A few architectures number the socket options and errnos their
+// structs. A few architectures number socket types, options and errnos their
 // own way (mips, sparc, alpha and parisc: SOL_SOCKET is 0xffff there), and
 // 32-bit ones have smaller structs. The addon exports the same names with the
 // values of the headers it was built with, and kernel/native.ts compares the
