@@ -2,10 +2,14 @@
   "targets": [
     {
       "target_name": "batchgram",
-      "sources": ["batchgram.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
       "conditions": [
-        ["OS!='linux'", {"type": "none", "sources!": ["batchgram.c"]}]
+        ["OS=='linux'", {
+          "sources": ["src/args.c", "src/sockets.c", "src/options.c", "src/poll.c", "src/pages.c",
+                      "src/rings.c", "src/recv.c", "src/send.c", "src/init.c"],
+          # The files share functions by name (batchgram.h); hidden, no other
+          # library in the process can bind to one, nor ours to another's.
+          "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11", "-fvisibility=hidden"]
+        }, {"type": "none"}]
       ]
     }
   ]

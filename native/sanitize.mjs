@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = join(here, 'build-asan');
 mkdirSync(dir, { recursive: true });
-for (const f of ['batchgram.c', 'binding.gyp', 'build.mjs', 'gyp.mjs']) cpSync(join(here, f), join(dir, f));
+for (const f of ['src', 'binding.gyp', 'build.mjs', 'gyp.mjs']) cpSync(join(here, f), join(dir, f), { recursive: true });
 
 const flags = '-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g';
 const run = (cmd, args, env) => {

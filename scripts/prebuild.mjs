@@ -8,7 +8,7 @@
 //   left out with a warning: the package then compiles at install on arm64.
 //   A release (`npm publish`, or BATCHGRAM_RELEASE=1) never leaves it out: it
 //   fails instead, so no published package lacks a platform's binary.
-// Node-API 8 (native/batchgram.c), so one binary per platform serves every
+// Node-API 8 (native/src/batchgram.h), so one binary per platform serves every
 // Node.js line. The binaries are never committed (.gitignore).
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -31,7 +31,7 @@ const CROSS = 'aarch64-linux-gnu-';
 function build(arch, env, stripBin) {
   const work = mkdtempSync(join(tmpdir(), `batchgram-prebuild-${arch}-`));
   try {
-    for (const f of ['batchgram.c', 'binding.gyp']) cpSync(join(native, f), join(work, f));
+    for (const f of ['src', 'binding.gyp']) cpSync(join(native, f), join(work, f), { recursive: true });
     const prebuildify = createRequire(import.meta.url).resolve('prebuildify/bin.js');
     const r = spawnSync(process.execPath, [prebuildify, '--napi', '--tag-libc', '--strip', '--strip-bin', stripBin,
       '--name', 'batchgram', '--arch', arch, '--target', process.versions.node, '--node-gyp', nodeGyp(),

@@ -17,7 +17,7 @@ export const CODES = {
   noAddon: 'ERR_BATCHGRAM_NO_ADDON',
   badControlMessage: 'ERR_BATCHGRAM_BAD_CONTROL_MESSAGE',
   groOverflow: 'ERR_BATCHGRAM_GRO_OVERFLOW',
-  /** Thrown by the addon itself when a Node-API call fails (native/batchgram.c). */
+  /** Thrown by the addon itself when a Node-API call fails (native/src/args.c). */
   napi: 'ERR_BATCHGRAM_NAPI',
   geneveShortBuffer: 'ERR_GENEVE_SHORT_BUFFER',
   geneveVniUnset: 'ERR_GENEVE_VNI_UNSET',

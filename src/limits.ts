@@ -40,13 +40,22 @@ export const IDEAL_BATCH_SIZE_WITH_MMSG = 128;
  */
 export const GRO_SLOT_SIZE = 65536;
 
-/** The largest value of a C int: the kernel takes socket option values and buffer sizes as one. */
+/**
+ * The largest C int: an integer socket option's value is one (what
+ * setsockopt takes and getsockopt gives), and so are the addon's integer
+ * arguments, which it refuses past this.
+ */
 export const INT32_MAX = 2 ** 31 - 1;
 
 /**
- * Most bytes of a socket option value the escape hatch passes either way
- * (setSocketOption, getSocketOption): the addon refuses more. The largest
- * option structures are far smaller (group_source_req is 264 bytes).
+ * Most bytes of a socket option's value the addon passes to setsockopt or
+ * asks getsockopt for (setsockoptBytes, getsockoptBytes). It is the addon's
+ * own bound, not the kernel's: the value goes to the kernel straight from the
+ * caller's memory, through no buffer of fixed size, and the bound keeps a
+ * stray length from reaching it. It is far above every fixed-size option a
+ * UDP socket takes (struct group_source_req, 264 bytes on 64-bit machines;
+ * an interface name, IFNAMSIZ, 16); only source filter lists (IP_MSFILTER)
+ * grow past it.
  */
 export const OPTION_BYTES_MAX = 1024;
 

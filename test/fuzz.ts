@@ -6,7 +6,8 @@
 // loopback: names it writes are 127.0.0.1 or ::1, and junk addresses carry a
 // family the kernel rejects.
 import assert from 'node:assert/strict';
-import { abi, binding, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from '../src/kernel/native';
+import { binding, type NativeBinding, type RecvRing, type SendRing, type SocketHandle } from '../src/kernel/native';
+import { abi } from '../src/wire/abi';
 import { HOST_LITTLE_ENDIAN as le } from '../src/wire/byteorder';
 
 /** mulberry32: a small seeded generator, so a failing seed can be replayed. */

@@ -144,7 +144,7 @@ describe('the packed package, installed offline', { skip }, () => {
 
   it('holds what users need and nothing else', () => {
     const wanted = [/^(LICENSE|README\.md|BENCHMARKS\.md|package\.json)$/, /^bench\/udpref\.c$/,
-      /^native\/(batchgram\.c|binding\.gyp|build\.mjs|gyp\.mjs)$/, /^native\/prebuilds\/linux-(x64|arm64)\/batchgram\.glibc\.node$/,
+      /^native\/(src\/[a-z]+\.[ch]|binding\.gyp|build\.mjs|gyp\.mjs)$/, /^native\/prebuilds\/linux-(x64|arm64)\/batchgram\.glibc\.node$/,
       /^dist\/src\/([a-z]+\/)*[a-z-]+\.(js|d\.ts)$/];
     assert.deepEqual(files.filter((f) => !wanted.some((w) => w.test(f))), []);
     for (const f of ['LICENSE', 'README.md', 'BENCHMARKS.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js',
@@ -345,7 +345,7 @@ describe('native/build.mjs', { skip: process.platform === 'linux' ? false : 'Lin
   before(() => {
     // A copy, so the addon this suite loaded stays as it is.
     dir = mkdtempSync(join(tmpdir(), 'batchgram-build-'));
-    for (const f of ['batchgram.c', 'binding.gyp', 'build.mjs', 'gyp.mjs']) cpSync(join(repo, 'native', f), join(dir, f));
+    for (const f of ['src', 'binding.gyp', 'build.mjs', 'gyp.mjs']) cpSync(join(repo, 'native', f), join(dir, f), { recursive: true });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -2,7 +2,8 @@
 // handed (uv_guess_handle).
 import { fstatSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { abi, binding } from '../kernel/native';
+import { binding } from '../kernel/native';
+import { abi } from '../wire/abi';
 
 /**
  * What libuv (uv_guess_handle) calls a descriptor, in the words of Node's

@@ -23,7 +23,8 @@ import {
   notRunning, systemError, type SystemError,
 } from '../errors';
 import { MAX_IPV4_PAYLOAD } from '../limits';
-import { abi, binding } from '../kernel/native';
+import { binding } from '../kernel/native';
+import { abi } from '../wire/abi';
 import { encodeSockaddr, maxPayloadTo, type ParsedAddress } from '../wire/sockaddr';
 import { HOST_LITTLE_ENDIAN } from '../wire/byteorder';
 import { ANY4, ANY6, DEFAULT_LOOKUP_SKIPS_IP, inFamily, ip4, ip6, nodeAddress } from './address';

@@ -1,10 +1,10 @@
 // The rings' descriptor layout, field by field: the TypeScript side of the
 // contract stated at the RECV_META_FIELDS / SEND_MSG_FIELDS / SEND_IOV_FIELDS
-// #defines of native/batchgram.c. Each descriptor is a run of int32 fields in
-// an Int32Array registered with the addon; the strides (the field counts) are
-// the addon's own, from abi. Writing and reading descriptors happens here and
-// nowhere else.
-import { abi } from './native';
+// #defines of native/src/batchgram.h. Each descriptor is a run of int32
+// fields in an Int32Array registered with the addon; the strides (the field
+// counts) are the addon's own, from abi. Writing and reading descriptors
+// happens here and nowhere else.
+import { abi } from '../wire/abi';
 
 /** Per received message i, written by recvmmsg. Its address is names slot i, its control data control buffer i. */
 export const enum RecvMeta { Length = 0, Flags = 1, NameLength = 2, ControlLength = 3 }

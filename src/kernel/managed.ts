@@ -6,7 +6,7 @@
 // them forever: 32 000 'error' events in 500 ms), and the receive-metadata
 // options add control data the receive slots were not sized for. So they
 // are refused, naming what to use instead.
-import { abi } from './native';
+import { abi } from '../wire/abi';
 
 const { SOL_SOCKET, SOL_UDP, IPPROTO_IP, IPPROTO_IPV6 } = abi;
 

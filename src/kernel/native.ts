@@ -1,44 +1,23 @@
-// The native addon's interface (native/batchgram.c) and its loader. Keeping
+// The native addon's interface (native/src/) and its loader. Keeping
 // the interface as a type lets tests wrap the real binding to inject kernel
 // faults, and lets the rest of src/ stay ignorant of where the addon lives.
+// The loader uses an addon only where the constants it exports, from the C
+// headers it was built with, are those of wire/abi.ts, which every layer
+// reads: elsewhere sockets run on node:dgram, as without an addon.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noAddon } from '../errors';
+import { abi } from '../wire/abi';
 
 /** Opaque handles created by the addon; only the addon can read them. */
 export interface SocketHandle { readonly __socket: unique symbol }
 export interface RecvRing { readonly __recvRing: unique symbol }
 export interface SendRing { readonly __sendRing: unique symbol }
 
-export interface NativeConstants {
-  AF_INET: number; AF_INET6: number; AF_UNIX: number; SOCK_STREAM: number; SOCK_DGRAM: number;
-  SOL_SOCKET: number; SOL_UDP: number; IPPROTO_IP: number; IPPROTO_IPV6: number;
-  UDP_SEGMENT: number; UDP_GRO: number; SO_RXQ_OVFL: number;
-  SO_RCVBUF: number; SO_SNDBUF: number; SO_RCVBUFFORCE: number; SO_SNDBUFFORCE: number;
-  SO_REUSEADDR: number; SO_REUSEPORT: number; SO_BROADCAST: number; SO_ERROR: number; IPV6_V6ONLY: number;
-  SO_SELECT_ERR_QUEUE: number; SO_MEMINFO: number; IP_RECVERR: number; IPV6_RECVERR: number; UV_PRIORITIZED: number;
-  /** The poll callback's status for a call that hands out the next datagram kept back (EngineHost.deliverNext). */
-  POLL_HAND_OUT: number;
-  /** Errnos ICMP errors convert to that Node's os.constants.errno does not name. */
-  EHOSTDOWN: number; ENONET: number;
-  MSG_TRUNC: number; MSG_CTRUNC: number;
-  IP_TOS: number; IP_RECVTOS: number; IP_PKTINFO: number; SO_MARK: number; SO_BINDTODEVICE: number;
-  IP_MTU_DISCOVER: number; IP_PMTUDISC_PROBE: number; IPV6_MTU_DISCOVER: number; IPV6_PMTUDISC_PROBE: number; IPV6_DONTFRAG: number;
-  IPV6_TCLASS: number; IPV6_RECVTCLASS: number; IPV6_PKTINFO: number; IPV6_RECVPKTINFO: number;
-  SO_TIMESTAMPNS: number; SCM_TIMESTAMPNS: number; SIZEOF_TIMESPEC: number;
-  IP_TTL: number; IP_MULTICAST_TTL: number; IP_MULTICAST_LOOP: number; IP_MULTICAST_IF: number;
-  IP_ADD_MEMBERSHIP: number; IP_DROP_MEMBERSHIP: number; IP_ADD_SOURCE_MEMBERSHIP: number; IP_DROP_SOURCE_MEMBERSHIP: number;
-  IPV6_UNICAST_HOPS: number; IPV6_MULTICAST_HOPS: number; IPV6_MULTICAST_LOOP: number; IPV6_MULTICAST_IF: number;
-  IPV6_JOIN_GROUP: number; IPV6_LEAVE_GROUP: number; MCAST_JOIN_SOURCE_GROUP: number; MCAST_LEAVE_SOURCE_GROUP: number;
-  SIZEOF_GROUP_SOURCE_REQ: number;
-  CMSG_HEADER_SIZE: number; CMSG_ALIGN: number; SOCKADDR_SLOT: number;
-  RECV_META_FIELDS: number; SEND_MSG_FIELDS: number; SEND_IOV_FIELDS: number;
-  MAX_RING_ENTRIES: number; MAX_RING_IOVECS: number; MAX_IOV_PER_MSG: number;
-}
-
 /** Every function returns a non-negative result or -errno. */
 export interface NativeBinding {
-  constants: NativeConstants;
+  /** The kernel ABI values of the C headers it was built with, and its own contract's (see wire/abi.ts). */
+  constants: Readonly<Record<string, number>>;
   socket(family: 4 | 6): SocketHandle | number;
   /** A handle on a duplicate of an inherited UDP socket; -EPROTOTYPE for a socket of another kind. */
   adopt(fd: number): SocketHandle | number;
@@ -116,15 +95,46 @@ function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).trim().split('\n')[0];
 }
 
+/**
+ * How the addon's constants differ from the table every layer uses (wire/abi.ts), or null where they are the
+ * same, key by key. A value that differs is an architecture that numbers its sockets its own way; a name on
+ * one side only, an addon built from another version of batchgram.
+ */
+function abiMismatch(constants: Readonly<Record<string, number>>): string | null {
+  const table: Readonly<Record<string, number>> = abi;
+  const stale = `it was built from another version of batchgram; to fix, ${REBUILD}`;
+  for (const name of Object.keys(table)) {
+    if (!Object.hasOwn(constants, name)) return `it lacks ${name}: ${stale}`;
+    if (constants[name] !== table[name]) {
+      return `its ${name} is ${constants[name]} where the common Linux ABI of x86_64 and arm64, which batchgram is ` +
+        `written for, has ${table[name]} (this architecture numbers its sockets its own way)`;
+    }
+  }
+  const unknown = Object.keys(constants).find((name) => !Object.hasOwn(table, name));
+  return unknown === undefined ? null : `it has ${unknown}, which batchgram does not know: ${stale}`;
+}
+
+/** The addon loaded from `path`, used only where its constants are batchgram's. */
+function accept(addon: NativeBinding, path: string): { binding: NativeBinding | null; status: AddonStatus } {
+  const why = abiMismatch(addon.constants);
+  if (why === null) return { binding: addon, status: { path, reason: null } };
+  return { binding: null, status: { path: null, reason: `the addon ${path} does not match batchgram's kernel ABI table (wire/abi.ts): ${why}` } };
+}
+
+/** The addon's file as the loader picks it: BATCHGRAM_ADDON's, else node-gyp-build's, which throws where there is none. */
+export function addonFile(): string {
+  return process.env[ADDON_ENV] || nodeGypBuild.path(ADDON_DIR);
+}
+
 function load(): { binding: NativeBinding | null; status: AddonStatus } {
   const forced = process.env[ADDON_ENV];
-  if (forced) return { binding: require(forced) as NativeBinding, status: { path: forced, reason: null } };
+  if (forced) return accept(require(forced) as NativeBinding, forced);
   if (process.platform !== 'linux') {
     return { binding: null, status: { path: null, reason: `the addon is for Linux only, not ${process.platform}` } };
   }
   let path: string;
   try {
-    path = nodeGypBuild.path(ADDON_DIR);
+    path = addonFile();
   } catch {
     let why = 'no build (install scripts were skipped, as --ignore-scripts and pnpm by default do)';
     try {
@@ -132,13 +142,15 @@ function load(): { binding: NativeBinding | null; status: AddonStatus } {
     } catch { /* no record: the install step never ran */ }
     return { binding: null, status: { path: null, reason: `no prebuilt addon for ${tuple()} and ${why}; to fix, ${REBUILD}` } };
   }
+  let addon: NativeBinding;
   try {
-    return { binding: require(path) as NativeBinding, status: { path, reason: null } };
+    addon = require(path) as NativeBinding;
   } catch (err) {
     // dlopen's message starts with the path, which the reason names already.
     const why = firstLine(err).replace(`${path}: `, '');
     return { binding: null, status: { path: null, reason: `the addon ${path} does not load (${why}); to fix, ${REBUILD}` } };
   }
+  return accept(addon, path);
 }
 
 const loaded = load();
@@ -156,31 +168,3 @@ if (loaded.status.reason !== null) {
     process.stderr.write(`batchgram: using node:dgram, one datagram per system call: ${loaded.status.reason}\n`);
   }
 }
-
-/**
- * The kernel ABI values the policy code needs. Where the addon is loaded they
- * come from the C headers of this very machine (SOL_SOCKET and SO_RXQ_OVFL
- * differ on a few architectures); elsewhere the common Linux values serve the
- * pure functions and their tests.
- */
-export const abi: NativeConstants = binding?.constants ?? {
-  AF_INET: 2, AF_INET6: 10, AF_UNIX: 1, SOCK_STREAM: 1, SOCK_DGRAM: 2,
-  SOL_SOCKET: 1, SOL_UDP: 17, IPPROTO_IP: 0, IPPROTO_IPV6: 41,
-  UDP_SEGMENT: 103, UDP_GRO: 104, SO_RXQ_OVFL: 40,
-  SO_RCVBUF: 8, SO_SNDBUF: 7, SO_RCVBUFFORCE: 33, SO_SNDBUFFORCE: 32,
-  SO_REUSEADDR: 2, SO_REUSEPORT: 15, SO_BROADCAST: 6, SO_ERROR: 4, IPV6_V6ONLY: 26,
-  SO_SELECT_ERR_QUEUE: 45, SO_MEMINFO: 55, IP_RECVERR: 11, IPV6_RECVERR: 25, UV_PRIORITIZED: 8, POLL_HAND_OUT: 1, EHOSTDOWN: 112, ENONET: 64,
-  MSG_TRUNC: 0x20, MSG_CTRUNC: 0x08,
-  IP_TOS: 1, IP_RECVTOS: 13, IP_PKTINFO: 8, SO_MARK: 36, SO_BINDTODEVICE: 25,
-  IP_MTU_DISCOVER: 10, IP_PMTUDISC_PROBE: 3, IPV6_MTU_DISCOVER: 23, IPV6_PMTUDISC_PROBE: 3, IPV6_DONTFRAG: 62,
-  IPV6_TCLASS: 67, IPV6_RECVTCLASS: 66, IPV6_PKTINFO: 50, IPV6_RECVPKTINFO: 49,
-  SO_TIMESTAMPNS: 35, SCM_TIMESTAMPNS: 35, SIZEOF_TIMESPEC: 16,
-  IP_TTL: 2, IP_MULTICAST_TTL: 33, IP_MULTICAST_LOOP: 34, IP_MULTICAST_IF: 32,
-  IP_ADD_MEMBERSHIP: 35, IP_DROP_MEMBERSHIP: 36, IP_ADD_SOURCE_MEMBERSHIP: 39, IP_DROP_SOURCE_MEMBERSHIP: 40,
-  IPV6_UNICAST_HOPS: 16, IPV6_MULTICAST_HOPS: 18, IPV6_MULTICAST_LOOP: 19, IPV6_MULTICAST_IF: 17,
-  IPV6_JOIN_GROUP: 20, IPV6_LEAVE_GROUP: 21, MCAST_JOIN_SOURCE_GROUP: 46, MCAST_LEAVE_SOURCE_GROUP: 47,
-  SIZEOF_GROUP_SOURCE_REQ: 264,
-  CMSG_HEADER_SIZE: 16, CMSG_ALIGN: 8, SOCKADDR_SLOT: 28,
-  RECV_META_FIELDS: 4, SEND_MSG_FIELDS: 5, SEND_IOV_FIELDS: 3,
-  MAX_RING_ENTRIES: 4096, MAX_RING_IOVECS: 65536, MAX_IOV_PER_MSG: 1024,
-};

@@ -6,7 +6,8 @@ import { constants, release } from 'node:os';
 import { CONTROL_BUFFER_SIZE, writeUdpSegment } from '../wire/cmsg';
 import { IDEAL_BATCH_SIZE_WITH_MMSG, UDP_MAX_SEGMENTS, UDP_MAX_SEGMENTS_RAISED } from '../limits';
 import { describeIovec, describeMessage } from './descriptors';
-import { abi, binding, type NativeBinding, type SocketHandle } from './native';
+import { binding, type NativeBinding, type SocketHandle } from './native';
+import { abi } from '../wire/abi';
 import { encodeSockaddr, parseAddress } from '../wire/sockaddr';
 import { throwSystemError } from '../errors';
 

@@ -7,7 +7,7 @@
 // (IP_RECVERR, IPV6_RECVERR). Functions read and write in place over a
 // DataView so the receive path allocates nothing.
 import { ControlMessageError } from '../errors';
-import { abi } from '../kernel/native';
+import { abi } from './abi';
 import { HOST_LITTLE_ENDIAN } from './byteorder';
 
 /** struct cmsghdr's size and the alignment of CMSG_ALIGN on this machine. */

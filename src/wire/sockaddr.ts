@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD } from '../limits';
-import { abi } from '../kernel/native';
+import { abi } from './abi';
 import { HOST_LITTLE_ENDIAN } from './byteorder';
 
 export type Family = 'IPv4' | 'IPv6';

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BatchSocket, type IcmpError } from '../../src/index';
 import { ICMP_ERRNOS } from '../../src/engine/linux/errqueue';
-import { abi, binding, type NativeBinding } from '../../src/kernel/native';
+import { binding, type NativeBinding } from '../../src/kernel/native';
+import { abi } from '../../src/wire/abi';
 import { bindWith } from '../../src/socket/batch-socket';
 import { bindClosedAfter, index, node, until } from '../helpers';
 import { netnsUnavailable, TwoHosts } from '../netns';
@@ -169,7 +170,7 @@ function counted(options: string, refused: number, steps: string): string {
   return `
     const { readFileSync } = require('node:fs');
     const { BatchSocket } = require(${JSON.stringify(index)});
-    const { bindWith } = require(${JSON.stringify(join(src, 'socket.js'))});
+    const { bindWith } = require(${JSON.stringify(join(src, 'socket', 'batch-socket.js'))});
     const { binding } = require(${JSON.stringify(join(src, 'kernel', 'native.js'))});
     const unreachables = () => {
       const [names, values] = readFileSync('/proc/net/snmp', 'utf8').split('\\n').filter((l) => l.startsWith('Icmp:')).map((l) => l.split(' '));

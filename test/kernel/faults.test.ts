@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { BatchSocket, GeneveHeader, GSODisabledError } from '../../src/index';
-import { abi, binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
+import { binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
+import { abi } from '../../src/wire/abi';
 import { bindWith } from '../../src/socket/batch-socket';
 import { collect, payload } from '../helpers';
 

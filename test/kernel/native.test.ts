@@ -1,13 +1,18 @@
 // The native boundary holds against any JavaScript input (a short fuzz run;
-// `npm run fuzz` makes the long one), and its validation is specific.
+// `npm run fuzz` makes the long one), and its validation is specific. The
+// addon is used only where its constants are the kernel ABI table's.
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { constants } from 'node:os';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { abi, binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
+import { addonFile, binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
+import { abi } from '../../src/wire/abi';
 import { RecvMeta, SendIov, SendMsg } from '../../src/kernel/descriptors';
+import { OPTION_BYTES_MAX } from '../../src/limits';
 import { fuzzNative } from '../fuzz';
+import { node } from '../helpers';
 
 const b = binding as NativeBinding;
 
@@ -192,6 +197,16 @@ describe('native boundary', { skip: binding === null }, () => {
     b.close(s);
   });
 
+  it('passes option values of up to OPTION_BYTES_MAX bytes, either way', () => {
+    const s = b.socket(4) as SocketHandle;
+    const value = new Uint8Array(OPTION_BYTES_MAX + 1);
+    assert.equal(typeof b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, value, OPTION_BYTES_MAX), 'number');
+    assert.throws(() => b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, value, OPTION_BYTES_MAX + 1), RangeError);
+    assert.equal(typeof b.getsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, value.subarray(0, OPTION_BYTES_MAX)), 'number');
+    assert.throws(() => b.getsockoptBytes(s, abi.SOL_SOCKET, abi.SO_MARK, value), RangeError);
+    b.close(s);
+  });
+
   it('returns -EBADF after close instead of touching a reused descriptor', () => {
     const s = b.socket(4) as SocketHandle;
     assert.equal(b.close(s), 0);
@@ -206,4 +221,60 @@ describe('descriptor layout', () => {
     assert.equal(SendMsg.ControlLength + 1, abi.SEND_MSG_FIELDS);
     assert.equal(SendIov.Length + 1, abi.SEND_IOV_FIELDS);
   });
+});
+
+/** The addon the loader picks, loaded here whatever the loader made of its constants; null where none is built. */
+function addonPicked(): string | null {
+  try {
+    return addonFile();
+  } catch {
+    return null;
+  }
+}
+
+describe('kernel ABI table', { skip: addonPicked() === null ? 'no addon built' : false }, () => {
+  const file = addonPicked()!;
+
+  it('holds the constants of the addon, key by key, and no other', () => {
+    const addon = (require(file) as NativeBinding).constants;
+    const table: Readonly<Record<string, number>> = abi;
+    assert.deepEqual(Object.keys(table).filter((k) => !Object.hasOwn(addon, k)), [], 'names the addon lacks');
+    assert.deepEqual(Object.keys(addon).filter((k) => !Object.hasOwn(table, k)), [], 'names the table lacks');
+    for (const k of Object.keys(table)) assert.equal(addon[k], table[k], k);
+  });
+
+  // An addon whose constants are changed stands for one built elsewhere: it is loaded in a child process, whose
+  // loader reads BATCHGRAM_ADDON, the way the sanitizer run loads its own build.
+  const cases: Array<[string, string, RegExp]> = [
+    ['a value differs (an architecture of its own)', 'c.SOL_SOCKET = 0xffff',
+      /its SOL_SOCKET is 65535 where the common Linux ABI of x86_64 and arm64, which batchgram is written for, has 1 /],
+    ['the addon lacks a name', 'delete c.UDP_GRO', /it lacks UDP_GRO: it was built from another version of batchgram; to fix, /],
+    ['the addon has a name batchgram does not know', 'c.SO_FUTURE = 99', /it has SO_FUTURE, which batchgram does not know: /],
+  ];
+  for (const [name, change, reason] of cases) {
+    it(`is not used where ${name}, and the loader says which constant, as for a missing addon`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'batchgram-abi-'));
+      try {
+        const wrapper = join(dir, 'addon.js');
+        writeFileSync(wrapper, `const real = require(${JSON.stringify(file)});
+          const c = { ...real.constants }; ${change};
+          module.exports = { ...real, constants: c };`);
+        const r = node(`
+          process.env.BATCHGRAM_ADDON = ${JSON.stringify(wrapper)};
+          delete process.env.BATCHGRAM_REQUIRE_NATIVE;
+          const { binding, addonStatus } = require(${JSON.stringify(join(__dirname, '..', '..', 'src', 'kernel', 'native.js'))});
+          console.log(JSON.stringify({ binding: binding === null ? null : 'loaded', ...addonStatus }));
+        `);
+        assert.equal(r.status, 0, r.out);
+        const [json, warning] = r.out.trim().split('\n');
+        const got = JSON.parse(json) as { binding: null; path: null; reason: string };
+        assert.deepEqual([got.binding, got.path], [null, null], 'no binding, as without an addon');
+        assert.ok(got.reason.startsWith(`the addon ${wrapper} does not match batchgram's kernel ABI table (wire/abi.ts): `), got.reason);
+        assert.match(got.reason, reason);
+        assert.equal(warning, `batchgram: using node:dgram, one datagram per system call: ${got.reason}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BatchSocket } from '../../src/index';
-import { abi } from '../../src/kernel/native';
+import { abi } from '../../src/wire/abi';
 import { bindClosedAfter, collect } from '../helpers';
 
 const linux = process.platform === 'linux';

@@ -4,7 +4,7 @@
 import {
   NATIVE_LAYOUT, readReceiveControl, receivedControl, type CmsgLayout, type PacketInfo,
 } from '../../src/wire/cmsg';
-import { abi } from '../../src/kernel/native';
+import { abi } from '../../src/wire/abi';
 
 const scratch = receivedControl();
 

@@ -10,7 +10,7 @@ import {
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
 import { readEcn, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp } from './cmsg-fields';
-import { abi } from '../../src/kernel/native';
+import { abi } from '../../src/wire/abi';
 import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
 
 

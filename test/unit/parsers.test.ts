@@ -9,7 +9,7 @@ import { ControlMessageError, GeneveError } from '../../src/errors';
 import { cmsgSpace, findControlData, NATIVE_LAYOUT, writeControl } from '../../src/wire/cmsg';
 import { readGroSegmentSize, readRxqOverflows } from './cmsg-fields';
 import { GeneveHeader } from '../../src/wire/geneve';
-import { abi } from '../../src/kernel/native';
+import { abi } from '../../src/wire/abi';
 import { rng } from '../fuzz';
 import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
 

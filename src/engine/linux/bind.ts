@@ -3,7 +3,8 @@
 // counters this socket gets.
 import { counterFor } from '../../counters';
 import { throwSystemError } from '../../errors';
-import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
+import type { NativeBinding, SocketHandle } from '../../kernel/native';
+import { abi } from '../../wire/abi';
 import { enableRxqOverflowCounter, gsoSegmentLimit, probeOffload, supported } from '../../kernel/probe';
 import { GRO_SLOT_SIZE } from '../../limits';
 import type { ReceiveMetadata } from '../../wire/cmsg';

@@ -3,7 +3,8 @@
 // (send.ts), over memory registered once with the addon. bind.ts makes it.
 import { constants } from 'node:os';
 import { systemError, throwSystemError } from '../../errors';
-import { abi, type NativeBinding, type SocketHandle } from '../../kernel/native';
+import type { NativeBinding, SocketHandle } from '../../kernel/native';
+import { abi } from '../../wire/abi';
 import { gsoSegmentLimit, probeOffload } from '../../kernel/probe';
 import type { CapabilityState } from '../capabilities';
 import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';

@@ -3,7 +3,8 @@
 // per message. Only this file writes them (through kernel/descriptors.ts's
 // field names); the sender (send.ts) plans the messages and hands them here.
 import { describeIovec, describeMessage } from '../../kernel/descriptors';
-import { abi, type NativeBinding, type SendRing } from '../../kernel/native';
+import type { NativeBinding, SendRing } from '../../kernel/native';
+import { abi } from '../../wire/abi';
 import { allocBlock, releaseBlock } from '../../kernel/pages';
 import { throwSystemError } from '../../errors';
 import { SENTINEL, type MessagePlan } from '../../offload/gso';
