@@ -2,15 +2,15 @@
 // asks (BatchSocket after checking its arguments, the dgram drop-in from
 // dgram's), the defaults below fill what it leaves out.
 import { idealBatchSize } from '../kernel/probe';
-import { GRO_SLOT_SIZE, resolveBatchSize } from '../limits';
+import { GRO_SLOT_SIZE, INT32_MAX, resolveBatchSize } from '../limits';
 import type { BindOptions } from './contract';
 
 /** Default sendQueueLimit in batches: this many full batches may wait for the kernel. */
 const SEND_QUEUE_BATCHES = 64;
 /** ...and never fewer datagrams than this. */
 const MIN_SEND_QUEUE = 1024;
-/** A send queue without limit (node:dgram's). */
-export const UNLIMITED_SEND_QUEUE = 2 ** 31 - 1;
+/** A send queue without limit (node:dgram's): the largest sendQueueLimit, as the option is an int. */
+export const UNLIMITED_SEND_QUEUE = INT32_MAX;
 
 /** What a socket must say; the rest has defaults. `offload` is the default of both `gso` and `gro`. */
 export type EngineRequest = Pick<BindOptions, 'type' | 'address' | 'port'> & Partial<BindOptions> & { offload?: boolean };
