@@ -12,7 +12,7 @@ export const UDP_MAX_SEGMENTS = 64;
 
 /**
  * What newer kernels raised UDP_MAX_SEGMENTS to. Whether this one has is
- * asked once per process (kernel/probe.ts gsoSegmentLimit), since the
+ * asked once per process (kernel/support.ts gsoSegmentLimit), since the
  * kernel answers EINVAL past its own limit and says it nowhere else.
  */
 export const UDP_MAX_SEGMENTS_RAISED = 128;

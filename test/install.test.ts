@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { gsoSegmentLimit } from '../src/kernel/probe';
+import { gsoSegmentLimit } from '../src/kernel/support';
 
 const repo = join(__dirname, '..', '..');
 const tsc = join(repo, 'node_modules', '.bin', 'tsc');

@@ -1,10 +1,10 @@
 // `batchgram probe`: what this kernel and a fresh socket support, read from
-// the kernel (kernel/probe.ts) and /proc, as text or JSON.
+// the kernel (kernel/support.ts) and /proc, as text or JSON.
 import { readFileSync } from 'node:fs';
 import { platform, release } from 'node:os';
 import { BatchSocket, type SocketCapabilities } from '../index';
 import { addonStatus, type AddonStatus } from '../kernel/native';
-import { probeGsoSegments } from '../kernel/probe';
+import { probeGsoSegments } from '../kernel/support';
 
 /** /proc/sys/net/core/NAME as a number, or null where it cannot be read (not Linux, a sandbox). */
 function netCore(name: string): number | null {

@@ -5,7 +5,7 @@
 import * as dgram from 'node:dgram';
 import { dropInUnsupported } from '../errors';
 import { binding } from '../kernel/native';
-import { useBatchPath } from '../kernel/probe';
+import { useBatchPath } from '../kernel/support';
 import { nodeCreateSocket } from './node-dgram';
 import { CompatSocket, type CompatStats, type MessageListener, type SocketOptions } from './socket';
 import { socketClass } from './socket-class';

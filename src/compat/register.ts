@@ -8,7 +8,7 @@
 import dgram = require('node:dgram');
 import { syncBuiltinESMExports } from 'node:module';
 import { binding } from '../kernel/native';
-import { useBatchPath } from '../kernel/probe';
+import { useBatchPath } from '../kernel/support';
 import { createSocket, leaveOut, Socket } from './index';
 
 /** Comma-separated package names (or path fragments) whose sockets stay on node:dgram. */

@@ -35,7 +35,7 @@ export interface SocketCapabilities extends Capabilities {
 /** One socket's capabilities, as they stand now. */
 export class CapabilityState {
   readonly #now: Capabilities;
-  /** The kernel's segment limit (kernel/probe.ts gsoSegmentLimit), known where TX offload ever was. */
+  /** The kernel's segment limit (kernel/support.ts gsoSegmentLimit), known where TX offload ever was. */
   #gsoLimit: number;
   /** The kernel refused GSO (EIO) and TX offload went off here, until a setOffload turns it on. */
   #gsoRefused = false;

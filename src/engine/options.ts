@@ -1,7 +1,7 @@
 // The options an engine opens with, resolved in one place: whichever socket
 // asks (BatchSocket after checking its arguments, the dgram drop-in from
 // dgram's), the defaults below fill what it leaves out.
-import { idealBatchSize } from '../kernel/probe';
+import { idealBatchSize } from '../kernel/support';
 import { GRO_SLOT_SIZE, INT32_MAX, resolveBatchSize } from '../limits';
 import type { BindOptions } from './contract';
 

@@ -6,7 +6,7 @@ import type { BindOptions } from '../engine/contract';
 import { engineOptions } from '../engine/options';
 import { badPort, invalidAddress, invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import type { NativeBinding } from '../kernel/native';
-import { useBatchPath } from '../kernel/probe';
+import { useBatchPath } from '../kernel/support';
 import { GRO_SLOT_SIZE, INT32_MAX } from '../limits';
 import { parseAddress, toV4Mapped } from '../wire/sockaddr';
 

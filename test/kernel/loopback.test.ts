@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { BatchSocket, GeneveHeader, GENEVE_PROTOCOL_WIREGUARD, getCounter, type BatchView, type Datagram } from '../../src/index';
-import { gsoSegmentLimit } from '../../src/kernel/probe';
+import { gsoSegmentLimit } from '../../src/kernel/support';
 import { collect, index, payload, until } from '../helpers';
 
 const linux = process.platform === 'linux';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, resolveBatchSize } from '../../src/limits';
-import { IDEAL_BATCH_SIZE, kernelHasMmsg } from '../../src/kernel/probe';
+import { IDEAL_BATCH_SIZE, kernelHasMmsg } from '../../src/kernel/support';
 
 describe('batch size', () => {
   const cases: Array<[string, number | undefined, string | undefined, number]> = [

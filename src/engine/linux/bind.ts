@@ -5,7 +5,7 @@ import { counterFor } from '../../counters';
 import { throwSystemError } from '../../errors';
 import type { NativeBinding, SocketHandle } from '../../kernel/native';
 import { abi } from '../../wire/abi';
-import { enableRxqOverflowCounter, gsoSegmentLimit, probeOffload, supported } from '../../kernel/probe';
+import { enableRxqOverflowCounter, gsoSegmentLimit, probeOffload, supported } from '../../kernel/support';
 import { GRO_SLOT_SIZE } from '../../limits';
 import type { ReceiveMetadata } from '../../wire/cmsg';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';

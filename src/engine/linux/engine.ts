@@ -5,7 +5,7 @@ import { constants } from 'node:os';
 import { systemError, throwSystemError } from '../../errors';
 import type { NativeBinding, SocketHandle } from '../../kernel/native';
 import { abi } from '../../wire/abi';
-import { gsoSegmentLimit, probeOffload } from '../../kernel/probe';
+import { gsoSegmentLimit, probeOffload } from '../../kernel/support';
 import type { CapabilityState } from '../capabilities';
 import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
 import { emptyCounts, type Engine, type EngineHost, type IcmpError, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';

@@ -12,7 +12,7 @@ import { RecvMeta, recvMeta } from '../../kernel/descriptors';
 import type { NativeBinding, RecvRing, SocketHandle } from '../../kernel/native';
 import { abi } from '../../wire/abi';
 import { mapPages } from '../../kernel/pages';
-import { enableGro } from '../../kernel/probe';
+import { enableGro } from '../../kernel/support';
 import { segmentCount } from '../../offload/segments';
 import { readReceiveControl, receiveControlSize, receivedControl, type ReceiveMetadata } from '../../wire/cmsg';
 import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
