@@ -8,7 +8,9 @@ export { BatchView, type Batch, type Datagram } from './batch';
 export type { IcmpError } from './engine/contract';
 export type { Capabilities } from './kernel/probe';
 export { IDEAL_BATCH_SIZE } from './kernel/probe';
-export { BatchgramError, GSODisabledError, GeneveError, type GeneveErrorCode, type SystemError } from './errors';
+export {
+  BatchgramError, CODES, ControlMessageError, GSODisabledError, GeneveError, type ErrorCode, type GeneveErrorCode, type SystemError,
+} from './errors';
 export {
   GeneveHeader, GENEVE_FIXED_HEADER_LENGTH, GENEVE_PROTOCOL_DISCO, GENEVE_PROTOCOL_WIREGUARD, type GeneveInit,
 } from './wire/geneve';
