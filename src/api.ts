@@ -6,7 +6,9 @@ export { BatchView, type Batch, type Datagram } from './batch';
 export type { IcmpError } from './engine/contract';
 export type { Capabilities, SocketCapabilities } from './engine/capabilities';
 export { IDEAL_BATCH_SIZE } from './kernel/support';
-export { BatchgramError, GSODisabledError, GeneveError, type GeneveErrorCode, type SystemError } from './errors';
+export {
+  BatchgramError, CODES, ControlMessageError, GSODisabledError, GeneveError, type ErrorCode, type GeneveErrorCode, type SystemError,
+} from './errors';
 export {
   GeneveHeader, GENEVE_FIXED_HEADER_LENGTH, GENEVE_PROTOCOL_DISCO, GENEVE_PROTOCOL_WIREGUARD, type GeneveInit,
 } from './wire/geneve';

@@ -51,7 +51,7 @@ export type Batch = Datagram[];
  * never pays for it, as at 64 B a read holds thousands of datagrams.
  */
 export class BatchView {
-  /** True while the view is being delivered: only then is its memory this read's. */
+  /** @internal True while the view is being delivered: only then is its memory this read's. */
   live = false;
   /** Datagrams in this read. */
   count = 0;
@@ -79,6 +79,12 @@ export class BatchView {
   messageInterfaceIndex: Int32Array | null;
   messageTimestamp: BigInt64Array | null;
 
+  // The published declarations keep only the first signature, which no call
+  // matches (stripInternal): views come from a socket's reads.
+  /** Views are made by a socket's reads, never by hand. */
+  constructor(...readsOnly: never);
+  /** @internal by the engines, one view per socket's receive memory */
+  constructor(data: Buffer, messages: number, datagrams: number, metadata?: ReceiveMetadata);
   constructor(data: Buffer, messages: number, datagrams: number,
     metadata: ReceiveMetadata = { ecn: false, localAddress: false, timestamps: false }) {
     this.data = data;
@@ -102,8 +108,8 @@ export class BatchView {
   get message(): Uint16Array { return this.#made().message; }
 
   /**
-   * For the engine: a read filled messages [0, messageCount) holding `count`
-   * datagrams; the per-datagram table waits for its first use.
+   * @internal For the engine: a read filled messages [0, messageCount)
+   * holding `count` datagrams; the per-datagram table waits for its first use.
    */
   setMessages(messageCount: number, count: number): void {
     this.messageCount = messageCount;

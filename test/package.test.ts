@@ -11,6 +11,7 @@ const exported = [
   'GENEVE_FIXED_HEADER_LENGTH', 'GENEVE_PROTOCOL_DISCO', 'GENEVE_PROTOCOL_WIREGUARD', 'MIN_CONTROL_MESSAGE_SIZE',
   'UDP_MAX_SEGMENTS', 'MAX_IPV4_PAYLOAD', 'MAX_IPV6_PAYLOAD', 'BATCH_SIZE_ENV', 'NEVER_GSO_EQUAL_TAIL_SENTINEL',
   'Counter', 'getCounter', 'counters', 'createSocket', 'compatStats', 'Socket',
+  'BatchgramError', 'ControlMessageError', 'CODES',
 ];
 
 function run(args: string[]): string {

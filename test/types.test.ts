@@ -16,9 +16,9 @@ const repo = join(__dirname, '..', '..');
 const tsc = join(repo, 'node_modules', '.bin', 'tsc');
 const LINES = ['20', '22', '24', 'latest'];
 
-// What a user writes against the drop-in, and one misuse that must stay an error.
+// What a user writes against the drop-in, and misuses that must stay errors.
 const USE = `import * as dgram from 'node:dgram';
-import batchgram, { compatStats, createSocket, type CompatStats } from 'batchgram';
+import batchgram, { BatchSocket, BatchView, compatStats, createSocket, type CompatStats } from 'batchgram';
 
 const socket: dgram.Socket = createSocket({ type: 'udp4', reuseAddr: true }, (msg, rinfo) => {
   console.log(msg.length, rinfo.address, rinfo.port);
@@ -28,6 +28,10 @@ socket.bind(0, '127.0.0.1', () => socket.close());
 console.log(stats?.sendQueue, batchgram.createSocket === createSocket);
 // @ts-expect-error: not a socket type
 createSocket('udp5');
+// @ts-expect-error: views are made by a socket's reads
+new BatchView();
+// @ts-expect-error: sockets are made by BatchSocket.bind
+new BatchSocket();
 `;
 
 /** The directory holding @types/node of `line`, installed on first use. */

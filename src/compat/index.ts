@@ -33,7 +33,7 @@ export type Socket = dgram.Socket;
 /** Set by batchgram/register where sockets of some callers stay on node:dgram (BATCHGRAM_EXCLUDE). */
 let leftOut: (() => boolean) | null = null;
 
-/** Makes `test` decide, for each socket about to be made, whether it stays on node:dgram. */
+/** @internal for batchgram/register: makes `test` decide, for each socket about to be made, whether it stays on node:dgram. */
 export function leaveOut(test: () => boolean): void {
   leftOut = test;
 }

@@ -33,7 +33,7 @@ export interface SocketConstructor {
   readonly prototype: dgram.Socket;
 }
 
-/** The Socket class whose constructor batches where `batches(type | options)` says so. */
+/** @internal for index.ts: the Socket class whose constructor batches where `batches(type | options)` says so. */
 export function socketClass(batches: (type: unknown) => boolean): SocketConstructor {
   class Socket {
     constructor(type: unknown, listener?: unknown) {

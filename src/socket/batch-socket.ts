@@ -37,7 +37,7 @@ export interface BatchSocketEvents {
   close: [];
 }
 
-/** The engine's host for a socket: its callbacks reach the socket's private handlers (set in the class's static block). */
+/** @internal The engine's host for a socket: its callbacks reach the socket's private handlers (set in the class's static block). */
 let hostFor: (socket: () => BatchSocket) => EngineHost;
 
 export class BatchSocket extends EventEmitter<BatchSocketEvents> {
@@ -67,7 +67,12 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
     });
   }
 
-  /** @internal use BatchSocket.bind */
+  // The published declarations keep only the first signature, which no call
+  // matches (stripInternal): sockets come from BatchSocket.bind.
+  /** Sockets are made by BatchSocket.bind, never by hand. */
+  constructor(...bindOnly: never);
+  /** @internal by bindWith */
+  constructor(engine: Engine, type: 'udp4' | 'udp6', batchSize: number);
   constructor(engine: Engine, type: 'udp4' | 'udp6', batchSize: number) {
     super();
     this.#type = type;
@@ -342,7 +347,7 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
 }
 
 /**
- * Opens a socket on the given addon (the real one, or a test's wrapper that
+ * @internal Opens a socket on the given addon (the real one, or a test's wrapper that
  * injects kernel faults); null, or `batching: false`, selects the portable path.
  */
 export async function bindWith(options: BatchSocketOptions, b: NativeBinding | null): Promise<BatchSocket> {

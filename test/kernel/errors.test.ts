@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
-import { BatchSocket, GeneveHeader } from '../../src/index';
+import { BatchgramError, BatchSocket, ControlMessageError, GeneveError, GeneveHeader, GSODisabledError } from '../../src/index';
+import { noAddon, queueFull, receiveMemoryError, viewExpired } from '../../src/errors';
 import { collect, payload } from '../helpers';
 
 const open: BatchSocket[] = [];
@@ -86,5 +87,42 @@ describe('bad input', () => {
     const { port } = a.address();
     await assert.rejects(BatchSocket.bind({ address: '127.0.0.1', port }),
       { code: 'EADDRINUSE', syscall: 'bind', address: '127.0.0.1', port, errno: -constants.errno.EADDRINUSE });
+  });
+});
+
+describe('batchgram\'s own errors', () => {
+  it('are BatchgramErrors that print with their code, as Node\'s errors do', async () => {
+    const portable = await BatchSocket.bind({ address: '127.0.0.1', batching: false });
+    open.push(portable);
+    /** What a call throws or rejects with. */
+    const caught = async (call: () => unknown): Promise<Error> => {
+      try {
+        await call();
+      } catch (err) {
+        return err as Error;
+      }
+      throw new Error('nothing thrown');
+    };
+    const cases: Array<[string, () => unknown, string, string, Function]> = [
+      ['a Geneve header without a VNI', () => new GeneveHeader().encode(new Uint8Array(8)), 'ERR_GENEVE_VNI_UNSET', 'GeneveError', GeneveError],
+      ['ECN on the portable path', () => portable.writeBatchTo([payload(0, 10)], '127.0.0.1', 9, { ecn: 1 }),
+        'ERR_BATCHGRAM_UNSUPPORTED', 'Error', BatchgramError],
+      ['GSO refused', () => { throw new GSODisabledError('127.0.0.1:9', null); }, 'ERR_BATCHGRAM_GSO_DISABLED', 'GSODisabledError', GSODisabledError],
+      ['a malformed control message', () => { throw new ControlMessageError('malformed'); }, 'ERR_BATCHGRAM_BAD_CONTROL_MESSAGE',
+        'ControlMessageError', ControlMessageError],
+      ['a full send queue', () => { throw queueFull(4); }, 'ERR_BATCHGRAM_QUEUE_FULL', 'Error', BatchgramError],
+      ['an expired view', () => { throw viewExpired(); }, 'ERR_BATCHGRAM_VIEW_EXPIRED', 'Error', BatchgramError],
+      ['detached receive memory', () => { throw receiveMemoryError(new TypeError('detached')); }, 'ERR_BATCHGRAM_RECEIVE_MEMORY', 'Error',
+        BatchgramError],
+      ['no addon', () => { throw noAddon('none was built'); }, 'ERR_BATCHGRAM_NO_ADDON', 'Error', BatchgramError],
+    ];
+    for (const [what, call, code, name, cls] of cases) {
+      const err = await caught(call) as Error & { code?: string };
+      assert.ok(err instanceof BatchgramError && err instanceof Error, `${what}: ${String(err)}`);
+      assert.equal(err.constructor, cls, what);
+      assert.equal(err.code, code, what);
+      assert.equal(err.name, name, what);
+      printsLikeNode(err, what);
+    }
   });
 });
