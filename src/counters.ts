@@ -3,10 +3,16 @@
 // rxqOverflowMetric option; sockets given the same name (a rebind, several
 // sockets of one service) add into one counter.
 
+/** A named count that sockets add to; callers read it (getCounter, counters). */
 export class Counter {
   #value = 0;
+  /** Counters are made by the sockets that report into them (counterFor). */
+  constructor(...made: never);
+  /** @internal by counterFor */
+  constructor(name: string);
   constructor(readonly name: string) {}
   get value(): number { return this.#value; }
+  /** @internal the socket's own report */
   add(delta: number): void { this.#value += delta; }
 }
 
