@@ -26,6 +26,13 @@ export const MAX_IPV4_PAYLOAD = 65535 - 20 - 8; // 65507
 export const MAX_IPV6_PAYLOAD = 65535 - 8; // 65527
 
 /**
+ * The largest C int: the kernel takes socket option values and buffer sizes
+ * as a C int (setsockopt's int options; libuv's uv_recv_buffer_size and
+ * uv_send_buffer_size take an int too), so a larger value cannot be passed.
+ */
+export const INT32_MAX = 2 ** 31 - 1;
+
+/**
  * Datagrams per batch that balance system calls against latency and memory.
  * It matches the batch size of wireguard-go and Tailscale's batching
  * connection, which this design follows.
