@@ -43,7 +43,8 @@ export const GRO_SLOT_SIZE = 65536;
 /**
  * The largest C int: an integer socket option's value is one (what
  * setsockopt takes and getsockopt gives), and so are the addon's integer
- * arguments, which it refuses past this.
+ * arguments, which it refuses past this, and libuv's buffer sizes
+ * (uv_recv_buffer_size, uv_send_buffer_size), which the drop-in follows.
  */
 export const INT32_MAX = 2 ** 31 - 1;
 

@@ -1,0 +1,90 @@
+// A drop-in socket's reads, as the engine hands them over (its EngineHost):
+// the datagrams of a read kept back and emitted one 'message' each, and a
+// read's errors emitted as dgram names them.
+//
+// dgram hands out each datagram in a callback of the event loop of its own
+// (UDPWrap::OnRecv, one MakeCallback each), in memory of its own: its
+// listeners' nextTicks and promise jobs run before the next datagram, and a
+// message's buffer holds that datagram alone, at offset 0 (libraries read
+// msg.buffer, as osc does for blobs). So a read is copied out here, one
+// ArrayBuffer per datagram, while the view is live, and the datagrams wait;
+// the engine ends the wake-up and hands them out one per callback scope
+// (deliverNext), before it reads again.
+import type * as dgram from 'node:dgram';
+import type { EventEmitter } from 'node:events';
+import type { BlockList } from 'node:net';
+import type { BatchView } from '../batch';
+import type { EngineHost } from '../engine/contract';
+import { systemError, type SystemError } from '../errors';
+import { nodeAddress } from './address';
+import { receiveBlocked } from './block-lists';
+
+export class Inbox implements EngineHost {
+  readonly #socket: EventEmitter;
+  readonly #receiveBlockList: BlockList | undefined;
+  /** Whether the socket is closed. */
+  readonly #closed: () => boolean;
+  /** Each datagram followed by its rinfo; those handed out are nulled. */
+  readonly #items: Array<Buffer | dgram.RemoteInfo | null> = [];
+  /** Where the next datagram to hand out lies. */
+  #at = 0;
+
+  constructor(socket: EventEmitter, receiveBlockList: BlockList | undefined, closed: () => boolean) {
+    this.#socket = socket;
+    this.#receiveBlockList = receiveBlockList;
+    this.#closed = closed;
+  }
+
+  /** Copies out the view's datagrams, unless nothing listens; returns whether the inbox is empty. */
+  deliver(view: BatchView): boolean {
+    if (this.#closed() || this.#socket.listenerCount('message') === 0) return true;
+    const { data, offsets, lengths, message, peers } = view; // getters: read once, not per datagram
+    for (let i = 0; i < view.count; i++) {
+      const at = offsets[i], len = lengths[i];
+      const msg = Buffer.allocUnsafeSlow(len);
+      msg.set(data.subarray(at, at + len));
+      const peer = peers[message[i]];
+      this.#items.push(msg, { address: nodeAddress(peer.address), family: peer.family, port: peer.port, size: len });
+    }
+    return this.#items.length === 0;
+  }
+
+  /**
+   * Emits the next datagram deliver() kept; returns how many still wait.
+   * What a listener throws goes to the engine's caller, and on to the
+   * process.
+   */
+  deliverNext(): number {
+    const items = this.#items, at = this.#at;
+    if (this.#closed() || at >= items.length) {
+      this.clear();
+      return 0;
+    }
+    const msg = items[at] as Buffer, rinfo = items[at + 1] as dgram.RemoteInfo;
+    items[at] = items[at + 1] = null; // nothing is kept once handed out
+    this.#at = at + 2;
+    // Asked per datagram as it is handed out, as dgram asks it: the list may change meanwhile.
+    if (!receiveBlocked(this.#receiveBlockList, rinfo)) this.#socket.emit('message', msg, rinfo);
+    return this.waiting();
+  }
+
+  /** Datagrams kept and not handed out (after a clear() inside a listener, none). */
+  waiting(): number {
+    return (this.#items.length - this.#at) / 2;
+  }
+
+  /** The socket closed: what waits is dropped. */
+  clear(): void {
+    this.#items.length = 0;
+    this.#at = 0;
+  }
+
+  reportError(err: Error): void {
+    const e = err as SystemError;
+    // dgram reads with recvmsg; an ICMP error on a connected socket carries that name there.
+    this.#socket.emit('error', e.syscall === 'recvmmsg' ? systemError(e.errno, 'recvmsg') : err);
+  }
+
+  // The drop-in never asks for the error queue: dgram reports ICMP errors on connected sockets only.
+  reportIcmpError(): void {}
+}
