@@ -63,6 +63,10 @@ export class Inbox implements EngineHost {
     const msg = items[at] as Buffer, rinfo = items[at + 1] as dgram.RemoteInfo;
     items[at] = items[at + 1] = null; // nothing is kept once handed out
     this.#at = at + 2;
+    // The last one: the array starts again empty. The engine calls no more
+    // once none waits, so waiting for a call that finds it empty would keep
+    // two slots of every datagram for the socket's life.
+    if (this.#at === items.length) this.clear();
     // Asked per datagram as it is handed out, as dgram asks it: the list may change meanwhile.
     if (!receiveBlocked(this.#receiveBlockList, rinfo)) this.#socket.emit('message', msg, rinfo);
     return this.waiting();
