@@ -353,8 +353,12 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
 export async function bindWith(options: BatchSocketOptions, b: NativeBinding | null): Promise<BatchSocket> {
   const { batching, options: o } = resolveOptions(options, b);
   // The engine reports to the socket made for it: nothing can arrive
-  // before it exists, as reading starts on demand.
-  let socket: BatchSocket | undefined;
-  const engine = await openEngine(batching ? b : null, o, hostFor(() => socket!));
-  return (socket = new BatchSocket(engine, o.type, o.batchSize));
+  // before it exists, as reading starts on demand. A holder object, not a
+  // `let` of this async function captured by the host: the poll handle keeps
+  // the host until its close callback runs, and on Node 24 a captured binding
+  // kept more of each closed socket alive with it (the lifecycle test's
+  // 10 000 cycles: 68 MiB outside V8's heap against 44 MiB with the holder).
+  const holder: { socket?: BatchSocket } = {};
+  const engine = await openEngine(batching ? b : null, o, hostFor(() => holder.socket!));
+  return (holder.socket = new BatchSocket(engine, o.type, o.batchSize));
 }
