@@ -112,7 +112,8 @@ node:dgram and against the C reference making the same system calls.
 
 Implementations: dgram (node:dgram), dgram-compat (the same dgram code on
 batchgram's createSocket), mmsg (batchgram, offload off),
-gso (batchgram GSO+GRO, writeBatchTo and 'batch' events), gso-zero (GSO+GRO,
+gso (batchgram GSO+GRO, writeBatchTo and 'batch' events), gso-iter (the same
+sender, read with for await), gso-zero (GSO+GRO,
 the zero-allocation writePackedTo and 'view' events), gso-msgs (writeMessages,
 one segmentSize message a write, and 'view' events), c-plain and c-gso (bench/udpref.c, built with cc at first use).
 relay and c-relay forward from the C GSO sender to the C GRO receiver

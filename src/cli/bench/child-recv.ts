@@ -79,6 +79,15 @@ async function batchReceiver(a: Args, t: Tally): Promise<Receiver> {
       for (let m = 0; m < v.messageCount; m++) bytes += v.messageLengths[m];
       arrived(t, v.count, bytes);
     });
+  } else if (a.impl === 'gso-iter') {
+    // The loop ends when the socket closes (close below).
+    void (async () => {
+      for await (const b of sock) {
+        let bytes = 0;
+        for (const d of b) bytes += d.data.length;
+        arrived(t, b.length, bytes);
+      }
+    })();
   } else {
     sock.on('batch', (b: Batch) => {
       let bytes = 0;

@@ -3,14 +3,15 @@
 // (bench/udpref.c defines it; child.ts speaks it for Node).
 
 /**
- * Implementations run by child.ts. gso-msgs sends with writeMessages, each
- * write one caller-built segmentSize message, and reads as gso-zero does.
+ * Implementations run by child.ts. gso-iter sends as gso does and reads
+ * with for await. gso-msgs sends with writeMessages, each write one
+ * caller-built segmentSize message, and reads as gso-zero does.
  * rr-dgram and rr-compat are request/response: an echo server written for
  * node:dgram (on node:dgram, and on the drop-in) answering many clients that
  * keep requests in flight; the clients are the same batchgram process for both.
  * The cost rows (COST_IMPLS) follow.
  */
-export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-zero', 'gso-msgs', 'rr-dgram', 'rr-compat',
+export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-iter', 'gso-zero', 'gso-msgs', 'rr-dgram', 'rr-compat',
   'create-dgram', 'create-compat', 'sockets-dgram', 'sockets-compat', 'pingpong-dgram', 'pingpong-compat'] as const;
 /**
  * Cost rows: what the drop-in costs where dgram code does little, the same
@@ -43,7 +44,7 @@ export type Impl = NodeImpl | CImpl | RelayImpl;
  * ceiling for each implementation. The request/response rows have none.
  */
 export const C_MATCH: Record<Impl, CImpl | 'c-relay' | null> = {
-  dgram: 'c-plain', 'dgram-compat': 'c-gso', mmsg: 'c-plain', gso: 'c-gso', 'gso-zero': 'c-gso', 'gso-msgs': 'c-gso',
+  dgram: 'c-plain', 'dgram-compat': 'c-gso', mmsg: 'c-plain', gso: 'c-gso', 'gso-iter': 'c-gso', 'gso-zero': 'c-gso', 'gso-msgs': 'c-gso',
   'c-plain': 'c-plain', 'c-gso': 'c-gso', relay: 'c-relay', 'c-relay': 'c-relay', 'rr-dgram': null, 'rr-compat': null,
   'create-dgram': null, 'create-compat': null, 'sockets-dgram': null, 'sockets-compat': null,
   'pingpong-dgram': null, 'pingpong-compat': null,

@@ -271,7 +271,7 @@ export function machine() {
 }
 
 const COLORS: Record<Exclude<Impl, CostImpl>, string> = {
-  dgram: '#8c8c8c', 'dgram-compat': '#bab0ac', mmsg: '#4c78a8', gso: '#f58518', 'gso-zero': '#e45756', 'gso-msgs': '#ff9da6',
+  dgram: '#8c8c8c', 'dgram-compat': '#bab0ac', mmsg: '#4c78a8', gso: '#f58518', 'gso-iter': '#d67a10', 'gso-zero': '#e45756', 'gso-msgs': '#ff9da6',
   'c-plain': '#54a24b', 'c-gso': '#2f6b2a', relay: '#b279a2', 'c-relay': '#72b7b2', 'rr-dgram': '#9d755d', 'rr-compat': '#eeca3b',
 };
 
