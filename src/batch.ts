@@ -33,6 +33,20 @@ export interface Datagram {
  */
 const COPY_CHUNK = 64 * 1024;
 
+/**
+ * Node's own Buffer class (FastBuffer, which Buffer[Symbol.species] names):
+ * `new` of it over a range of an ArrayBuffer makes a genuine Buffer three
+ * times faster than Buffer.from(arrayBuffer, offset, length), which checks
+ * its arguments first (14 against 43 ns here, Node 20 to 24), and a read
+ * makes one per datagram. A runtime whose species is Buffer itself, whose
+ * `new` is deprecated, gets Buffer.from.
+ */
+const SpeciesBuffer = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species] as
+  new (buffer: ArrayBuffer, byteOffset: number, length: number) => Buffer;
+const bufferOver: (buffer: ArrayBuffer, byteOffset: number, length: number) => Buffer = (SpeciesBuffer as unknown) === Buffer
+  ? (b, o, l) => Buffer.from(b, o, l)
+  : (b, o, l) => new SpeciesBuffer(b, o, l);
+
 /** A read's datagrams (splitCoalesced's output), made on first use and reused across reads. */
 interface DatagramTable { offsets: Uint32Array; lengths: Uint32Array; message: Uint16Array }
 
@@ -173,7 +187,7 @@ export class BatchView {
       }
       new Uint8Array(chunk, at, len).set(this.data.subarray(start, start + len));
       // Datagrams of message m are consecutive, from i on.
-      for (; i < this.count && message[i] === m; i++) out[i] = Buffer.from(chunk, at + offsets[i] - start, lengths[i]);
+      for (; i < this.count && message[i] === m; i++) out[i] = bufferOver(chunk, at + offsets[i] - start, lengths[i]);
       at += len;
     }
     return out;

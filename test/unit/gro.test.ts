@@ -68,4 +68,18 @@ describe('BatchView', () => {
     assert.deepEqual(table(view), [[2048, 1, 0], [2049, 1, 0], [2050, 1, 0], [2051, 1, 0], [2052, 1, 0], [2053, 1, 0]]);
     assert.equal(view.datagram(5).byteOffset - view.data.byteOffset, 2053);
   });
+
+  it('copies each datagram into a genuine Buffer of its own read, whatever the next read writes', () => {
+    const view = new BatchView(Buffer.alloc(4096), 2, 2);
+    view.peers[0] = view.peers[1] = { address: '127.0.0.1', family: 'IPv4', port: 9 };
+    view.data.write('abcdefgh', 0);
+    read(view, [[0, 6, 2], [1024, 0, 0]]);
+    const batch = view.toBatch();
+    view.data.fill(0x7a);
+    assert.deepEqual(batch.map((d) => d.data.toString()), ['ab', 'cd', 'ef', '']);
+    for (const d of batch) {
+      assert.equal(Object.getPrototypeOf(d.data), Buffer.prototype, 'a Buffer, as Buffer.from makes it');
+      assert.equal(d.data.buffer === view.data.buffer, false);
+    }
+  });
 });
