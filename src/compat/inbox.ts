@@ -28,6 +28,8 @@ export class Inbox implements EngineHost {
   readonly #items: Array<Buffer | dgram.RemoteInfo | null> = [];
   /** Where the next datagram to hand out lies. */
   #at = 0;
+  /** Told when a read's last datagram was handed out (the send batcher's held flush). */
+  #handedOut: () => void = () => {};
 
   constructor(socket: EventEmitter, receiveBlockList: BlockList | undefined, closed: () => boolean) {
     this.#socket = socket;
@@ -67,9 +69,18 @@ export class Inbox implements EngineHost {
     // once none waits, so waiting for a call that finds it empty would keep
     // two slots of every datagram for the socket's life.
     if (this.#at === items.length) this.clear();
-    // Asked per datagram as it is handed out, as dgram asks it: the list may change meanwhile.
-    if (!receiveBlocked(this.#receiveBlockList, rinfo)) this.#socket.emit('message', msg, rinfo);
+    try {
+      // Asked per datagram as it is handed out, as dgram asks it: the list may change meanwhile.
+      if (!receiveBlocked(this.#receiveBlockList, rinfo)) this.#socket.emit('message', msg, rinfo);
+    } finally {
+      if (this.waiting() === 0) this.#handedOut();
+    }
     return this.waiting();
+  }
+
+  /** `then` runs after each read's last datagram was handed out. */
+  onHandedOut(then: () => void): void {
+    this.#handedOut = then;
   }
 
   /** Datagrams kept and not handed out (after a clear() inside a listener, none). */

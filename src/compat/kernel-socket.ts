@@ -8,7 +8,7 @@
 import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
-import { emptyStats, type BindOptions, type Engine, type EngineHost, type SocketStats } from '../engine/contract';
+import { emptyStats, type BindOptions, type Engine, type SocketStats } from '../engine/contract';
 import { adoptBatchEngine, openBatchEngine } from '../engine/open';
 import { engineOptions, UNLIMITED_SEND_QUEUE } from '../engine/options';
 import { closedHandle, invalidFdType, systemError, type SystemError } from '../errors';
@@ -19,6 +19,7 @@ import { ANY4, ANY6, inFamily, nodeAddress } from './address';
 import { askPrimary, type SharedHandle, type SharedRequest } from './cluster';
 import { handleType } from './descriptor';
 import { dgramSendError, SendBatcher } from './send-batcher';
+import type { Inbox } from './inbox';
 
 const { EBADF, EINVAL, ENOTCONN } = constants.errno;
 
@@ -46,7 +47,7 @@ export class KernelSocket {
   /** The drop-in socket's family, from its type. */
   readonly #family: 4 | 6;
   readonly #flags: BindFlags;
-  readonly #host: EngineHost;
+  readonly #host: Inbox;
   #engine: Engine | null = null;
   /** The family of the kernel socket, which a deferred bind or a descriptor may have chosen. */
   #engineFamily: 4 | 6 = 4;
@@ -56,7 +57,7 @@ export class KernelSocket {
   #ref = true;
   #closed = false;
 
-  constructor(family: 4 | 6, flags: BindFlags, host: EngineHost) {
+  constructor(family: 4 | 6, flags: BindFlags, host: Inbox) {
     this.#family = family;
     this.#flags = flags;
     this.#host = host;
@@ -188,7 +189,9 @@ export class KernelSocket {
     if (!this.#ref) engine.setRef(false);
     this.#engine = engine;
     this.#engineFamily = family;
-    this.#batcher = new SendBatcher(engine, dgramSendError);
+    const batcher = new SendBatcher(engine, dgramSendError, () => this.#host.waiting() > 0);
+    this.#host.onHandedOut(() => batcher.handedOut());
+    this.#batcher = batcher;
   }
 
   /**

@@ -136,9 +136,15 @@ export class SendBatcher {
   #used = 0;
   readonly #free: Block[] = [];
 
-  constructor(engine: Pick<Engine, 'write' | 'queuedDatagrams'>, sendError: SendError) {
+  /** Whether the socket is handing out a read's datagrams, one callback scope each (Inbox). */
+  readonly #handingOut: () => boolean;
+  /** A tick's flush waits for the read's last datagram to be handed out (see #tickFlush). */
+  #held = false;
+
+  constructor(engine: Pick<Engine, 'write' | 'queuedDatagrams'>, sendError: SendError, handingOut: () => boolean = () => false) {
     this.#engine = engine;
     this.#sendError = sendError;
+    this.#handingOut = handingOut;
   }
 
   /**
@@ -182,7 +188,7 @@ export class SendBatcher {
       this.#round = { outcomes: [], blocks: [], pending: 0 };
       // Address lookups of this tick's sends complete as ticks queued
       // before this one, so the flush sees all of them.
-      process.nextTick(() => this.flush());
+      process.nextTick(this.#tickFlush);
     }
     return this.#round;
   }
@@ -270,6 +276,7 @@ export class SendBatcher {
    */
   flush(): void {
     const round = this.#round;
+    this.#held = false;
     if (round === null) return;
     this.#round = null;
     if (this.#collected > 0) this.#write(this.#chunk(round));
@@ -279,6 +286,24 @@ export class SendBatcher {
     this.#collectedBytes = 0;
     this.#flushed.push(round);
     this.#dispatchSettled();
+  }
+
+  // The tick's flush. A read's datagrams are handed out one callback scope
+  // each, as dgram does, and each scope ends with its ticks: a server that
+  // answers every request would flush one datagram per write. While datagrams
+  // of the read wait, the flush waits for the last (handedOut): the answers
+  // to one read go in one write, each still after the send that made it and
+  // before any call that changes what a send does (those flush first).
+  readonly #tickFlush = (): void => {
+    if (this.#round !== null && this.#handingOut()) this.#held = true;
+    else this.flush();
+  };
+
+  /** The read's last datagram was handed out: a flush held for it goes once the ticks its listeners queued have run. */
+  handedOut(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    process.nextTick(this.#tickFlush);
   }
 
   /**

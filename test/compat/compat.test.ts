@@ -1097,6 +1097,22 @@ describe('createSocket: automatic batching', { skip: !linux }, () => {
     });
   }
 
+  it('answers the requests of one read in one write, each answer after the send that made it', async () => {
+    const server = await bound();
+    server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
+    const client = await BatchSocket.bind({ address: '127.0.0.1' });
+    const answers: Buffer[] = [];
+    client.on('batch', (b) => { for (const d of b) answers.push(d.data); });
+    const port = (server.address() as AddressInfo).port;
+    await client.writeBatchTo(Array.from({ length: 64 }, (_, i) => payload(i, 100)), '127.0.0.1', port);
+    await until(() => answers.length === 64, 5000, 'answers');
+    await client.close();
+    assert.deepEqual(answers, Array.from({ length: 64 }, (_, i) => payload(i, 100)));
+    // One callback scope per datagram ends with its ticks: flushing there made one write per answer (64).
+    const calls = compatStats(server)!.sendCalls;
+    assert.ok(calls <= 8, `${calls} sendmmsg calls for 64 answers`);
+  });
+
   it('keeps nothing of the datagrams it handed out: the heap stays flat over many reads', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
