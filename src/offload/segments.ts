@@ -71,12 +71,12 @@ export function cutMessages(buffers: readonly Uint8Array[], offsets: ArrayLike<n
   }
   const out = { offsets: new Array<number>(total), lengths: new Array<number>(total), message: new Array<number>(total) };
   splitCoalesced(starts, own, cuts, units, out);
-  const unitOf = out.message;
-  const cut = { buffers: new Array<Uint8Array>(total), offsets: out.offsets, lengths: out.lengths, of: unitOf };
+  // out.message holds each datagram's unit, counted from `from`.
+  const cut = { buffers: new Array<Uint8Array>(total), offsets: out.offsets, lengths: out.lengths, of: new Array<number>(total) };
   for (let d = 0; d < total; d++) {
-    const u = from + unitOf[d];
+    const u = from + out.message[d];
     cut.buffers[d] = buffers[u];
-    unitOf[d] = of === undefined ? 0 : of[u];
+    cut.of[d] = of === undefined ? 0 : of[u];
   }
   return cut;
 }
