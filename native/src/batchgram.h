@@ -216,6 +216,8 @@ napi_value js_poll_ref(napi_env env, napi_callback_info info);
 void* pages_map(size_t len);
 napi_value js_map_pages(napi_env env, napi_callback_info info);
 napi_value js_release_pages(napi_env env, napi_callback_info info);
+napi_value js_copy_block(napi_env env, napi_callback_info info);
+napi_value js_copy_blocks(napi_env env, napi_callback_info info);
 
 // rings.c, recv.c, send.c
 bool ring_memory(napi_env env, ring_t* r, ring_mem_t* m);

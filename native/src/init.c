@@ -31,6 +31,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ringRelease", NULL, js_ring_release, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mapPages", NULL, js_map_pages, NULL, NULL, NULL, napi_enumerable, NULL},
       {"releasePages", NULL, js_release_pages, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"copyBlock", NULL, js_copy_block, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"copyBlocks", NULL, js_copy_blocks, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns) != napi_ok) return NULL;
   // The kernel ABI values JavaScript needs, from this machine's headers.

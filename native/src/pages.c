@@ -66,3 +66,73 @@ napi_value js_release_pages(napi_env env, napi_callback_info info) {
   CALL(env, napi_detach_arraybuffer(env, argv[0]));
   return int_value(env, r);
 }
+
+// Copy blocks: the memory the safe Buffers of small datagrams are copied
+// into (copyBlock). From the allocator, a read's copies landed on pages it
+// had given back to the system at the last collection, and faulted them in
+// again; a block comes back here once no ArrayBuffer holds it (its
+// finalizer) and stays resident for the next copy. Process-wide (worker
+// threads share it, hence the lock) and bounded: at most COPY_POOL_MAX blocks
+// out at once (the caller copies into the allocator's memory past that) and
+// as many kept.
+#define COPY_BLOCK (64 * 1024)
+#define COPY_POOL_MAX 512
+
+static pthread_mutex_t copy_lock = PTHREAD_MUTEX_INITIALIZER;
+static void* copy_pool[COPY_POOL_MAX];
+static size_t copy_pooled, copy_out;
+
+static void copy_block_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  pthread_mutex_lock(&copy_lock);
+  copy_out--;
+  bool kept = copy_pooled < COPY_POOL_MAX;
+  if (kept) copy_pool[copy_pooled++] = data;
+  pthread_mutex_unlock(&copy_lock);
+  if (!kept) free(data);
+}
+
+// copyBlock(): a COPY_BLOCK-byte ArrayBuffer, the pool's most recently
+// returned block (warmest in the cache; its bytes an earlier copy's, as with
+// Buffer.allocUnsafe) or a fresh one; -ENOBUFS with COPY_POOL_MAX blocks
+// out, -ENOMEM when none can be allocated.
+napi_value js_copy_block(napi_env env, napi_callback_info info) {
+  (void)info;
+  pthread_mutex_lock(&copy_lock);
+  bool full = copy_out >= COPY_POOL_MAX;
+  void* p = !full && copy_pooled > 0 ? copy_pool[--copy_pooled] : NULL;
+  if (!full) copy_out++;
+  pthread_mutex_unlock(&copy_lock);
+  if (full) return int_value(env, -ENOBUFS);
+  if (p == NULL) p = malloc(COPY_BLOCK);
+  if (p == NULL) {
+    pthread_mutex_lock(&copy_lock);
+    copy_out--;
+    pthread_mutex_unlock(&copy_lock);
+    return int_value(env, -ENOMEM);
+  }
+  napi_value ab;
+  // A runtime that allows no external buffers (napi_no_external_buffers_allowed)
+  // gets -ENOTSUP: the caller copies into the allocator's memory.
+  if (napi_create_external_arraybuffer(env, p, COPY_BLOCK, copy_block_finalize, NULL, &ab) != napi_ok) {
+    copy_block_finalize(env, p, NULL);
+    return int_value(env, -ENOTSUP);
+  }
+  return ab;
+}
+
+// copyBlocks(): [blocks held by Buffers, blocks pooled], process-wide.
+napi_value js_copy_blocks(napi_env env, napi_callback_info info) {
+  (void)info;
+  pthread_mutex_lock(&copy_lock);
+  double held = (double)copy_out, pooled = (double)copy_pooled;
+  pthread_mutex_unlock(&copy_lock);
+  napi_value arr, v;
+  CALL(env, napi_create_array_with_length(env, 2, &arr));
+  CALL(env, napi_create_double(env, held, &v));
+  CALL(env, napi_set_element(env, arr, 0, v));
+  CALL(env, napi_create_double(env, pooled, &v));
+  CALL(env, napi_set_element(env, arr, 1, v));
+  return arr;
+}

@@ -39,6 +39,15 @@ export interface TrafficCounts {
 
 export interface SocketStats extends TrafficCounts {
   /**
+   * The process's pool of 64 KiB blocks that the safe Buffers of small
+   * datagrams are copied into (Batch, for await): blocks Buffers still hold
+   * (until the garbage collector finds them unreachable) and blocks kept for
+   * the next reads. Process-wide, the same on every socket; at most 512 held,
+   * past which copies come from the allocator. 0 on the portable path.
+   */
+  copyBlocksHeld: number;
+  copyBlocksFree: number;
+  /**
    * TX offload was turned off after the kernel refused a GSO send (EIO), and
    * no setOffload turned it on since; not when the caller turned it off.
    */
@@ -55,7 +64,7 @@ export function emptyCounts(): TrafficCounts {
 
 /** The stats of a socket that has no engine yet. */
 export function emptyStats(): SocketStats {
-  return { ...emptyCounts(), gsoDisabled: false };
+  return { ...emptyCounts(), gsoDisabled: false, copyBlocksHeld: 0, copyBlocksFree: 0 };
 }
 
 /**

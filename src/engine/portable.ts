@@ -53,7 +53,7 @@ class PortableEngine implements Engine {
     sock.on('error', (err) => host.reportError(err));
   }
 
-  get stats(): SocketStats { return { ...this.#counts, gsoDisabled: false }; }
+  get stats(): SocketStats { return { ...this.#counts, gsoDisabled: false, copyBlocksHeld: 0, copyBlocksFree: 0 }; }
   get queuedDatagrams(): number { return this.#queued; }
 
   address(): SocketAddress {

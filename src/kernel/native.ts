@@ -61,6 +61,10 @@ export interface NativeBinding {
   mapPages(byteLength: number): ArrayBuffer | number;
   /** Detaches a buffer of mapPages and gives its pages back now; one detached already is left alone. */
   releasePages(buffer: ArrayBuffer): number;
+  /** A 64 KiB block of the process's copy pool, its bytes not zeroed; -ENOBUFS past the pool's bound. */
+  copyBlock(): ArrayBuffer | number;
+  /** [blocks held by live ArrayBuffers, blocks pooled], process-wide. */
+  copyBlocks(): [number, number];
 }
 
 /** Set by `npm run test:asan` to load the sanitizer build instead of the release one. */

@@ -127,7 +127,8 @@ export class LinuxEngine implements Engine {
   }
 
   get stats(): SocketStats {
-    return { ...this.#counts, gsoDisabled: this.capabilities.gsoDisabled };
+    const [copyBlocksHeld, copyBlocksFree] = this.#addon.copyBlocks();
+    return { ...this.#counts, gsoDisabled: this.capabilities.gsoDisabled, copyBlocksHeld, copyBlocksFree };
   }
 
   setOffload(o: { gso?: boolean; gro?: boolean }): void {

@@ -217,6 +217,7 @@ export class Receiver {
     const ring = this.#addon.recvRing(arena, slots, this.#slotSize, names, controls, this.#controlSize, meta);
     if (typeof ring === 'number') throwSystemError(ring, 'recvRing');
     const view = new BatchView(arena, slots, this.#gro ? slots * 4 : slots, this.#config.metadata);
+    view.copyBlock = this.#addon.copyBlock; // copyDatagrams's pooled blocks
     return { ring, arena, names, controlView: new DataView(controls.buffer), meta, view };
   }
 
