@@ -285,14 +285,16 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   // Returns false while an iterator has a batch its loop has not run for
   // yet: the engine then ends the wake-up, so the loop runs before the next read.
   #deliver(view: BatchView): boolean {
-    const batch = this.listenerCount('batch') > 0 || this.#iterators.size > 0 ? view.toBatch() : null;
+    const batches = this.listenerCount('batch') > 0 || this.#iterators.size > 0 ? view.toBatches() : null;
     this.#delivering = true;
     let thrown: unknown[] | null = null;
     try {
       thrown = emitEach(this, 'view', view, thrown);
-      if (batch === null) return true;
-      this.#iterators.push(batch);
-      thrown = emitEach(this, 'batch', batch, thrown);
+      if (batches === null) return true;
+      for (const batch of batches) {
+        this.#iterators.push(batch);
+        thrown = emitEach(this, 'batch', batch, thrown);
+      }
       return this.#iterators.size === 0;
     } finally {
       this.#delivering = false;

@@ -82,4 +82,20 @@ describe('BatchView', () => {
       assert.equal(d.data.buffer === view.data.buffer, false);
     }
   });
+
+  it('hands a read of more than 8 192 datagrams over as several Batches, in order, truncation on the right one', () => {
+    // 130 messages of 64 datagrams of 1 byte: 8 320 datagrams, the last message cut.
+    const view = new BatchView(Buffer.alloc(130 * 64), 130, 130);
+    for (let m = 0; m < 130; m++) view.peers[m] = { address: '127.0.0.1', family: 'IPv4', port: m };
+    for (let b = 0; b < view.data.length; b++) view.data[b] = b & 0xff;
+    read(view, Array.from({ length: 130 }, (_, m) => [m * 64, 64, 1] as [number, number, number]));
+    view.messageTruncated[129] = 1;
+    const batches = view.toBatches();
+    assert.deepEqual(batches.map((b) => b.length), [8192, 128]);
+    const all = batches.flat();
+    assert.deepEqual(all.map((d) => d.data[0]), Array.from({ length: 8320 }, (_, i) => i & 0xff));
+    assert.deepEqual(all.map((d) => d.port), Array.from({ length: 8320 }, (_, i) => Math.floor(i / 64)));
+    assert.deepEqual(all.flatMap((d, i) => (d.truncated ? [i] : [])), [8319]);
+    assert.deepEqual(view.toBatch().map((d) => d.data[0]), all.map((d) => d.data[0]), 'toBatch: the same datagrams in one');
+  });
 });
