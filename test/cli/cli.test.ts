@@ -66,8 +66,9 @@ describe('bench', () => {
       const what = `${row.impl}: ${JSON.stringify(row)}`;
       assert.equal(row.error, null, what);
       assert.equal(row.size, 1200, what);
-      // A second of loopback moves far more than 10,000 datagrams, and never more than were sent.
-      assert.ok(row.rx.datagrams > 10_000 && row.rx.datagrams <= row.tx.datagrams, what);
+      // Some datagrams arrive, and never more than were sent. How many is a speed, which a loaded machine
+      // (the sanitizer run beside other work) can cut to 6 500 a second for node:dgram: no floor here.
+      assert.ok(row.rx.datagrams > 0 && row.rx.datagrams <= row.tx.datagrams, what);
       assert.equal(row.rx.bytes, row.rx.datagrams * 1200, what);
       assert.ok(row.tx.seconds >= 1 && row.tx.seconds < 3, what);
       for (const k of ['rxDatagramsPerSecond', 'offeredDatagramsPerSecond', 'cpuRxPerMillion', 'cpuTxPerMillion']) {
