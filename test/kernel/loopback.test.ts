@@ -324,6 +324,22 @@ describe('iovecs', { skip: !linux }, () => {
     got.forEach((d, i) => assert.ok(d.data.equals(payload(i, sizes[i])), `datagram ${i}`));
     assert.deepEqual(iovecsPerMessage, [3], 'one GSO message: the slab run, the lone buffer, the second run');
   });
+
+  it('does not merge Uint8Arrays whose offsets line up in different ArrayBuffers', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', recvBufferSize: 8 << 20 });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(rx, tx);
+    // Each starts where the one before it ends, as offsets go: the second in
+    // another ArrayBuffer than the first, the third in the second's (a run),
+    // the fourth in the first's again.
+    const [a, b] = [new ArrayBuffer(2000), new ArrayBuffer(2000)];
+    const bufs = [Buffer.from(a, 0, 500), Buffer.from(b, 500, 500), Buffer.from(b, 1000, 500), Buffer.from(a, 1500, 500)];
+    bufs.forEach((x, i) => payload(i, 500).copy(x));
+    const arriving = collect(rx, bufs.length);
+    await tx.writeBatchTo(bufs, '127.0.0.1', rx.address().port);
+    const got = await arriving;
+    got.forEach((d, i) => assert.ok(d.data.equals(payload(i, 500)), `datagram ${i}`));
+  });
 });
 
 describe('writePackedTo', { skip: !linux }, () => {

@@ -153,34 +153,45 @@ export class SendMemory {
     let run = from; // first datagram of the current run
     let runStart = offsets ? offsets[from] : start; // in buffers[run]
     let runEnd = runStart + lengths[from];
-    let runBuffer: ArrayBufferLike | null = null; // set once the run spans Uint8Arrays
+    // Once the run spans Uint8Arrays: their ArrayBuffer, and where buffers[run] starts in it.
+    let runBuffer: ArrayBuffer | null = null;
+    let runBase = 0;
     for (let d = from + 1; d <= to; d++) {
       if (d < to) {
         const b = buffers[d];
         const at = offsets ? offsets[d] : start;
-        if (b === buffers[run] && runBuffer === null) {
+        if (runBuffer === null && b === buffers[run]) {
           if (at === runEnd) {
             runEnd += lengths[d];
             continue;
           }
-        } else if (b.byteOffset + at === buffers[run].byteOffset + runEnd) {
-          // The .buffer getter is not free: asked only when offsets line up.
-          // Only an ArrayBuffer can serve as an iovec source (not a SharedArrayBuffer).
-          const ab: ArrayBufferLike = runBuffer ?? buffers[run].buffer;
-          if (ab instanceof ArrayBuffer && b.buffer === ab) {
-            runBuffer = ab;
+        } else if (runBuffer !== null) {
+          // Slices of one slab: each datagram's Uint8Array is asked once for
+          // where it starts, and (the getter is not free) for its buffer only
+          // when that lines up.
+          if (b.byteOffset + at === runBase + runEnd && b.buffer === runBuffer) {
             runEnd += lengths[d];
             continue;
+          }
+        } else {
+          const first = buffers[run];
+          const base = first.byteOffset;
+          if (b.byteOffset + at === base + runEnd) {
+            // Only an ArrayBuffer can serve as an iovec source (not a SharedArrayBuffer).
+            const ab = first.buffer;
+            if (ab instanceof ArrayBuffer && b.buffer === ab) {
+              runBuffer = ab;
+              runBase = base;
+              runEnd += lengths[d];
+              continue;
+            }
           }
         }
       }
       // The run ends before d: one iovec for it. Over an ArrayBuffer, offsets
       // are relative to it, which the addon checks them against.
       if (runBuffer === null) describeIovec(this.#iovDesc, iov++, run, runStart, runEnd - runStart);
-      else {
-        describeIovec(this.#iovDesc, iov++, w.sources.push(runBuffer as ArrayBuffer) - 1,
-          buffers[run].byteOffset + runStart, runEnd - runStart);
-      }
+      else describeIovec(this.#iovDesc, iov++, w.sources.push(runBuffer) - 1, runBase + runStart, runEnd - runStart);
       if (d < to) {
         run = d;
         runStart = offsets ? offsets[d] : start;
