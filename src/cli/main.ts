@@ -121,6 +121,8 @@ relay and c-relay forward from the C GSO sender to the C GRO receiver
 rr-dgram and rr-compat are request/response: an echo server written for
 node:dgram (on node:dgram, and on batchgram's createSocket) answering clients
 that keep requests in flight; rx is transactions, ×dgram against rr-dgram.
+dns-dgram and dns-compat are the same with a DNS-like server: each request an
+A query padded to the size, parsed and answered in JavaScript.
 The cost rows run the same dgram code on node:dgram (-dgram) and on the
 drop-in (-compat) and print its figures over node:dgram's: create-* (CPU per
 socket created, bound, sending one datagram and closed), sockets-* (memory

@@ -105,16 +105,17 @@ describe('bench', () => {
     assert.ok(Math.abs(zero.vsCOffered - zero.offeredDatagramsPerSecond / c.offeredDatagramsPerSecond) < 1e-9);
   });
 
-  test('--duration 1 --impl gso-msgs,rr-dgram,rr-compat --json: writeMessages sends, request/response is answered', async () => {
-    const r = await run(['bench', '--duration', '1', '--size', '64', '--impl', 'gso-msgs,rr-dgram,rr-compat', '--json']);
+  test('--duration 1 --impl gso-msgs,rr-*,dns-* --json: writeMessages sends, request/response is answered', async () => {
+    const impls = ['gso-msgs', 'rr-dgram', 'rr-compat', 'dns-dgram', 'dns-compat'];
+    const r = await run(['bench', '--duration', '1', '--size', '64', '--impl', impls.join(','), '--json']);
     assert.equal(r.status, 0, r.stderr);
     const { rows } = JSON.parse(r.stdout);
-    assert.deepEqual(rows.map((x: { impl: string }) => x.impl), ['gso-msgs', 'rr-dgram', 'rr-compat']);
+    assert.deepEqual(rows.map((x: { impl: string }) => x.impl), impls);
     for (const row of rows) assert.equal(row.error, null, `${row.impl}: ${JSON.stringify(row)}`);
-    const [msgs, dgram, compat] = rows;
+    const [msgs, dgram, compat, dnsDgram, dnsCompat] = rows;
     assert.ok(msgs.rx.datagrams > 10_000 && msgs.rx.datagrams <= msgs.tx.datagrams, JSON.stringify(msgs));
     assert.ok(msgs.tx.messages < msgs.tx.datagrams, 'a segmented message leaves as GSO messages');
-    for (const rr of [dgram, compat]) {
+    for (const rr of [dgram, compat, dnsDgram, dnsCompat]) {
       const what = `${rr.impl}: ${JSON.stringify(rr)}`;
       // Every request answered was sent, and every transaction counted was answered.
       assert.ok(rr.rx.datagrams > 1_000 && rr.rx.datagrams <= rr.tx.datagrams, what);
@@ -127,6 +128,7 @@ describe('bench', () => {
     assert.ok(Math.abs(compat.vsDgram - compat.rxDatagramsPerSecond / dgram.rxDatagramsPerSecond) < 1e-9);
     assert.ok(Math.abs(compat.rssVsDgram - compat.rx.rssMax / dgram.rx.rssMax) < 1e-9);
     assert.equal(msgs.vsDgram, null, 'no node:dgram row in this run');
+    assert.ok(Math.abs(dnsCompat.vsDgram - dnsCompat.rxDatagramsPerSecond / dnsDgram.rxDatagramsPerSecond) < 1e-9, 'against dns-dgram');
   });
 
   test('the cost rows run and report their figures, each over its node:dgram twin\'s, against issue 20\'s targets', async () => {
@@ -288,7 +290,8 @@ describe('bench, first contact', () => {
     ['no C row, no C legend', ['gso'], 'same', [], [/^×C/m]],
     ['relays', ['relay', 'c-relay'], 'same', [/relay vs c-relay/, /^relay, c-relay: /m], []],
     ['--peer c', ['gso', 'c-gso'], 'c', [/^--peer c: /m], []],
-    ['request/response', ['rr-dgram', 'rr-compat'], 'same', [/^rr-dgram, rr-compat: /m, /^rx rss MB: /m], [/^×C/m, /^relay/m]],
+    ['request/response', ['rr-dgram', 'rr-compat'], 'same', [/^rr-dgram, rr-compat: /m, /^rx rss MB: /m], [/^×C/m, /^relay/m, /^dns-/m]],
+    ['DNS-like request/response', ['dns-dgram', 'dns-compat'], 'same', [/^dns-dgram, dns-compat: /m], [/^rr-dgram/m]],
     ['writeMessages with its C reference', ['gso-zero', 'gso-msgs', 'c-gso'], 'same', [/gso-zero, gso-msgs vs c-gso/], [/rr-dgram/]],
   ];
   for (const [name, impls, peer, present, absent] of cases) {

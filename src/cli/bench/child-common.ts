@@ -4,7 +4,7 @@
 import * as nodeDgram from 'node:dgram';
 import { createInterface } from 'node:readline';
 import { stopSignal } from '../common';
-import { costKind, NODE_RELAY, type ChildEvent, type NodeImpl } from './protocol';
+import { costKind, NODE_RELAY, serverKind, type ChildEvent, type NodeImpl } from './protocol';
 import { compatStats, createSocket } from '../../index';
 
 /** Same as udpref's SOCKBUF: so that no implementation is buffer-starved. */
@@ -50,7 +50,7 @@ export function stopRequested(): Promise<void> {
 export type DgramModule = { createSocket(options: nodeDgram.SocketOptions): nodeDgram.Socket };
 export const dgramModule = (impl: string): DgramModule => (impl.endsWith('-compat') ? { createSocket } : nodeDgram);
 export const isDgram = (impl: string) => impl === 'dgram' || impl === 'dgram-compat';
-export const isEcho = (impl: string) => impl === 'rr-dgram' || impl === 'rr-compat' || costKind(impl as NodeImpl) === 'pingpong';
+export const isEcho = (impl: string) => serverKind(impl as NodeImpl) !== null || costKind(impl as NodeImpl) === 'pingpong';
 
 /** System calls and messages: the drop-in counts them; node:dgram makes one per datagram. */
 export function dgramCalls(sock: nodeDgram.Socket, datagrams: number, recv: boolean): { calls: number; messages: number } {

@@ -3,7 +3,8 @@
 import * as nodeDgram from 'node:dgram';
 import { isQueueFull } from '../../errors';
 import { socketTypeFor } from '../common';
-import { costKind, type NodeImpl } from './protocol';
+import { answerQuery } from './dns';
+import { costKind, serverKind, type NodeImpl } from './protocol';
 import { BatchSocket, GSODisabledError, type Batch, type BatchView } from '../../index';
 import { cpuSince, dgramCalls, dgramModule, emit, isDgram, isEcho, SOCKET_BUFFER, stopRequested, type Args } from './child-common';
 
@@ -49,8 +50,13 @@ async function dgramReceiver(a: Args, t: Tally, module = dgramModule(a.impl)): P
   };
 }
 
-/** A request/response server as written for node:dgram: every request is answered with its own bytes. */
+/**
+ * A request/response server as written for node:dgram: every request is
+ * answered with its own bytes, or in the DNS-like rows with the answer to
+ * the query it holds (answerQuery).
+ */
 async function echoServer(a: Args, t: Tally, module = dgramModule(a.impl)): Promise<Receiver> {
+  const dns = serverKind(a.impl as NodeImpl) === 'dns';
   const sock = module.createSocket({ type: socketTypeFor(a.address), recvBufferSize: SOCKET_BUFFER });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
@@ -58,7 +64,8 @@ async function echoServer(a: Args, t: Tally, module = dgramModule(a.impl)): Prom
   });
   sock.on('message', (msg, rinfo) => {
     arrived(t, 1, msg.length);
-    sock.send(msg, rinfo.port, rinfo.address);
+    const answer = dns ? answerQuery(msg) : msg;
+    if (answer !== null) sock.send(answer, rinfo.port, rinfo.address);
   });
   return {
     port: sock.address().port,

@@ -6,7 +6,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { socketTypeFor, WRITES_PER_YIELD } from '../common';
-import { costKind, SOCKETS_HELD, type ChildCounts, type NodeImpl } from './protocol';
+import { queryOfSize } from './dns';
+import { costKind, serverKind, SOCKETS_HELD, type ChildCounts, type NodeImpl } from './protocol';
 import { BatchSocket, GSODisabledError, type BatchView } from '../../index';
 import { cpuSince, dgramCalls, dgramModule, emit, isDgram, isEcho, SOCKET_BUFFER, stopRequested, type Args } from './child-common';
 
@@ -103,7 +104,11 @@ async function batchSend(a: Args, until: () => boolean): Promise<Sent> {
  * request, so the server is what the run measures.
  */
 async function requestClients(a: Args, until: () => boolean): Promise<Sent> {
+  // A window of requests back to back: the same bytes each (an echo's), or DNS queries of their own ids.
   const request = Buffer.alloc(a.size * RR_WINDOW, 0x61);
+  if (serverKind(a.impl as NodeImpl) === 'dns') {
+    for (let i = 0; i < RR_WINDOW; i++) queryOfSize(a.size, i).copy(request, i * a.size);
+  }
   const lengthsOf = Array.from({ length: RR_WINDOW + 1 }, (_, n) => new Array<number>(n).fill(a.size));
   let sent = 0, transactions = 0;
   let failed: Error | null = null;

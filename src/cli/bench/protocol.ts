@@ -9,10 +9,11 @@
  * rr-dgram and rr-compat are request/response: an echo server written for
  * node:dgram (on node:dgram, and on the drop-in) answering many clients that
  * keep requests in flight; the clients are the same batchgram process for both.
- * The cost rows (COST_IMPLS) follow.
+ * dns-dgram and dns-compat are the same with a DNS-like server (dns.ts): each
+ * query parsed and answered in JavaScript. The cost rows (COST_IMPLS) follow.
  */
 export const NODE_IMPLS = ['dgram', 'dgram-compat', 'mmsg', 'gso', 'gso-iter', 'gso-zero', 'gso-msgs', 'rr-dgram', 'rr-compat',
-  'create-dgram', 'create-compat', 'sockets-dgram', 'sockets-compat', 'pingpong-dgram', 'pingpong-compat'] as const;
+  'dns-dgram', 'dns-compat', 'create-dgram', 'create-compat', 'sockets-dgram', 'sockets-compat', 'pingpong-dgram', 'pingpong-compat'] as const;
 /**
  * Cost rows: what the drop-in costs where dgram code does little, the same
  * code on node:dgram (-dgram) and on createSocket (-compat). create: sockets
@@ -46,13 +47,14 @@ export type Impl = NodeImpl | CImpl | RelayImpl;
 export const C_MATCH: Record<Impl, CImpl | 'c-relay' | null> = {
   dgram: 'c-plain', 'dgram-compat': 'c-gso', mmsg: 'c-plain', gso: 'c-gso', 'gso-iter': 'c-gso', 'gso-zero': 'c-gso', 'gso-msgs': 'c-gso',
   'c-plain': 'c-plain', 'c-gso': 'c-gso', relay: 'c-relay', 'c-relay': 'c-relay', 'rr-dgram': null, 'rr-compat': null,
-  'create-dgram': null, 'create-compat': null, 'sockets-dgram': null, 'sockets-compat': null,
+  'dns-dgram': null, 'dns-compat': null, 'create-dgram': null, 'create-compat': null, 'sockets-dgram': null, 'sockets-compat': null,
   'pingpong-dgram': null, 'pingpong-compat': null,
 };
 
 /** The node:dgram row each row's ×dgram compares with: request/response and cost rows with their own; relays with none. */
 export function dgramMatch(impl: Impl): Impl | null {
-  if (isRequestResponse(impl)) return 'rr-dgram';
+  const server = serverKind(impl);
+  if (server !== null) return `${server}-dgram`;
   const kind = costKind(impl);
   if (kind !== null) return `${kind}-dgram`;
   return isRelay(impl) ? null : 'dgram';
@@ -104,9 +106,12 @@ export function isRelay(impl: Impl): impl is RelayImpl {
   return (RELAY_IMPLS as readonly Impl[]).includes(impl);
 }
 
-/** Request/response rows: the receiver is an echo server, the sender its clients. */
-export function isRequestResponse(impl: Impl): boolean {
-  return impl === 'rr-dgram' || impl === 'rr-compat';
+/**
+ * The server of a request/response row (the receiver a server, the sender its
+ * clients): 'rr' echoes, 'dns' answers DNS queries; null for other rows.
+ */
+export function serverKind(impl: Impl): 'rr' | 'dns' | null {
+  return impl === 'rr-dgram' || impl === 'rr-compat' ? 'rr' : impl === 'dns-dgram' || impl === 'dns-compat' ? 'dns' : null;
 }
 
 /** The cost row kind of an implementation, or null for a throughput row. */

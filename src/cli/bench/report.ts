@@ -5,7 +5,7 @@
 import { cpus, release } from 'node:os';
 import type { Peer } from './harness';
 import {
-  C_MATCH, costKind, dgramMatch, isCost, isRelay, isRequestResponse, SOCKETS_HELD, type ChildCounts, type CostImpl, type CostKind,
+  C_MATCH, costKind, dgramMatch, isCost, isRelay, serverKind, SOCKETS_HELD, type ChildCounts, type CostImpl, type CostKind,
   type Impl,
 } from './protocol';
 
@@ -245,10 +245,15 @@ export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
     lines.push('relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
       'their cpu rx column is the relay process\'s CPU per million datagrams it forwarded (JSON cpuRelayPerMillion).');
   }
-  if ([...ran].some(isRequestResponse)) {
+  if ([...ran].some((i) => serverKind(i) === 'rr')) {
     lines.push('rr-dgram, rr-compat: request/response, an echo server written for node:dgram (on node:dgram, and on the',
       'drop-in) answering clients that keep requests in flight (one batchgram process); rx is requests answered per',
       'second, i.e. transactions, offered the requests the clients sent; their ×dgram columns compare with rr-dgram.');
+  }
+  if ([...ran].some((i) => serverKind(i) === 'dns')) {
+    lines.push('dns-dgram, dns-compat: request/response with a DNS-like server written for node:dgram: each request an A',
+      'query padded to the row\'s size (EDNS padding), parsed and answered with a new Buffer in JavaScript; ×dgram',
+      'against dns-dgram.');
   }
   if ([...ran].some(isCost)) {
     lines.push('cost rows: the same dgram code on node:dgram (-dgram) and on the drop-in (-compat); ×dgram is each figure',
@@ -273,6 +278,7 @@ export function machine() {
 const COLORS: Record<Exclude<Impl, CostImpl>, string> = {
   dgram: '#8c8c8c', 'dgram-compat': '#bab0ac', mmsg: '#4c78a8', gso: '#f58518', 'gso-iter': '#d67a10', 'gso-zero': '#e45756', 'gso-msgs': '#ff9da6',
   'c-plain': '#54a24b', 'c-gso': '#2f6b2a', relay: '#b279a2', 'c-relay': '#72b7b2', 'rr-dgram': '#9d755d', 'rr-compat': '#eeca3b',
+  'dns-dgram': '#6b4c3b', 'dns-compat': '#c9a227',
 };
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
