@@ -17,7 +17,7 @@ import { abi } from '../wire/abi';
 import type { ParsedAddress } from '../wire/sockaddr';
 import { ANY4, ANY6, inFamily, nodeAddress } from './address';
 import { askPrimary, type SharedHandle, type SharedRequest } from './cluster';
-import { handleType } from './descriptor';
+import { handleType } from '../kernel/handle-type';
 import { dgramSendError, SendBatcher } from './send-batcher';
 import type { Inbox } from './inbox';
 

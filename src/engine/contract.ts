@@ -191,6 +191,12 @@ export interface EngineHost {
 
 export interface BindOptions {
   type: 'udp4' | 'udp6';
+  /**
+   * A socket made elsewhere to take over instead of binding one (its
+   * address, port, reuse flags and IPV6_V6ONLY are its own; the options
+   * settable after bind are set on it).
+   */
+  fd?: number;
   address: ParsedAddress;
   port: number;
   batchSize: number;

@@ -177,7 +177,8 @@ export function openPortable(o: BindOptions, host: EngineHost): Promise<Portable
       reject(err);
     };
     sock.once('error', onError);
-    sock.bind({ address: formatAddress(o.address), port: o.port }, () => {
+    // A socket made elsewhere (BatchSocket.adopt): node:dgram takes it over, as it is.
+    sock.bind(o.fd !== undefined ? { fd: o.fd } : { address: formatAddress(o.address), port: o.port }, () => {
       sock.off('error', onError);
       resolve(new PortableEngine(sock, o, host));
     });

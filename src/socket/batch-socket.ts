@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { isUint8Array } from 'node:util/types';
 import type { BatchView, Batch } from '../batch';
 import type { SocketCapabilities } from '../engine/capabilities';
-import type { Engine, EngineHost, IcmpError, SocketStats, WriteJob } from '../engine/contract';
+import type { BindOptions, Engine, EngineHost, IcmpError, SocketStats, WriteJob } from '../engine/contract';
 import { settleWithinBudget } from '../engine/budget';
 import { openEngine } from '../engine/open';
 import { GRO_DISABLE_ENV, GSO_DISABLE_ENV, offloadAllowed } from '../engine/options';
@@ -18,7 +18,7 @@ import { binding, type NativeBinding } from '../kernel/native';
 import { INT32_MAX, OPTION_BYTES_MAX } from '../limits';
 import { endpointText, type Family } from '../wire/sockaddr';
 import { Iterators } from './iterators';
-import { boolOpt, resolveOptions, sockoptName, type BatchSocketOptions } from './options';
+import { boolOpt, resolveAdoptOptions, resolveOptions, sockoptName, type AdoptOptions, type BatchSocketOptions } from './options';
 import { WriteJobs, type OutgoingMessage, type SendOptions, type WriteOptions } from './writes';
 
 export interface AddressInfo { address: string; family: Family; port: number }
@@ -56,6 +56,19 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   // (It shadows Function.prototype.bind on the class itself, hence `override`.)
   static override bind(options: BatchSocketOptions = {}): Promise<BatchSocket> {
     return bindWith(options, binding);
+  }
+
+  /**
+   * Takes over a UDP socket made elsewhere, as it is: a socket group's
+   * member, a supervisor's socket as systemd passes them. Its address, port,
+   * reuse flags and IPV6_V6ONLY are its own (those options are refused); the
+   * rest apply. It works on a duplicate of `fd`, and closing the BatchSocket
+   * closes `fd` too. Rejects with EBADF for a closed descriptor,
+   * ERR_INVALID_FD_TYPE for anything but a UDP socket, EEXIST for one this
+   * process uses already (another BatchSocket's, node:dgram's).
+   */
+  static adopt(fd: number, options: AdoptOptions = {}): Promise<BatchSocket> {
+    return adoptWith(fd, options, binding);
   }
 
   static {
@@ -353,7 +366,15 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
  * injects kernel faults); null, or `batching: false`, selects the portable path.
  */
 export async function bindWith(options: BatchSocketOptions, b: NativeBinding | null): Promise<BatchSocket> {
-  const { batching, options: o } = resolveOptions(options, b);
+  return openWith(resolveOptions(options, b), b);
+}
+
+/** @internal BatchSocket.adopt on the given addon (null: the portable path). */
+export async function adoptWith(fd: number, options: AdoptOptions, b: NativeBinding | null): Promise<BatchSocket> {
+  return openWith(resolveAdoptOptions(fd, options, b), b);
+}
+
+async function openWith({ batching, options: o }: { batching: boolean; options: BindOptions }, b: NativeBinding | null): Promise<BatchSocket> {
   // The engine reports to the socket made for it: nothing can arrive
   // before it exists, as reading starts on demand. A holder object, not a
   // `let` of this async function captured by the host: the poll handle keeps

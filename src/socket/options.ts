@@ -6,6 +6,7 @@ import type { BindOptions } from '../engine/contract';
 import { engineOptions } from '../engine/options';
 import { badPort, invalidAddress, invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import type { NativeBinding } from '../kernel/native';
+import { udpTypeOf } from '../kernel/handle-type';
 import { useBatchPath } from '../kernel/support';
 import { GRO_SLOT_SIZE, INT32_MAX } from '../limits';
 import { parseAddress, toV4Mapped } from '../wire/sockaddr';
@@ -95,6 +96,36 @@ export function sockoptName(name: string, v: unknown): number {
   if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
   if (!Number.isInteger(v) || v < 0 || v > INT32_MAX) throw outOfRange(name, `an integer >= 0 and <= ${INT32_MAX}`, v);
   return v;
+}
+
+/** BatchSocket.adopt's options: bind's, less what only binding a socket sets (the adopted socket's own). */
+export type AdoptOptions = Omit<BatchSocketOptions, 'address' | 'port' | 'reuseAddr' | 'reusePort' | 'ipv6Only'>;
+
+const BIND_ONLY = ['address', 'port', 'reuseAddr', 'reusePort', 'ipv6Only'] as const;
+
+/**
+ * Checks adopt's descriptor and options, and resolves them for the engine.
+ * On the batch path the socket's type is the descriptor's own (a TCP socket
+ * or a file is ERR_INVALID_FD_TYPE, a closed descriptor EBADF); on the
+ * portable path node:dgram takes it as options.type says, and checks it.
+ */
+export function resolveAdoptOptions(fd: unknown, o: AdoptOptions, b: NativeBinding | null): { batching: boolean; options: BindOptions } {
+  if (typeof fd !== 'number') throw invalidArgType('fd', 'of type number', fd);
+  if (!Number.isInteger(fd) || fd < 0 || fd > INT32_MAX) throw outOfRange('fd', `an integer >= 0 and <= ${INT32_MAX}`, fd);
+  if (o === null || typeof o !== 'object') throw invalidArgType('options', 'of type object', o);
+  for (const k of BIND_ONLY) {
+    const v = (o as BatchSocketOptions)[k];
+    if (v !== undefined) throw invalidArgValue(`options.${k}`, v, "is the adopted socket's own: set it before the socket is adopted");
+  }
+  let type = o.type;
+  if (b !== null && useBatchPath(b, boolOpt(o, 'batching', true))) {
+    const own = udpTypeOf(b, fd);
+    if (type !== undefined && type !== own) throw invalidArgValue('options.type', type, `does not match the descriptor, a ${own} socket`);
+    type = own;
+  }
+  const resolved = resolveOptions({ ...o, type }, b);
+  resolved.options.fd = fd;
+  return resolved;
 }
 
 /** Checks the options (in the order of BatchSocketOptions) and resolves them for the engine. */

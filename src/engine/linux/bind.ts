@@ -20,40 +20,16 @@ function setBufferSize(b: NativeBinding, s: SocketHandle, force: number, plain: 
   if (r < 0) throwSystemError(r, `setsockopt ${name}`);
 }
 
-/** Opens, configures and binds a socket on the batch path. Throws a system error on failure. */
+/** Opens, configures and binds a socket on the batch path (or takes over o.fd). Throws a system error on failure. */
 export function openLinux(b: NativeBinding, o: BindOptions, host: EngineHost): LinuxEngine {
+  if (o.fd !== undefined) return adoptLinux(b, o.fd, o, host);
   const s = b.socket(o.type === 'udp4' ? 4 : 6);
   if (typeof s === 'number') throwSystemError(s, 'socket');
   try {
-    const set = (level: number, opt: number, value: number, name: string) => {
-      const r = b.setsockopt(s, level, opt, value);
-      if (r < 0) throwSystemError(r, `setsockopt ${name}`);
-    };
-    if (o.reuseAddr) set(abi.SOL_SOCKET, abi.SO_REUSEADDR, 1, 'SO_REUSEADDR');
-    if (o.reusePort) set(abi.SOL_SOCKET, abi.SO_REUSEPORT, 1, 'SO_REUSEPORT');
-    if (o.type === 'udp6') set(abi.IPPROTO_IPV6, abi.IPV6_V6ONLY, o.ipv6Only ? 1 : 0, 'IPV6_V6ONLY');
-    // Routing marks and device binding before bind, so that bind and every send already obey them.
-    if (o.mark !== undefined) set(abi.SOL_SOCKET, abi.SO_MARK, o.mark | 0, 'SO_MARK');
-    if (o.bindToDevice !== undefined) {
-      const name = Buffer.from(`${o.bindToDevice}\0`);
-      const r = b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_BINDTODEVICE, name, name.length);
-      if (r < 0) throwSystemError(r, 'setsockopt SO_BINDTODEVICE');
-    }
-    // On a dual-stack socket the IPv4 option too, for datagrams to IPv4 peers.
-    const both = (v4: number, v6: number, value: number, name: string) => {
-      if (o.type === 'udp4' || !o.ipv6Only) set(abi.IPPROTO_IP, v4, value, name);
-      if (o.type === 'udp6') set(abi.IPPROTO_IPV6, v6, value, name);
-    };
-    if (o.ttl !== undefined) both(abi.IP_TTL, abi.IPV6_UNICAST_HOPS, o.ttl, 'TTL');
-    if (o.tos !== undefined) both(abi.IP_TOS, abi.IPV6_TCLASS, o.tos, 'TOS');
-    // Don't fragment, as QUIC's path MTU discovery needs (quinn-udp and quic-go set the same): PROBE
-    // sets DF and ignores the route's cached MTU, so a probe larger than the path fails with EMSGSIZE.
-    if (o.dontFragment) {
-      both(abi.IP_MTU_DISCOVER, abi.IPV6_MTU_DISCOVER, abi.IP_PMTUDISC_PROBE, 'MTU_DISCOVER');
-      if (o.type === 'udp6') set(abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, 1, 'IPV6_DONTFRAG');
-    }
-    if (o.recvBufferSize !== undefined) setBufferSize(b, s, abi.SO_RCVBUFFORCE, abi.SO_RCVBUF, o.recvBufferSize, 'SO_RCVBUF');
-    if (o.sendBufferSize !== undefined) setBufferSize(b, s, abi.SO_SNDBUFFORCE, abi.SO_SNDBUF, o.sendBufferSize, 'SO_SNDBUF');
+    if (o.reuseAddr) setInt(b, s, abi.SOL_SOCKET, abi.SO_REUSEADDR, 1, 'SO_REUSEADDR');
+    if (o.reusePort) setInt(b, s, abi.SOL_SOCKET, abi.SO_REUSEPORT, 1, 'SO_REUSEPORT');
+    if (o.type === 'udp6') setInt(b, s, abi.IPPROTO_IPV6, abi.IPV6_V6ONLY, o.ipv6Only ? 1 : 0, 'IPV6_V6ONLY');
+    setSocketOptions(b, s, o, o.type === 'udp6' && o.ipv6Only);
     const name = new Uint8Array(abi.SOCKADDR_SLOT);
     const len = encodeSockaddr(name, 0, o.address, o.port);
     const r = b.bind(s, name, len);
@@ -65,15 +41,58 @@ export function openLinux(b: NativeBinding, o: BindOptions, host: EngineHost): L
   }
 }
 
+function setInt(b: NativeBinding, s: SocketHandle, level: number, opt: number, value: number, name: string): void {
+  const r = b.setsockopt(s, level, opt, value);
+  if (r < 0) throwSystemError(r, `setsockopt ${name}`);
+}
+
 /**
- * Takes over an inherited UDP socket (bind({ fd })) on a duplicate of its
- * descriptor; closing the engine closes the original too. The socket is
- * used as it is: `o`'s address, port and bind-time options do not apply.
+ * The options a socket takes before bind or after: routing mark and device
+ * (set before bind, so that bind and every send already obey them), TTL,
+ * TOS, don't-fragment and buffer sizes. `v6Only`: a udp6 socket that takes
+ * no IPv4 traffic, which needs no IPv4 option.
+ */
+function setSocketOptions(b: NativeBinding, s: SocketHandle, o: BindOptions, v6Only: boolean): void {
+  if (o.mark !== undefined) setInt(b, s, abi.SOL_SOCKET, abi.SO_MARK, o.mark | 0, 'SO_MARK');
+  if (o.bindToDevice !== undefined) {
+    const name = Buffer.from(`${o.bindToDevice}\0`);
+    const r = b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_BINDTODEVICE, name, name.length);
+    if (r < 0) throwSystemError(r, 'setsockopt SO_BINDTODEVICE');
+  }
+  // On a dual-stack socket the IPv4 option too, for datagrams to IPv4 peers.
+  const both = (v4: number, v6: number, value: number, name: string) => {
+    if (!v6Only) setInt(b, s, abi.IPPROTO_IP, v4, value, name);
+    if (o.type === 'udp6') setInt(b, s, abi.IPPROTO_IPV6, v6, value, name);
+  };
+  if (o.ttl !== undefined) both(abi.IP_TTL, abi.IPV6_UNICAST_HOPS, o.ttl, 'TTL');
+  if (o.tos !== undefined) both(abi.IP_TOS, abi.IPV6_TCLASS, o.tos, 'TOS');
+  // Don't fragment, as QUIC's path MTU discovery needs (quinn-udp and quic-go set the same): PROBE
+  // sets DF and ignores the route's cached MTU, so a probe larger than the path fails with EMSGSIZE.
+  if (o.dontFragment) {
+    both(abi.IP_MTU_DISCOVER, abi.IPV6_MTU_DISCOVER, abi.IP_PMTUDISC_PROBE, 'MTU_DISCOVER');
+    if (o.type === 'udp6') setInt(b, s, abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, 1, 'IPV6_DONTFRAG');
+  }
+  if (o.recvBufferSize !== undefined) setBufferSize(b, s, abi.SO_RCVBUFFORCE, abi.SO_RCVBUF, o.recvBufferSize, 'SO_RCVBUF');
+  if (o.sendBufferSize !== undefined) setBufferSize(b, s, abi.SO_SNDBUFFORCE, abi.SO_SNDBUF, o.sendBufferSize, 'SO_SNDBUF');
+}
+
+/**
+ * Takes over a UDP socket made elsewhere (BatchSocket.adopt, the drop-in's
+ * bind({ fd })) on a duplicate of its descriptor; closing the engine closes
+ * the original too. Its address, port, reuse flags and IPV6_V6ONLY are its
+ * own; the options settable after bind are set.
  */
 export function adoptLinux(b: NativeBinding, fd: number, o: BindOptions, host: EngineHost): LinuxEngine {
   const s = b.adopt(fd);
   if (typeof s === 'number') throwSystemError(s, 'open');
   try {
+    const only = new Int32Array(1);
+    if (o.type === 'udp6') {
+      const r = b.getsockopt(s, abi.IPPROTO_IPV6, abi.IPV6_V6ONLY, only);
+      if (r < 0) throwSystemError(r, 'getsockopt IPV6_V6ONLY');
+    }
+    const v6Only = only[0] === 1;
+    setSocketOptions(b, s, o, v6Only);
     return configure(b, s, o, host);
   } catch (err) {
     b.close(s);
