@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <linux/filter.h>
 
 #include <node_api.h>
 #include <uv.h>
@@ -58,6 +59,12 @@
 #endif
 #ifndef SO_MEMINFO  // Linux 4.6
 #define SO_MEMINFO 55
+#endif
+#ifndef SO_ATTACH_REUSEPORT_CBPF  // Linux 4.5
+#define SO_ATTACH_REUSEPORT_CBPF 51
+#endif
+#ifndef SO_DETACH_REUSEPORT_BPF  // Linux 5.8
+#define SO_DETACH_REUSEPORT_BPF 68
 #endif
 
 // Every address slot is large enough for the largest family we speak.
@@ -217,6 +224,7 @@ void* pages_map(size_t len);
 napi_value js_map_pages(napi_env env, napi_callback_info info);
 napi_value js_release_pages(napi_env env, napi_callback_info info);
 napi_value js_copy_block(napi_env env, napi_callback_info info);
+napi_value js_attach_steering(napi_env env, napi_callback_info info);
 napi_value js_copy_blocks(napi_env env, napi_callback_info info);
 
 // rings.c, recv.c, send.c

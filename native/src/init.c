@@ -32,6 +32,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mapPages", NULL, js_map_pages, NULL, NULL, NULL, napi_enumerable, NULL},
       {"releasePages", NULL, js_release_pages, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyBlock", NULL, js_copy_block, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"attachSteering", NULL, js_attach_steering, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyBlocks", NULL, js_copy_blocks, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns) != napi_ok) return NULL;
@@ -64,6 +65,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"SO_ERROR", SO_ERROR},
       {"SO_SELECT_ERR_QUEUE", SO_SELECT_ERR_QUEUE},
       {"SO_MEMINFO", SO_MEMINFO},
+      {"SO_DETACH_REUSEPORT_BPF", SO_DETACH_REUSEPORT_BPF},
       {"IP_RECVERR", IP_RECVERR},
       {"IPV6_RECVERR", IPV6_RECVERR},
       {"UV_PRIORITIZED", UV_PRIORITIZED},

@@ -79,3 +79,22 @@ napi_value js_getsockopt_bytes(napi_env env, napi_callback_info info) {
   if (getsockopt(s->fd, (int)level, (int)name, out, &len) != 0) return int_value(env, -errno);
   return int_value(env, (int64_t)(len <= n ? len : n));
 }
+
+// attachSteering(handle, program): SO_ATTACH_REUSEPORT_CBPF (Linux 4.5) with
+// a classic BPF program, 1 to BPF_MAXINSNS struct sock_filter of 8 bytes;
+// the kernel checks the program itself and copies it. 0 or -errno.
+napi_value js_attach_steering(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  sock_t* s;
+  void* data;
+  size_t n;
+  if (!get_args(env, info, 2, argv) || !get_sock(env, argv[0], &s) ||
+      !get_typed(env, argv[1], napi_uint8_array, &data, &n, "program must be a Uint8Array"))
+    return NULL;
+  if (n == 0 || n % sizeof(struct sock_filter) != 0 || n / sizeof(struct sock_filter) > BPF_MAXINSNS)
+    return throw_range(env, "program must be 1 to 4096 instructions of 8 bytes"), NULL;
+  if (s->fd < 0) return int_value(env, -EBADF);
+  struct sock_fprog prog = {.len = (unsigned short)(n / sizeof(struct sock_filter)), .filter = data};
+  int r = setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog));
+  return int_value(env, r == 0 ? 0 : -errno);
+}

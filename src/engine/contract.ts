@@ -240,6 +240,8 @@ export interface Engine {
   setReading(on: boolean): void;
   /** Turns GSO / GRO on or off for later writes and reads, as far as the kernel has them; capabilities tell. */
   setOffload(o: { gso?: boolean; gro?: boolean }): void;
+  /** The SO_REUSEPORT group's steering program (wire/steering.ts), or null for the kernel's own 4-tuple hash. */
+  setSteering(program: Uint8Array | null): void;
   write(job: WriteJob): Promise<void>;
   setRef(ref: boolean): void;
   getRecvBufferSize(): number;

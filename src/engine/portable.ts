@@ -83,6 +83,9 @@ class PortableEngine implements Engine {
   disconnect(): void { this.#sock.disconnect(); }
   // node:dgram has no offload to turn on: the capabilities stay false.
   setOffload(): void {}
+  setSteering(): void {
+    throw unsupported('steering needs the batch path (Linux with the native addon)');
+  }
   setReading(): void {}
   setRef(ref: boolean): void { if (ref) this.#sock.ref(); else this.#sock.unref(); }
   getRecvBufferSize(): number { return this.#sock.getRecvBufferSize(); }

@@ -63,6 +63,8 @@ export interface NativeBinding {
   releasePages(buffer: ArrayBuffer): number;
   /** A 64 KiB block of the process's copy pool, its bytes not zeroed; -ENOBUFS past the pool's bound. */
   copyBlock(): ArrayBuffer | number;
+  /** SO_ATTACH_REUSEPORT_CBPF with a classic BPF program (wire/steering.ts); 0 or -errno. */
+  attachSteering(s: SocketHandle, program: Uint8Array): number;
   /** [blocks held by live ArrayBuffers, blocks pooled], process-wide. */
   copyBlocks(): [number, number];
 }

@@ -18,7 +18,9 @@ import { binding, type NativeBinding } from '../kernel/native';
 import { INT32_MAX, OPTION_BYTES_MAX } from '../limits';
 import { endpointText, type Family } from '../wire/sockaddr';
 import { Iterators } from './iterators';
-import { boolOpt, resolveAdoptOptions, resolveOptions, sockoptName, type AdoptOptions, type BatchSocketOptions } from './options';
+import {
+  boolOpt, resolveAdoptOptions, resolveOptions, sockoptName, steeringProgram, type AdoptOptions, type BatchSocketOptions, type Steering,
+} from './options';
 import { WriteJobs, type OutgoingMessage, type SendOptions, type WriteOptions } from './writes';
 
 export interface AddressInfo { address: string; family: Family; port: number }
@@ -225,6 +227,20 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
       gso: gso === undefined ? undefined : gso && offloadAllowed(GSO_DISABLE_ENV),
       gro: gro === undefined ? undefined : gro && offloadAllowed(GRO_DISABLE_ENV),
     });
+  }
+
+  /**
+   * Sets how the kernel picks the member of this socket's SO_REUSEPORT group
+   * (sockets bound with `reusePort: true` to one address and port) for each
+   * datagram: a classic BPF program for the whole group, attached through
+   * this member. `members` is the group's size; set it again when the group
+   * changes (an index past its end falls back to the kernel's 4-tuple hash).
+   * Members are numbered in the order they joined. 'flow' takes the program
+   * away. A datagram too short for the payload bytes goes to the first member.
+   */
+  steer(steering: Steering, members?: number): void {
+    this.#assertOpen();
+    this.#engine.setSteering(steeringProgram(steering, members));
   }
 
   /** Counters since the socket opened. */

@@ -10,6 +10,7 @@ import { udpTypeOf } from '../kernel/handle-type';
 import { useBatchPath } from '../kernel/support';
 import { GRO_SLOT_SIZE, INT32_MAX } from '../limits';
 import { parseAddress, toV4Mapped } from '../wire/sockaddr';
+import { cpuSteering, payloadSteering, STEERING_BYTES_MAX } from '../wire/steering';
 
 export interface BatchSocketOptions {
   type?: 'udp4' | 'udp6';
@@ -89,6 +90,37 @@ function deviceOpt(v: unknown): string | undefined {
   const bytes = Buffer.byteLength(v);
   if (bytes < 1 || bytes > 15 || v.includes('\0')) throw invalidArgValue('options.bindToDevice', v, 'must be an interface name');
   return v;
+}
+
+/**
+ * How the kernel picks an SO_REUSEPORT group's member for each datagram:
+ * 'flow', its own hash of the 4-tuple (a flow stays on one member); 'cpu',
+ * the CPU that took the packet; or a hash of `length` payload bytes from
+ * `offset` (a QUIC connection ID: a connection stays on one member when
+ * its client's address changes).
+ */
+export type Steering = 'flow' | 'cpu' | { offset: number; length: number };
+
+/** Checks steer()'s arguments; the program to attach, or null for 'flow'. */
+export function steeringProgram(steering: unknown, members: unknown): Uint8Array | null {
+  if (steering === 'flow') return null;
+  if (typeof members !== 'number') throw invalidArgType('members', 'of type number', members);
+  if (!Number.isInteger(members) || members < 1 || members > 65535) throw outOfRange('members', 'an integer >= 1 and <= 65535', members);
+  if (steering === 'cpu') return cpuSteering(members);
+  if (steering === null || typeof steering !== 'object') {
+    throw invalidArgType('steering', "'flow', 'cpu' or an object with offset and length", steering);
+  }
+  // Each read once: what is checked is what the program hashes.
+  const { offset, length } = steering as { offset: unknown; length: unknown };
+  if (typeof offset !== 'number') throw invalidArgType('steering.offset', 'of type number', offset);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 65534) throw outOfRange('steering.offset', 'an integer >= 0 and <= 65534', offset);
+  if (typeof length !== 'number') throw invalidArgType('steering.length', 'of type number', length);
+  if (!Number.isInteger(length) || length < 1 || length > STEERING_BYTES_MAX) {
+    throw outOfRange('steering.length', `an integer >= 1 and <= ${STEERING_BYTES_MAX}`, length);
+  }
+  // A UDP payload ends before 64 KiB.
+  if (offset + length > 65535) throw outOfRange('steering.offset + steering.length', '<= 65535', offset + length);
+  return payloadSteering(offset, length, members);
 }
 
 /** A socket option level or name: a non-negative int. */

@@ -160,6 +160,22 @@ describe('native boundary', { skip: binding === null }, () => {
     b.close(s);
   });
 
+  it('attaches a steering program only of whole instructions, 1 to 4096, and the kernel checks it', () => {
+    const s = b.socket(4);
+    if (typeof s === 'number') return assert.fail('socket failed');
+    const ret0 = new Uint8Array(8);
+    ret0[0] = 0x06; // ret #0 on a little-endian host; here only to meet a closed socket
+    assert.throws(() => b.attachSteering(s, new Uint8Array(0)), RangeError);
+    assert.throws(() => b.attachSteering(s, new Uint8Array(7)), RangeError);
+    assert.throws(() => b.attachSteering(s, new Uint8Array(4097 * 8)), RangeError);
+    assert.throws(() => b.attachSteering(s, new Uint16Array(4) as never), TypeError);
+    assert.throws(() => b.attachSteering({} as never, ret0), TypeError);
+    // An opcode that does not exist: the kernel's own check refuses it.
+    assert.equal(b.attachSteering(s, new Uint8Array(8).fill(0xff)), -constants.errno.EINVAL);
+    b.close(s);
+    assert.equal(b.attachSteering(s, ret0), -constants.errno.EBADF);
+  });
+
   it('adopts only a UDP socket, and says what any descriptor is', () => {
     const file = openSync('/dev/null', 'r');
     assert.equal(b.adopt(file), -constants.errno.ENOTSOCK);

@@ -131,6 +131,17 @@ export class LinuxEngine implements Engine {
     return { ...this.#counts, gsoDisabled: this.capabilities.gsoDisabled, copyBlocksHeld, copyBlocksFree };
   }
 
+  setSteering(program: Uint8Array | null): void {
+    if (program !== null) {
+      const r = this.#addon.attachSteering(this.#handle, program);
+      if (r < 0) throwSystemError(r, 'setsockopt SO_ATTACH_REUSEPORT_CBPF');
+      return;
+    }
+    // ENOENT: no program was attached, which is what was asked for.
+    const r = this.#addon.setsockopt(this.#handle, abi.SOL_SOCKET, abi.SO_DETACH_REUSEPORT_BPF, 0);
+    if (r < 0 && r !== -constants.errno.ENOENT) throwSystemError(r, 'setsockopt SO_DETACH_REUSEPORT_BPF');
+  }
+
   setOffload(o: { gso?: boolean; gro?: boolean }): void {
     if (this.#closed) return;
     if (o.gso !== undefined) {
