@@ -6,6 +6,8 @@ export { BatchView, type Batch, type Datagram } from './batch';
 export type { IcmpError } from './engine/contract';
 export type { Capabilities, SocketCapabilities } from './engine/capabilities';
 export { IDEAL_BATCH_SIZE } from './kernel/support';
+export { bindGroup, SocketGroup, type GroupOptions, type GroupStats, type SocketGroupEvents } from './group/group';
+export { groupSocket } from './group/member';
 export {
   BatchgramError, CODES, ControlMessageError, GSODisabledError, GeneveError, type ErrorCode, type GeneveErrorCode, type SystemError,
 } from './errors';

@@ -17,6 +17,9 @@ export const CODES = Object.freeze({
   noAddon: 'ERR_BATCHGRAM_NO_ADDON',
   badControlMessage: 'ERR_BATCHGRAM_BAD_CONTROL_MESSAGE',
   groOverflow: 'ERR_BATCHGRAM_GRO_OVERFLOW',
+  /** groupSocket() outside a module bindGroup runs; a group worker that failed to start. */
+  notInGroup: 'ERR_BATCHGRAM_NOT_IN_GROUP',
+  groupWorker: 'ERR_BATCHGRAM_GROUP_WORKER',
   /** Thrown by the addon itself when a Node-API call fails (native/src/args.c). */
   napi: 'ERR_BATCHGRAM_NAPI',
   geneveShortBuffer: 'ERR_GENEVE_SHORT_BUFFER',
