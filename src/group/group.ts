@@ -39,8 +39,11 @@ export interface GroupStats {
 interface Member { worker: Worker; port: MessagePort; live: boolean }
 
 export interface SocketGroupEvents {
-  /** A worker ended other than by close(): its socket left the group, the others go on. */
-  workerExit: [index: number, exitCode: number];
+  /**
+   * A worker ended other than by close(): its socket left the group, the
+   * others go on. `error`: what it threw, if an exception ended it.
+   */
+  workerExit: [index: number, exitCode: number, error: unknown];
 }
 
 export class SocketGroup extends EventEmitter<SocketGroupEvents> {
@@ -56,7 +59,13 @@ export class SocketGroup extends EventEmitter<SocketGroupEvents> {
     this.#members = members;
     this.#address = address;
     this.#steering = steering;
-    members.forEach((m, i) => m.worker.on('exit', (code) => this.#exited(i, code)));
+    // An exception that ends a worker is its 'error' event: kept for
+    // 'workerExit', never thrown in this thread (a Worker's unheard 'error' would be).
+    const errors: unknown[] = members.map(() => undefined);
+    members.forEach((m, i) => {
+      m.worker.on('error', (err) => { errors[i] = err; });
+      m.worker.on('exit', (code) => this.#exited(i, code, errors[i]));
+    });
   }
 
   address(): AddressInfo { return { ...this.#address }; }
@@ -67,7 +76,7 @@ export class SocketGroup extends EventEmitter<SocketGroupEvents> {
 
   // A worker died: its socket left the kernel's group; the program is set
   // again for the members left, through one of them.
-  #exited(index: number, code: number): void {
+  #exited(index: number, code: number, error: unknown): void {
     const m = this.#members[index];
     if (!m.live) return;
     m.live = false;
@@ -77,7 +86,7 @@ export class SocketGroup extends EventEmitter<SocketGroupEvents> {
     if (this.#steering !== 'flow' && left.length > 0) {
       left[0].port.postMessage({ type: 'steer', steering: this.#steering, members: left.length } satisfies ToWorker);
     }
-    this.emit('workerExit', index, code);
+    this.emit('workerExit', index, code, error);
   }
 
   /** Each live worker's socket's stats, and their sum. */

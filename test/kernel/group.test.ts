@@ -22,6 +22,12 @@ writeFileSync(echo, `
 `);
 const throwing = join(dir, 'throws.js');
 writeFileSync(throwing, "throw new Error('the module failed');");
+// Throws on its first datagram, after it started.
+const throwsLater = join(dir, 'throws-later.js');
+writeFileSync(throwsLater, `
+  const { groupSocket } = require(${JSON.stringify(index)});
+  groupSocket().then((s) => s.on('batch', () => { throw new Error('a handler failed'); }));
+`);
 
 /** Runs `body` in a child with the group module and helpers; returns what it printed last, parsed. */
 function inChild(body: string): Record<string, unknown> {
@@ -141,12 +147,23 @@ describe('bindGroup', { skip: !linux }, () => {
       out.throwsAtStart = await bindGroup({ module: ${JSON.stringify(throwing)}, workers: 2, address: '127.0.0.1' })
         .then(() => 'started', (e) => e.message);
       out.badAddress = await fails({ module: m, workers: 2, address: '10.0.0.300' });
+      out.outsideGroup = await require(${JSON.stringify(index)}).groupSocket().then(() => 'a socket', shape);
+      // An exception in a worker after it started: 'workerExit' with it, this thread unharmed.
+      const g = await bindGroup({ module: ${JSON.stringify(throwsLater)}, workers: 1, address: '127.0.0.1' });
+      const exited = new Promise((r) => g.on('workerExit', (i, code, err) => r([i, code, err.message])));
+      const c = await BatchSocket.bind({ address: '127.0.0.1' });
+      await c.writeBatchTo([Buffer.from('x')], '127.0.0.1', g.address().port);
+      out.workerExit = await exited;
+      out.size = g.size;
+      await c.close();
+      await g.close();
     `);
     assert.deepEqual(out, {
       zero: 'ERR_OUT_OF_RANGE RangeError', fraction: 'ERR_OUT_OF_RANGE RangeError', text: 'ERR_INVALID_ARG_TYPE TypeError',
       missing: 'ERR_INVALID_ARG_VALUE TypeError', noModule: 'ERR_INVALID_ARG_TYPE TypeError',
       reusePort: 'ERR_INVALID_ARG_VALUE TypeError', steeringPast64k: 'ERR_OUT_OF_RANGE RangeError',
-      throwsAtStart: 'the module failed', badAddress: 'ERR_INVALID_IP_ADDRESS TypeError', fdsBack: true,
+      throwsAtStart: 'the module failed', badAddress: 'ERR_INVALID_IP_ADDRESS TypeError',
+      outsideGroup: 'ERR_BATCHGRAM_NOT_IN_GROUP BatchgramError', workerExit: [0, 1, 'a handler failed'], size: 0, fdsBack: true,
     });
   });
 });
