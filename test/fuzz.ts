@@ -178,6 +178,13 @@ export function fuzzNative(calls: number, seed: number, b: NativeBinding = bindi
       return p;
     },
     () => (r() < 0.3 ? b.releasePages((r() < 0.8 ? pick(pages) ?? any() : any()) as ArrayBuffer) : 0),
+    // Programs of random instructions, which the kernel checks; whole ones mostly.
+    () => {
+      const program = r() < 0.8 ? new Uint8Array(8 * int(10)) : any();
+      if (program instanceof Uint8Array) for (let i = 0; i < program.length; i++) program[i] = int(256);
+      return b.attachSteering(sock() as SocketHandle, program as Uint8Array);
+    },
+    () => (r() < 0.5 ? b.copyBlock() : b.copyBlocks()),
     // Rarely, so that most calls still meet rings in use.
     () => (r() < 0.15 ? b.ringRelease((r() < 0.8 ? pick<RecvRing | SendRing>([...recvRings, ...sendRings]) ?? any() : any()) as SendRing) : 0),
   ];
