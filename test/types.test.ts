@@ -18,7 +18,7 @@ const LINES = ['20', '22', '24', 'latest'];
 
 // What a user writes against the drop-in, and misuses that must stay errors.
 const USE = `import * as dgram from 'node:dgram';
-import batchgram, { BatchSocket, BatchView, compatStats, createSocket, type CompatStats } from 'batchgram';
+import batchgram, { BatchSocket, BatchView, compatStats, createSocket, SocketGroup, type CompatStats } from 'batchgram';
 
 const socket: dgram.Socket = createSocket({ type: 'udp4', reuseAddr: true }, (msg, rinfo) => {
   console.log(msg.length, rinfo.address, rinfo.port);
@@ -32,6 +32,8 @@ createSocket('udp5');
 new BatchView();
 // @ts-expect-error: sockets are made by BatchSocket.bind
 new BatchSocket();
+// @ts-expect-error: groups are made by bindGroup
+new SocketGroup();
 `;
 
 /** The directory holding @types/node of `line`, installed on first use. */

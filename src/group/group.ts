@@ -53,7 +53,12 @@ export class SocketGroup extends EventEmitter<SocketGroupEvents> {
   #closing: Promise<void> | null = null;
   #statsId = 0;
 
+  // The published declarations keep only the first signature, which no call
+  // matches (stripInternal): groups come from bindGroup.
+  /** Groups are made by bindGroup, never by hand. */
+  constructor(...bindGroupOnly: never);
   /** @internal by bindGroup */
+  constructor(members: Member[], address: AddressInfo, steering: Steering);
   constructor(members: Member[], address: AddressInfo, steering: Steering) {
     super();
     this.#members = members;
