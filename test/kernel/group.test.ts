@@ -76,7 +76,7 @@ describe('bindGroup', { skip: !linux }, () => {
       out.size = g.size;
       const payload = (i, k) => Buffer.from('flow ' + i + ' datagram ' + k);
       const { echoes, socks } = await clients(8, g.address().port, (i) => Array.from({ length: 50 }, (_, k) => payload(i, k)));
-      for (let t = 0; t < 200 && echoes.length < 400; t++) await settle(10);
+      for (let t = 0; t < 1000 && echoes.length < 400; t++) await settle(10);
       await settle(50);
       out.echoes = echoes.length;
       out.tags = [...new Set(echoes.map((e) => e.tag))];
@@ -102,7 +102,7 @@ describe('bindGroup', { skip: !linux }, () => {
       const id = Buffer.from('conn-id!');
       const same = await clients(16, g.address().port, (i) => [Buffer.concat([id, Buffer.from([i])])]);
       const spread = await clients(16, g.address().port, (i) => [Buffer.from('other-' + String(i).padStart(2, '0') + 'x')]);
-      for (let t = 0; t < 200 && same.echoes.length + spread.echoes.length < 32; t++) await settle(10);
+      for (let t = 0; t < 1000 && same.echoes.length + spread.echoes.length < 32; t++) await settle(10);
       out.sameWorkers = new Set(same.echoes.map((e) => e.worker)).size;
       out.spreadWorkers = new Set(spread.echoes.map((e) => e.worker)).size;
       for (const s of [...same.socks, ...spread.socks]) await s.close();
@@ -123,7 +123,7 @@ describe('bindGroup', { skip: !linux }, () => {
       out.exits = exits;
       out.size = g.size;
       const after = await clients(8, port, (i) => Array.from({ length: 10 }, (_, k) => Buffer.from('after ' + i + ' ' + k)));
-      for (let t = 0; t < 200 && after.echoes.length < 80; t++) await settle(10);
+      for (let t = 0; t < 1000 && after.echoes.length < 80; t++) await settle(10);
       out.answeredAfter = after.echoes.length;
       out.workersAfter = [...new Set(after.echoes.map((e) => e.worker))].map((id) => id === g.workers[0].threadId ? 'the first' : id);
       for (const s of [...flows.socks, ...after.socks]) await s.close();
