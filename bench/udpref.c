@@ -35,6 +35,7 @@
 
 #define SLOT_SIZE    65536      /* fits any datagram and any GRO train */
 #define MAX_BATCH    1024       /* UIO_MAXIOV: the kernel caps vlen there */
+#define MAX_FLOWS    1024
 #define SOCKBUF      (64 << 20) /* so the baseline is never buffer-starved */
 #define GSO_MAX_SEGS 64         /* UDP_MAX_SEGMENTS on older kernels */
 /* A GRO train never exceeds 64 segments (UDP_GRO_CNT_MAX in the kernel's
@@ -58,6 +59,8 @@ struct opts {
 	socklen_t tolen;
 	long port, to_port, size, batch;
 	double duration;
+	double rate; /* send: datagrams per second, 0 for as fast as the kernel takes them */
+	long flows;  /* send: sockets (source ports) the rounds take turns on */
 };
 
 struct stats {
@@ -120,16 +123,17 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	/* One bit per option so each command can reject the options it would
 	 * ignore: a silently dropped --size on recv would hide a harness bug. */
-	enum { M = 1, B = 2, T = 4, P = 8, S = 16, D = 32, N = 64, R = 128 };
+	enum { M = 1, B = 2, T = 4, P = 8, S = 16, D = 32, N = 64, R = 128, A = 256, F = 512 };
 	static const struct option lo[] = {
 		{ "mode", 1, NULL, M }, { "bind", 1, NULL, B }, { "to", 1, NULL, T },
 		{ "port", 1, NULL, P }, { "to-port", 1, NULL, R }, { "size", 1, NULL, S },
-		{ "duration", 1, NULL, D }, { "batch", 1, NULL, N }, { NULL, 0, NULL, 0 },
+		{ "duration", 1, NULL, D }, { "batch", 1, NULL, N }, { "rate", 1, NULL, A },
+		{ "flows", 1, NULL, F }, { NULL, 0, NULL, 0 },
 	};
 	/* Per command: the options it takes, the ones it needs, and its usage. */
 	static const struct { const char *name; int allowed, needed; const char *needs; } cmds[] = {
 		[RECV] = { "recv", M | B | P | N, M | B | P, "recv needs --mode --bind --port" },
-		[SEND] = { "send", M | T | P | S | D | N, M | T | P | S | D,
+		[SEND] = { "send", M | T | P | S | D | N | A | F, M | T | P | S | D,
 			   "send needs --mode --to --port --size --duration" },
 		[RELAY] = { "relay", B | T | P | R | N, B | T | P | R,
 			    "relay needs --bind --port --to --to-port" },
@@ -140,6 +144,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->batch = 128;
+	o->flows = 1;
 	if (argc < 2)
 		usage_error("usage: udpref recv|send --mode plain|gso ... | udpref relay ...", NULL);
 	if (strcmp(argv[1], "recv") == 0)
@@ -161,6 +166,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case R: o->to_port = parse_long("--to-port", optarg, 1, 65535); break;
 		case S: o->size = parse_long("--size", optarg, 1, 65527); break;
 		case N: o->batch = parse_long("--batch", optarg, 1, MAX_BATCH); break;
+		case A: o->rate = (double)parse_long("--rate", optarg, 1, 1000000000); break;
+		case F: o->flows = parse_long("--flows", optarg, 1, MAX_FLOWS); break;
 		case D:
 			errno = 0;
 			o->duration = strtod(optarg, &end);
@@ -498,7 +505,12 @@ static int run_send(struct opts *o)
 	long maxk = (o->addr.ss_family == AF_INET6 ? 65527 : 65507) / o->size;
 	long k = !o->gso ? 1 : maxk < GSO_MAX_SEGS ? maxk : GSO_MAX_SEGS;
 	long nmsg = (o->batch + k - 1) / k, off = 0;
-	int fd = make_socket(o), r;
+	/* Several flows (sockets, each its own source port) for receivers that
+	 * the kernel spreads by flow, as an SO_REUSEPORT group: a round each. */
+	int fds[MAX_FLOWS], r;
+	long round = 0;
+	for (long f = 0; f < o->flows; f++)
+		fds[f] = make_socket(o);
 	uint16_t seg = (uint16_t)o->size;
 	struct stats st = { 0 };
 	double start;
@@ -546,7 +558,20 @@ static int run_send(struct opts *o)
 			if (stdin_says_stop())
 				break;
 		}
-		r = sendmmsg(fd, msgs + off, nmsg - off, 0);
+		/* A fixed offered rate: each round of `batch` datagrams waits for its
+		 * time, so the sender sleeps rather than spins below its maximum. */
+		if (o->rate > 0 && off == 0) {
+			double due = start + (double)st.datagrams / o->rate;
+			double wait = due - now_mono();
+			if (wait > 0) {
+				struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+				nanosleep(&ts, NULL);
+				continue; /* the duration and stdin are checked again first */
+			}
+		}
+		if (off == 0)
+			round++;
+		r = sendmmsg(fds[round % o->flows], msgs + off, nmsg - off, 0);
 		if (r < 0) {
 			/* Transient queue/buffer pressure: just try again. */
 			if (errno == ENOBUFS || errno == EAGAIN || errno == EWOULDBLOCK) {

@@ -7,7 +7,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { IMPLS, runBench, type Impl, type Peer } from './bench/harness';
+import { IMPLS, runBench, runGroupBench, type Impl, type Peer } from './bench/harness';
 import { MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD } from '../index';
 import { maxPayloadTo, parseAddress } from '../wire/sockaddr';
 import { probe } from './probe';
@@ -98,12 +98,27 @@ function peerOpt(text: string): Peer {
   return text;
 }
 
+/** bench --workers: the group rows, which take one size and no implementation list. */
+function groupBench(v: Values): Promise<number> {
+  if (v.svg !== undefined || v.impl !== IMPLS.join(',') || v.peer !== 'same') {
+    throw new UsageError('--impl, --peer and --svg do not go with --workers');
+  }
+  const sizes = list('--size', v.size as string, (s) => number('--size', s, 1, MAX_IPV4_PAYLOAD, true));
+  if (sizes.length !== 1) throw new UsageError('--workers takes one --size');
+  return runGroupBench({
+    workers: number('--workers', v.workers as string, 1, 64, true),
+    workUs: number('--work-us', (v['work-us'] as string | undefined) ?? '10', 0, 1e6, false),
+    size: sizes[0], duration: secondsOpt('--duration', v.duration as string), json: v.json === true,
+  });
+}
+
 // --- Commands ---------------------------------------------------------------
 
 const COMMANDS: Record<string, Command> = {
   bench: {
     summary: 'loopback throughput and the drop-in\'s costs: node:dgram, batchgram and a C reference side by side',
     help: `Usage: batchgram bench [--size N[,N...]] [--duration SECONDS] [--impl LIST] [--peer same|c] [--json] [--svg FILE]
+       batchgram bench --workers N [--work-us U] [--size N] [--duration SECONDS] [--json]
 
 Runs a receiver and a sender process on 127.0.0.1 for each implementation
 and datagram size, and prints datagrams/s and Gbit/s received and offered,
@@ -129,6 +144,11 @@ socket created, bound, sending one datagram and closed), sockets-* (memory
 that 200 bound sockets add) and pingpong-* (round trip and CPU with one
 request in flight).
 
+With --workers N, it measures socket groups instead (bindGroup): 1 to N
+workers, each datagram costing --work-us microseconds of CPU in its handler,
+fed by the C GSO sender at one fixed rate above what N workers handle; it
+prints datagrams handled per second and the CPU of the sender and the group.
+
 Options:
   --size N[,N...]     datagram payload bytes, 1-${MAX_IPV4_PAYLOAD} (default 1200)
   --duration SECONDS  how long each sender runs (default 3)
@@ -137,21 +157,27 @@ Options:
                       the matching C program, to measure its receiver and sender alone
   --json              print the results as JSON
   --svg FILE          also write a bar chart of datagrams/s received
+  --workers N         measure socket groups of 1 to N workers (1-64) instead
+  --work-us U         with --workers: CPU microseconds per datagram (default 10)
   -h, --help          show this help`,
     options: {
       size: { type: 'string', default: '1200' }, duration: { type: 'string', default: '3' },
       impl: { type: 'string', default: IMPLS.join(',') }, peer: { type: 'string', default: 'same' },
-      json: { type: 'boolean' }, svg: { type: 'string' },
+      json: { type: 'boolean' }, svg: { type: 'string' }, workers: { type: 'string' }, 'work-us': { type: 'string' },
     },
     positionals: 0,
-    run: (v) => runBench({
+    run: (v) => {
+      if (v.workers !== undefined) return groupBench(v);
+      if (v['work-us'] !== undefined) throw new UsageError('--work-us goes with --workers');
+      return runBench({
       sizes: [...new Set(list('--size', v.size as string, (s) => number('--size', s, 1, MAX_IPV4_PAYLOAD, true)))],
       duration: secondsOpt('--duration', v.duration as string),
       impls: [...new Set(list('--impl', v.impl as string, impl))],
       peer: peerOpt(v.peer as string),
       json: v.json === true,
       svg: optional(v.svg, (s) => outputFile('--svg', s)),
-    }),
+      });
+    },
   },
   probe: {
     summary: 'what this kernel and a fresh socket support',

@@ -90,6 +90,23 @@ describe('bench', () => {
     assert.ok(Math.abs(gso.vsDgram - gso.rxDatagramsPerSecond / dgram.rxDatagramsPerSecond) < 1e-9);
   });
 
+  test('--workers 2 --json: socket groups of 1 and 2 workers, each handling what the paced C sender offers', async () => {
+    const r = await run(['bench', '--workers', '2', '--work-us', '20', '--size', '64', '--duration', '1', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const { options, rows } = JSON.parse(r.stdout);
+    assert.equal(options.rate, Math.ceil(1.5 * 2 * 1e6 / 20));
+    assert.deepEqual(rows.map((x: { workers: number }) => x.workers), [1, 2]);
+    for (const row of rows) {
+      const what = JSON.stringify(row);
+      // The sender is paced: it offers about the rate asked (not a timed bound: a loaded machine only sends less).
+      assert.ok(row.offered > 0 && row.offered <= options.rate * 1.1, what);
+      assert.ok(row.handled > 0 && row.handled <= row.offered * 1.1, what);
+      assert.ok(row.senderCores > 0 && row.groupCores > 0, what);
+    }
+    assert.equal(rows[0].vsOne, 1);
+    assert.ok(Math.abs(rows[1].vsOne - rows[1].handled / rows[0].handled) < 1e-9);
+  });
+
   test('--peer c measures a Node receiver fed by C and a Node sender into C', async () => {
     const r = await run(['bench', '--duration', '1', '--impl', 'gso-zero,c-gso', '--peer', 'c', '--json']);
     assert.equal(r.status, 0, r.stderr);
@@ -349,6 +366,10 @@ describe('arguments', () => {
     ['--rate with --max', ['send', '127.0.0.1:5201', '--rate', '10', '--max'], /exclude each other/],
     ['recv without --bind', ['recv'], /recv needs --bind/],
     ['extra argument', ['probe', 'now'], /unexpected argument 'now'/],
+    ['--work-us without --workers', ['bench', '--work-us', '5'], /--work-us goes with --workers/],
+    ['--workers with --impl', ['bench', '--workers', '2', '--impl', 'gso'], /do not go with --workers/],
+    ['--workers with two sizes', ['bench', '--workers', '2', '--size', '64,1200'], /one --size/],
+    ['--workers 0', ['bench', '--workers', '0'], /--workers must be an integer from 1 to 64/],
   ];
   for (const [name, args, message] of bad) {
     test(`${name}: exit 2, one line and the usage hint`, async () => {

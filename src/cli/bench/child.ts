@@ -6,6 +6,7 @@
 //   bench-child recv --impl IMPL --bind ADDR --port N
 //   bench-child send --impl IMPL --to ADDR --port N --size BYTES --duration SECONDS
 //   bench-child relay --impl relay --bind ADDR --port N --to ADDR --to-port M
+//   bench-child group --workers W --work-us U --bind ADDR --port N
 //
 // The relay takes udpref relay's arguments: it receives on ADDR:N (0: any
 // port) and forwards every datagram to ADDR:M.
@@ -15,6 +16,7 @@
 // harness.
 import { parseArgs } from 'node:util';
 import { NODE_IMPLS, NODE_RELAY } from './protocol';
+import { group } from './child-group';
 import { receive, relay } from './child-recv';
 import { send } from './child-send';
 import type { Args } from './child-common';
@@ -22,18 +24,27 @@ import type { Args } from './child-common';
 // --- Arguments --------------------------------------------------------------
 
 type Command = 'recv' | 'send' | 'relay';
+type GroupArgs = Parameters<typeof group>[0];
 
 /** The harness builds these arguments; a mistake is a bug there, reported in one line. */
-function parse(argv: string[]): { command: Command; args: Args } {
+function parse(argv: string[]): { command: Command; args: Args } | { command: 'group'; args: GroupArgs } {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
     options: {
       impl: { type: 'string' }, bind: { type: 'string' }, to: { type: 'string' },
       port: { type: 'string' }, 'to-port': { type: 'string', default: '0' },
       size: { type: 'string', default: '0' }, duration: { type: 'string', default: '0' },
+      workers: { type: 'string', default: '0' }, 'work-us': { type: 'string', default: '0' },
     },
   });
   const command = positionals[0];
+  if (command === 'group') {
+    const g = { address: values.bind ?? '', port: Number(values.port), workers: Number(values.workers), workUs: Number(values['work-us']) };
+    if (g.address === '' || !Number.isInteger(g.port) || !(g.workers >= 1) || !(g.workUs >= 0)) {
+      throw new Error('group needs --bind, --port, --workers >= 1 and --work-us >= 0');
+    }
+    return { command, args: g };
+  }
   if (positionals.length !== 1 || (command !== 'recv' && command !== 'send' && command !== 'relay')) {
     throw new Error('want recv, send or relay');
   }
@@ -64,7 +75,7 @@ function main(): void {
     process.stderr.write(`bench-child: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const run = { recv: receive, send, relay }[parsed.command](parsed.args);
+  const run = parsed.command === 'group' ? group(parsed.args) : { recv: receive, send, relay }[parsed.command](parsed.args);
   // Exit explicitly: stdin stays open (it is how the harness reaches us).
   run.then(() => process.exit(0), (err: Error) => {
     process.stderr.write(`bench-child: ${err.message}\n`);

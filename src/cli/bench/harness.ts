@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { C_IMPLS, C_MATCH, isCImpl, isCost, isRelay, type CImpl, type CostImpl, type ChildCounts, type ChildEvent, type Impl, type NodeImpl, type RelayImpl, RELAY_IMPLS } from './protocol';
-import { compare, costSummary, fixed, legend, machine, row, svgChart, table, type BenchRow, type Measured } from './report';
+import { compare, costSummary, fixed, groupTable, legend, machine, row, svgChart, table, type BenchRow, type GroupRow, type Measured } from './report';
 import { stopSignal } from '../common';
 
 export { IMPLS, type Impl } from './protocol';
@@ -358,4 +358,60 @@ export async function runBench(o: BenchOptions): Promise<number> {
   }
   if (stopped) return 130; // as a shell reports a command ended by SIGINT
   return rows.some((r) => r.error !== null) ? 1 : 0;
+}
+
+/** Source ports the C sender of the group rows takes turns on: enough for an even spread over the workers. */
+const GROUP_FLOWS = 64;
+
+export interface GroupBenchOptions {
+  /** Group sizes 1 to this. */
+  workers: number;
+  /** CPU microseconds the handler spends per datagram. */
+  workUs: number;
+  size: number;
+  duration: number;
+  json: boolean;
+}
+
+/**
+ * `bench --workers N --work-us U`: a socket group of 1..N workers, each
+ * datagram costing U µs of CPU, fed by the C GSO sender at one fixed rate
+ * above what N workers can handle (1.5 × N × 10^6 / U datagrams a second),
+ * so that every row is limited by its workers, not by the sender. The
+ * sender takes turns on GROUP_FLOWS sockets: one flow would reach one worker
+ * under the kernel's flow steering.
+ */
+export async function runGroupBench(o: GroupBenchOptions): Promise<number> {
+  const rate = Math.ceil(1.5 * o.workers * 1e6 / Math.max(o.workUs, 0.1));
+  const rows: GroupRow[] = [];
+  for (let w = 1; w <= o.workers; w++) {
+    const rx = new Child(`the group of ${w}`, [process.execPath, [join(__dirname, 'child.js'), 'group', '--workers', String(w),
+      '--work-us', String(o.workUs), '--bind', ADDRESS, '--port', '0']]);
+    try {
+      const { port } = await rx.waitFor('ready', READY_TIMEOUT_MS + w * 2_000);
+      const tx = new Child('the C sender', [udprefPath(), ['send', '--mode', 'gso', '--to', ADDRESS, '--port', String(port),
+        '--size', String(o.size), '--duration', String(o.duration), '--rate', String(rate), '--flows', String(GROUP_FLOWS)]]);
+      let sent: ChildCounts;
+      try {
+        sent = countsOf(await tx.waitFor('done', o.duration * 1e3 + SEND_GRACE_MS));
+      } finally {
+        tx.kill();
+      }
+      const got = await stopAfterSettling(rx);
+      rows.push({
+        workers: w, handled: got.datagrams / sent.seconds, offered: sent.datagrams / sent.seconds, vsOne: 0,
+        senderCores: (sent.cpuUser + sent.cpuSystem) / sent.seconds, groupCores: (got.cpuUser + got.cpuSystem) / got.seconds,
+      });
+      if (!o.json) process.stderr.write(`[${w}/${o.workers}] ${w} worker${w > 1 ? 's' : ''}: ${fixed(rows[w - 1].handled / 1e6, 3)} Mdatagram/s handled\n`);
+    } finally {
+      rx.kill();
+    }
+  }
+  for (const r of rows) r.vsOne = r.handled / rows[0].handled;
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ machine: machine(), options: { ...o, rate }, rows }, null, 2) + '\n');
+  } else {
+    process.stdout.write(`${groupTable(rows, o.workUs)}\n`);
+  }
+  return 0;
 }

@@ -330,3 +330,28 @@ export function svgChart(rows: BenchRow[], impls: readonly Exclude<Impl, CostImp
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
+
+/** One row of `bench --workers`: a socket group of `workers` handling the C sender's datagrams. */
+export interface GroupRow {
+  workers: number;
+  /** Datagrams the group handled, and the C sender offered, per second of the sender's run. */
+  handled: number;
+  offered: number;
+  /** handled over the one-worker row's. */
+  vsOne: number;
+  /** CPU cores busy on average: the C sender's process, and the group's (all its threads). */
+  senderCores: number;
+  groupCores: number;
+}
+
+/** The group rows as text, and what their columns mean. */
+export function groupTable(rows: GroupRow[], workUs: number): string {
+  const cells = rows.map((r) => [String(r.workers), fixed(r.handled / 1e6, 3), `${fixed(r.vsOne, 2)}×`, fixed(r.offered / 1e6, 3),
+    fixed(r.senderCores, 2), fixed(r.groupCores, 2)]);
+  return [...aligned([['workers', 'handled Mdgram/s', '×1 worker', 'offered Mdgram/s', 'sender cores', 'group cores'], ...cells]),
+    '',
+    `Each row: bindGroup with that many workers on 127.0.0.1, each spending ${workUs} µs of CPU per datagram, fed by the C`,
+    'GSO sender at one fixed offered rate for all rows, from 64 source ports (flows, which the kernel spreads over the',
+    'workers); handled: datagrams the group read and handled per second;',
+    'cores: CPU seconds per second of the run, the sender\'s process and the group\'s (every thread of it).'].join('\n');
+}
