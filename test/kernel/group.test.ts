@@ -118,8 +118,19 @@ describe('bindGroup', { skip: !linux }, () => {
       g.on('workerExit', (i, code) => exits.push([i, code]));
       const port = g.address().port;
       const flows = await clients(8, port, (i) => [Buffer.from('before ' + i)]);
+      // Traffic on every flow while the worker goes: what its socket still held is lost with it, nothing else.
+      let sending = true;
+      const during = (async () => {
+        for (let k = 0; sending; k++) {
+          await Promise.all(flows.socks.map((s, i) => s.writeBatchTo([Buffer.from('during ' + i + ' ' + k)], '127.0.0.1', port)));
+          await settle(1);
+        }
+      })();
+      await settle(30);
       await g.workers[1].terminate();
       await settle(50);
+      sending = false;
+      await during;
       out.exits = exits;
       out.size = g.size;
       const after = await clients(8, port, (i) => Array.from({ length: 10 }, (_, k) => Buffer.from('after ' + i + ' ' + k)));
