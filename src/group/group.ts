@@ -13,7 +13,7 @@ import { binding } from '../kernel/native';
 import type { AddressInfo } from '../socket/batch-socket';
 import { resolveOptions, steeringProgram, type BatchSocketOptions, type Steering } from '../socket/options';
 import { GROUP_ENV } from './member';
-import type { FromWorker, MemberConfig, ToWorker } from './worker';
+import { revived, type FromWorker, type MemberConfig, type ToWorker } from './messages';
 
 /** The most workers a group takes: far past any machine's cores. */
 const WORKERS_MAX = 1024;
@@ -186,7 +186,7 @@ export async function bindGroup(options: GroupOptions): Promise<SocketGroup> {
     if (steering !== 'flow') {
       const r = await ask<Extract<FromWorker, { type: 'steered' }>>(members[0], { type: 'steer', steering, members: count },
         (x) => x.type === 'steered');
-      if (r?.error) throw r.error;
+      if (r?.error) throw revived(r.error);
     }
   } catch (err) {
     await Promise.all(members.map((m) => m.worker.terminate()));
@@ -217,7 +217,7 @@ function answer<K extends 'bound' | 'started'>(m: Member, type: K): Promise<Extr
         resolve(r as Extract<FromWorker, { type: K }>);
       } else if (r.type === 'failed') {
         done();
-        reject(r.error);
+        reject(revived(r.error));
       }
     };
     const onError = (err: Error) => {

@@ -7,26 +7,8 @@ import { parentPort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { BatchSocket } from '../socket/batch-socket';
-import type { BatchSocketOptions, Steering } from '../socket/options';
 import { GROUP_ENV, setGroupSocket } from './member';
-
-/** What the group tells a worker (group.ts). */
-export type ToWorker =
-  | { type: 'steer'; steering: Steering; members: number }
-  | { type: 'stats'; id: number }
-  | { type: 'close' };
-
-/** What a worker tells the group. */
-export type FromWorker =
-  | { type: 'bound'; port: number }
-  | { type: 'started' }
-  | { type: 'failed'; error: unknown }
-  | { type: 'stats'; id: number; stats: Record<string, number | boolean> }
-  | { type: 'steered'; error: unknown }
-  | { type: 'closed' };
-
-/** The worker's configuration, in GROUP_ENV. */
-export interface MemberConfig { module: string; options: BatchSocketOptions }
+import { sendable, type FromWorker, type MemberConfig, type ToWorker } from './messages';
 
 function run(port: MessagePort): void {
   const config = JSON.parse(process.env[GROUP_ENV]!) as MemberConfig;
@@ -39,7 +21,7 @@ function run(port: MessagePort): void {
         socket?.steer(m.steering, m.members);
         tell({ type: 'steered', error: null });
       } catch (error) {
-        tell({ type: 'steered', error });
+        tell({ type: 'steered', error: sendable(error) });
       }
     } else if (m.type === 'close') {
       void (socket?.close() ?? Promise.resolve()).then(() => tell({ type: 'closed' }));
@@ -53,7 +35,7 @@ function run(port: MessagePort): void {
       await import(pathToFileURL(config.module).href);
       tell({ type: 'started' });
     } catch (error) {
-      tell({ type: 'failed', error });
+      tell({ type: 'failed', error: sendable(error) });
     }
   })();
 }

@@ -158,6 +158,11 @@ describe('bindGroup', { skip: !linux }, () => {
       out.throwsAtStart = await bindGroup({ module: ${JSON.stringify(throwing)}, workers: 2, address: '127.0.0.1' })
         .then(() => 'started', (e) => e.message);
       out.badAddress = await fails({ module: m, workers: 2, address: '10.0.0.300' });
+      // A failure inside a worker keeps its Node-style fields across the thread.
+      const taken = await BatchSocket.bind({ address: '127.0.0.1' });
+      out.portTaken = await bindGroup({ module: m, workers: 2, address: '127.0.0.1', port: taken.address().port })
+        .then(() => 'started', (e) => [e.code, e.syscall, e.port === taken.address().port, e instanceof Error]);
+      await taken.close();
       out.outsideGroup = await require(${JSON.stringify(index)}).groupSocket().then(() => 'a socket', shape);
       // An exception in a worker after it started: 'workerExit' with it, this thread unharmed.
       const g = await bindGroup({ module: ${JSON.stringify(throwsLater)}, workers: 1, address: '127.0.0.1' });
@@ -174,7 +179,7 @@ describe('bindGroup', { skip: !linux }, () => {
       missing: 'ERR_INVALID_ARG_VALUE TypeError', noModule: 'ERR_INVALID_ARG_TYPE TypeError',
       reusePort: 'ERR_INVALID_ARG_VALUE TypeError', steeringPast64k: 'ERR_OUT_OF_RANGE RangeError',
       throwsAtStart: 'the module failed', badAddress: 'ERR_INVALID_IP_ADDRESS TypeError',
-      outsideGroup: 'ERR_BATCHGRAM_NOT_IN_GROUP BatchgramError', workerExit: [0, 1, 'a handler failed'], size: 0, fdsBack: true,
+      portTaken: ['EADDRINUSE', 'bind', true, true], outsideGroup: 'ERR_BATCHGRAM_NOT_IN_GROUP BatchgramError', workerExit: [0, 1, 'a handler failed'], size: 0, fdsBack: true,
     });
   });
 });
