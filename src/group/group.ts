@@ -15,6 +15,9 @@ import { resolveOptions, steeringProgram, type BatchSocketOptions, type Steering
 import { GROUP_ENV } from './member';
 import { revived, type FromWorker, type MemberConfig, type ToWorker } from './messages';
 
+/** Stats that are the process's, not a socket's (SocketStats). */
+const PROCESS_WIDE = new Set(['copyBlocksHeld', 'copyBlocksFree']);
+
 /** The most workers a group takes: far past any machine's cores. */
 const WORKERS_MAX = 1024;
 
@@ -30,7 +33,7 @@ export interface GroupOptions extends Omit<BatchSocketOptions, 'reusePort'> {
 }
 
 export interface GroupStats {
-  /** The workers' counters added up (gsoDisabled: any). */
+  /** The workers' counters added up (gsoDisabled: any; the process-wide copyBlocks figures once). */
   total: Record<string, number | boolean>;
   /** Each live worker's socket's stats, by index (null for a worker that exited). */
   workers: Array<Record<string, number | boolean> | null>;
@@ -103,7 +106,9 @@ export class SocketGroup extends EventEmitter<SocketGroupEvents> {
     const total: Record<string, number | boolean> = {};
     for (const w of workers) {
       for (const [k, v] of Object.entries(w ?? {})) {
-        total[k] = typeof v === 'number' ? ((total[k] as number | undefined) ?? 0) + v : Boolean(total[k]) || v;
+        // The copy pool is the process's, the same figure in every worker: taken once, not added up.
+        if (PROCESS_WIDE.has(k)) total[k] = v;
+        else total[k] = typeof v === 'number' ? ((total[k] as number | undefined) ?? 0) + v : Boolean(total[k]) || v;
       }
     }
     return { total, workers };
