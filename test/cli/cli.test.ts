@@ -325,12 +325,13 @@ describe('README', () => {
     const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
     const block = /## Command line\n\n```sh\n([\s\S]*?)```/.exec(readme);
     assert.ok(block, 'README has a Command line section with a sh block');
-    const lines = block[1].trim().split('\n');
-    assert.deepEqual(lines.map((l) => l.split(' ')[2]), ['bench', 'probe', 'recv', 'send']);
-    for (const line of lines) {
-      const r = await run([line.split(' ')[2], '--help']);
-      assert.equal(`npx ${r.stdout.split('\n')[0].replace(/^Usage: /, '')}`, line);
+    // Every usage line of each command's help (the lines before its first blank one), in order.
+    const usage: string[] = [];
+    for (const command of ['bench', 'probe', 'recv', 'send']) {
+      const r = await run([command, '--help']);
+      usage.push(...r.stdout.split('\n\n')[0].split('\n').map((l) => `npx ${l.replace(/^Usage: /, '').trim()}`));
     }
+    assert.deepEqual(block[1].trim().split('\n'), usage);
   });
 });
 
