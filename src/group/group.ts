@@ -39,7 +39,12 @@ export interface GroupStats {
   workers: Array<Record<string, number | boolean> | null>;
 }
 
-interface Member { worker: Worker; port: MessagePort; live: boolean }
+/**
+ * A worker of the group. From its start, what ends it is recorded here: an
+ * exception is its Worker's 'error' event, which would be thrown in this
+ * thread if nothing listened, and a worker may end before its group exists.
+ */
+interface Member { worker: Worker; port: MessagePort; live: boolean; error: unknown; exitCode: number | null }
 
 export interface SocketGroupEvents {
   /**
@@ -67,12 +72,10 @@ export class SocketGroup extends EventEmitter<SocketGroupEvents> {
     this.#members = members;
     this.#address = address;
     this.#steering = steering;
-    // An exception that ends a worker is its 'error' event: kept for
-    // 'workerExit', never thrown in this thread (a Worker's unheard 'error' would be).
-    const errors: unknown[] = members.map(() => undefined);
     members.forEach((m, i) => {
-      m.worker.on('error', (err) => { errors[i] = err; });
-      m.worker.on('exit', (code) => this.#exited(i, code, errors[i]));
+      // One that ended while the group started is reported once the caller can listen.
+      if (m.exitCode !== null) setImmediate(() => this.#exited(i));
+      else m.worker.on('exit', () => this.#exited(i));
     });
   }
 
@@ -84,7 +87,7 @@ export class SocketGroup extends EventEmitter<SocketGroupEvents> {
 
   // A worker died: its socket left the kernel's group; the program is set
   // again for the members left, through one of them.
-  #exited(index: number, code: number, error: unknown): void {
+  #exited(index: number): void {
     const m = this.#members[index];
     if (!m.live) return;
     m.live = false;
@@ -94,7 +97,7 @@ export class SocketGroup extends EventEmitter<SocketGroupEvents> {
     if (this.#steering !== 'flow' && left.length > 0) {
       left[0].port.postMessage({ type: 'steer', steering: this.#steering, members: left.length } satisfies ToWorker);
     }
-    this.emit('workerExit', index, code, error);
+    this.emit('workerExit', index, m.exitCode ?? 1, m.error);
   }
 
   /** Each live worker's socket's stats, and their sum. */
@@ -123,8 +126,12 @@ export class SocketGroup extends EventEmitter<SocketGroupEvents> {
   }
 }
 
-/** Sends `message` to a member and resolves with its first answer that `is`, or null if the worker ends first. */
-function ask<T extends FromWorker>(m: Member, message: ToWorker, is: (r: FromWorker) => boolean): Promise<T | null> {
+/**
+ * Sends `message` (if any) to a member and resolves with its first answer
+ * that `is`, or null if the worker has ended or ends first.
+ */
+function ask<T extends FromWorker>(m: Member, message: ToWorker | null, is: (r: FromWorker) => boolean): Promise<T | null> {
+  if (m.exitCode !== null) return Promise.resolve(null);
   return new Promise((resolve) => {
     const onMessage = (r: FromWorker) => {
       if (!is(r)) return;
@@ -141,7 +148,7 @@ function ask<T extends FromWorker>(m: Member, message: ToWorker, is: (r: FromWor
     };
     m.port.on('message', onMessage);
     m.worker.once('exit', onExit);
-    m.port.postMessage(message);
+    if (message !== null) m.port.postMessage(message);
   });
 }
 
@@ -162,7 +169,8 @@ function modulePath(module: unknown): string {
  * SO_REUSEPORT group on `address` and `port` (the first worker's, when port
  * is 0), joined in worker order, then runs `module` in each. Resolves once
  * every worker's module has run its first turn; rejects (every worker ended,
- * every socket closed) if a socket cannot be bound or a module throws.
+ * every socket closed) if a socket cannot be bound, or a module throws or a
+ * worker ends before all have started.
  */
 export async function bindGroup(options: GroupOptions): Promise<SocketGroup> {
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
@@ -210,36 +218,16 @@ function start(config: MemberConfig, workerData: unknown): Member {
   worker.postMessage(port2, [port2]);
   // The group's own ports never keep the process alive; the workers do, as any Worker does.
   port1.unref();
-  return { worker, port: port1, live: true };
+  const m: Member = { worker, port: port1, live: true, error: undefined, exitCode: null };
+  worker.on('error', (err) => { m.error = err; });
+  worker.on('exit', (code) => { m.exitCode = code; });
+  return m;
 }
 
-/** The worker's next message of `type`; a failure, an error or an exit before it rejects. */
-function answer<K extends 'bound' | 'started'>(m: Member, type: K): Promise<Extract<FromWorker, { type: K }>> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (r: FromWorker) => {
-      if (r.type === type) {
-        done();
-        resolve(r as Extract<FromWorker, { type: K }>);
-      } else if (r.type === 'failed') {
-        done();
-        reject(revived(r.error));
-      }
-    };
-    const onError = (err: Error) => {
-      done();
-      reject(err);
-    };
-    const onExit = (code: number) => {
-      done();
-      reject(new BatchgramError(CODES.groupWorker, `a group worker exited with code ${code} before it started`));
-    };
-    const done = () => {
-      m.port.off('message', onMessage);
-      m.worker.off('error', onError);
-      m.worker.off('exit', onExit);
-    };
-    m.port.on('message', onMessage);
-    m.worker.on('error', onError);
-    m.worker.on('exit', onExit);
-  });
+/** The worker's next message of `type`; its failure, or its end before it, rejects. */
+async function answer<K extends 'bound' | 'started'>(m: Member, type: K): Promise<Extract<FromWorker, { type: K }>> {
+  const r = await ask<FromWorker>(m, null, (x) => x.type === type || x.type === 'failed');
+  if (r === null) throw m.error ?? new BatchgramError(CODES.groupWorker, `a group worker exited with code ${m.exitCode} before it started`);
+  if (r.type === 'failed') throw revived(r.error);
+  return r as Extract<FromWorker, { type: K }>;
 }

@@ -22,6 +22,14 @@ writeFileSync(echo, `
 `);
 const throwing = join(dir, 'throws.js');
 writeFileSync(throwing, "throw new Error('the module failed');");
+// The first worker to run it throws on the turn after it started, while the group starts the next worker.
+const throwsSoon = join(dir, 'throws-soon.js');
+writeFileSync(throwsSoon, `
+  const fs = require('node:fs');
+  let first = true;
+  try { fs.closeSync(fs.openSync(${JSON.stringify(join(dir, 'first'))}, 'wx')); } catch { first = false; }
+  if (first) setImmediate(() => { throw new Error('late'); });
+`);
 // Throws on its first datagram, after it started.
 const throwsLater = join(dir, 'throws-later.js');
 writeFileSync(throwsLater, `
@@ -173,13 +181,17 @@ describe('bindGroup', { skip: !linux }, () => {
       out.size = g.size;
       await c.close();
       await g.close();
+      // A worker that dies while the group is still starting: the group rejects with its exception, this thread unharmed.
+      out.diesWhileStarting = await bindGroup({ module: ${JSON.stringify(throwsSoon)}, workers: 2, address: '127.0.0.1' })
+        .then(() => 'started', (e) => e.message);
     `);
     assert.deepEqual(out, {
       zero: 'ERR_OUT_OF_RANGE RangeError', fraction: 'ERR_OUT_OF_RANGE RangeError', text: 'ERR_INVALID_ARG_TYPE TypeError',
       missing: 'ERR_INVALID_ARG_VALUE TypeError', noModule: 'ERR_INVALID_ARG_TYPE TypeError',
       reusePort: 'ERR_INVALID_ARG_VALUE TypeError', steeringPast64k: 'ERR_OUT_OF_RANGE RangeError',
       throwsAtStart: 'the module failed', badAddress: 'ERR_INVALID_IP_ADDRESS TypeError',
-      portTaken: ['EADDRINUSE', 'bind', true, true], outsideGroup: 'ERR_BATCHGRAM_NOT_IN_GROUP BatchgramError', workerExit: [0, 1, 'a handler failed'], size: 0, fdsBack: true,
+      portTaken: ['EADDRINUSE', 'bind', true, true], outsideGroup: 'ERR_BATCHGRAM_NOT_IN_GROUP BatchgramError', workerExit: [0, 1, 'a handler failed'], size: 0,
+      diesWhileStarting: 'late', fdsBack: true,
     });
   });
 });
