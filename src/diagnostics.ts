@@ -15,6 +15,11 @@ export const channels = {
   drops: channel('batchgram:drops'),
   /** An entry of the error queue (receiveErrors): { socket, address, error } (error: the 'icmpError' event's object). */
   icmpError: channel('batchgram:icmp-error'),
+  /**
+   * A local rule refused datagrams of a write (EPERM), which went on without them:
+   * { socket, address, to, port, datagrams, cause } (to and port: their destination; cause: the EPERM).
+   */
+  sendRefused: channel('batchgram:send-refused'),
   /** A write was refused past sendQueueLimit: { socket, address, limit, queued }. */
   queueFull: channel('batchgram:queue-full'),
 };

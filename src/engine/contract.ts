@@ -35,6 +35,11 @@ export interface TrafficCounts {
    * only the latest as the socket's pending error (README, "ICMP errors").
    */
   icmpErrorsDropped: number;
+  /**
+   * Datagrams a local rule refused (sendmmsg's EPERM: a netfilter or cgroup
+   * BPF drop), counted as lost while the rest of the write went on.
+   */
+  sendRefused: number;
 }
 
 export interface SocketStats extends TrafficCounts {
@@ -58,7 +63,7 @@ export function emptyCounts(): TrafficCounts {
   return {
     datagramsIn: 0, bytesIn: 0, messagesIn: 0, recvCalls: 0,
     datagramsOut: 0, bytesOut: 0, messagesOut: 0, sendCalls: 0,
-    truncated: 0, rxqOverflows: 0, controlTruncated: 0, icmpErrors: 0, icmpErrorsDropped: 0,
+    truncated: 0, rxqOverflows: 0, controlTruncated: 0, icmpErrors: 0, icmpErrorsDropped: 0, sendRefused: 0,
   };
 }
 

@@ -9,7 +9,8 @@ import { emptyCounts, writeTooLarge, type BindOptions, type Engine, type EngineH
 import { notRunning, queueFull, unsupported } from '../errors';
 import { nodeCreateSocket } from '../compat/node-dgram';
 import { cutMessages } from '../offload/segments';
-import { formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
+import { endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../wire/sockaddr';
+import { channels, publish } from '../diagnostics';
 
 class PortableEngine implements Engine {
   // node:dgram reports none of the per-datagram metadata either.
@@ -20,6 +21,7 @@ class PortableEngine implements Engine {
   readonly #counts = emptyCounts();
   readonly #sock: Socket;
   readonly #limit: number;
+  readonly #host: EngineHost;
   readonly #view = new BatchView(Buffer.alloc(0), 1, 1);
   #queued = 0;
   #closed = false;
@@ -28,6 +30,7 @@ class PortableEngine implements Engine {
   constructor(sock: Socket, o: BindOptions, host: EngineHost) {
     this.#sock = sock;
     this.#limit = o.sendQueueLimit;
+    this.#host = host;
     // node:dgram cannot stop reading, so datagrams are delivered whether or
     // not anyone asked; BatchSocket queues them rather than dropping them.
     sock.on('message', (msg, rinfo) => {
@@ -129,9 +132,16 @@ class PortableEngine implements Engine {
       this.#pending.add(abort);
       for (let i = 0; i < count; i++) {
         const len = job.lengths[i];
-        const cb = (err: Error | null) => {
+        const cb = (err: (NodeJS.ErrnoException & { address?: string; port?: number }) | null) => {
           this.#queued--;
-          if (!err) {
+          // A local rule's refusal is one lost datagram, as on the batch path (send.ts).
+          if (err?.code === 'EPERM') {
+            this.#counts.sendRefused++;
+            const cause = err;
+            publish(channels.sendRefused, () => ({ socket: this.#host.socket, address: endpointText(this.address()),
+              to: cause.address, port: cause.port, datagrams: 1, cause }));
+            err = null;
+          } else if (!err) {
             this.#counts.datagramsOut++;
             this.#counts.messagesOut++;
             this.#counts.sendCalls++;

@@ -9,7 +9,7 @@ import { abi } from '../../src/wire/abi';
 import { bindWith } from '../../src/socket/batch-socket';
 import { collect, payload } from '../helpers';
 
-const { EIO, EAGAIN, EINVAL, EPERM } = constants.errno;
+const { EIO, EAGAIN, EINVAL, EACCES, EPERM } = constants.errno;
 const open: BatchSocket[] = [];
 after(() => Promise.all(open.map((s) => s.close())));
 
@@ -109,10 +109,10 @@ describe('GSO fallback', { skip: binding === null }, () => {
   });
 
   it('carries the retry\'s error as the cause when the retry fails too', async () => {
-    const { tx, calls, port } = await setup((call) => (call === 0 ? -EIO : -EPERM));
+    const { tx, calls, port } = await setup((call) => (call === 0 ? -EIO : -EACCES));
     const err = await tx.writeBatchTo(batch(4), '127.0.0.1', port).then(() => null, (e: unknown) => e);
     assert.ok(err instanceof GSODisabledError);
-    assert.equal((err.cause as NodeJS.ErrnoException).code, 'EPERM');
+    assert.equal((err.cause as NodeJS.ErrnoException).code, 'EACCES');
     assert.equal((err.cause as NodeJS.ErrnoException).syscall, 'sendmmsg');
     assert.equal(calls.length, 2);
   });
@@ -263,9 +263,9 @@ describe('send path', { skip: binding === null }, () => {
   });
 
   it('reports a system error Node-style', async () => {
-    const { tx, port } = await setup(() => -EPERM);
+    const { tx, port } = await setup(() => -EACCES);
     await assert.rejects(tx.writeBatchTo(batch(1), '127.0.0.1', port),
-      { code: 'EPERM', errno: -EPERM, syscall: 'sendmmsg', address: '127.0.0.1', port });
+      { code: 'EACCES', errno: -EACCES, syscall: 'sendmmsg', address: '127.0.0.1', port });
   });
 });
 
@@ -286,9 +286,9 @@ describe('whole messages (writeMessages with segmentSize)', { skip: binding === 
   const train = (first: number, n: number, size: number) => Buffer.concat(batch(n, size, first));
 
   it('counts datagrams through a partial send, a refused whole message cut into datagrams, and a failure', async () => {
-    // One whole message taken, the next refused whole (EINVAL: cut, then singly), two singles taken, then EPERM.
+    // One whole message taken, the next refused whole (EINVAL: cut, then singly), two singles taken, then EACCES.
     const rx = await BatchSocket.bind({ address: '127.0.0.1', recvBufferSize: 8 << 20 });
-    const tx = await bindWith({ address: '127.0.0.1' }, scripted([{ limit: 1 }, { err: -EINVAL }, { limit: 2 }, { err: -EPERM }]));
+    const tx = await bindWith({ address: '127.0.0.1' }, scripted([{ limit: 1 }, { err: -EINVAL }, { limit: 2 }, { err: -EACCES }]));
     open.push(rx, tx);
     const port = rx.address().port;
     const arriving = collect(rx, 12);
@@ -297,10 +297,27 @@ describe('whole messages (writeMessages with segmentSize)', { skip: binding === 
       { data: train(10, 10, 600), address: '127.0.0.1', port, segmentSize: 600 },
       { data: train(20, 5, 700), address: '127.0.0.1', port, segmentSize: 700 },
     ]).then(() => null, (e: { code: string; datagramsSent: number }) => e);
-    assert.deepEqual([err?.code, err?.datagramsSent], ['EPERM', 12]);
+    assert.deepEqual([err?.code, err?.datagramsSent], ['EACCES', 12]);
     assert.deepEqual((await arriving).map((d) => d.data.readUInt32BE(0)), Array.from({ length: 12 }, (_, i) => i));
     const s = tx.stats();
     assert.deepEqual([s.datagramsOut, s.messagesOut, s.bytesOut, s.sendQueue], [12, 3, 10 * 500 + 2 * 600, 0]);
+  });
+
+  it('loses a whole message a local rule refuses (EPERM), counts its datagrams and sends the rest', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', recvBufferSize: 8 << 20 });
+    const tx = await bindWith({ address: '127.0.0.1' }, scripted([{ limit: 1 }, { err: -EPERM }]));
+    open.push(rx, tx);
+    const port = rx.address().port;
+    const arriving = collect(rx, 15);
+    await tx.writeMessages([
+      { data: train(0, 10, 500), address: '127.0.0.1', port, segmentSize: 500 },
+      { data: train(10, 10, 600), address: '127.0.0.1', port, segmentSize: 600 },
+      { data: train(20, 5, 700), address: '127.0.0.1', port, segmentSize: 700 },
+    ]);
+    const ids = [...Array(10).keys(), 20, 21, 22, 23, 24];
+    assert.deepEqual((await arriving).map((d) => d.data.readUInt32BE(0)), ids);
+    const s = tx.stats();
+    assert.deepEqual([s.sendRefused, s.datagramsOut, s.messagesOut, s.sendQueue], [10, 15, 2, 0]);
   });
 
   it('close() with a whole-message write sent part way counts the datagrams that left', async () => {

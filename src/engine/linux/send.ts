@@ -16,7 +16,7 @@ import type { CapabilityState } from '../capabilities';
 import { writeTooLarge, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
 import { SendMemory, type DescribedWrite } from './send-memory';
 
-const { EAGAIN, ENOBUFS } = constants.errno;
+const { EAGAIN, ENOBUFS, EPERM } = constants.errno;
 
 /** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
 const NOBUFS_RETRY_MS = 1;
@@ -55,7 +55,7 @@ const enum SendResult { Done, Again, NoBufs }
 
 /**
  * After a failed call: plan anew (GSO went off, or datagrams go singly);
- * skip the message, which failed alone (the drop-in's datagrams); or fail the write.
+ * skip the message, lost (EPERM) or failed alone (the drop-in's datagrams); or fail the write.
  */
 const enum Failure { Replan, Skip, Fail }
 
@@ -268,6 +268,21 @@ export class Sender {
     }
     const to = job.messages ? job.messages.to[job.messages.of[plan.first[sent]]] : job;
     const err: WriteError = systemError(r, 'sendmmsg', to.dest ? formatAddress(to.dest) : undefined, to.dest ? to.port : undefined);
+    if (r === -EPERM && job.datagramErrors === undefined) {
+      // A local rule dropped the message (a netfilter DROP or REJECT in
+      // OUTPUT, a cgroup BPF program): its datagrams are lost, as a network
+      // would lose them, and the rest of the write goes on. Tailscale and
+      // quinn-udp treat it so; failing the write would stop every later
+      // destination for one refused peer. (The drop-in reports it per
+      // datagram below, as node:dgram does.)
+      const lost = plan.datagrams[sent];
+      this.#counts.sendRefused += lost;
+      this.#queuedDatagrams -= lost;
+      w.next = plan.first[sent] + plan.count[sent];
+      publish(channels.sendRefused, () => ({ ...this.#host.subject(), to: to.dest ? formatAddress(to.dest) : undefined,
+        port: to.dest ? to.port : undefined, datagrams: lost, cause: err }));
+      return Failure.Skip;
+    }
     if (job.datagramErrors !== undefined) {
       // Each datagram stands alone: a refused GSO message is tried again
       // datagram by datagram, and a refused datagram fails by itself.
