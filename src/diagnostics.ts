@@ -11,6 +11,8 @@ export const channels = {
   close: channel('batchgram:socket:close'),
   /** The kernel refused GSO and the socket turned TX offload off: { socket, address, cause } (cause: the EIO). */
   gsoDisabled: channel('batchgram:gso-disabled'),
+  /** The kernel refused a write's ECN (EINVAL, EIO) and the socket sends without it: { socket, address, cause }. */
+  ecnDisabled: channel('batchgram:ecn-disabled'),
   /** The kernel's drop counter (SO_RXQ_OVFL) rose: { socket, address, dropped, total }. */
   drops: channel('batchgram:drops'),
   /** An entry of the error queue (receiveErrors): { socket, address, error } (error: the 'icmpError' event's object). */

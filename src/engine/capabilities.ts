@@ -14,7 +14,11 @@ export interface Capabilities {
   rxOffload: boolean;
   /** SO_RXQ_OVFL: the kernel reports how many datagrams it dropped for this socket. */
   rxqOverflowCounter: boolean;
-  /** IP_RECVTOS / IPV6_RECVTCLASS: each datagram's ECN bits (asked for with receiveEcn). */
+  /**
+   * ECN both ways: each datagram's ECN bits read (IP_RECVTOS / IPV6_RECVTCLASS,
+   * asked for with receiveEcn) and a write's `ecn` sent. Turns false at run
+   * time when the kernel refuses a write's ECN (EINVAL, EIO): later writes go without it.
+   */
   ecn: boolean;
   /** IP_PKTINFO / IPV6_RECVPKTINFO: each datagram's local address and interface (receiveLocalAddress). */
   localAddress: boolean;
@@ -61,6 +65,11 @@ export class CapabilityState {
   refuseGso(): void {
     this.#now.txOffload = false;
     this.#gsoRefused = true;
+  }
+
+  /** The kernel refused a write's ECN: writes go without it from now on. */
+  refuseEcn(): void {
+    this.#now.ecn = false;
   }
 
   /** The caller's setOffload, as the kernel answered it; `gsoLimit` where TX offload is on. */

@@ -144,8 +144,8 @@ export interface Recipient {
 }
 
 export interface SendHeader {
-  /** The TOS byte / traffic class (its ECN bits), or undefined for the socket's own. */
-  trafficClass: number | undefined;
+  /** The ECN codepoint (0..3) that replaces the low two bits of the socket's TOS / traffic class; undefined: the socket's own. */
+  ecn: number | undefined;
   /** The source address, 4 bytes on an IPv4 socket and 16 (IPv4-mapped for IPv4) on an IPv6 one; or undefined. */
   source: Uint8Array | undefined;
   /** The datagrams travel as IPv4 (an IPv4 or IPv4-mapped destination): the TOS is IP_TOS, else IPV6_TCLASS. */

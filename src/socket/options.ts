@@ -57,7 +57,7 @@ export interface BatchSocketOptions {
   bindToDevice?: string;
   /** The unicast TTL / hop limit of every datagram (1..255). */
   ttl?: number;
-  /** The TOS byte / traffic class of every datagram (0..255); a write's `ecn` sets the whole byte instead. */
+  /** The TOS byte / traffic class of every datagram (0..255); a write's `ecn` replaces its two ECN bits only. */
   tos?: number;
   /** Never fragment: a datagram above the path MTU fails its write with EMSGSIZE (path MTU probing). */
   dontFragment?: boolean;

@@ -220,6 +220,6 @@ export class WriteJobs {
     }
     // node:dgram has no per-message control data to carry them.
     if (!this.#caps.batching) throw unsupported('options.ecn and options.sourceAddress need the batch path');
-    return { trafficClass: ecn, source, ipv4 };
+    return { ecn, source, ipv4 };
   }
 }

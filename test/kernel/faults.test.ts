@@ -1,11 +1,13 @@
 // Kernel faults injected through the native-layer interface: the real addon
 // wrapped so that chosen sendmmsg calls fail as a kernel would make them.
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { BatchSocket, GeneveHeader, GSODisabledError } from '../../src/index';
 import { binding, type NativeBinding, type SocketHandle } from '../../src/kernel/native';
 import { abi } from '../../src/wire/abi';
+import { findControlData } from '../../src/wire/cmsg';
 import { bindWith } from '../../src/socket/batch-socket';
 import { collect, payload } from '../helpers';
 
@@ -267,6 +269,61 @@ describe('send path', { skip: binding === null }, () => {
     await assert.rejects(tx.writeBatchTo(batch(1), '127.0.0.1', port),
       { code: 'EACCES', errno: -EACCES, syscall: 'sendmmsg', address: '127.0.0.1', port });
   });
+});
+
+describe('ECN the kernel refuses', { skip: binding === null }, () => {
+  /** The real binding, except that a sendmmsg call with an IP_TOS control message fails with `errno`. */
+  function refusingTos(errno: number) {
+    const real = binding as NativeBinding;
+    let controls: Uint8Array = new Uint8Array(0), size = 0, desc: Int32Array = new Int32Array(0);
+    const refused = { calls: 0 };
+    const b: NativeBinding = {
+      ...real,
+      sendRing(maxMessages, maxIovecs, names, ctrls, controlSize, messages, iovecs) {
+        [controls, size, desc] = [ctrls, controlSize, messages];
+        return real.sendRing(maxMessages, maxIovecs, names, ctrls, controlSize, messages, iovecs);
+      },
+      sendmmsg(s, ring, buffers, first, count) {
+        const v = new DataView(controls.buffer, controls.byteOffset, controls.byteLength);
+        for (let m = first; m < first + count; m++) {
+          const len = desc[m * abi.SEND_MSG_FIELDS + 4];
+          if (len > 0 && findControlData(v, m * size, m * size + len, abi.IPPROTO_IP, abi.IP_TOS, 1) >= 0) {
+            refused.calls++;
+            return -errno;
+          }
+        }
+        return real.sendmmsg(s, ring, buffers, first, count);
+      },
+    };
+    return { b, refused };
+  }
+
+  for (const [name, errno] of [['EINVAL', EINVAL], ['EIO', EIO]] as const) {
+    it(`sends without it from the first ${name}, and says so in capabilities.ecn and on batchgram:ecn-disabled`, async () => {
+      const { b, refused } = refusingTos(errno);
+      const rx = await BatchSocket.bind({ address: '127.0.0.1', receiveEcn: true });
+      const tx = await bindWith({ address: '127.0.0.1', receiveEcn: true, gso: false }, b);
+      open.push(rx, tx);
+      const events: Array<{ code: string }> = [];
+      const listener = (m: unknown) => events.push((m as { cause: { code: string } }).cause);
+      diagnostics.subscribe('batchgram:ecn-disabled', listener);
+      try {
+        assert.equal(tx.capabilities.ecn, true);
+        const port = rx.address().port;
+        const arriving = collect(rx, 6);
+        await tx.writeBatchTo(batch(3, 100), '127.0.0.1', port, { ecn: 2 });
+        await tx.writeMessages([{ data: payload(3, 100), address: '127.0.0.1', port, ecn: 1 }]);
+        await tx.writeBatchTo(batch(2, 100, 4), '127.0.0.1', port, { ecn: 3 });
+        const got = await arriving;
+        assert.deepEqual(got.map((d) => [d.data.readUInt32BE(0), d.ecn]), [[0, 0], [1, 0], [2, 0], [3, 0], [4, 0], [5, 0]]);
+        assert.equal(refused.calls, 1, 'refused once, remembered');
+        assert.equal(tx.capabilities.ecn, false);
+        assert.deepEqual(events.map((e) => e.code), [name]);
+      } finally {
+        diagnostics.unsubscribe('batchgram:ecn-disabled', listener);
+      }
+    });
+  }
 });
 
 describe('whole messages (writeMessages with segmentSize)', { skip: binding === null }, () => {

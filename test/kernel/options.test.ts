@@ -1,6 +1,8 @@
 // Socket options: the bind options that set routing marks, device binding,
 // TTL and TOS, and the escape hatch for any other, read back from the kernel.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { BatchSocket } from '../../src/index';
 import { abi } from '../../src/wire/abi';
@@ -8,6 +10,23 @@ import { bindClosedAfter, collect } from '../helpers';
 
 const linux = process.platform === 'linux';
 const bind = bindClosedAfter();
+
+// Receives `count` datagrams on loopback and prints each one's TOS byte (IPv4) or traffic class (IPv6).
+const TOS_RECEIVER = `
+import json, socket, sys
+v6 = sys.argv[1] == '6'
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('::1' if v6 else '127.0.0.1', 0))
+if v6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
+else: s.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+print(json.dumps({'port': s.getsockname()[1]}), flush=True)
+s.settimeout(10)
+got = []
+for _ in range(int(sys.argv[2])):
+    _, ancillary, _, _ = s.recvmsg(2048, 64)
+    got += [int.from_bytes(data[:4] if v6 else data[:1], 'little') for (_, _, data) in ancillary]
+print(json.dumps(got), flush=True)
+`;
 const text = (b: Uint8Array) => Buffer.from(b).toString().replace(/\0.*$/s, '');
 
 describe('socket options', { skip: !linux }, () => {
@@ -30,6 +49,26 @@ describe('socket options', { skip: !linux }, () => {
     const arriving = collect(rx, 3);
     await tx.writeBatchTo([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')], '127.0.0.1', rx.address().port);
     assert.deepEqual((await arriving).map((d) => d.ecn), [2, 2, 2]);
+  });
+
+  it('keeps the socket\'s DSCP under a write\'s ECN: only the two ECN bits change, as the receiver reads the whole byte', async () => {
+    for (const family of [4, 6] as const) {
+      // python3 reads each datagram's whole TOS byte / traffic class (a Datagram carries its ECN bits only).
+      const rx = spawn('python3', ['-c', TOS_RECEIVER, String(family), '5'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const lines = createInterface({ input: rx.stdout! })[Symbol.asyncIterator]();
+      const { port } = JSON.parse((await lines.next()).value);
+      const to = family === 4 ? '127.0.0.1' : '::1';
+      const tx = await bind({ type: family === 4 ? 'udp4' : 'udp6', address: to, tos: 0xb8 }); // DSCP 46 (EF)
+      await tx.writeBatchTo([Buffer.from('a')], to, port, { ecn: 1 });
+      await tx.writeBatchTo([Buffer.from('b')], to, port);
+      await tx.writeMessages([{ data: Buffer.from('c'), address: to, port, ecn: 3 }]);
+      // A TOS set behind the bind option is the one kept.
+      if (family === 4) tx.setSocketOption(abi.IPPROTO_IP, abi.IP_TOS, 0x28);
+      else tx.setSocketOption(abi.IPPROTO_IPV6, abi.IPV6_TCLASS, 0x28);
+      await tx.writeBatchTo([Buffer.from('d')], to, port, { ecn: 2 });
+      await tx.writePackedTo(Buffer.from('e'), [1], to, port, { ecn: 0 });
+      assert.deepEqual(JSON.parse((await lines.next()).value), [0xb9, 0xb8, 0xbb, 0x2a, 0x28], `IPv${family}`);
+    }
   });
 
   it('sets and reads any option through the escape hatch, ints and bytes', async () => {

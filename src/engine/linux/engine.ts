@@ -64,6 +64,7 @@ export class LinuxEngine implements Engine {
       // is charged to, so every error is queued rather than dropped.
       shortSend: () => { if (this.#errors !== null) this.#takeErrors(this.#announceLater); },
     });
+    this.#readTrafficClass();
     const r = b.pollStart(s, (status, events) => this.#onPoll(status, events));
     if (r < 0) throwSystemError(r, 'uv_poll_start');
     this.#updatePoll();
@@ -192,11 +193,30 @@ export class LinuxEngine implements Engine {
   setIntOption(level: number, name: number, value: number, what: string): void {
     const r = this.#addon.setsockopt(this.#handle, level, name, value);
     if (r < 0) throwSystemError(r, `setsockopt ${what}`);
+    this.#optionSet(level, name);
   }
 
   setBytesOption(level: number, name: number, value: Uint8Array, what: string): void {
     const r = this.#addon.setsockoptBytes(this.#handle, level, name, value, value.length);
     if (r < 0) throwSystemError(r, `setsockopt ${what}`);
+    this.#optionSet(level, name);
+  }
+
+  // A caller's setSocketOption may change the TOS byte or traffic class
+  // behind the bind option: the sender's copy follows.
+  #optionSet(level: number, name: number): void {
+    if ((level === abi.IPPROTO_IP && name === abi.IP_TOS) || (level === abi.IPPROTO_IPV6 && name === abi.IPV6_TCLASS)) {
+      this.#readTrafficClass();
+    }
+  }
+
+  // The socket's own TOS byte and traffic class, whose DSCP bits a write's
+  // ECN keeps (send-memory.ts). Each is the kernel's, whoever set it: the
+  // bind option, an adopted socket's owner, setSocketOption. An option the
+  // socket's family lacks reads as 0.
+  #readTrafficClass(): void {
+    const read = (level: number, name: number) => (this.#addon.getsockopt(this.#handle, level, name, this.#scratch) < 0 ? 0 : this.#scratch[0]);
+    this.#sender.setSocketTrafficClass(read(abi.IPPROTO_IP, abi.IP_TOS), read(abi.IPPROTO_IPV6, abi.IPV6_TCLASS));
   }
 
   getBytesOption(level: number, name: number, byteLength: number, what: string): Uint8Array {

@@ -46,6 +46,15 @@ export class SendMemory {
   readonly #controlView: DataView;
   readonly #msgDesc: Int32Array;
   #iovDesc: Int32Array;
+  /**
+   * The socket's own TOS byte (IP_TOS) and traffic class (IPV6_TCLASS),
+   * kept current by the engine: a write's ECN replaces only their low two
+   * bits, so the DSCP the socket was given (`tos`) still marks every datagram.
+   */
+  socketTos = 0;
+  socketTrafficClass = 0;
+  /** A write's ECN is written; false once the kernel refused it (the sender's #failed). */
+  writesEcn = true;
 
   constructor(b: NativeBinding, batchSize: number) {
     this.#addon = b;
@@ -134,7 +143,10 @@ export class SendMemory {
     const v = this.#controlView;
     let len = segment > 0 ? writeUdpSegment(v, at, segment) : 0;
     if (h === undefined) return len;
-    if (h.trafficClass !== undefined) len += writeTrafficClass(v, at + len, h.ipv4, h.trafficClass);
+    if (h.ecn !== undefined && this.writesEcn) {
+      const own = h.ipv4 ? this.socketTos : this.socketTrafficClass;
+      len += writeTrafficClass(v, at + len, h.ipv4, (own & ~3) | h.ecn);
+    }
     if (h.source !== undefined) len += writeSourceAddress(v, at + len, h.source.length === 4 ? 4 : 6, h.source);
     return len;
   }

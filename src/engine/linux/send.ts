@@ -13,10 +13,10 @@ import { pathKey, RefusedSegments } from '../../offload/refused-segments';
 import { formatAddress } from '../../wire/sockaddr';
 import { settleWithinBudget } from '../budget';
 import type { CapabilityState } from '../capabilities';
-import { writeTooLarge, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
+import { writeTooLarge, type SendHeader, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
 import { SendMemory, type DescribedWrite } from './send-memory';
 
-const { EAGAIN, ENOBUFS, EPERM } = constants.errno;
+const { EAGAIN, EINVAL, EIO, ENOBUFS, EPERM } = constants.errno;
 
 /** ENOBUFS is not a readiness condition epoll reports; retry after this many ms. */
 const NOBUFS_RETRY_MS = 1;
@@ -251,6 +251,16 @@ export class Sender {
   #failed(w: PendingWrite, r: number, sent: number): Failure {
     const plan = this.#plan;
     const { job, segments } = w;
+    if ((r === -EINVAL || r === -EIO) && plan.segment[sent] === 0 && this.#memory.writesEcn && this.#headerOf(w, sent)?.ecn !== undefined) {
+      // Some kernels and sandboxes refuse the IP_TOS / IPV6_TCLASS control
+      // message; quinn-udp sends without it from then on, and so do we. A
+      // GSO message's EINVAL or EIO is taken for GSO's first (below): its
+      // datagrams then go singly, and come back here if ECN was the cause.
+      this.#memory.writesEcn = false;
+      this.#caps.refuseEcn();
+      publish(channels.ecnDisabled, () => ({ ...this.#host.subject(), cause: systemError(r, 'sendmmsg') }));
+      return Failure.Replan;
+    }
     const refusal = gsoRefusal(r, plan.segment[sent] > 0, this.#caps.txOffload);
     if (refusal === GsoRefusal.DisableGso) {
       this.#caps.refuseGso();
@@ -301,6 +311,12 @@ export class Sender {
     return Failure.Fail;
   }
 
+  // The header fields of plan message `m`: its recipient's (writeMessages), or the write's.
+  #headerOf(w: PendingWrite, m: number): SendHeader | undefined {
+    const g = w.job.messages;
+    return g === undefined ? w.job.header : g.to[g.of[this.#plan.first[m]]].header;
+  }
+
   // The plan's limits for the write's datagrams: the destination's payload
   // limit, the kernel's segment limit, the workaround, the refused sizes.
   #coalesceOptions(w: PendingWrite): CoalesceOptions {
@@ -349,6 +365,12 @@ export class Sender {
     const to = g === undefined ? w.job : g.to[g.of[first]];
     this.#refusedSegments.remember(pathKey(to.dest), segment, Date.now());
     w.refusedSegment = this.#refusedFor(w.job);
+  }
+
+  /** The socket's TOS byte and traffic class now, whose DSCP bits a write's ECN keeps. */
+  setSocketTrafficClass(tos: number, trafficClass: number): void {
+    this.#memory.socketTos = tos;
+    this.#memory.socketTrafficClass = trafficClass;
   }
 
   /** The connected peer changed: what its path refused says nothing about the next one. */
