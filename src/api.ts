@@ -1,6 +1,6 @@
 // batchgram's public API, by name. Everything not exported here is internal.
 export { BatchSocket, type AddressInfo, type BatchSocketStats } from './socket/batch-socket';
-export type { AdoptOptions, BatchSocketOptions, Steering } from './socket/options';
+export type { AdoptOptions, BatchSocketOptions, OffloadOptions, Steering } from './socket/options';
 export type { OutgoingMessage, SendOptions, WriteOptions } from './socket/writes';
 export { BatchView, type Batch, type Datagram } from './batch';
 export type { IcmpError } from './engine/contract';

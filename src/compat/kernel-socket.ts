@@ -26,11 +26,12 @@ const { EBADF, EINVAL, ENOTCONN } = constants.errno;
 /** The errno of an error the engine threw (a SystemError). */
 export const errnoOf = (err: unknown): number => (err as SystemError).errno;
 
-/** How the socket binds: its reuseAddr, reusePort and ipv6Only options. */
+/** How the socket binds: its reuseAddr, reusePort and ipv6Only options, and the equal-tail workaround. */
 interface BindFlags {
   reuseAddr?: boolean | undefined;
   reusePort?: boolean | undefined;
   ipv6Only?: boolean | undefined;
+  neverGsoEqualTail?: boolean | undefined;
 }
 
 /** The engine's options for a drop-in socket: the defaults, but a send queue without limit, as dgram's. */
@@ -39,6 +40,7 @@ function dropInEngineOptions(family: 4 | 6, address: ParsedAddress, port: number
     type: family === 4 ? 'udp4' : 'udp6', address, port,
     // Buffer sizes are set after bind, without SO_*BUFFORCE, as dgram does.
     reuseAddr: !!flags.reuseAddr, reusePort: !!flags.reusePort, ipv6Only: !!flags.ipv6Only,
+    neverGsoEqualTail: !!flags.neverGsoEqualTail,
     sendQueueLimit: UNLIMITED_SEND_QUEUE, // dgram queues without limit
   }, true);
 }

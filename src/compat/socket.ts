@@ -41,6 +41,8 @@ export interface SocketOptions extends dgram.SocketOptions {
   reusePort?: boolean | undefined;
   /** false: return a node:dgram socket even where batching is available. */
   batching?: boolean | undefined;
+  /** BatchSocket's option of that name: never send a GSO message whose segments are all one length. */
+  neverGsoEqualTail?: boolean | undefined;
 }
 
 export type MessageListener = (msg: Buffer, rinfo: dgram.RemoteInfo) => void;
@@ -82,7 +84,9 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
     this.#family = a.type === 'udp4' ? 4 : 6;
     this.#lookup = new HostLookup(this.#family, a.lookup);
     this.#inbox = new Inbox(this, a.receiveBlockList, () => this.#kernel.closed);
-    this.#kernel = new KernelSocket(this.#family, options ?? {}, this.#inbox);
+    const never: unknown = options?.neverGsoEqualTail;
+    if (never !== undefined && typeof never !== 'boolean') throw invalidArgType('options.neverGsoEqualTail', 'of type boolean', never);
+    this.#kernel = new KernelSocket(this.#family, { ...options, neverGsoEqualTail: never }, this.#inbox);
     this.#connection = new Connection(this, this.#family, this.#kernel, this.#lookup, a.sendBlockList);
     this.#sends = new SendPath(this, this.#kernel, this.#lookup, this.#connection, a.sendBlockList);
     this.#options = options;

@@ -194,7 +194,23 @@ export interface EngineHost {
   socket?: object;
 }
 
-export interface BindOptions {
+/** What setOffload changes on an open socket; each left out stays as it is. */
+export interface OffloadSettings extends Partial<EqualTail> {
+  gso?: boolean;
+  gro?: boolean;
+}
+
+/**
+ * The equal-tail workaround (offload/gso.ts SENTINEL): GSO messages whose
+ * segments are all one length get a one-byte datagram of `gsoSentinel`
+ * appended. At bind and at run time (setOffload).
+ */
+export interface EqualTail {
+  neverGsoEqualTail: boolean;
+  gsoSentinel: number;
+}
+
+export interface BindOptions extends EqualTail {
   type: 'udp4' | 'udp6';
   /**
    * A socket made elsewhere to take over instead of binding one (its
@@ -215,7 +231,6 @@ export interface BindOptions {
   /** Ask for UDP_SEGMENT (send offload) and UDP_GRO (receive offload) where the kernel has them. */
   gso: boolean;
   gro: boolean;
-  neverGsoEqualTail: boolean;
   rxqOverflowMetric: string;
   recvBufferSize?: number;
   sendBufferSize?: number;
@@ -244,7 +259,7 @@ export interface Engine {
   disconnect(): void;
   setReading(on: boolean): void;
   /** Turns GSO / GRO on or off for later writes and reads, as far as the kernel has them; capabilities tell. */
-  setOffload(o: { gso?: boolean; gro?: boolean }): void;
+  setOffload(o: OffloadSettings): void;
   /** The SO_REUSEPORT group's steering program (wire/steering.ts), or null for the kernel's own 4-tuple hash. */
   setSteering(program: Uint8Array | null): void;
   write(job: WriteJob): Promise<void>;

@@ -23,6 +23,18 @@ export type EngineRequest = Pick<BindOptions, 'type' | 'address' | 'port'> & Par
 export const GSO_DISABLE_ENV = 'BATCHGRAM_DISABLE_GSO';
 export const GRO_DISABLE_ENV = 'BATCHGRAM_DISABLE_GRO';
 
+/**
+ * The operator's switch for the equal-tail workaround (Tailscale's
+ * NeverGSOEqualTail knob): `1` turns it on for every socket the
+ * process opens, for a kernel or driver known to mishandle such messages.
+ */
+export const NEVER_GSO_EQUAL_TAIL_ENV = 'BATCHGRAM_NEVER_GSO_EQUAL_TAIL';
+
+/** The equal-tail workaround as asked (`asked`), unless the operator's environment forces it on. */
+export function equalTailWorkaround(asked: boolean): boolean {
+  return asked || process.env[NEVER_GSO_EQUAL_TAIL_ENV] === '1';
+}
+
 /** The operator has not turned this offload off (`name`: GSO_DISABLE_ENV or GRO_DISABLE_ENV). */
 export function offloadAllowed(name: string): boolean {
   return process.env[name] !== '1';
@@ -41,7 +53,8 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
     type: r.type, address: r.address, port: r.port, batchSize,
     gso: batching && (r.gso ?? r.offload ?? true) && offloadAllowed(GSO_DISABLE_ENV),
     gro: batching && (r.gro ?? r.offload ?? true) && offloadAllowed(GRO_DISABLE_ENV),
-    neverGsoEqualTail: r.neverGsoEqualTail ?? false,
+    neverGsoEqualTail: equalTailWorkaround(r.neverGsoEqualTail ?? false),
+    gsoSentinel: r.gsoSentinel ?? 0,
     rxqOverflowMetric: batching ? r.rxqOverflowMetric ?? '' : '',
     recvBufferSize: r.recvBufferSize,
     sendBufferSize: r.sendBufferSize,

@@ -9,7 +9,6 @@ import type { SocketCapabilities } from '../engine/capabilities';
 import type { BindOptions, Engine, EngineHost, IcmpError, SocketStats, WriteJob } from '../engine/contract';
 import { settleWithinBudget } from '../engine/budget';
 import { openEngine } from '../engine/open';
-import { GRO_DISABLE_ENV, GSO_DISABLE_ENV, offloadAllowed } from '../engine/options';
 import { invalidArgType, invalidArgValue, notConnected, notRunning, outOfRange } from '../errors';
 import { channels, publish } from '../diagnostics';
 import { emitEach, rethrow } from '../listeners';
@@ -19,7 +18,8 @@ import { INT32_MAX, OPTION_BYTES_MAX } from '../limits';
 import { endpointText, type Family } from '../wire/sockaddr';
 import { Iterators } from './iterators';
 import {
-  boolOpt, resolveAdoptOptions, resolveOptions, sockoptName, steeringProgram, type AdoptOptions, type BatchSocketOptions, type Steering,
+  resolveAdoptOptions, resolveOffload, resolveOptions, sockoptName, steeringProgram, type AdoptOptions, type BatchSocketOptions, type OffloadOptions,
+  type Steering,
 } from './options';
 import { WriteJobs, type OutgoingMessage, type SendOptions, type WriteOptions } from './writes';
 
@@ -215,18 +215,15 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
    * Turns GSO (later writes) and GRO (later reads) on or off while the socket
    * is open; `capabilities.txOffload` and `rxOffload` say at once what the
    * kernel gave. Turning GSO back on after the kernel refused it (EIO,
-   * GSODisabledError) is the caller's call. BATCHGRAM_DISABLE_GSO / _GRO=1
-   * keep a direction off whatever is asked; the portable path has neither.
+   * GSODisabledError) is the caller's call. `neverGsoEqualTail` and
+   * `gsoSentinel` change the equal-tail workaround for every message planned
+   * from now on, queued writes included. BATCHGRAM_DISABLE_GSO / _GRO=1 keep
+   * a direction off, BATCHGRAM_NEVER_GSO_EQUAL_TAIL=1 the workaround on,
+   * whatever is asked; the portable path has no offload.
    */
-  setOffload(options: { gso?: boolean; gro?: boolean }): void {
+  setOffload(options: OffloadOptions): void {
     this.#assertOpen();
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-    const gso = options.gso === undefined ? undefined : boolOpt(options, 'gso', true);
-    const gro = options.gro === undefined ? undefined : boolOpt(options, 'gro', true);
-    this.#engine.setOffload({
-      gso: gso === undefined ? undefined : gso && offloadAllowed(GSO_DISABLE_ENV),
-      gro: gro === undefined ? undefined : gro && offloadAllowed(GRO_DISABLE_ENV),
-    });
+    this.#engine.setOffload(resolveOffload(options));
   }
 
   /**

@@ -2,8 +2,8 @@
 // (in the order of BatchSocketOptions, as Node checks its own) and resolved
 // into the engine's bind options; and the checks of the option arguments of
 // setOffload and the socket option escape hatch.
-import type { BindOptions } from '../engine/contract';
-import { engineOptions } from '../engine/options';
+import type { BindOptions, OffloadSettings } from '../engine/contract';
+import { engineOptions, equalTailWorkaround, GRO_DISABLE_ENV, GSO_DISABLE_ENV, offloadAllowed } from '../engine/options';
 import { badPort, invalidAddress, invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import type { NativeBinding } from '../kernel/native';
 import { udpTypeOf } from '../kernel/handle-type';
@@ -26,8 +26,13 @@ export interface BatchSocketOptions {
   gso?: boolean;
   /** Use UDP GRO on receive; default `offload`. BATCHGRAM_DISABLE_GRO=1 turns it off for the whole process. */
   gro?: boolean;
-  /** Never send a GSO message whose segments are all one length (see README). */
+  /**
+   * Never send a GSO message whose segments are all one length (see README); default false, or true for the
+   * whole process with BATCHGRAM_NEVER_GSO_EQUAL_TAIL=1. setOffload changes it on an open socket.
+   */
   neverGsoEqualTail?: boolean;
+  /** The byte of the one-byte datagram neverGsoEqualTail appends (0..255); default 0. */
+  gsoSentinel?: number;
   /** Name of the shared counter that receives this socket's kernel drop count (SO_RXQ_OVFL). */
   rxqOverflowMetric?: string;
   recvBufferSize?: number;
@@ -82,6 +87,27 @@ const intOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, min: number,
   if (!Number.isInteger(v) || v < min || v > max) throw outOfRange(`options.${k}`, `an integer >= ${min} and <= ${max}`, v);
   return v;
 };
+
+/** What setOffload may change on an open socket; each left out stays as it is. */
+export type OffloadOptions = Pick<BatchSocketOptions, 'gso' | 'gro' | 'neverGsoEqualTail' | 'gsoSentinel'>;
+
+/**
+ * Checks setOffload's options and resolves them against the operator's
+ * environment: BATCHGRAM_DISABLE_GSO / _GRO=1 keep a direction off,
+ * BATCHGRAM_NEVER_GSO_EQUAL_TAIL=1 keeps the workaround on, whatever is asked.
+ */
+export function resolveOffload(o: OffloadOptions): OffloadSettings {
+  if (o === null || typeof o !== 'object') throw invalidArgType('options', 'of type object', o);
+  const gso = o.gso === undefined ? undefined : boolOpt(o, 'gso', true);
+  const gro = o.gro === undefined ? undefined : boolOpt(o, 'gro', true);
+  const never = o.neverGsoEqualTail === undefined ? undefined : boolOpt(o, 'neverGsoEqualTail', false);
+  return {
+    gso: gso === undefined ? undefined : gso && offloadAllowed(GSO_DISABLE_ENV),
+    gro: gro === undefined ? undefined : gro && offloadAllowed(GRO_DISABLE_ENV),
+    neverGsoEqualTail: never === undefined ? undefined : equalTailWorkaround(never),
+    gsoSentinel: intOpt(o, 'gsoSentinel', 0, 255),
+  };
+}
 
 /** An interface name: 1 to 15 bytes (IFNAMSIZ less its terminating zero), no zero byte. */
 function deviceOpt(v: unknown): string | undefined {
@@ -184,6 +210,7 @@ export function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): 
     gso: o.gso === undefined ? undefined : boolOpt(o, 'gso', true),
     gro: o.gro === undefined ? undefined : boolOpt(o, 'gro', true),
     neverGsoEqualTail: boolOpt(o, 'neverGsoEqualTail', false),
+    gsoSentinel: intOpt(o, 'gsoSentinel', 0, 255),
     rxqOverflowMetric: o.rxqOverflowMetric,
     recvBufferSize: intOpt(o, 'recvBufferSize', 1, INT32_MAX),
     sendBufferSize: intOpt(o, 'sendBufferSize', 1, INT32_MAX),

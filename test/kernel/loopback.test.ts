@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
-import { BatchSocket, GeneveHeader, GENEVE_PROTOCOL_WIREGUARD, getCounter, type BatchView, type Datagram } from '../../src/index';
+import { BatchSocket, createSocket, GeneveHeader, GENEVE_PROTOCOL_WIREGUARD, getCounter, type BatchView, type Datagram } from '../../src/index';
 import { gsoSegmentLimit } from '../../src/kernel/support';
 import { collect, index, payload, until } from '../helpers';
 
@@ -202,6 +202,80 @@ describe('neverGsoEqualTail', { skip: !linux }, () => {
     await tx.writeBatchTo(Array.from({ length: 7 }, (_, i) => payload(i, 500)), '127.0.0.1', rx.address().port);
     assert.equal((await arriving).length, 7);
     assert.equal(tx.stats().messagesOut, 7);
+  });
+
+  it('turns on and off at run time (setOffload), with the caller\'s sentinel byte', async () => {
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', gro: false });
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(rx, tx);
+    const port = rx.address().port;
+    const eight = () => Array.from({ length: 8 }, (_, i) => payload(i, 500));
+    // Each write of 8 equal datagrams: what arrives (a sentinel as its byte), and the GSO messages it took.
+    const send = async (n: number) => {
+      const arriving = collect(rx, n);
+      const before = tx.stats().messagesOut;
+      await tx.writeBatchTo(eight(), '127.0.0.1', port);
+      const got = await arriving;
+      return [got.map((d) => (d.data.length === 1 ? d.data[0] : d.data.length)).join(), tx.stats().messagesOut - before];
+    };
+    assert.deepEqual(await send(8), ['500,500,500,500,500,500,500,500', 1]);
+    tx.setOffload({ neverGsoEqualTail: true, gsoSentinel: 7 });
+    assert.deepEqual(await send(9), ['500,500,500,500,500,500,500,500,7', 1]);
+    tx.setOffload({ gsoSentinel: 0x2a });
+    assert.deepEqual(await send(9), ['500,500,500,500,500,500,500,500,42', 1]);
+    tx.setOffload({ neverGsoEqualTail: false });
+    assert.deepEqual(await send(8), ['500,500,500,500,500,500,500,500', 1]);
+    const bind = await BatchSocket.bind({ address: '127.0.0.1', neverGsoEqualTail: true, gsoSentinel: 255 });
+    open.push(bind);
+    const arriving = collect(rx, 9);
+    await bind.writeBatchTo(eight(), '127.0.0.1', port);
+    assert.deepEqual((await arriving)[8].data, Buffer.from([255]));
+  });
+
+  it('refuses bad values, and the socket stays usable', async () => {
+    const tx = await BatchSocket.bind({ address: '127.0.0.1' });
+    open.push(tx);
+    assert.throws(() => tx.setOffload({ neverGsoEqualTail: 'yes' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(() => tx.setOffload({ gsoSentinel: 256 }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => tx.setOffload({ gsoSentinel: '7' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+    await assert.rejects(BatchSocket.bind({ gsoSentinel: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => createSocket({ type: 'udp4', neverGsoEqualTail: 1 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+    tx.setOffload({ neverGsoEqualTail: true });
+    await tx.writeBatchTo([payload(0, 10)], '127.0.0.1', tx.address().port);
+  });
+
+  it('is on for the whole process with BATCHGRAM_NEVER_GSO_EQUAL_TAIL=1, the dgram drop-in included; setOffload cannot turn it off', () => {
+    const script = `
+      const { BatchSocket, createSocket, compatStats } = require(${JSON.stringify(index)});
+      (async () => {
+        const rx = await BatchSocket.bind({ address: '127.0.0.1', gro: false });
+        const port = rx.address().port;
+        const sizes = [];
+        rx.on('batch', (b) => { for (const d of b) sizes.push(d.data.length); });
+        const s = await BatchSocket.bind({ address: '127.0.0.1' });
+        s.setOffload({ neverGsoEqualTail: false }); // cannot override the operator
+        await s.writeBatchTo(Array.from({ length: 8 }, () => Buffer.alloc(100)), '127.0.0.1', port);
+        // The drop-in's option, for a process without the environment.
+        const d = createSocket({ type: 'udp4', neverGsoEqualTail: process.argv[1] === 'option' });
+        d.bind(0, '127.0.0.1', () => {
+          for (let i = 0; i < 8; i++) d.send(Buffer.alloc(100), port, '127.0.0.1');
+          setTimeout(() => {
+            const c = compatStats(d);
+            console.log(JSON.stringify({ sizes: sizes.join(), dropIn: [c.datagramsOut, c.messagesOut] }));
+            s.close(); d.close(); rx.close();
+          }, 100);
+        });
+      })();
+    `;
+    const run = (env: Record<string, string>, arg = '') => {
+      const r = spawnSync(process.execPath, ['-e', script, arg], { encoding: 'utf8', env: { ...process.env, ...env } });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout.trim());
+    };
+    const tails = (n: number) => Array(n).fill('100,100,100,100,100,100,100,100').join();
+    assert.deepEqual(run({}), { sizes: tails(2), dropIn: [8, 1] });
+    assert.deepEqual(run({}, 'option'), { sizes: `${tails(1)},${tails(1)},1`, dropIn: [8, 1] });
+    assert.deepEqual(run({ BATCHGRAM_NEVER_GSO_EQUAL_TAIL: '1' }), { sizes: `${tails(1)},1,${tails(1)},1`, dropIn: [8, 1] });
   });
 });
 

@@ -149,6 +149,6 @@ function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: Engi
   }, tx ? gsoSegmentLimit() : 1);
   return new LinuxEngine(b, s, capabilities,
     { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, counter, metadata },
-    { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, sendQueueLimit: o.sendQueueLimit },
+    { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, gsoSentinel: o.gsoSentinel, sendQueueLimit: o.sendQueueLimit },
     host);
 }

@@ -8,7 +8,7 @@ import { abi } from '../../wire/abi';
 import { gsoSegmentLimit, probeOffload } from '../../kernel/support';
 import type { CapabilityState } from '../capabilities';
 import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
-import { emptyCounts, type Engine, type EngineHost, type IcmpError, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
+import { emptyCounts, type Engine, type EngineHost, type IcmpError, type OffloadSettings, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
 import { channels, publish } from '../../diagnostics';
 import { rethrow } from '../../listeners';
 import { receiveControlSize, ERROR_CONTROL_SIZE } from '../../wire/cmsg';
@@ -143,8 +143,9 @@ export class LinuxEngine implements Engine {
     if (r < 0 && r !== -constants.errno.ENOENT) throwSystemError(r, 'setsockopt SO_DETACH_REUSEPORT_BPF');
   }
 
-  setOffload(o: { gso?: boolean; gro?: boolean }): void {
+  setOffload(o: OffloadSettings): void {
     if (this.#closed) return;
+    this.#sender.setEqualTail(o);
     if (o.gso !== undefined) {
       // Asked of the kernel again, as at open: UDP_SEGMENT is known, or GSO stays off.
       const tx = o.gso && probeOffload(this.#addon, this.#handle, true, false).tx;

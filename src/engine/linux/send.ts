@@ -7,13 +7,13 @@ import { constants } from 'node:os';
 import { channels, publish, type Subject } from '../../diagnostics';
 import { GSODisabledError, notRunning, queueFull, systemError } from '../../errors';
 import type { NativeBinding, SocketHandle } from '../../kernel/native';
-import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, SENTINEL, wholeRun, type CoalesceOptions } from '../../offload/gso';
+import { gsoAllowed, GsoRefusal, gsoRefusal, MessagePlan, planNext, wholeRun, type CoalesceOptions } from '../../offload/gso';
 import { cutMessages, segmentCount } from '../../offload/segments';
 import { pathKey, RefusedSegments } from '../../offload/refused-segments';
 import { formatAddress } from '../../wire/sockaddr';
 import { settleWithinBudget } from '../budget';
 import type { CapabilityState } from '../capabilities';
-import { writeTooLarge, type SendHeader, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
+import { writeTooLarge, type EqualTail, type SendHeader, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
 import { SendMemory, type DescribedWrite } from './send-memory';
 
 const { EAGAIN, EINVAL, EIO, ENOBUFS, EPERM } = constants.errno;
@@ -59,9 +59,8 @@ const enum SendResult { Done, Again, NoBufs }
  */
 const enum Failure { Replan, Skip, Fail }
 
-export interface SenderConfig {
+export interface SenderConfig extends EqualTail {
   batchSize: number;
-  neverGsoEqualTail: boolean;
   sendQueueLimit: number;
 }
 
@@ -91,6 +90,9 @@ export class Sender {
   readonly #plan: MessagePlan;
   /** Destinations whose path refused GSO segments of some size (sent singly without asking again). */
   readonly #refusedSegments = new RefusedSegments();
+  /** The equal-tail workaround as it stands (setEqualTail), read by every plan; its sentinel datagram. */
+  #neverGsoEqualTail: boolean;
+  #sentinel: Uint8Array;
   #queue: PendingWrite[] = [];
   #queuedDatagrams = 0;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -106,6 +108,19 @@ export class Sender {
     this.#config = o;
     this.#memory = new SendMemory(b, o.batchSize);
     this.#plan = new MessagePlan(o.batchSize);
+    this.#neverGsoEqualTail = o.neverGsoEqualTail;
+    this.#sentinel = new Uint8Array([o.gsoSentinel]);
+  }
+
+  /**
+   * Turns the equal-tail workaround on or off for the messages planned from
+   * now on, writes already queued included (Tailscale reads its knob on
+   * every write): a kernel or driver found to mishandle them is worked
+   * around without reopening the socket.
+   */
+  setEqualTail(o: Partial<EqualTail>): void {
+    if (o.neverGsoEqualTail !== undefined) this.#neverGsoEqualTail = o.neverGsoEqualTail;
+    if (o.gsoSentinel !== undefined) this.#sentinel = new Uint8Array([o.gsoSentinel]);
   }
 
   get queuedDatagrams(): number { return this.#queuedDatagrams; }
@@ -123,7 +138,8 @@ export class Sender {
       return Promise.reject(queueFull(this.#config.sendQueueLimit));
     }
     const sources: Array<Uint8Array | ArrayBuffer> = job.buffers.slice();
-    if (this.#config.neverGsoEqualTail) sources.push(SENTINEL); // index `count`
+    // At index `count`, whether or not the workaround is on: it may turn on while the write waits.
+    sources.push(this.#sentinel);
     return new Promise<void>((resolve, reject) => {
       const w: PendingWrite = {
         job, total: count, base: 0, sources, fixedSources: sources.length, offsets: job.offsets, lengths: job.lengths,
@@ -241,7 +257,7 @@ export class Sender {
     const messages = segments !== undefined
       ? this.#plan.whole(w.lengths, segments, w.next, whole)
       : planNext(w.lengths, w.next, total, w.singlesUntil,
-        this.#caps.txOffload && gsoAllowed(total, this.#config.neverGsoEqualTail), this.#coalesceOptions(w),
+        this.#caps.txOffload && gsoAllowed(total, this.#neverGsoEqualTail), this.#coalesceOptions(w),
         this.#config.batchSize, this.#plan);
     return { messages, nameLen };
   }
@@ -321,7 +337,7 @@ export class Sender {
   // limit, the kernel's segment limit, the workaround, the refused sizes.
   #coalesceOptions(w: PendingWrite): CoalesceOptions {
     if (w.refusedSegment === undefined && !this.#refusedSegments.empty) w.refusedSegment = this.#refusedFor(w.job);
-    return { maxPayload: w.job.maxPayload, maxSegments: this.#caps.maxGsoSegments, neverGsoEqualTail: this.#config.neverGsoEqualTail,
+    return { maxPayload: w.job.maxPayload, maxSegments: this.#caps.maxGsoSegments, neverGsoEqualTail: this.#neverGsoEqualTail,
       messageOf: w.job.messages?.of, refusedSegment: w.refusedSegment };
   }
 
@@ -337,7 +353,7 @@ export class Sender {
     w.singlesUntil = 0;
     w.refusedSegment = undefined;
     w.sources = c.buffers.slice();
-    if (this.#config.neverGsoEqualTail) w.sources.push(SENTINEL);
+    w.sources.push(this.#sentinel);
     w.fixedSources = w.sources.length;
     w.offsets = c.offsets;
     w.lengths = c.lengths;
