@@ -146,8 +146,13 @@ export interface Recipient {
 export interface SendHeader {
   /** The ECN codepoint (0..3) that replaces the low two bits of the socket's TOS / traffic class; undefined: the socket's own. */
   ecn: number | undefined;
-  /** The source address, 4 bytes on an IPv4 socket and 16 (IPv4-mapped for IPv4) on an IPv6 one; or undefined. */
+  /**
+   * The packet info's source address, 4 bytes on an IPv4 socket and 16 (IPv4-mapped for IPv4) on an IPv6 one,
+   * all zeros for none with an interfaceIndex; undefined: no packet info.
+   */
   source: Uint8Array | undefined;
+  /** The interface to leave through, with the packet info; 0: the route's. */
+  interfaceIndex: number;
   /** The datagrams travel as IPv4 (an IPv4 or IPv4-mapped destination): the TOS is IP_TOS, else IPV6_TCLASS. */
   ipv4: boolean;
 }

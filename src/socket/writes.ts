@@ -11,6 +11,7 @@ import { badPort, invalidAddress, invalidArgType, outOfRange, unsupported, viewE
 import { forwardsWhole, MessagePlan, packedRuns } from '../offload/gso';
 import { datagramSpans } from '../offload/spans';
 import { GeneveHeader } from '../wire/geneve';
+import { INT32_MAX } from '../limits';
 import { maxPayloadTo, parseAddress, toV4Mapped, type ParsedAddress } from '../wire/sockaddr';
 
 /** Header fields every datagram of a write goes out with. */
@@ -22,6 +23,11 @@ export interface SendOptions {
    * family, or IPv4 on a dual-stack socket; a wildcard socket answers from the address a datagram came to.
    */
   sourceAddress?: string;
+  /**
+   * The interface the datagrams leave through (IP_PKTINFO / IPV6_PKTINFO's index), as a received datagram's
+   * `interfaceIndex` names it: a wildcard server answers on the interface a request came in on. 0: the route's.
+   */
+  interfaceIndex?: number;
 }
 
 /** One message of writeMessages: one datagram, or with `segmentSize` datagrams of that size back to back. */
@@ -40,6 +46,9 @@ export interface WriteOptions extends SendOptions {
   /** Where each datagram's payload starts in its buffer; the bytes before it are not sent. */
   offset?: number;
 }
+
+/** The packet info's address when a write names an interface and no source: the route chooses it. */
+const ANY4 = new Uint8Array(4), ANY6 = new Uint8Array(16), ANY4_MAPPED = toV4Mapped({ family: 4, bytes: ANY4, scopeId: 0, v4mapped: false }).bytes;
 
 /** One socket's write arguments made into jobs. */
 export class WriteJobs {
@@ -195,20 +204,31 @@ export class WriteJobs {
     };
   }
 
-  // The checked ecn and sourceAddress of a write to `dest`, for the engine
-  // to write into every message; undefined when the write sets neither.
+  // The checked ecn, sourceAddress and interfaceIndex of a write to `dest`,
+  // for the engine to write into every message; undefined when the write
+  // sets none.
   #header(options: SendOptions | undefined, dest: ParsedAddress): SendHeader | undefined {
     if (options !== undefined && (options === null || typeof options !== 'object')) {
       throw invalidArgType('options', 'of type object', options);
     }
-    const ecn = options?.ecn, sourceText = options?.sourceAddress;
-    if (ecn === undefined && sourceText === undefined) return undefined;
+    const ecn = options?.ecn, sourceText = options?.sourceAddress, ifindex = options?.interfaceIndex;
+    if (ecn === undefined && sourceText === undefined && ifindex === undefined) return undefined;
     if (ecn !== undefined) {
       if (typeof ecn !== 'number') throw invalidArgType('options.ecn', 'of type number', ecn);
       if (!Number.isInteger(ecn) || ecn < 0 || ecn > 3) throw outOfRange('options.ecn', 'an integer >= 0 and <= 3', ecn);
     }
+    if (ifindex !== undefined) {
+      if (typeof ifindex !== 'number') throw invalidArgType('options.interfaceIndex', 'of type number', ifindex);
+      // An int in in_pktinfo: an index past it is no interface the kernel could have.
+      if (!Number.isInteger(ifindex) || ifindex < 0 || ifindex > INT32_MAX) {
+        throw outOfRange('options.interfaceIndex', `an integer >= 0 and <= ${INT32_MAX}`, ifindex);
+      }
+    }
     const ipv4 = dest.family === 4 || dest.v4mapped;
-    let source: Uint8Array | undefined;
+    // An interface alone goes in the packet info with no source address:
+    // zeros, IPv4-mapped on an IPv6 socket for an IPv4 destination (the
+    // kernel refuses an IPv6 one there).
+    let source: Uint8Array | undefined = ifindex ? (this.#type === 'udp4' ? ANY4 : ipv4 ? ANY4_MAPPED : ANY6) : undefined;
     if (sourceText !== undefined) {
       if (typeof sourceText !== 'string') throw invalidArgType('options.sourceAddress', 'of type string', sourceText);
       const a = parseAddress(sourceText);
@@ -219,7 +239,7 @@ export class WriteJobs {
       source = s.bytes;
     }
     // node:dgram has no per-message control data to carry them.
-    if (!this.#caps.batching) throw unsupported('options.ecn and options.sourceAddress need the batch path');
-    return { ecn, source, ipv4 };
+    if (!this.#caps.batching) throw unsupported('options.ecn, options.sourceAddress and options.interfaceIndex need the batch path');
+    return { ecn, source, interfaceIndex: ifindex ?? 0, ipv4 };
   }
 }

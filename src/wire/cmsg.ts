@@ -234,6 +234,7 @@ export const SEND_CONTROL_SIZE = cmsgSpace(2) + cmsgSpace(4) + cmsgSpace(IN6_PKT
 const intData = new Uint8Array(4);
 const intView = new DataView(intData.buffer);
 const pktinfoData = new Uint8Array(IN6_PKTINFO_SIZE);
+const pktinfoView = new DataView(pktinfoData.buffer);
 
 /**
  * Writes the TOS (IP_TOS, for datagrams that travel as IPv4) or traffic
@@ -248,18 +249,22 @@ export function writeTrafficClass(v: DataView, at: number, ipv4: boolean, traffi
 }
 
 /**
- * Writes the source address a message leaves from: IP_PKTINFO's ipi_spec_dst
- * on an IPv4 socket, IPV6_PKTINFO's address (IPv4-mapped for IPv4) on an
- * IPv6 one; interface 0 lets the route choose. Returns the bytes it occupies.
+ * Writes where a message leaves from: the source address (IP_PKTINFO's
+ * ipi_spec_dst on an IPv4 socket, IPV6_PKTINFO's address, IPv4-mapped for
+ * IPv4, on an IPv6 one; zeros let the route choose) and the interface
+ * (ipi_ifindex, ipi6_ifindex; 0 lets the route choose). Returns the bytes
+ * it occupies.
  */
-export function writeSourceAddress(v: DataView, at: number, socketFamily: 4 | 6, source: Uint8Array,
+export function writePacketInfo(v: DataView, at: number, socketFamily: 4 | 6, source: Uint8Array, interfaceIndex: number,
   l: CmsgLayout = NATIVE_LAYOUT): number {
   pktinfoData.fill(0);
   if (socketFamily === 4) {
+    pktinfoView.setInt32(0, interfaceIndex, HOST_LITTLE_ENDIAN);
     pktinfoData.set(source, 4);
     return writeControl(v, at, abi.IPPROTO_IP, abi.IP_PKTINFO, pktinfoData.subarray(0, IN_PKTINFO_SIZE), l);
   }
   pktinfoData.set(source, 0);
+  pktinfoView.setUint32(16, interfaceIndex, HOST_LITTLE_ENDIAN);
   return writeControl(v, at, abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, pktinfoData, l);
 }
 

@@ -166,6 +166,8 @@ describe('sending with ECN and from a chosen address', { skip: !linux }, () => {
       [{ ecn: 1.5 }, 'ERR_OUT_OF_RANGE', RangeError], [{ ecn: '1' }, 'ERR_INVALID_ARG_TYPE', TypeError],
       [{ sourceAddress: 'localhost' }, 'ERR_INVALID_IP_ADDRESS', TypeError], [{ sourceAddress: '::1' }, 'ERR_INVALID_IP_ADDRESS', TypeError],
       [{ sourceAddress: 7 }, 'ERR_INVALID_ARG_TYPE', TypeError], [null, 'ERR_INVALID_ARG_TYPE', TypeError],
+      [{ interfaceIndex: '1' }, 'ERR_INVALID_ARG_TYPE', TypeError], [{ interfaceIndex: -1 }, 'ERR_OUT_OF_RANGE', RangeError],
+      [{ interfaceIndex: 2 ** 31 }, 'ERR_OUT_OF_RANGE', RangeError], [{ interfaceIndex: 1.5 }, 'ERR_OUT_OF_RANGE', RangeError],
     ];
     for (const [options, code, cls] of cases) {
       await assert.rejects(tx.writeBatchTo(one, '127.0.0.1', port, options as never), (e: Error & { code?: string }) =>
@@ -181,5 +183,32 @@ describe('sending with ECN and from a chosen address', { skip: !linux }, () => {
     const portable = await bind({ address: '127.0.0.1', batching: false });
     await assert.rejects(portable.writeBatchTo(one, '127.0.0.1', port, { ecn: 1 }), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });
     await assert.rejects(portable.writeBatchTo(one, '127.0.0.1', port, { sourceAddress: '127.0.0.1' }), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });
+    await assert.rejects(portable.writeBatchTo(one, '127.0.0.1', port, { interfaceIndex: 1 }), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });
+  });
+
+  it('sends through the interface it is told, alone or with a source address, IPv4, IPv6 and dual-stack', async () => {
+    // Loopback is the one interface here (the two-host tests choose between two links); the kernel refuses any other.
+    const lo = 1;
+    const rx = await bind({ address: '127.0.0.1', receiveLocalAddress: true });
+    const rx6 = await bind({ type: 'udp6', address: '::1', receiveLocalAddress: true });
+    const tx = await bind({ address: '0.0.0.0' });
+    const tx6 = await bind({ type: 'udp6', address: '::' });
+    const arriving = collect(rx, 4);
+    await tx.writeBatchTo([Buffer.from('a')], '127.0.0.1', rx.address().port, { interfaceIndex: lo });
+    await tx.writeMessages([{ data: Buffer.from('b'), address: '127.0.0.1', port: rx.address().port, interfaceIndex: lo, sourceAddress: '127.0.0.5' }]);
+    await tx6.writeBatchTo([Buffer.from('c')], '127.0.0.1', rx.address().port, { interfaceIndex: lo });
+    await tx6.writePackedTo(Buffer.from('d'), [1], '127.0.0.1', rx.address().port, { interfaceIndex: lo, sourceAddress: '127.0.0.6' });
+    assert.deepEqual((await arriving).map((d) => `${d.data} ${d.address} ${d.interfaceIndex}`),
+      ['a 127.0.0.1 1', 'b 127.0.0.5 1', 'c 127.0.0.1 1', 'd 127.0.0.6 1']);
+    const arriving6 = collect(rx6, 1);
+    await tx6.writeBatchTo([Buffer.from('six')], '::1', rx6.address().port, { interfaceIndex: lo });
+    assert.deepEqual((await arriving6).map((d) => `${d.data} ${d.interfaceIndex}`), ['six 1']);
+    // An index no interface has: the kernel's ENODEV, and the socket stays usable.
+    for (const [s, to] of [[tx, '127.0.0.1'], [tx6, '::1'], [tx6, '127.0.0.1']] as const) {
+      await assert.rejects(s.writeBatchTo([Buffer.from('x')], to, 9, { interfaceIndex: 999999 }), { code: 'ENODEV', syscall: 'sendmmsg' }, to);
+    }
+    const again = collect(rx, 1);
+    await tx6.writeBatchTo([Buffer.from('e')], '127.0.0.1', rx.address().port);
+    assert.equal((await again).length, 1);
   });
 });

@@ -1,11 +1,13 @@
 // Path control against a hostile host and network, in namespaces of its own:
 // a firewall rule that refuses one destination (a lost datagram, not a failed
-// write).
+// write), and a host with two links to its peer (an answer leaves through the
+// interface its request came in on, not the one the route prefers).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { netnsUnavailable, TwoHosts } from '../netns';
+import { NodeProgram, netnsUnavailable, TwoHosts } from '../netns';
+import { spawn } from 'node:child_process';
 
 /** Why nftables rules cannot be set here, or null when they can. */
 function nftUnavailable(): string | null {
@@ -92,5 +94,142 @@ describe('a destination a local firewall rule refuses', { skip: skip ?? false },
       for (const m of p.published) assert.deepEqual([m.to, m.port, m.code], ['127.0.0.1', REFUSED, 'EPERM'], path);
     }
     assert.equal(await program.exited, 0);
+  });
+});
+
+/**
+ * Hosts a and b joined by two veth links: link 1 (a1 10.<n>.1.1 – b1 .2) and
+ * link 2 (a2 10.<n>.2.1 – b2 .2). Host a's client address, on its loopback,
+ * is reached from b through link 2 by preference (metric 10) and through
+ * link 1 otherwise (metric 20): an answer that leaves b by its route takes
+ * link 2, whichever link its request came in on.
+ */
+class TwoLinks {
+  readonly a: string;
+  readonly b: string;
+  readonly client: string;
+  readonly server: string;
+  constructor(n: number) {
+    const tag = `${process.pid % 10000}-${n}`;
+    [this.a, this.b] = [`bg-la-${tag}`, `bg-lb-${tag}`];
+    this.client = `10.${n}.9.1`;
+    this.server = `10.${n}.1.2`;
+    const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.destroy();
+    try {
+      for (const ns of [this.a, this.b]) {
+        ip('netns', 'add', ns);
+        ip('-n', ns, 'link', 'set', 'lo', 'up');
+        // A reply that comes back over the other link must not be dropped as spoofed.
+        for (const conf of ['all', 'default']) this.exec(ns, 'sysctl', '-qw', `net.ipv4.conf.${conf}.rp_filter=0`);
+      }
+      for (const link of [1, 2]) {
+        ip('link', 'add', `bgl${n}a${link}`, 'netns', this.a, 'type', 'veth', 'peer', 'name', `bgl${n}b${link}`, 'netns', this.b);
+        for (const [ns, side, host] of [[this.a, 'a', 1], [this.b, 'b', 2]] as const) {
+          ip('-n', ns, 'addr', 'add', `10.${n}.${link}.${host}/24`, 'dev', `bgl${n}${side}${link}`);
+          ip('-n', ns, 'link', 'set', `bgl${n}${side}${link}`, 'up');
+        }
+      }
+      ip('-n', this.a, 'addr', 'add', `${this.client}/32`, 'dev', 'lo');
+      ip('-n', this.b, 'route', 'add', this.client, 'via', `10.${n}.2.1`, 'dev', `bgl${n}b2`, 'metric', '10');
+      ip('-n', this.b, 'route', 'add', this.client, 'via', `10.${n}.1.1`, 'dev', `bgl${n}b1`, 'metric', '20');
+    } catch (err) {
+      this.destroy();
+      throw err;
+    }
+  }
+
+  exec(ns: string, ...args: string[]): string {
+    return execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
+  }
+
+  /** The index of an interface inside a namespace. */
+  index(ns: string, dev: string): number {
+    return JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'link', 'show', 'dev', dev], { encoding: 'utf8' }))[0].ifindex;
+  }
+
+  node(ns: string, script: string): NodeProgram {
+    return new NodeProgram(spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  }
+
+  destroy(): void {
+    for (const ns of [this.a, this.b]) {
+      try {
+        execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      } catch {
+        // not there
+      }
+    }
+  }
+}
+
+// A wildcard server that answers each request from the address it came to:
+// on the interface it came in on ('same'), by its route ('route'), or
+// through an interface that does not exist ('bad', whose error it reports).
+const answering = `
+  const { BatchSocket } = require(${INDEX});
+  (async () => {
+    const s = await BatchSocket.bind({ address: '0.0.0.0', port: 7000, receiveLocalAddress: true });
+    s.on('batch', async (batch) => {
+      for (const d of batch) {
+        const how = d.data.toString();
+        const interfaceIndex = how === 'same' ? d.interfaceIndex : how === 'bad' ? 999999 : undefined;
+        const err = await s.writeBatchTo([d.data], d.address, d.port, { sourceAddress: d.localAddress, interfaceIndex })
+          .then(() => null, (e) => ({ code: e.code, syscall: e.syscall }));
+        if (err) console.log(JSON.stringify({ err, came: d.interfaceIndex }));
+        else console.log(JSON.stringify({ answered: how, came: d.interfaceIndex }));
+      }
+    });
+    console.log(JSON.stringify({ ready: true }));
+  })();
+`;
+
+// Sends each request in turn and reports the interface its answer came in on.
+const asking = (links: TwoLinks) => `
+  const { BatchSocket } = require(${INDEX});
+  (async () => {
+    const c = await BatchSocket.bind({ address: '${links.client}', receiveLocalAddress: true });
+    const answers = [];
+    for (const how of ['same', 'route', 'bad', 'same']) {
+      const got = new Promise((resolve) => {
+        const t = setTimeout(() => resolve(null), how === 'bad' ? 500 : 5000);
+        c.once('batch', (b) => { clearTimeout(t); resolve(b[0]); });
+      });
+      await c.writeBatchTo([Buffer.from(how)], '${links.server}', 7000);
+      const d = await got;
+      answers.push(d && { how: d.data.toString(), from: d.address, arrived: d.interfaceIndex });
+    }
+    console.log(JSON.stringify(answers));
+    process.exit(0);
+  })();
+`;
+
+describe('an answer on the interface its request came in on (interfaceIndex)', { skip: netnsUnavailable() ?? false }, () => {
+  let links: TwoLinks;
+  before(() => { links = new TwoLinks(62); });
+  after(() => links?.destroy());
+
+  it('leaves through the request\'s interface, not the preferred route\'s; a bad index is a system error', async () => {
+    const server = links.node(links.b, answering);
+    try {
+      assert.deepEqual(await server.next(), { ready: true });
+      const client = links.node(links.a, asking(links));
+      const answers = await client.next<unknown[]>();
+      const [a1, a2, b1] = [links.index(links.a, 'bgl62a1'), links.index(links.a, 'bgl62a2'), links.index(links.b, 'bgl62b1')];
+      assert.deepEqual(answers, [
+        { how: 'same', from: links.server, arrived: a1 },
+        { how: 'route', from: links.server, arrived: a2 },
+        null,
+        { how: 'same', from: links.server, arrived: a1 },
+      ]);
+      assert.deepEqual([await server.next(), await server.next(), await server.next(), await server.next()], [
+        { answered: 'same', came: b1 },
+        { answered: 'route', came: b1 },
+        { err: { code: 'ENODEV', syscall: 'sendmmsg' }, came: b1 },
+        { answered: 'same', came: b1 },
+      ]);
+    } finally {
+      server.kill();
+    }
   });
 });

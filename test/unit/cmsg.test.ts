@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import {
   cmsgLen, type CmsgLayout, cmsgSpace, CONTROL_BUFFER_SIZE, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
   ErrorOrigin, type PacketInfo, readExtendedError, readReceiveControl,
-  receiveControlSize, receivedControl, SEND_CONTROL_SIZE, writeControl, writeSourceAddress,
+  receiveControlSize, receivedControl, SEND_CONTROL_SIZE, writeControl, writePacketInfo,
   writeTrafficClass, writeUdpSegment,
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
@@ -196,25 +196,26 @@ describe('per-datagram metadata, in both cmsghdr layouts', () => {
 
 describe('header fields to send, in both cmsghdr layouts', () => {
   for (const l of [{ headerSize: 16, align: 8 }, { headerSize: 12, align: 4 }]) {
-    it(`${l.headerSize}-byte header: traffic class and source address round-trip, within SEND_CONTROL_SIZE`, () => {
+    it(`${l.headerSize}-byte header: traffic class, source address and interface round-trip, within SEND_CONTROL_SIZE`, () => {
       const b = new Uint8Array(SEND_CONTROL_SIZE * 2).fill(0xee);
       const v = view(b);
       let len = writeUdpSegment(v, 0, 1200, l);
       len += writeTrafficClass(v, len, true, 2, l);
-      len += writeSourceAddress(v, len, 4, Uint8Array.of(127, 0, 0, 5), l);
+      len += writePacketInfo(v, len, 4, Uint8Array.of(127, 0, 0, 5), 0x01020304, l);
       assert.ok(len <= SEND_CONTROL_SIZE);
       assert.equal(readEcn(v, 0, len, l), 2);
       const at = findControlData(v, 0, len, abi.IPPROTO_IP, abi.IP_PKTINFO, 12, l);
-      assert.deepEqual([...b.subarray(at, at + 12)], [0, 0, 0, 0, 127, 0, 0, 5, 0, 0, 0, 0], 'ifindex 0, spec_dst, addr 0');
+      const ifindex = le ? [4, 3, 2, 1] : [1, 2, 3, 4];
+      assert.deepEqual([...b.subarray(at, at + 12)], [...ifindex, 127, 0, 0, 5, 0, 0, 0, 0], 'ifindex, spec_dst, addr 0');
       const six = new Uint8Array(16);
       six[15] = 1;
       let n = writeTrafficClass(v, 0, false, 3, l);
-      n += writeSourceAddress(v, n, 6, six, l);
+      n += writePacketInfo(v, n, 6, six, 7, l);
       assert.equal(readEcn(v, 0, n, l), 3);
       const info: PacketInfo = { family: 4, address: new Uint8Array(16), interfaceIndex: -1 };
       assert.equal(readPacketInfo(v, 0, n, info, l), true);
-      assert.deepEqual([info.family, info.address[15], info.interfaceIndex], [6, 1, 0]);
-      assert.ok(writeUdpSegment(v, 0, 1, l) + writeTrafficClass(v, 0, false, 0, l) + writeSourceAddress(v, 0, 6, six, l) <= SEND_CONTROL_SIZE);
+      assert.deepEqual([info.family, info.address[15], info.interfaceIndex], [6, 1, 7]);
+      assert.ok(writeUdpSegment(v, 0, 1, l) + writeTrafficClass(v, 0, false, 0, l) + writePacketInfo(v, 0, 6, six, 0, l) <= SEND_CONTROL_SIZE);
     });
   }
 });
