@@ -34,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/filter.h>
 
@@ -65,6 +66,13 @@
 #endif
 #ifndef SO_DETACH_REUSEPORT_BPF  // Linux 5.8
 #define SO_DETACH_REUSEPORT_BPF 68
+#endif
+#ifndef SO_TXTIME  // Linux 4.19
+#define SO_TXTIME 61
+#define SCM_TXTIME SO_TXTIME
+#endif
+#ifndef SOF_TXTIME_REPORT_ERRORS  // linux/net_tstamp.h, Linux 4.19
+#define SOF_TXTIME_REPORT_ERRORS (1 << 1)
 #endif
 
 // Every address slot is large enough for the largest family we speak.

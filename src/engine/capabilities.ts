@@ -28,6 +28,11 @@ export interface Capabilities {
   mayFragment: boolean;
   /** IP_RECVERR / IPV6_RECVERR: ICMP errors arrive as 'icmpError' events (asked for with receiveErrors). */
   icmpErrors: boolean;
+  /**
+   * SO_TXTIME (asked for with pacing): writeMessages' `txTime` reaches the kernel. The spacing itself is the
+   * outgoing interface's queueing discipline's (fq, etf), which a socket cannot see.
+   */
+  pacing: boolean;
 }
 
 /** What a socket does in the kernel, as `capabilities` reports it. */
@@ -54,6 +59,7 @@ export class CapabilityState {
   get rxOffload(): boolean { return this.#now.rxOffload; }
   get mayFragment(): boolean { return this.#now.mayFragment; }
   get icmpErrors(): boolean { return this.#now.icmpErrors; }
+  get pacing(): boolean { return this.#now.pacing; }
 
   /** Datagrams one GSO message may carry now; 1 without TX offload. */
   get maxGsoSegments(): number { return this.#now.txOffload ? this.#gsoLimit : 1; }

@@ -153,6 +153,8 @@ export interface SendHeader {
   source: Uint8Array | undefined;
   /** The interface to leave through, with the packet info; 0: the route's. */
   interfaceIndex: number;
+  /** When the kernel's queueing discipline sends the message (SCM_TXTIME), CLOCK_MONOTONIC nanoseconds; or undefined. */
+  txTime?: bigint;
   /** The datagrams travel as IPv4 (an IPv4 or IPv4-mapped destination): the TOS is IP_TOS, else IPV6_TCLASS. */
   ipv4: boolean;
 }
@@ -166,12 +168,18 @@ export interface IcmpError {
   /** Where the failed datagram was going. */
   address: string;
   port: number;
-  /** 'icmp' or 'icmp6': an ICMP message from the path; 'local': this host refused it (EMSGSIZE above the route's MTU). */
-  origin: 'local' | 'icmp' | 'icmp6';
+  /**
+   * 'icmp' or 'icmp6': an ICMP message from the path; 'local': this host refused it (EMSGSIZE above the route's MTU);
+   * 'txtime': a queueing discipline that checks send times (etf) dropped a paced message (ECANCELED: its time
+   * passed; EINVAL: a time it cannot keep), with `pacing`. The kernel names no destination for those.
+   */
+  origin: 'local' | 'icmp' | 'icmp6' | 'txtime';
   /** The address of the node that sent the ICMP message; undefined for local errors. */
   from: string | undefined;
   /** The MTU the error announced (EMSGSIZE: "fragmentation needed", "packet too big", or the local route's). */
   mtu: number | undefined;
+  /** The dropped message's txTime, for origin 'txtime'. */
+  txTime: bigint | undefined;
 }
 
 export interface EngineHost {
@@ -231,6 +239,8 @@ export interface BindOptions extends EqualTail {
   bindToDevice?: string;
   /** Never fragment: datagrams above the path MTU fail with EMSGSIZE (IP_PMTUDISC_PROBE, IPV6_DONTFRAG). */
   dontFragment: boolean;
+  /** SO_TXTIME on CLOCK_MONOTONIC: messages may carry their send time (txTime). */
+  pacing: boolean;
   ttl?: number;
   tos?: number;
   /** Ask for UDP_SEGMENT (send offload) and UDP_GRO (receive offload) where the kernel has them. */

@@ -69,5 +69,6 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
     receiveErrors: r.receiveErrors ?? false,
     mark: r.mark, bindToDevice: r.bindToDevice, ttl: r.ttl, tos: r.tos,
     dontFragment: r.dontFragment ?? false,
+    pacing: r.pacing ?? false,
   };
 }

@@ -67,6 +67,12 @@ export interface BatchSocketOptions {
   /** Never fragment: a datagram above the path MTU fails its write with EMSGSIZE (path MTU probing). */
   dontFragment?: boolean;
   /**
+   * SO_TXTIME on CLOCK_MONOTONIC (process.hrtime.bigint()'s clock): writeMessages' messages may carry a `txTime`,
+   * when the outgoing interface's fq (or etf) queueing discipline sends them. `capabilities.pacing` says whether
+   * the kernel took it.
+   */
+  pacing?: boolean;
+  /**
    * Read the error queue (IP_RECVERR / IPV6_RECVERR): what ICMP says about sent datagrams arrives as 'icmpError'
    * events, on unconnected sockets too, and never as 'error'; `capabilities.icmpErrors` says whether the kernel does.
    */
@@ -227,6 +233,7 @@ export function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): 
     ttl: intOpt(o, 'ttl', 1, 255),
     tos: intOpt(o, 'tos', 0, 255),
     dontFragment: boolOpt(o, 'dontFragment', false),
+    pacing: boolOpt(o, 'pacing', false),
     receiveErrors: boolOpt(o, 'receiveErrors', false),
   }, batching);
   return { batching, options };

@@ -38,6 +38,11 @@ export interface OutgoingMessage extends SendOptions {
   port: number;
   /** The size `data` is cut into (a GSO message where the socket has TX offload); without it `data` is one datagram. */
   segmentSize?: number;
+  /**
+   * When to send it, in nanoseconds of process.hrtime.bigint()'s clock (CLOCK_MONOTONIC): the outgoing interface's
+   * fq qdisc holds it until then (SCM_TXTIME). Needs the bind option `pacing`.
+   */
+  txTime?: bigint;
 }
 
 export interface WriteOptions extends SendOptions {
@@ -49,6 +54,9 @@ export interface WriteOptions extends SendOptions {
 
 /** The packet info's address when a write names an interface and no source: the route chooses it. */
 const ANY4 = new Uint8Array(4), ANY6 = new Uint8Array(16), ANY4_MAPPED = toV4Mapped({ family: 4, bytes: ANY4, scopeId: 0, v4mapped: false }).bytes;
+
+/** The largest u64, SCM_TXTIME's type. */
+const U64_MAX = 2n ** 64n - 1n;
 
 /** One socket's write arguments made into jobs. */
 export class WriteJobs {
@@ -88,7 +96,7 @@ export class WriteJobs {
       const dest = this.destination(m.address);
       const limit = maxPayloadTo(dest);
       maxPayload = Math.min(maxPayload, limit);
-      to[k] = { dest, port: this.port(m.port), header: this.#header(m, dest) };
+      to[k] = { dest, port: this.port(m.port), header: this.#header(m, dest, this.#txTime(m.txTime, k)) };
       const seg = m.segmentSize;
       buffers[k] = data;
       lengths[k] = size;
@@ -204,15 +212,24 @@ export class WriteJobs {
     };
   }
 
+  // A message's checked txTime (messages[k].txTime).
+  #txTime(txTime: unknown, k: number): bigint | undefined {
+    if (txTime === undefined) return undefined;
+    if (typeof txTime !== 'bigint') throw invalidArgType(`messages[${k}].txTime`, 'of type bigint', txTime);
+    if (txTime < 0n || txTime > U64_MAX) throw outOfRange(`messages[${k}].txTime`, `>= 0n and <= ${U64_MAX}n`, txTime);
+    if (!this.#caps.pacing) throw unsupported(`messages[${k}].txTime needs a socket bound with pacing whose kernel took it (capabilities.pacing)`);
+    return txTime;
+  }
+
   // The checked ecn, sourceAddress and interfaceIndex of a write to `dest`,
-  // for the engine to write into every message; undefined when the write
-  // sets none.
-  #header(options: SendOptions | undefined, dest: ParsedAddress): SendHeader | undefined {
+  // with a message's txTime, for the engine to write into every message;
+  // undefined when the write sets none.
+  #header(options: SendOptions | undefined, dest: ParsedAddress, txTime?: bigint): SendHeader | undefined {
     if (options !== undefined && (options === null || typeof options !== 'object')) {
       throw invalidArgType('options', 'of type object', options);
     }
     const ecn = options?.ecn, sourceText = options?.sourceAddress, ifindex = options?.interfaceIndex;
-    if (ecn === undefined && sourceText === undefined && ifindex === undefined) return undefined;
+    if (ecn === undefined && sourceText === undefined && ifindex === undefined && txTime === undefined) return undefined;
     if (ecn !== undefined) {
       if (typeof ecn !== 'number') throw invalidArgType('options.ecn', 'of type number', ecn);
       if (!Number.isInteger(ecn) || ecn < 0 || ecn > 3) throw outOfRange('options.ecn', 'an integer >= 0 and <= 3', ecn);
@@ -240,6 +257,6 @@ export class WriteJobs {
     }
     // node:dgram has no per-message control data to carry them.
     if (!this.#caps.batching) throw unsupported('options.ecn, options.sourceAddress and options.interfaceIndex need the batch path');
-    return { ecn, source, interfaceIndex: ifindex ?? 0, ipv4 };
+    return { ecn, source, interfaceIndex: ifindex ?? 0, ipv4, txTime };
   }
 }

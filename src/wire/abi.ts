@@ -26,6 +26,8 @@ export const abi = Object.freeze({
   SO_REUSEADDR: 2, SO_REUSEPORT: 15, SO_BROADCAST: 6, SO_ERROR: 4,
   SO_SELECT_ERR_QUEUE: 45, SO_MEMINFO: 55, SO_DETACH_REUSEPORT_BPF: 68, SO_MARK: 36, SO_BINDTODEVICE: 25,
   SO_TIMESTAMPNS: 35, SCM_TIMESTAMPNS: 35,
+  // Pacing (asm-generic/socket.h, linux/net_tstamp.h, linux/time.h): SO_TXTIME takes a struct sock_txtime.
+  SO_TXTIME: 61, SCM_TXTIME: 61, SOF_TXTIME_REPORT_ERRORS: 2, CLOCK_MONOTONIC: 1,
 
   // IPPROTO_IP options (linux/in.h)
   IP_TOS: 1, IP_TTL: 2, IP_PKTINFO: 8, IP_MTU_DISCOVER: 10, IP_PMTUDISC_PROBE: 3, IP_RECVERR: 11, IP_RECVTOS: 13,

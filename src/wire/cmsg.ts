@@ -184,8 +184,8 @@ const SOCKADDR_IN_SIZE = 16, SOCKADDR_IN6_SIZE = 28;
  */
 export const ERROR_CONTROL_SIZE = cmsgSpace(EXTENDED_ERROR_SIZE + SOCKADDR_IN6_SIZE);
 
-/** Who queued an error (SO_EE_ORIGIN_*): this host, or an ICMP / ICMPv6 message from the path. */
-export const ErrorOrigin = { Local: 1, Icmp: 2, Icmp6: 3 } as const;
+/** Who queued an error (SO_EE_ORIGIN_*): this host, an ICMP / ICMPv6 message from the path, or a qdisc that checks send times. */
+export const ErrorOrigin = { Local: 1, Icmp: 2, Icmp6: 3, Txtime: 6 } as const;
 
 /** An entry of the socket's error queue. */
 export interface ExtendedError {
@@ -195,8 +195,10 @@ export interface ExtendedError {
   /** The ICMP type and code, for the ICMP origins. */
   type: number;
   code: number;
-  /** The MTU for EMSGSIZE (ICMP "fragmentation needed" / "packet too big", or the local route's). */
+  /** The MTU for EMSGSIZE (ICMP "fragmentation needed" / "packet too big", or the local route's); a txtime's low half. */
   info: number;
+  /** A txtime's high half (ErrorOrigin.Txtime); else unused. */
+  data: number;
   /** The address of the node that reported it (an ICMP message's source); null when there is none. */
   offender: { family: 4 | 6; bytes: Uint8Array } | null;
 }
@@ -221,15 +223,16 @@ export function readExtendedError(v: DataView, start: number, end: number, l: Cm
   }
   return {
     errno: v.getUint32(at, HOST_LITTLE_ENDIAN), origin: v.getUint8(at + 4), type: v.getUint8(at + 5), code: v.getUint8(at + 6),
-    info: v.getUint32(at + 8, HOST_LITTLE_ENDIAN), offender,
+    info: v.getUint32(at + 8, HOST_LITTLE_ENDIAN), data: v.getUint32(at + 12, HOST_LITTLE_ENDIAN), offender,
   };
 }
 
 /**
  * Control bytes one message to send may need: its UDP_SEGMENT (a u16), a
- * traffic class (an int) and a source address (the larger pktinfo).
+ * traffic class (an int), a source address (the larger pktinfo) and a send
+ * time (a u64).
  */
-export const SEND_CONTROL_SIZE = cmsgSpace(2) + cmsgSpace(4) + cmsgSpace(IN6_PKTINFO_SIZE);
+export const SEND_CONTROL_SIZE = cmsgSpace(2) + cmsgSpace(4) + cmsgSpace(IN6_PKTINFO_SIZE) + cmsgSpace(8);
 
 const intData = new Uint8Array(4);
 const intView = new DataView(intData.buffer);
@@ -279,6 +282,19 @@ export function writeControl(v: DataView, at: number, level: number, type: numbe
   const dataAt = at + alignUp(l.headerSize, l.align);
   for (let i = 0; i < data.length; i++) v.setUint8(dataAt + i, data[i]);
   return space;
+}
+
+const txTimeData = new Uint8Array(8);
+const txTimeView = new DataView(txTimeData.buffer);
+
+/**
+ * Writes the SCM_TXTIME message: when the queueing discipline sends the
+ * message, nanoseconds of the socket's SO_TXTIME clock (a u64). Returns the
+ * bytes it occupies.
+ */
+export function writeTxTime(v: DataView, at: number, txTime: bigint, l: CmsgLayout = NATIVE_LAYOUT): number {
+  txTimeView.setBigUint64(0, txTime, HOST_LITTLE_ENDIAN);
+  return writeControl(v, at, abi.SOL_SOCKET, abi.SCM_TXTIME, txTimeData, l);
 }
 
 const segmentData = new Uint8Array(2);

@@ -5,10 +5,11 @@ import { describe, it } from 'node:test';
 import {
   cmsgLen, type CmsgLayout, cmsgSpace, CONTROL_BUFFER_SIZE, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
   ErrorOrigin, type PacketInfo, readExtendedError, readReceiveControl,
-  receiveControlSize, receivedControl, SEND_CONTROL_SIZE, writeControl, writePacketInfo,
+  receiveControlSize, receivedControl, SEND_CONTROL_SIZE, writeControl, writePacketInfo, writeTxTime,
   writeTrafficClass, writeUdpSegment,
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
+import { icmpErrorOf } from '../../src/engine/linux/errqueue';
 import { readEcn, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp } from './cmsg-fields';
 import { abi } from '../../src/wire/abi';
 import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
@@ -215,7 +216,10 @@ describe('header fields to send, in both cmsghdr layouts', () => {
       const info: PacketInfo = { family: 4, address: new Uint8Array(16), interfaceIndex: -1 };
       assert.equal(readPacketInfo(v, 0, n, info, l), true);
       assert.deepEqual([info.family, info.address[15], info.interfaceIndex], [6, 1, 7]);
-      assert.ok(writeUdpSegment(v, 0, 1, l) + writeTrafficClass(v, 0, false, 0, l) + writePacketInfo(v, 0, 6, six, 0, l) <= SEND_CONTROL_SIZE);
+      const t = writeTxTime(v, 0, 0x0102030405060708n, l);
+      const tAt = findControlData(v, 0, t, abi.SOL_SOCKET, abi.SCM_TXTIME, 8, l);
+      assert.equal(new DataView(b.buffer).getBigUint64(tAt, le), 0x0102030405060708n);
+      assert.ok(writeUdpSegment(v, 0, 1, l) + writeTrafficClass(v, 0, false, 0, l) + writePacketInfo(v, 0, 6, six, 0, l) + t <= SEND_CONTROL_SIZE);
     });
   }
 });
@@ -244,7 +248,22 @@ describe('readExtendedError', () => {
   it('reads an ICMP port unreachable from IP_RECVERR, with the reporting node', () => {
     const b = cat(rxq(3), control(abi.IPPROTO_IP, abi.IP_RECVERR, error(111, ErrorOrigin.Icmp, 3, 3, 0, v4)));
     assert.deepEqual(readExtendedError(view(b), 0, b.length),
-      { errno: 111, origin: ErrorOrigin.Icmp, type: 3, code: 3, info: 0, offender: { family: 4, bytes: new Uint8Array([192, 0, 2, 1]) } });
+      { errno: 111, origin: ErrorOrigin.Icmp, type: 3, code: 3, info: 0, data: 0, offender: { family: 4, bytes: new Uint8Array([192, 0, 2, 1]) } });
+  });
+
+  it('reads a paced message a qdisc dropped as late (SO_EE_ORIGIN_TXTIME), and makes it an event with its txTime', () => {
+    // etf's report: ECANCELED, code SO_EE_CODE_TXTIME_MISSED (2), the txtime's low half in info and high half in data.
+    const e8 = error(125, ErrorOrigin.Txtime, 0, 2, 0x9abcdef0, none);
+    new DataView(e8.buffer).setUint32(12, 0x12345678, le);
+    const b = control(abi.IPPROTO_IP, abi.IP_RECVERR, e8);
+    const e = readExtendedError(view(b), 0, b.length)!;
+    assert.deepEqual([e.errno, e.origin, e.code, e.info, e.data, e.offender], [125, ErrorOrigin.Txtime, 2, 0x9abcdef0, 0x12345678, null]);
+    assert.deepEqual(icmpErrorOf(e, null), {
+      code: 'ECANCELED', errno: -125, address: '', port: 0, origin: 'txtime', from: undefined, mtu: undefined, txTime: 0x123456789abcdef0n,
+    });
+    const icmp = icmpErrorOf({ ...e, origin: ErrorOrigin.Icmp, errno: 111 }, { address: '192.0.2.9', port: 53, family: 'IPv4' });
+    assert.deepEqual([icmp?.origin, icmp?.code, icmp?.address, icmp?.port, icmp?.txTime], ['icmp', 'ECONNREFUSED', '192.0.2.9', 53, undefined]);
+    assert.equal(icmpErrorOf({ ...e, origin: 4 }, null), null, 'a timestamping report is no error');
   });
 
   it('reads an ICMPv6 packet too big from IPV6_RECVERR, with its MTU', () => {

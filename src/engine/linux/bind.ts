@@ -8,6 +8,7 @@ import { abi } from '../../wire/abi';
 import { enableRxqOverflowCounter, gsoSegmentLimit, probeOffload, supported } from '../../kernel/support';
 import { GRO_SLOT_SIZE } from '../../limits';
 import type { ReceiveMetadata } from '../../wire/cmsg';
+import { HOST_LITTLE_ENDIAN } from '../../wire/byteorder';
 import { encodeSockaddr, formatAddress } from '../../wire/sockaddr';
 import { CapabilityState } from '../capabilities';
 import type { BindOptions, EngineHost } from '../contract';
@@ -137,15 +138,32 @@ function enableErrorQueue(b: NativeBinding, s: SocketHandle, o: BindOptions): bo
   return false;
 }
 
+/**
+ * Turns SO_TXTIME on (pacing), on CLOCK_MONOTONIC: the fq qdisc paces by
+ * that clock only, and it is process.hrtime.bigint()'s. With the error
+ * queue on, the kernel also reports the messages a qdisc that checks
+ * deadlines (etf) dropped as late. True where the kernel took it.
+ */
+function enablePacing(b: NativeBinding, s: SocketHandle, o: BindOptions, errorQueue: boolean): boolean {
+  if (!o.pacing) return false;
+  // struct sock_txtime: clockid_t clockid, __u32 flags.
+  const txtime = new Uint8Array(8);
+  const v = new DataView(txtime.buffer);
+  v.setInt32(0, abi.CLOCK_MONOTONIC, HOST_LITTLE_ENDIAN);
+  v.setUint32(4, errorQueue ? abi.SOF_TXTIME_REPORT_ERRORS : 0, HOST_LITTLE_ENDIAN);
+  return supported(b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_TXTIME, txtime, txtime.length), 'setsockopt SO_TXTIME');
+}
+
 /** Asks the kernel which offloads and counters a bound socket gets, and makes its engine. */
 function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: EngineHost): LinuxEngine {
   // A receive slot too small for a GRO message does not ask for GRO.
   const { tx, rx } = probeOffload(b, s, o.gso, o.gro && o.recvSlotSize >= GRO_SLOT_SIZE);
   const counter = o.rxqOverflowMetric && enableRxqOverflowCounter(b, s) ? counterFor(o.rxqOverflowMetric) : undefined;
   const metadata = enableReceiveMetadata(b, s, o);
+  const icmpErrors = enableErrorQueue(b, s, o);
   const capabilities = new CapabilityState({
     batching: true, txOffload: tx, rxOffload: rx, rxqOverflowCounter: counter !== undefined, ...metadata, mayFragment: !o.dontFragment,
-    icmpErrors: enableErrorQueue(b, s, o),
+    icmpErrors, pacing: enablePacing(b, s, o, icmpErrors),
   }, tx ? gsoSegmentLimit() : 1);
   return new LinuxEngine(b, s, capabilities,
     { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, counter, metadata },

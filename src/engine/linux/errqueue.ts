@@ -9,8 +9,8 @@ import { throwSystemError } from '../../errors';
 import { RecvMeta, recvMeta } from '../../kernel/descriptors';
 import type { NativeBinding, RecvRing, SocketHandle } from '../../kernel/native';
 import { abi } from '../../wire/abi';
-import { ErrorOrigin, readExtendedError } from '../../wire/cmsg';
-import { decodeSockaddr, formatAddress } from '../../wire/sockaddr';
+import { ErrorOrigin, readExtendedError, type ExtendedError } from '../../wire/cmsg';
+import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
 import type { IcmpError } from '../contract';
 
 const { ECONNREFUSED, EMSGSIZE, ENOPROTOOPT, EPROTO } = constants.errno;
@@ -23,8 +23,28 @@ const SLOT_SIZE = 1;
 const DRAIN_BUDGET = 16;
 
 const ORIGINS: Record<number, IcmpError['origin']> = {
-  [ErrorOrigin.Local]: 'local', [ErrorOrigin.Icmp]: 'icmp', [ErrorOrigin.Icmp6]: 'icmp6',
+  [ErrorOrigin.Local]: 'local', [ErrorOrigin.Icmp]: 'icmp', [ErrorOrigin.Icmp6]: 'icmp6', [ErrorOrigin.Txtime]: 'txtime',
 };
+
+/**
+ * The event an error-queue entry makes, or null for one that is no error
+ * of a datagram sent (timestamping and zero-copy reports are never asked
+ * for). `to`: the failed datagram's destination, where the kernel names one.
+ */
+export function icmpErrorOf(e: ExtendedError, to: SocketAddress | null): IcmpError | null {
+  const origin = ORIGINS[e.origin];
+  if (origin === undefined || e.errno === 0) return null;
+  return {
+    code: getSystemErrorName(-e.errno),
+    errno: -e.errno,
+    address: to?.address ?? '',
+    port: to?.port ?? 0,
+    origin,
+    from: e.offender === null ? undefined : formatAddress({ ...e.offender, scopeId: 0, v4mapped: false }),
+    mtu: e.errno === EMSGSIZE && e.info > 0 && origin !== 'txtime' ? e.info : undefined,
+    txTime: origin === 'txtime' ? (BigInt(e.data) << 32n) | BigInt(e.info) : undefined,
+  };
+}
 
 /**
  * What an errno from sendmmsg or recvmmsg may be, when it is an earlier
@@ -84,19 +104,8 @@ export class ErrorQueue {
     const start = m * this.#controlSize;
     const end = start + Math.min(recvMeta(this.#meta, m, RecvMeta.ControlLength), this.#controlSize);
     const e = readExtendedError(this.#controls, start, end);
-    // Only the origins UDP queues; timestamping and zero-copy reports are never asked for.
-    const origin = e === null ? undefined : ORIGINS[e.origin];
-    if (e === null || origin === undefined || e.errno === 0) return null;
-    const to = recvMeta(this.#meta, m, RecvMeta.NameLength) > 0 ? decodeSockaddr(this.#names, m * abi.SOCKADDR_SLOT) : null;
-    return {
-      code: getSystemErrorName(-e.errno),
-      errno: -e.errno,
-      address: to?.address ?? '',
-      port: to?.port ?? 0,
-      origin,
-      from: e.offender === null ? undefined : formatAddress({ ...e.offender, scopeId: 0, v4mapped: false }),
-      mtu: e.errno === EMSGSIZE && e.info > 0 ? e.info : undefined,
-    };
+    if (e === null) return null;
+    return icmpErrorOf(e, recvMeta(this.#meta, m, RecvMeta.NameLength) > 0 ? decodeSockaddr(this.#names, m * abi.SOCKADDR_SLOT) : null);
   }
 
   close(): void {

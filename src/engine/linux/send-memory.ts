@@ -8,7 +8,7 @@ import { abi } from '../../wire/abi';
 import { allocBlock, releaseBlock } from '../../kernel/pages';
 import { throwSystemError } from '../../errors';
 import { SENTINEL, type MessagePlan } from '../../offload/gso';
-import { SEND_CONTROL_SIZE, writePacketInfo, writeTrafficClass, writeUdpSegment } from '../../wire/cmsg';
+import { SEND_CONTROL_SIZE, writePacketInfo, writeTrafficClass, writeTxTime, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, type ParsedAddress } from '../../wire/sockaddr';
 import type { SendHeader, WriteJob } from '../contract';
 
@@ -148,6 +148,7 @@ export class SendMemory {
       len += writeTrafficClass(v, at + len, h.ipv4, (own & ~3) | h.ecn);
     }
     if (h.source !== undefined) len += writePacketInfo(v, at + len, h.source.length === 4 ? 4 : 6, h.source, h.interfaceIndex);
+    if (h.txTime !== undefined) len += writeTxTime(v, at + len, h.txTime);
     return len;
   }
 
