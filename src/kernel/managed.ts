@@ -25,6 +25,8 @@ const MANAGED: ReadonlyArray<[level: number, name: number, option: string, inste
   [IPPROTO_IP, abi.IP_MTU_DISCOVER, 'IP_MTU_DISCOVER', "the option 'dontFragment'"],
   [IPPROTO_IPV6, abi.IPV6_MTU_DISCOVER, 'IPV6_MTU_DISCOVER', "the option 'dontFragment'"],
   [IPPROTO_IPV6, abi.IPV6_DONTFRAG, 'IPV6_DONTFRAG', "the option 'dontFragment'"],
+  // Another clock or none would make every txTime wrong, or every paced write fail with EINVAL.
+  [SOL_SOCKET, abi.SO_TXTIME, 'SO_TXTIME', "the option 'pacing'"],
 ];
 
 /** For an option batchgram manages, its name and what to use instead; else null. */

@@ -114,7 +114,7 @@ describe('socket options', { skip: !linux }, () => {
       [abi.IPPROTO_IP, abi.IP_PKTINFO, /'receiveLocalAddress'/], [abi.IPPROTO_IPV6, abi.IPV6_RECVPKTINFO, /'receiveLocalAddress'/],
       [abi.SOL_SOCKET, abi.SO_TIMESTAMPNS, /'receiveTimestamps'/], [abi.SOL_SOCKET, abi.SO_RXQ_OVFL, /'rxqOverflowMetric'/],
       [abi.IPPROTO_IP, abi.IP_MTU_DISCOVER, /'dontFragment'/], [abi.IPPROTO_IPV6, abi.IPV6_MTU_DISCOVER, /'dontFragment'/],
-      [abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, /'dontFragment'/],
+      [abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, /'dontFragment'/], [abi.SOL_SOCKET, abi.SO_TXTIME, /'pacing'/],
     ];
     for (const [level, name, advice] of managed) {
       for (const value of [1, new Uint8Array(4)]) {
