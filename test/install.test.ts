@@ -190,7 +190,7 @@ describe('the packed package, installed offline', { skip }, () => {
         assert.deepEqual(got.addon, [join(dir, prebuilt('linux-x64'))], `${entry}: the prebuilt addon`);
         assert.deepEqual(got.capabilities, {
           batching: true, txOffload: true, rxOffload: true, rxqOverflowCounter: true, ecn: false, localAddress: false, timestamps: false,
-          mayFragment: true, icmpErrors: false,
+          mayFragment: true, icmpErrors: false, pacing: false,
           maxGsoSegments: gsoSegmentLimit(), // this kernel's, as the suite's own process found it
         }, entry);
         assert.equal(got.received, 32, entry);
@@ -275,7 +275,7 @@ describe('the packed package, installed offline', { skip }, () => {
         const r = ok(run(process.execPath, args, { cwd: dir }), 'load on node:dgram');
         assert.deepEqual(JSON.parse(r.stdout), {
           batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,
-          mayFragment: true, icmpErrors: false, maxGsoSegments: 1,
+          mayFragment: true, icmpErrors: false, pacing: false, maxGsoSegments: 1,
         });
         const lines = r.stderr.trimEnd().split('\n');
         assert.equal(lines.length, 1, r.stderr);

@@ -43,7 +43,7 @@ describe('receiveErrors', { skip: !linux }, () => {
       s.on('icmpError', (e) => got.push(e));
       await s.writeBatchTo([Buffer.from('hello')], peer, port);
       await until(() => got.length > 0, 5000, "an 'icmpError'");
-      assert.deepEqual(got[0], { code: 'ECONNREFUSED', errno: -111, address: peer, port, origin, from: peer, mtu: undefined });
+      assert.deepEqual(got[0], { code: 'ECONNREFUSED', errno: -111, address: peer, port, origin, from: peer, mtu: undefined, txTime: undefined });
       assert.equal(s.stats().icmpErrors, got.length);
     });
   }
