@@ -1,5 +1,5 @@
 // Shared helpers for tests that use real sockets.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { BatchSocket, type BatchSocketOptions, type Datagram } from '../src/index';
@@ -62,5 +62,15 @@ export async function until(f: () => boolean, ms = 5000, what = 'condition'): Pr
   while (!f()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Why a test needs `command`, when running it with `args` fails here; null when it runs. */
+export function missingCommand(command: string, args: string[], why: string): string | null {
+  try {
+    execFileSync(command, args, { stdio: 'ignore' });
+    return null;
+  } catch {
+    return why;
   }
 }

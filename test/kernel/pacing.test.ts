@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { abi } from '../../src/wire/abi';
 import { binding } from '../../src/kernel/native';
-import { bindClosedAfter, collect, index } from '../helpers';
+import { bindClosedAfter, collect, index, missingCommand } from '../helpers';
 
 const bind = bindClosedAfter();
 
@@ -44,14 +44,6 @@ int sendmmsg(int fd, struct mmsghdr* v, unsigned n, int flags) {
 }
 `;
 
-function noCompiler(): string | null {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return 'needs a C compiler (cc) to build the sendmmsg shim (.ci/run installs one)';
-  }
-}
 
 describe('pacing (SO_TXTIME)', { skip: binding === null ? 'needs the batch path' : false }, () => {
   it('sets SO_TXTIME on CLOCK_MONOTONIC, as the kernel reads it back; deadline reports with receiveErrors', async () => {
@@ -97,7 +89,7 @@ describe('pacing (SO_TXTIME)', { skip: binding === null ? 'needs the batch path'
     assert.equal((await arriving).length, 1, 'still usable, the largest time taken');
   });
 
-  describe('each message\'s txTime reaches the kernel as its SCM_TXTIME', { skip: noCompiler() ?? false }, () => {
+  describe('each message\'s txTime reaches the kernel as its SCM_TXTIME', { skip: missingCommand('cc', ['--version'], 'needs a C compiler (cc) to build the sendmmsg shim (.ci/run installs one)') ?? false }, () => {
     let dir = '';
     before(() => {
       dir = mkdtempSync(join(tmpdir(), 'batchgram-txtime-'));

@@ -6,18 +6,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { missingCommand } from '../helpers';
 import { NodeProgram, netnsUnavailable, TwoHosts } from '../netns';
 import { spawn } from 'node:child_process';
 
-/** Why nftables rules cannot be set here, or null when they can. */
-function nftUnavailable(): string | null {
-  try {
-    execFileSync('nft', ['--version'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return "needs nftables' nft command (.ci/run installs it)";
-  }
-}
 
 const INDEX = JSON.stringify(join(__dirname, '..', '..', 'src', 'index.js'));
 
@@ -64,7 +56,7 @@ const refusedScript = `
   })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
-const skip = netnsUnavailable() ?? nftUnavailable();
+const skip = netnsUnavailable() ?? missingCommand('nft', ['--version'], "needs nftables' nft command (.ci/run installs it)");
 if (skip) console.log(`# path control tests skipped: ${skip}`);
 
 describe('a destination a local firewall rule refuses', { skip: skip ?? false }, () => {
