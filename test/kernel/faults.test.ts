@@ -324,6 +324,19 @@ describe('ECN the kernel refuses', { skip: binding === null }, () => {
       }
     });
   }
+  it('keeps ECN when the message is refused without it too (the cause was another)', async () => {
+    const { b, calls } = faulty((call) => (call < 2 ? -EINVAL : undefined));
+    const rx = await BatchSocket.bind({ address: '127.0.0.1', receiveEcn: true });
+    const tx = await bindWith({ address: '127.0.0.1', receiveEcn: true, gso: false }, b);
+    open.push(rx, tx);
+    const port = rx.address().port;
+    await assert.rejects(tx.writeBatchTo(batch(1, 100), '127.0.0.1', port, { ecn: 2 }), { code: 'EINVAL', syscall: 'sendmmsg' });
+    assert.equal(calls.length, 2, 'tried once without ECN');
+    assert.equal(tx.capabilities.ecn, true);
+    const arriving = collect(rx, 1);
+    await tx.writeBatchTo(batch(1, 100, 1), '127.0.0.1', port, { ecn: 2 });
+    assert.deepEqual((await arriving).map((d) => d.ecn), [2], 'later writes carry it');
+  });
 });
 
 describe('whole messages (writeMessages with segmentSize)', { skip: binding === null }, () => {

@@ -93,6 +93,8 @@ export class Sender {
   /** The equal-tail workaround as it stands (setEqualTail), read by every plan; its sentinel datagram. */
   #neverGsoEqualTail: boolean;
   #sentinel: Uint8Array;
+  /** The errno of a send refused with ECN, while the same message is tried without it; 0 otherwise. */
+  #ecnTrial = 0;
   #queue: PendingWrite[] = [];
   #queuedDatagrams = 0;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -221,6 +223,7 @@ export class Sender {
         this.#counts.sendCalls++;
         if (r > 0) {
           retried = false;
+          if (this.#ecnTrial !== 0) this.#ecnRefused();
           this.#account(sent, sent + r);
           sent += r;
           w.next = plan.first[sent - 1] + plan.count[sent - 1];
@@ -267,14 +270,19 @@ export class Sender {
   #failed(w: PendingWrite, r: number, sent: number): Failure {
     const plan = this.#plan;
     const { job, segments } = w;
-    if ((r === -EINVAL || r === -EIO) && plan.segment[sent] === 0 && this.#memory.writesEcn && this.#headerOf(w, sent)?.ecn !== undefined) {
+    if (this.#ecnTrial !== 0) {
+      // Refused without ECN too: ECN was not the cause, and stays on.
+      this.#ecnTrial = 0;
+      this.#memory.writesEcn = true;
+    } else if ((r === -EINVAL || r === -EIO) && plan.segment[sent] === 0 && this.#memory.writesEcn &&
+      this.#headerOf(w, sent)?.ecn !== undefined) {
       // Some kernels and sandboxes refuse the IP_TOS / IPV6_TCLASS control
-      // message; quinn-udp sends without it from then on, and so do we. A
-      // GSO message's EINVAL or EIO is taken for GSO's first (below): its
-      // datagrams then go singly, and come back here if ECN was the cause.
+      // message; quinn-udp sends without it from then on, and so do we once
+      // the same message leaves without it (#ecnTrial). A GSO message's
+      // EINVAL or EIO is taken for GSO's first (below): its datagrams then go
+      // singly, and come back here if ECN was the cause.
       this.#memory.writesEcn = false;
-      this.#caps.refuseEcn();
-      publish(channels.ecnDisabled, () => ({ ...this.#host.subject(), cause: systemError(r, 'sendmmsg') }));
+      this.#ecnTrial = r;
       return Failure.Replan;
     }
     const refusal = gsoRefusal(r, plan.segment[sent] > 0, this.#caps.txOffload);
@@ -325,6 +333,14 @@ export class Sender {
     err.datagramsSent = this.#datagramsBefore(w);
     w.error = err;
     return Failure.Fail;
+  }
+
+  // The message that failed with ECN left without it: the kernel refused ECN, for good.
+  #ecnRefused(): void {
+    const r = this.#ecnTrial;
+    this.#ecnTrial = 0;
+    this.#caps.refuseEcn();
+    publish(channels.ecnDisabled, () => ({ ...this.#host.subject(), cause: systemError(r, 'sendmmsg') }));
   }
 
   // The header fields of plan message `m`: its recipient's (writeMessages), or the write's.
