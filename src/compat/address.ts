@@ -1,8 +1,8 @@
-// Addresses as libuv reads them (uv_ip4_addr, uv_ip6_addr): literals only,
-// and an IPv6 zone is an interface name (an unknown name is zone 0); and as
-// Node reports them, with a link-local address's zone as an interface name.
+// libuv's address rules (the reading of literals is wire/sockaddr.ts's ip4
+// and ip6), and addresses as Node reports them, with a link-local address's
+// zone as an interface name.
 import { readdirSync, readFileSync } from 'node:fs';
-import { interfaceIndex, parseAddress, type ParsedAddress } from '../wire/sockaddr';
+import { parseAddress } from '../wire/sockaddr';
 
 /**
  * The running Node's dgram answers an IP address of the socket's family by
@@ -15,20 +15,6 @@ export const DEFAULT_LOOKUP_SKIPS_IP = skipsIpLookup(process.versions.node);
 function skipsIpLookup(version: string): boolean {
   const [major, minor] = version.split('.').map(Number);
   return major > 26 || (major === 26 && minor >= 5) || (major === 24 && minor >= 19);
-}
-
-/** An IPv4 literal, or null. */
-export function ip4(text: string): ParsedAddress | null {
-  const a = parseAddress(text);
-  return a !== null && a.family === 4 ? a : null;
-}
-
-/** An IPv6 literal with an optional %interface zone, or null. */
-export function ip6(text: string): ParsedAddress | null {
-  const pct = text.indexOf('%');
-  const a = parseAddress(pct < 0 ? text : text.slice(0, pct));
-  if (a === null || a.family !== 6) return null;
-  return pct < 0 ? a : { ...a, scopeId: interfaceIndex(text.slice(pct + 1)) ?? 0 };
 }
 
 /** Interface names by index, read from sysfs when an index is first seen. */
@@ -58,13 +44,6 @@ export function nodeAddress(address: string): string {
   const host = address.slice(0, pct);
   return /^fe[89ab]/i.test(host) ? `${host}%${interfaceName(Number(address.slice(pct + 1)))}` : host;
 }
-
-/** The address a lookup gave, in the socket's family, or null (dgram then fails with EINVAL). */
-export function inFamily(ip: unknown, family: 4 | 6): ParsedAddress | null {
-  if (typeof ip !== 'string') return null;
-  return family === 4 ? ip4(ip) : ip6(ip);
-}
-
 
 /** The any-address of each family, where libuv binds a socket a multicast call needs before bind(). */
 export const ANY4 = parseAddress('0.0.0.0')!;

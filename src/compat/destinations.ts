@@ -2,8 +2,7 @@
 // answering its clients sends to the same few addresses over and over, and
 // parsing the text (and naming the destination's group) on every send showed
 // in its profile.
-import { formatAddress, type ParsedAddress } from '../wire/sockaddr';
-import { inFamily } from './address';
+import { formatAddress, inFamily, type ParsedAddress } from '../wire/sockaddr';
 
 /** A destination of the socket's sends. */
 export interface Destination {

@@ -7,8 +7,7 @@ import { constants } from 'node:os';
 import { missingArgs, systemError } from '../errors';
 import { abi } from '../wire/abi';
 import { groupSourceReq, ipMreq, ipMreqSource, ipv6Mreq } from '../wire/membership';
-import type { ParsedAddress } from '../wire/sockaddr';
-import { ip4, ip6 } from './address';
+import { ip4, ip6, type ParsedAddress } from '../wire/sockaddr';
 import { validateString } from './arguments';
 import type { KernelSocket } from './kernel-socket';
 

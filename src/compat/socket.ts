@@ -19,7 +19,7 @@ import {
   alreadyBound, closedHandle, dropInUnsupported, errorWithHostPort, invalidArgType, notConnected, notRunning, systemError,
 } from '../errors';
 import { abi } from '../wire/abi';
-import { inFamily } from './address';
+import { inFamily } from '../wire/sockaddr';
 import {
   bindAddress, bindDescriptor, numericAddress, sendArguments, socketArguments, validateNumber, validatePort, validateString,
 } from './arguments';

@@ -77,6 +77,30 @@ export function parseAddress(address: string): ParsedAddress | null {
   return { family: 6, bytes, scopeId, v4mapped: isV4Mapped(bytes) };
 }
 
+// Addresses as libuv reads them (uv_ip4_addr, uv_ip6_addr), for the calls
+// that take them as node:dgram does: literals only, and an IPv6 zone is an
+// interface name (an unknown name is zone 0).
+
+/** An IPv4 literal, or null. */
+export function ip4(text: string): ParsedAddress | null {
+  const a = parseAddress(text);
+  return a !== null && a.family === 4 ? a : null;
+}
+
+/** An IPv6 literal with an optional %interface zone, or null. */
+export function ip6(text: string): ParsedAddress | null {
+  const pct = text.indexOf('%');
+  const a = parseAddress(pct < 0 ? text : text.slice(0, pct));
+  if (a === null || a.family !== 6) return null;
+  return pct < 0 ? a : { ...a, scopeId: interfaceIndex(text.slice(pct + 1)) ?? 0 };
+}
+
+/** An address of `family` as libuv reads one, or null (a value that is not text included). */
+export function inFamily(ip: unknown, family: 4 | 6): ParsedAddress | null {
+  if (typeof ip !== 'string') return null;
+  return family === 4 ? ip4(ip) : ip6(ip);
+}
+
 function isV4Mapped(b: Uint8Array, at = 0): boolean {
   for (let i = 0; i < 10; i++) if (b[at + i] !== 0) return false;
   return b[at + 10] === 0xff && b[at + 11] === 0xff;
