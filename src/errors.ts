@@ -124,6 +124,9 @@ export function received(value: unknown): string {
   return `type ${typeof value} (${shown})`;
 }
 
+/** @internal The errno of a system error an engine threw. */
+export const errnoOf = (err: unknown): number => (err as SystemError).errno;
+
 /** @internal Throws the system error for a negative result `r` (-errno) of the addon's `syscall`. */
 export function throwSystemError(r: unknown, syscall: string, address?: string, port?: number): never {
   throw systemError(r as number, syscall, address, port);

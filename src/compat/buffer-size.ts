@@ -4,10 +4,10 @@
 // SO_SNDBUF without SO_*BUFFORCE, a size of 0 reads the value, and a
 // refusal is ERR_SOCKET_BUFFER_SIZE naming libuv's call.
 import { constants } from 'node:os';
-import { badBufferSize, bufferSizeError, closedHandle } from '../errors';
+import { badBufferSize, bufferSizeError, closedHandle, errnoOf } from '../errors';
 import { abi } from '../wire/abi';
 import { INT32_MAX } from '../limits';
-import { errnoOf, type KernelSocket } from './kernel-socket';
+import type { KernelSocket } from './kernel-socket';
 
 const { EBADF, EINVAL } = constants.errno;
 

@@ -6,11 +6,11 @@
 import type { EventEmitter } from 'node:events';
 import type { BlockList } from 'node:net';
 import { constants } from 'node:os';
-import { alreadyConnected, closedHandle, errorWithHostPort, ipBlocked, notConnected, systemError } from '../errors';
+import { alreadyConnected, closedHandle, errnoOf, errorWithHostPort, ipBlocked, notConnected, systemError } from '../errors';
 import { MAX_IPV4_PAYLOAD } from '../limits';
 import { inFamily, maxPayloadTo } from '../wire/sockaddr';
 import { sendBlocked } from './block-lists';
-import { errnoOf, type KernelSocket } from './kernel-socket';
+import type { KernelSocket } from './kernel-socket';
 import type { HostLookup } from './lookup';
 
 const { EINVAL } = constants.errno;

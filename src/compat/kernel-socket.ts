@@ -11,7 +11,7 @@ import { constants } from 'node:os';
 import { emptyStats, type BindOptions, type Engine, type SocketStats } from '../engine/contract';
 import { adoptBatchEngine, openBatchEngine } from '../engine/open';
 import { engineOptions, UNLIMITED_SEND_QUEUE } from '../engine/options';
-import { closedHandle, invalidFdType, systemError, type SystemError } from '../errors';
+import { closedHandle, errnoOf, invalidFdType, systemError } from '../errors';
 import { binding } from '../kernel/native';
 import { abi } from '../wire/abi';
 import { inFamily, type ParsedAddress } from '../wire/sockaddr';
@@ -22,9 +22,6 @@ import { dgramSendError, SendBatcher } from './send-batcher';
 import type { Inbox } from './inbox';
 
 const { EBADF, EINVAL, ENOTCONN } = constants.errno;
-
-/** The errno of an error the engine threw (a SystemError). */
-export const errnoOf = (err: unknown): number => (err as SystemError).errno;
 
 /** How the socket binds: its reuseAddr, reusePort and ipv6Only options, and the equal-tail workaround. */
 interface BindFlags {
@@ -51,8 +48,6 @@ export class KernelSocket {
   readonly #flags: BindFlags;
   readonly #host: Inbox;
   #engine: Engine | null = null;
-  /** The family of the kernel socket, which a deferred bind or a descriptor may have chosen. */
-  #engineFamily: 4 | 6 = 4;
   #batcher: SendBatcher | null = null;
   /** In a cluster worker, the primary's socket that this one reads and writes through a duplicate of. */
   #shared: SharedHandle | null = null;
@@ -104,7 +99,7 @@ export class KernelSocket {
   }
 
   #open(family: 4 | 6, address: ParsedAddress, port: number, flags: BindFlags): void {
-    this.#install(openBatchEngine(binding!, dropInEngineOptions(family, address, port, flags), this.#host), family);
+    this.#install(openBatchEngine(binding!, dropInEngineOptions(family, address, port, flags), this.#host));
   }
 
   // bind({ fd }), as libuv's uv_udp_open takes a descriptor: it must be a
@@ -121,7 +116,7 @@ export class KernelSocket {
       engine?.close();
       throw systemError(errnoOf(e), 'open');
     }
-    this.#installOwn(engine);
+    this.#install(engine);
   }
 
   /**
@@ -173,7 +168,7 @@ export class KernelSocket {
       closedByCluster();
     };
     this.#shared = handle;
-    this.#installOwn(engine);
+    this.#install(engine);
   }
 
   /** An engine over a duplicate of `fd`, used as it is. */
@@ -182,15 +177,9 @@ export class KernelSocket {
     return adoptBatchEngine(binding!, fd, o, this.#host);
   }
 
-  /** Installs an engine over a descriptor of its own family, whatever the socket's type. */
-  #installOwn(engine: Engine): void {
-    this.#install(engine, engine.address().family === 'IPv4' ? 4 : 6);
-  }
-
-  #install(engine: Engine, family: 4 | 6): void {
+  #install(engine: Engine): void {
     if (!this.#ref) engine.setRef(false);
     this.#engine = engine;
-    this.#engineFamily = family;
     const batcher = new SendBatcher(engine, dgramSendError, () => this.#host.waiting() > 0);
     this.#host.onHandedOut(() => batcher.handedOut());
     this.#batcher = batcher;
@@ -212,14 +201,6 @@ export class KernelSocket {
     } catch (e) {
       throw systemError(errnoOf(e), method);
     }
-  }
-
-  /** An int option with an IPv4 and an IPv6 name, run as option() runs it; the kernel socket's family picks the name. */
-  familyOption(method: string, refusal: number, v4: number, v6: number, value: number): void {
-    this.option(method, refusal, (e) => {
-      if (this.#engineFamily === 6) e.setIntOption(abi.IPPROTO_IPV6, v6, value, 'IPv6 option');
-      else e.setIntOption(abi.IPPROTO_IP, v4, value, 'IPv4 option');
-    });
   }
 
   /** Starts reading, once bound. */

@@ -14,9 +14,9 @@ import * as dgram from 'node:dgram';
 import { addAbortListener, EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
-import type { SocketStats } from '../engine/contract';
+import type { Engine, SocketStats } from '../engine/contract';
 import {
-  alreadyBound, closedHandle, dropInUnsupported, errorWithHostPort, invalidArgType, notConnected, notRunning, systemError,
+  alreadyBound, closedHandle, dropInUnsupported, errnoOf, errorWithHostPort, invalidArgType, notConnected, notRunning, systemError,
 } from '../errors';
 import { abi } from '../wire/abi';
 import { inFamily } from '../wire/sockaddr';
@@ -27,7 +27,7 @@ import { bufferSize } from './buffer-size';
 import { sharedByPrimary, sharedFlags, type SharedRequest } from './cluster';
 import { Connection } from './connection';
 import { Inbox } from './inbox';
-import { errnoOf, KernelSocket } from './kernel-socket';
+import { KernelSocket } from './kernel-socket';
 import { callOnListening, ListeningQueue } from './listening';
 import { HostLookup } from './lookup';
 import { setMembership, setMulticastInterface, setSourceMembership } from './multicast';
@@ -346,24 +346,24 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
   }
 
   setTTL(ttl: number): number {
-    return this.#hopLimit('setTTL', ttl, 1, abi.IP_TTL, abi.IPV6_UNICAST_HOPS);
+    return this.#hopLimit('setTTL', ttl, 1, (e, v) => e.setFamilyOption(abi.IP_TTL, abi.IPV6_UNICAST_HOPS, v, 'TTL'));
   }
 
   setMulticastTTL(ttl: number): number {
-    return this.#hopLimit('setMulticastTTL', ttl, 0, abi.IP_MULTICAST_TTL, abi.IPV6_MULTICAST_HOPS);
+    return this.#hopLimit('setMulticastTTL', ttl, 0, (e, v) => e.multicast.setTTL(v));
   }
 
   // The handle reads the value as an int32; libuv refuses it outside
   // [min, 255] with EINVAL before it looks at the socket.
-  #hopLimit(method: string, ttl: unknown, min: number, v4: number, v6: number): number {
+  #hopLimit(method: string, ttl: unknown, min: number, set: (e: Engine, v: number) => void): number {
     validateNumber(ttl, 'ttl');
     const v = ttl | 0;
-    this.#kernel.familyOption(method, v < min || v > 255 ? -EINVAL : 0, v4, v6, v);
+    this.#kernel.option(method, v < min || v > 255 ? -EINVAL : 0, (e) => set(e, v));
     return ttl;
   }
 
   setMulticastLoopback(flag: boolean): boolean {
-    this.#kernel.familyOption('setMulticastLoopback', 0, abi.IP_MULTICAST_LOOP, abi.IPV6_MULTICAST_LOOP, flag ? 1 : 0);
+    this.#kernel.option('setMulticastLoopback', 0, (e) => e.multicast.setLoopback(!!flag));
     return flag;
   }
 
@@ -374,22 +374,22 @@ export class CompatSocket extends EventEmitter implements dgram.Socket {
 
   addMembership(multicastAddress: string, interfaceAddress?: string): void {
     this.#healthCheck();
-    setMembership(this.#kernel, 'addMembership', true, multicastAddress, interfaceAddress);
+    setMembership(this.#kernel, 'addMembership', multicastAddress, interfaceAddress);
   }
 
   dropMembership(multicastAddress: string, interfaceAddress?: string): void {
     this.#healthCheck();
-    setMembership(this.#kernel, 'dropMembership', false, multicastAddress, interfaceAddress);
+    setMembership(this.#kernel, 'dropMembership', multicastAddress, interfaceAddress);
   }
 
   addSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
     this.#healthCheck();
-    setSourceMembership(this.#kernel, 'addSourceSpecificMembership', true, sourceAddress, groupAddress, interfaceAddress);
+    setSourceMembership(this.#kernel, 'addSourceSpecificMembership', sourceAddress, groupAddress, interfaceAddress);
   }
 
   dropSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
     this.#healthCheck();
-    setSourceMembership(this.#kernel, 'dropSourceSpecificMembership', false, sourceAddress, groupAddress, interfaceAddress);
+    setSourceMembership(this.#kernel, 'dropSourceSpecificMembership', sourceAddress, groupAddress, interfaceAddress);
   }
 
   // --- buffers and queue ----------------------------------------------------

@@ -262,6 +262,29 @@ export interface BindOptions extends EqualTail {
   receiveErrors: boolean;
 }
 
+/** The membership calls of node:dgram, by name: which one says join or leave. */
+export type MembershipCall = 'addMembership' | 'dropMembership';
+export type SourceMembershipCall = 'addSourceSpecificMembership' | 'dropSourceSpecificMembership';
+
+/**
+ * node:dgram's multicast calls, which each engine makes its own way: the
+ * Linux engine sets the socket options libuv sets (multicast.ts), the
+ * portable one calls its node:dgram socket, so that a program gets the same
+ * result on either. Addresses are text, as dgram takes them (an interface
+ * of null: the kernel picks one), read by the engine; a refusal is a system
+ * error whose syscall is the call's name: EINVAL for text that is no address
+ * (of the group's family, for a source or a membership's interface), else
+ * the kernel's errno.
+ */
+export interface Multicast {
+  membership(method: MembershipCall, group: string, iface: string | null): void;
+  sourceMembership(method: SourceMembershipCall, source: string, group: string, iface: string | null): void;
+  setInterface(iface: string): void;
+  /** The multicast TTL / hop limit, 0..255. */
+  setTTL(ttl: number): void;
+  setLoopback(on: boolean): void;
+}
+
 export interface Engine {
   /** The socket's capability state, which only the engine changes. */
   readonly capabilities: CapabilityState;
@@ -281,14 +304,22 @@ export interface Engine {
   setRef(ref: boolean): void;
   getRecvBufferSize(): number;
   getSendBufferSize(): number;
-  // Socket options beyond the bind options, for the dgram drop-in (TTL,
-  // broadcast, multicast, buffer sizes); they throw Node-style system errors
-  // naming `what`.
+  // Socket options beyond the bind options, for BatchSocket's escape hatch
+  // and the dgram drop-in (TTL, broadcast, buffer sizes); they throw
+  // Node-style system errors naming `what`.
   getIntOption(level: number, name: number, what: string): number;
   setIntOption(level: number, name: number, value: number, what: string): void;
   setBytesOption(level: number, name: number, value: Uint8Array, what: string): void;
   /** The option's bytes, at most `byteLength` of them. */
   getBytesOption(level: number, name: number, byteLength: number, what: string): Uint8Array;
+  /**
+   * An int option of the socket's own family, as libuv sets TTLs and the
+   * multicast loop flag: `v6` at IPPROTO_IPV6 on an IPv6 socket, a
+   * dual-stack one included, else `v4` at IPPROTO_IP.
+   */
+  setFamilyOption(v4: number, v6: number, value: number, what: string): void;
+  /** node:dgram's multicast calls, for BatchSocket's and the drop-in's. */
+  readonly multicast: Multicast;
   /** Stops reading, rejects every pending write, releases the socket. */
   close(): void;
 }

@@ -5,7 +5,9 @@
 import type { Socket } from 'node:dgram';
 import { BatchView } from '../batch';
 import { CapabilityState } from './capabilities';
-import { emptyCounts, writeTooLarge, type BindOptions, type Engine, type EngineHost, type SocketStats, type WriteJob } from './contract';
+import {
+  emptyCounts, writeTooLarge, type BindOptions, type Engine, type EngineHost, type Multicast, type SocketStats, type WriteJob,
+} from './contract';
 import { notRunning, queueFull, unsupported } from '../errors';
 import { nodeCreateSocket } from '../compat/node-dgram';
 import { cutMessages } from '../offload/segments';
@@ -98,6 +100,15 @@ class PortableEngine implements Engine {
   setIntOption(): void { throw unsupported('raw socket options on the portable path'); }
   setBytesOption(): void { throw unsupported('raw socket options on the portable path'); }
   getBytesOption(): Uint8Array { throw unsupported('raw socket options on the portable path'); }
+  setFamilyOption(): void { throw unsupported('raw socket options on the portable path'); }
+  // node:dgram's own calls: a program gets what it would get from node:dgram.
+  readonly multicast: Multicast = {
+    membership: (method, group, iface) => this.#sock[method](group, iface ?? undefined),
+    sourceMembership: (method, source, group, iface) => this.#sock[method](source, group, iface ?? undefined),
+    setInterface: (iface) => this.#sock.setMulticastInterface(iface),
+    setTTL: (ttl) => { this.#sock.setMulticastTTL(ttl); },
+    setLoopback: (on) => { this.#sock.setMulticastLoopback(on); },
+  };
 
   write(job: WriteJob): Promise<void> {
     if (this.#closed) return Promise.reject(notRunning());

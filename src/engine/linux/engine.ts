@@ -9,6 +9,7 @@ import { gsoSegmentLimit, probeOffload } from '../../kernel/support';
 import type { CapabilityState } from '../capabilities';
 import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
 import { emptyCounts, type Engine, type EngineHost, type IcmpError, type OffloadSettings, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
+import { MulticastOptions } from '../multicast';
 import { channels, publish } from '../../diagnostics';
 import { rethrow } from '../../listeners';
 import { receiveControlSize, ERROR_CONTROL_SIZE } from '../../wire/cmsg';
@@ -26,6 +27,7 @@ export class LinuxEngine implements Engine {
   /** The sender takes TX offload back when the kernel refuses GSO (EIO); setOffload switches both offloads. */
   readonly capabilities: CapabilityState;
   readonly #counts: TrafficCounts = emptyCounts();
+  readonly multicast = new MulticastOptions(this);
   readonly #addon: NativeBinding;
   readonly #handle: SocketHandle;
   readonly #host: EngineHost;
@@ -225,6 +227,13 @@ export class LinuxEngine implements Engine {
     const r = this.#addon.getsockoptBytes(this.#handle, level, name, out);
     if (r < 0) throwSystemError(r, `getsockopt ${what}`);
     return out.subarray(0, r);
+  }
+
+  // The family is the kernel socket's own, which getsockname tells: an
+  // adopted descriptor's may differ from the type its socket was asked for.
+  setFamilyOption(v4: number, v6: number, value: number, what: string): void {
+    if (this.address().family === 'IPv6') this.setIntOption(abi.IPPROTO_IPV6, v6, value, what);
+    else this.setIntOption(abi.IPPROTO_IP, v4, value, what);
   }
 
   setRef(ref: boolean): void {
