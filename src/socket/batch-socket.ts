@@ -6,16 +6,18 @@ import { EventEmitter } from 'node:events';
 import { isUint8Array } from 'node:util/types';
 import type { BatchView, Batch } from '../batch';
 import type { SocketCapabilities } from '../engine/capabilities';
-import type { BindOptions, Engine, EngineHost, IcmpError, SocketStats, WriteJob } from '../engine/contract';
+import type {
+  BindOptions, Engine, EngineHost, IcmpError, MembershipCall, SocketStats, SourceMembershipCall, WriteJob,
+} from '../engine/contract';
 import { settleWithinBudget } from '../engine/budget';
 import { openEngine } from '../engine/open';
-import { invalidArgType, invalidArgValue, notConnected, notRunning, outOfRange } from '../errors';
+import { invalidAddress, invalidArgType, invalidArgValue, missingArgs, notConnected, notRunning, outOfRange } from '../errors';
 import { channels, publish } from '../diagnostics';
 import { emitEach, rethrow } from '../listeners';
 import { managedOption } from '../kernel/managed';
 import { binding, type NativeBinding } from '../kernel/native';
 import { INT32_MAX, OPTION_BYTES_MAX } from '../limits';
-import { endpointText, type Family } from '../wire/sockaddr';
+import { endpointText, ip6, type Family } from '../wire/sockaddr';
 import { Iterators } from './iterators';
 import {
   resolveAdoptOptions, resolveOffload, resolveOptions, sockoptName, steeringProgram, type AdoptOptions, type BatchSocketOptions, type OffloadOptions,
@@ -238,6 +240,98 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
   steer(steering: Steering, members?: number): void {
     this.#assertOpen();
     this.#engine.setSteering(steeringProgram(steering, members));
+  }
+
+  /**
+   * Joins a multicast group, node:dgram's call: on the interface whose
+   * address `multicastInterface` is (IPv6: `::%eth0`, the interface its zone
+   * names), or on the kernel's pick. Errors as dgram's: no group is
+   * ERR_MISSING_ARGS, text that is no address (for the interface, none of the
+   * group's family) an EINVAL system error whose syscall is the method's
+   * name, a refusal the kernel's errno (EADDRINUSE: joined already); and a
+   * non-string ERR_INVALID_ARG_TYPE, an IPv6 address on a udp4 socket
+   * ERR_INVALID_IP_ADDRESS. A udp6 socket joins IPv4 groups too, unless it is
+   * ipv6Only: the kernel takes that join but never delivers the group's datagrams.
+   */
+  addMembership(multicastAddress: string, multicastInterface?: string): void {
+    this.#membership('addMembership', multicastAddress, multicastInterface);
+  }
+
+  /** Leaves a group that addMembership joined, on the same interface (EADDRNOTAVAIL: not joined). */
+  dropMembership(multicastAddress: string, multicastInterface?: string): void {
+    this.#membership('dropMembership', multicastAddress, multicastInterface);
+  }
+
+  /**
+   * Joins a group for the datagrams `sourceAddress` sends it and no other's;
+   * otherwise as addMembership. Source and group are of one family (EINVAL).
+   */
+  addSourceSpecificMembership(sourceAddress: string, groupAddress: string, multicastInterface?: string): void {
+    this.#sourceMembership('addSourceSpecificMembership', sourceAddress, groupAddress, multicastInterface);
+  }
+
+  /** Leaves what addSourceSpecificMembership joined (EINVAL: not joined). */
+  dropSourceSpecificMembership(sourceAddress: string, groupAddress: string, multicastInterface?: string): void {
+    this.#sourceMembership('dropSourceSpecificMembership', sourceAddress, groupAddress, multicastInterface);
+  }
+
+  /**
+   * The interface multicast datagrams leave through: an IPv4 address (on a
+   * udp6 socket, for its datagrams to IPv4 groups), `::%eth0` for IPv6, or
+   * the any-address for the kernel's pick again. EINVAL for text that is no address.
+   */
+  setMulticastInterface(interfaceAddress: string): void {
+    this.#assertOpen();
+    this.#engine.multicast.setInterface(this.#multicastText('interfaceAddress', interfaceAddress));
+  }
+
+  /** Whether this host's own members of a group get the datagrams this socket sends it (the kernel's default: true). */
+  setMulticastLoopback(flag: boolean): boolean {
+    this.#assertOpen();
+    if (typeof flag !== 'boolean') throw invalidArgType('flag', 'of type boolean', flag);
+    this.#engine.multicast.setLoopback(flag);
+    return flag;
+  }
+
+  /**
+   * The TTL / hop limit of multicast datagrams, 0..255 (the kernel's
+   * default: 1, this link only). On a udp6 socket the IPv6 hop limit, as
+   * node:dgram sets it: datagrams to IPv4 groups keep the IPv4 one.
+   */
+  setMulticastTTL(ttl: number): number {
+    this.#assertOpen();
+    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
+    if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) throw outOfRange('ttl', 'an integer >= 0 and <= 255', ttl);
+    this.#engine.multicast.setTTL(ttl);
+    return ttl;
+  }
+
+  #membership(method: MembershipCall, group: unknown, iface: unknown): void {
+    this.#assertOpen();
+    // As node:dgram: no group at all is a missing argument, not a wrong one.
+    if (!group) throw missingArgs('multicastAddress');
+    this.#engine.multicast.membership(method, this.#multicastText('multicastAddress', group), this.#membershipInterface(iface));
+  }
+
+  #sourceMembership(method: SourceMembershipCall, source: unknown, group: unknown, iface: unknown): void {
+    this.#assertOpen();
+    const sourceText = this.#multicastText('sourceAddress', source);
+    const groupText = this.#multicastText('groupAddress', group);
+    this.#engine.multicast.sourceMembership(method, sourceText, groupText, this.#membershipInterface(iface));
+  }
+
+  /** A membership's interface argument; null for none, the kernel's pick. */
+  #membershipInterface(iface: unknown): string | null {
+    return iface === undefined ? null : this.#multicastText('multicastInterface', iface);
+  }
+
+  // A multicast call's address, which the engine reads as node:dgram does.
+  // An IPv6 one on a udp4 socket is refused here: the kernel would answer
+  // its IPv6 option with a bare ENOPROTOOPT.
+  #multicastText(name: string, value: unknown): string {
+    if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+    if (this.#type === 'udp4' && ip6(value) !== null) throw invalidAddress(value, 'an IPv6 address on a udp4 socket');
+    return value;
   }
 
   /** Counters since the socket opened. */
