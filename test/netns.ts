@@ -119,3 +119,64 @@ export class NodeProgram {
     this.child.kill();
   }
 }
+
+/** A link of a MulticastHost: its device and its addresses. */
+export interface Link { dev: string; v4: string[]; v6: string[] }
+
+/**
+ * One host whose multicast stays inside it: a namespace with two veth
+ * links, each paired with a peer in the same namespace. A datagram sent to a
+ * group reaches this host's members through the kernel's multicast loopback
+ * on the link it left by, which is what IP_MULTICAST_LOOP and
+ * IP_MULTICAST_IF decide, and, unless its TTL is 0, through the wire to the
+ * link's peer, as if from another host: a member joined on `wire` (the first
+ * link's peer) gets that copy too, as the kernel accepts the host's own
+ * source addresses there (accept_local). (lo is no such link: it receives
+ * whatever it sends, so IPv4's loop flag changes nothing there.) Groups are
+ * routed through the first link, which has two addresses of each family: two sources.
+ */
+export class MulticastHost {
+  readonly ns = `bg-mc-${process.pid % 10000}`;
+  readonly links: [Link, Link] = [
+    { dev: 'mc0', v4: ['10.77.0.1', '10.77.0.2'], v6: ['fd77::1', 'fd77::2'] },
+    { dev: 'mc1', v4: ['10.77.1.1'], v6: ['fd77:1::1'] },
+  ];
+  readonly wire: Link = { dev: 'peer0', v4: ['10.78.0.1'], v6: [] };
+
+  constructor() {
+    this.destroy();
+    try {
+      ip('netns', 'add', this.ns);
+      ip('-n', this.ns, 'link', 'set', 'lo', 'up');
+      const peers = [this.wire, { dev: 'peer1', v4: [], v6: [] }];
+      for (const [i, l] of this.links.entries()) {
+        ip('-n', this.ns, 'link', 'add', l.dev, 'type', 'veth', 'peer', 'name', peers[i].dev);
+        for (const link of [l, peers[i]]) {
+          for (const a of link.v4) ip('-n', this.ns, 'addr', 'add', `${a}/24`, 'dev', link.dev);
+          for (const a of link.v6) ip('-n', this.ns, '-6', 'addr', 'add', `${a}/64`, 'dev', link.dev, 'nodad');
+          ip('-n', this.ns, 'link', 'set', link.dev, 'up');
+        }
+      }
+      // Every up link gets a kernel route for ff00::/8 of metric 256; this one comes first.
+      ip('-n', this.ns, 'route', 'add', '224.0.0.0/4', 'dev', this.links[0].dev);
+      ip('-n', this.ns, '-6', 'route', 'add', 'multicast', 'ff00::/8', 'dev', this.links[0].dev, 'table', 'local', 'metric', '1');
+      this.exec('sysctl', '-qw', 'net.ipv4.conf.all.accept_local=1');
+    } catch (err) {
+      this.destroy();
+      throw err;
+    }
+  }
+
+  /** Runs a command inside the namespace; its stdout. */
+  exec(...args: string[]): string {
+    return execFileSync('ip', ['netns', 'exec', this.ns, ...args], { encoding: 'utf8', timeout: 60_000 });
+  }
+
+  destroy(): void {
+    try {
+      ip('netns', 'del', this.ns); // its links with it
+    } catch {
+      // not there
+    }
+  }
+}
