@@ -66,6 +66,9 @@
 #ifndef SO_DETACH_REUSEPORT_BPF  // Linux 5.8
 #define SO_DETACH_REUSEPORT_BPF 68
 #endif
+#ifndef IPV6_FREEBIND  // Linux 4.15 (include/uapi/linux/in6.h)
+#define IPV6_FREEBIND 78
+#endif
 
 // Every address slot is large enough for the largest family we speak.
 #define SOCKADDR_SLOT ((uint32_t)sizeof(struct sockaddr_in6))

@@ -207,6 +207,9 @@ export interface BindOptions {
   dontFragment: boolean;
   ttl?: number;
   tos?: number;
+  /** IP_FREEBIND and IP_TRANSPARENT (IPV6_ ones on udp6, both on a dual-stack socket), set before bind. */
+  freebind: boolean;
+  transparent: boolean;
   /** Ask for UDP_SEGMENT (send offload) and UDP_GRO (receive offload) where the kernel has them. */
   gso: boolean;
   gro: boolean;

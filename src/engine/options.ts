@@ -56,5 +56,7 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
     receiveErrors: r.receiveErrors ?? false,
     mark: r.mark, bindToDevice: r.bindToDevice, ttl: r.ttl, tos: r.tos,
     dontFragment: r.dontFragment ?? false,
+    freebind: r.freebind ?? false,
+    transparent: r.transparent ?? false,
   };
 }

@@ -165,7 +165,7 @@ export function openPortable(o: BindOptions, host: EngineHost): Promise<Portable
   }
   // Nor are these raw socket options: refused, never quietly left unset.
   const raw: string[] = (['mark', 'bindToDevice', 'ttl', 'tos'] as const).filter((k) => o[k] !== undefined);
-  if (o.dontFragment) raw.push('dontFragment');
+  for (const k of ['dontFragment', 'freebind', 'transparent'] as const) if (o[k]) raw.push(k);
   if (raw.length > 0) return Promise.reject(unsupported(`${raw.join(', ')} need the batch path (Linux with the native addon)`));
   const sock = nodeCreateSocket({
     type: o.type,

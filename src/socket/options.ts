@@ -66,6 +66,13 @@ export interface BatchSocketOptions {
    * events, on unconnected sockets too, and never as 'error'; `capabilities.icmpErrors` says whether the kernel does.
    */
   receiveErrors?: boolean;
+  /** IP_FREEBIND / IPV6_FREEBIND: bind an address this host does not have (yet), as one a failover moves here later. */
+  freebind?: boolean;
+  /**
+   * IP_TRANSPARENT / IPV6_TRANSPARENT, for transparent proxies (TPROXY): take the datagrams the firewall diverts
+   * to this socket whatever their destination, bind any address and send from any address. Needs CAP_NET_ADMIN.
+   */
+  transparent?: boolean;
 }
 
 export const boolOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, dflt: boolean): boolean => {
@@ -201,6 +208,8 @@ export function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): 
     tos: intOpt(o, 'tos', 0, 255),
     dontFragment: boolOpt(o, 'dontFragment', false),
     receiveErrors: boolOpt(o, 'receiveErrors', false),
+    freebind: boolOpt(o, 'freebind', false),
+    transparent: boolOpt(o, 'transparent', false),
   }, batching);
   return { batching, options };
 }

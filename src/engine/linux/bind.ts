@@ -48,9 +48,10 @@ function setInt(b: NativeBinding, s: SocketHandle, level: number, opt: number, v
 
 /**
  * The options a socket takes before bind or after: routing mark and device
- * (set before bind, so that bind and every send already obey them), TTL,
- * TOS, don't-fragment and buffer sizes. `v6Only`: a udp6 socket that takes
- * no IPv4 traffic, which needs no IPv4 option.
+ * (set before bind, so that bind and every send already obey them), free and
+ * transparent binding (before bind, which they change), TTL, TOS,
+ * don't-fragment and buffer sizes. `v6Only`: a udp6 socket that takes no
+ * IPv4 traffic, which needs no IPv4 option.
  */
 function setSocketOptions(b: NativeBinding, s: SocketHandle, o: BindOptions, v6Only: boolean): void {
   if (o.mark !== undefined) setInt(b, s, abi.SOL_SOCKET, abi.SO_MARK, o.mark | 0, 'SO_MARK');
@@ -59,17 +60,24 @@ function setSocketOptions(b: NativeBinding, s: SocketHandle, o: BindOptions, v6O
     const r = b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_BINDTODEVICE, name, name.length);
     if (r < 0) throwSystemError(r, 'setsockopt SO_BINDTODEVICE');
   }
-  // On a dual-stack socket the IPv4 option too, for datagrams to IPv4 peers.
-  const both = (v4: number, v6: number, value: number, name: string) => {
-    if (!v6Only) setInt(b, s, abi.IPPROTO_IP, v4, value, name);
-    if (o.type === 'udp6') setInt(b, s, abi.IPPROTO_IPV6, v6, value, name);
+  // On a dual-stack socket the IPv4 option too, for its IPv4 traffic.
+  const both = (v4: number, v4Name: string, v6: number, v6Name: string, value: number) => {
+    if (!v6Only) setInt(b, s, abi.IPPROTO_IP, v4, value, v4Name);
+    if (o.type === 'udp6') setInt(b, s, abi.IPPROTO_IPV6, v6, value, v6Name);
   };
-  if (o.ttl !== undefined) both(abi.IP_TTL, abi.IPV6_UNICAST_HOPS, o.ttl, 'TTL');
-  if (o.tos !== undefined) both(abi.IP_TOS, abi.IPV6_TCLASS, o.tos, 'TOS');
+  // Either lets bind take an address the host does not have (the kernel keeps
+  // one flag of each for both families). After bind they still count:
+  // TRANSPARENT is what TPROXY looks for in the socket a datagram is diverted
+  // to, and what lets an IPv4 send leave from a foreign source address; an
+  // IPv6 one may with either.
+  if (o.freebind) both(abi.IP_FREEBIND, 'IP_FREEBIND', abi.IPV6_FREEBIND, 'IPV6_FREEBIND', 1);
+  if (o.transparent) both(abi.IP_TRANSPARENT, 'IP_TRANSPARENT', abi.IPV6_TRANSPARENT, 'IPV6_TRANSPARENT', 1);
+  if (o.ttl !== undefined) both(abi.IP_TTL, 'IP_TTL', abi.IPV6_UNICAST_HOPS, 'IPV6_UNICAST_HOPS', o.ttl);
+  if (o.tos !== undefined) both(abi.IP_TOS, 'IP_TOS', abi.IPV6_TCLASS, 'IPV6_TCLASS', o.tos);
   // Don't fragment, as QUIC's path MTU discovery needs (quinn-udp and quic-go set the same): PROBE
   // sets DF and ignores the route's cached MTU, so a probe larger than the path fails with EMSGSIZE.
   if (o.dontFragment) {
-    both(abi.IP_MTU_DISCOVER, abi.IPV6_MTU_DISCOVER, abi.IP_PMTUDISC_PROBE, 'MTU_DISCOVER');
+    both(abi.IP_MTU_DISCOVER, 'IP_MTU_DISCOVER', abi.IPV6_MTU_DISCOVER, 'IPV6_MTU_DISCOVER', abi.IP_PMTUDISC_PROBE);
     if (o.type === 'udp6') setInt(b, s, abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, 1, 'IPV6_DONTFRAG');
   }
   if (o.recvBufferSize !== undefined) setBufferSize(b, s, abi.SO_RCVBUFFORCE, abi.SO_RCVBUF, o.recvBufferSize, 'SO_RCVBUF');
