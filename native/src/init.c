@@ -93,6 +93,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"IP_TRANSPARENT", IP_TRANSPARENT},
       {"IPV6_FREEBIND", IPV6_FREEBIND},
       {"IPV6_TRANSPARENT", IPV6_TRANSPARENT},
+      {"IP_ORIGDSTADDR", IP_ORIGDSTADDR},
+      {"IPV6_ORIGDSTADDR", IPV6_ORIGDSTADDR},
       {"SO_TIMESTAMPNS", SO_TIMESTAMPNS},
       {"SCM_TIMESTAMPNS", SCM_TIMESTAMPNS},
       {"SIZEOF_TIMESPEC", (int64_t)sizeof(struct timespec)},
