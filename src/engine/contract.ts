@@ -222,10 +222,11 @@ export interface BindOptions {
   ipv6Only: boolean;
   recvSlotSize: number;
   sendQueueLimit: number;
-  /** Ask the kernel for each datagram's ECN bits, local address and interface, receive time. */
+  /** Ask the kernel for each datagram's ECN bits, local address and interface, receive time, original destination. */
   receiveEcn: boolean;
   receiveLocalAddress: boolean;
   receiveTimestamps: boolean;
+  receiveOriginalDestination: boolean;
   /** Read the error queue (IP_RECVERR / IPV6_RECVERR): ICMP errors reach unconnected sockets too. */
   receiveErrors: boolean;
 }

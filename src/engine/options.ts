@@ -58,5 +58,6 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
     dontFragment: r.dontFragment ?? false,
     freebind: r.freebind ?? false,
     transparent: r.transparent ?? false,
+    receiveOriginalDestination: r.receiveOriginalDestination ?? false,
   };
 }

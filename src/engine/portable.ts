@@ -15,7 +15,7 @@ class PortableEngine implements Engine {
   // node:dgram reports none of the per-datagram metadata either.
   readonly capabilities = new CapabilityState({
     batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,
-    mayFragment: true, icmpErrors: false,
+    originalDestination: false, mayFragment: true, icmpErrors: false,
   }, 1);
   readonly #counts = emptyCounts();
   readonly #sock: Socket;

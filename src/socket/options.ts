@@ -73,6 +73,11 @@ export interface BatchSocketOptions {
    * to this socket whatever their destination, bind any address and send from any address. Needs CAP_NET_ADMIN.
    */
   transparent?: boolean;
+  /**
+   * Report where each datagram was going before a TPROXY rule diverted it here (`originalDestination`);
+   * `capabilities.originalDestination` says whether the kernel does.
+   */
+  receiveOriginalDestination?: boolean;
 }
 
 export const boolOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, dflt: boolean): boolean => {
@@ -210,6 +215,7 @@ export function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): 
     receiveErrors: boolOpt(o, 'receiveErrors', false),
     freebind: boolOpt(o, 'freebind', false),
     transparent: boolOpt(o, 'transparent', false),
+    receiveOriginalDestination: boolOpt(o, 'receiveOriginalDestination', false),
   }, batching);
   return { batching, options };
 }

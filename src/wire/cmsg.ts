@@ -36,16 +36,18 @@ export const CONTROL_BUFFER_SIZE = Math.max(64, MIN_CONTROL_MESSAGE_SIZE);
 const IN_PKTINFO_SIZE = 12, IN6_PKTINFO_SIZE = 20;
 
 /** What a socket asks the kernel to report with each received message, beyond GRO and the drop counter. */
-export interface ReceiveMetadata { ecn: boolean; localAddress: boolean; timestamps: boolean }
+export interface ReceiveMetadata { ecn: boolean; localAddress: boolean; timestamps: boolean; originalDestination: boolean }
 
 /**
  * Control bytes a received message needs for what the socket asked for: one
  * traffic-class message (IP_TOS is one byte, IPV6_TCLASS an int), the larger
- * packet-info form, and a struct timespec, beside GRO and the drop counter.
+ * packet-info form, a struct timespec and the larger sockaddr, beside GRO
+ * and the drop counter.
  */
 export function receiveControlSize(m: ReceiveMetadata, l: CmsgLayout = NATIVE_LAYOUT): number {
   const size = cmsgSpace(4, l) + cmsgSpace(4, l) + (m.ecn ? cmsgSpace(4, l) : 0) +
-    (m.localAddress ? cmsgSpace(IN6_PKTINFO_SIZE, l) : 0) + (m.timestamps ? cmsgSpace(abi.SIZEOF_TIMESPEC, l) : 0);
+    (m.localAddress ? cmsgSpace(IN6_PKTINFO_SIZE, l) : 0) + (m.timestamps ? cmsgSpace(abi.SIZEOF_TIMESPEC, l) : 0) +
+    (m.originalDestination ? cmsgSpace(SOCKADDR_IN6_SIZE, l) : 0);
   // Spare room for one more message: a buffer cut short (MSG_CTRUNC) would
   // drop the last one silently, and the worst case above fits it exactly.
   return Math.max(CONTROL_BUFFER_SIZE, size + (size > MIN_CONTROL_MESSAGE_SIZE ? cmsgSpace(IN6_PKTINFO_SIZE, l) : 0));

@@ -63,7 +63,7 @@ describe('socket options', { skip: !linux }, () => {
       [{ ttl: 256 }, 'ERR_OUT_OF_RANGE'], [{ tos: 256 }, 'ERR_OUT_OF_RANGE'], [{ bindToDevice: '' }, 'ERR_INVALID_ARG_VALUE'],
       [{ bindToDevice: 'x'.repeat(16) }, 'ERR_INVALID_ARG_VALUE'], [{ bindToDevice: 3 }, 'ERR_INVALID_ARG_TYPE'],
       [{ bindToDevice: 'nosuchdev0' }, 'ENODEV'], [{ freebind: 1 }, 'ERR_INVALID_ARG_TYPE'],
-      [{ transparent: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ transparent: 'yes' }, 'ERR_INVALID_ARG_TYPE'], [{ receiveOriginalDestination: null }, 'ERR_INVALID_ARG_TYPE'],
     ];
     for (const [options, code] of binds) await assert.rejects(BatchSocket.bind({ address: '127.0.0.1', ...options }), { code }, JSON.stringify(options));
     s.setSocketOption(abi.IPPROTO_IP, abi.IP_TTL, 5);
@@ -79,6 +79,8 @@ describe('socket options', { skip: !linux }, () => {
       [abi.IPPROTO_IP, abi.IP_RECVTOS, /'receiveEcn'/], [abi.IPPROTO_IPV6, abi.IPV6_RECVTCLASS, /'receiveEcn'/],
       [abi.IPPROTO_IP, abi.IP_PKTINFO, /'receiveLocalAddress'/], [abi.IPPROTO_IPV6, abi.IPV6_RECVPKTINFO, /'receiveLocalAddress'/],
       [abi.SOL_SOCKET, abi.SO_TIMESTAMPNS, /'receiveTimestamps'/], [abi.SOL_SOCKET, abi.SO_RXQ_OVFL, /'rxqOverflowMetric'/],
+      [abi.IPPROTO_IP, abi.IP_RECVORIGDSTADDR, /'receiveOriginalDestination'/],
+      [abi.IPPROTO_IPV6, abi.IPV6_RECVORIGDSTADDR, /'receiveOriginalDestination'/],
       [abi.IPPROTO_IP, abi.IP_MTU_DISCOVER, /'dontFragment'/], [abi.IPPROTO_IPV6, abi.IPV6_MTU_DISCOVER, /'dontFragment'/],
       [abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, /'dontFragment'/],
     ];

@@ -220,9 +220,10 @@ describe('per-datagram metadata, in both cmsghdr layouts', () => {
     });
     it(`${name}: the receive buffer holds everything a socket may ask for`, () => {
       const all = cat(groMsg, msg(abi.SOL_SOCKET, abi.SO_RXQ_OVFL, u32(1)), msg(abi.IPPROTO_IPV6, abi.IPV6_TCLASS, u32(1)),
-        msg(abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, in6), msg(abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespec(1n, 1n, abi.SIZEOF_TIMESPEC)));
-      assert.ok(receiveControlSize({ ecn: true, localAddress: true, timestamps: true }, l) >= all.length);
-      assert.equal(receiveControlSize({ ecn: false, localAddress: false, timestamps: false }, l), CONTROL_BUFFER_SIZE);
+        msg(abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, in6), msg(abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespec(1n, 1n, abi.SIZEOF_TIMESPEC)),
+        msg(abi.IPPROTO_IPV6, abi.IPV6_ORIGDSTADDR, new Uint8Array(28)));
+      assert.ok(receiveControlSize({ ecn: true, localAddress: true, timestamps: true, originalDestination: true }, l) >= all.length);
+      assert.equal(receiveControlSize({ ecn: false, localAddress: false, timestamps: false, originalDestination: false }, l), CONTROL_BUFFER_SIZE);
     });
   }
 });

@@ -112,18 +112,23 @@ export function adoptLinux(b: NativeBinding, fd: number, o: BindOptions, host: E
  * Asks the kernel for the per-datagram metadata the options want; each is on
  * where the kernel accepted every option it takes. A dual-stack socket needs
  * the IPv4 option too for the TOS of its IPv4 datagrams (as quinn-udp sets
- * both); IPV6_RECVPKTINFO covers them already, with IPv4-mapped addresses.
+ * both) and for their original destination; IPV6_RECVPKTINFO covers them
+ * already, with IPv4-mapped addresses.
  */
 function enableReceiveMetadata(b: NativeBinding, s: SocketHandle, o: BindOptions): ReceiveMetadata {
   const on = (level: number, name: number, what: string) => supported(b.setsockopt(s, level, name, 1), `setsockopt ${what}`);
   const v6 = o.type === 'udp6';
   const tos = () => on(abi.IPPROTO_IP, abi.IP_RECVTOS, 'IP_RECVTOS');
+  const origDst4 = () => on(abi.IPPROTO_IP, abi.IP_RECVORIGDSTADDR, 'IP_RECVORIGDSTADDR');
   return {
     ecn: o.receiveEcn && (v6 ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVTCLASS, 'IPV6_RECVTCLASS') && (o.ipv6Only || tos()) : tos()),
     localAddress: o.receiveLocalAddress && (v6
       ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVPKTINFO, 'IPV6_RECVPKTINFO')
       : on(abi.IPPROTO_IP, abi.IP_PKTINFO, 'IP_PKTINFO')),
     timestamps: o.receiveTimestamps && on(abi.SOL_SOCKET, abi.SO_TIMESTAMPNS, 'SO_TIMESTAMPNS'),
+    originalDestination: o.receiveOriginalDestination && (v6
+      ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVORIGDSTADDR, 'IPV6_RECVORIGDSTADDR') && (o.ipv6Only || origDst4())
+      : origDst4()),
   };
 }
 
@@ -156,7 +161,8 @@ function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: Engi
     icmpErrors: enableErrorQueue(b, s, o),
   }, tx ? gsoSegmentLimit() : 1);
   return new LinuxEngine(b, s, capabilities,
-    { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, counter, metadata },
+    { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, counter, metadata,
+      family: o.type === 'udp4' ? 4 : 6 },
     { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, sendQueueLimit: o.sendQueueLimit },
     host);
 }
