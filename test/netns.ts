@@ -20,6 +20,16 @@ export function netnsUnavailable(): string | null {
   return null;
 }
 
+/** Why nftables rules cannot be set here, or null when they can. */
+export function nftUnavailable(): string | null {
+  try {
+    execFileSync('nft', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return "needs nftables' nft command (.ci/run installs it)";
+  }
+  return null;
+}
+
 export interface Host { ns: string; v4: string; v6: string; dev: string }
 
 export class TwoHosts {
