@@ -22,6 +22,12 @@ export interface Datagram {
   interfaceIndex?: number;
   /** The kernel's receive time, nanoseconds since the epoch; only with receiveTimestamps. */
   timestamp?: bigint;
+  /**
+   * Where it was going before a TPROXY rule diverted it to this socket (its
+   * IP header's destination and port: after DNAT, the rewritten ones), shared
+   * by the datagrams that went there and frozen; only with receiveOriginalDestination.
+   */
+  originalDestination?: Readonly<SocketAddress>;
 }
 
 /**
@@ -123,6 +129,7 @@ export class BatchView {
   messageLocalAddress: string[] | null;
   messageInterfaceIndex: Int32Array | null;
   messageTimestamp: BigInt64Array | null;
+  messageOriginalDestination: Array<Readonly<SocketAddress> | undefined> | null;
 
   // The published declarations keep only the first signature, which no call
   // matches (stripInternal): views come from a socket's reads.
@@ -131,7 +138,7 @@ export class BatchView {
   /** @internal by the engines, one view per socket's receive memory */
   constructor(data: Buffer, messages: number, datagrams: number, metadata?: ReceiveMetadata);
   constructor(data: Buffer, messages: number, datagrams: number,
-    metadata: ReceiveMetadata = { ecn: false, localAddress: false, timestamps: false }) {
+    metadata: ReceiveMetadata = { ecn: false, localAddress: false, timestamps: false, originalDestination: false }) {
     this.data = data;
     this.#table = { offsets: new Uint32Array(datagrams), lengths: new Uint32Array(datagrams), message: new Uint16Array(datagrams) };
     this.messageOffsets = new Uint32Array(messages);
@@ -143,6 +150,7 @@ export class BatchView {
     this.messageLocalAddress = metadata.localAddress ? new Array<string>(messages) : null;
     this.messageInterfaceIndex = metadata.localAddress ? new Int32Array(messages) : null;
     this.messageTimestamp = metadata.timestamps ? new BigInt64Array(messages) : null;
+    this.messageOriginalDestination = metadata.originalDestination ? new Array<Readonly<SocketAddress> | undefined>(messages) : null;
   }
 
   /** Where each datagram starts in `data`. */
@@ -185,6 +193,7 @@ export class BatchView {
   localAddress(i: number): string | undefined { return this.messageLocalAddress?.[this.message[i]]; }
   interfaceIndex(i: number): number | undefined { return this.messageInterfaceIndex?.[this.message[i]]; }
   timestamp(i: number): bigint | undefined { return this.messageTimestamp?.[this.message[i]]; }
+  originalDestination(i: number): Readonly<SocketAddress> | undefined { return this.messageOriginalDestination?.[this.message[i]]; }
 
   /** Only the last datagram of a truncated message is cut; those before it are whole. */
   truncated(i: number): boolean {
@@ -277,6 +286,7 @@ export class BatchView {
       const { address, port, family } = this.peers[m];
       const ecn = this.messageEcn?.[m], localAddress = this.messageLocalAddress?.[m];
       const interfaceIndex = this.messageInterfaceIndex?.[m], timestamp = this.messageTimestamp?.[m];
+      const originalDestination = this.messageOriginalDestination?.[m];
       for (; i < this.count && message[i] === m; i++) {
         if (k === out.length) {
           batches.push(out);
@@ -284,7 +294,7 @@ export class BatchView {
           k = 0;
         }
         const data = bufferOver(chunk, base + offsets[i], lengths[i]);
-        out[k++] = { data, address, port, family, truncated: false, ecn, localAddress, interfaceIndex, timestamp };
+        out[k++] = { data, address, port, family, truncated: false, ecn, localAddress, interfaceIndex, timestamp, originalDestination };
       }
       // Only the last datagram of a truncated message was cut (truncated()).
       if (this.messageTruncated[m] === 1 && i > 0 && message[i - 1] === m) out[k - 1].truncated = true;

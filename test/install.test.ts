@@ -189,7 +189,7 @@ describe('the packed package, installed offline', { skip }, () => {
         const got = result(r);
         assert.deepEqual(got.addon, [join(dir, prebuilt('linux-x64'))], `${entry}: the prebuilt addon`);
         assert.deepEqual(got.capabilities, {
-          batching: true, txOffload: true, rxOffload: true, rxqOverflowCounter: true, ecn: false, localAddress: false, timestamps: false,
+          batching: true, txOffload: true, rxOffload: true, rxqOverflowCounter: true, ecn: false, localAddress: false, timestamps: false, originalDestination: false,
           mayFragment: true, icmpErrors: false, pacing: false,
           maxGsoSegments: gsoSegmentLimit(), // this kernel's, as the suite's own process found it
         }, entry);
@@ -274,7 +274,7 @@ describe('the packed package, installed offline', { skip }, () => {
       for (const args of [LOAD, IMPORT]) {
         const r = ok(run(process.execPath, args, { cwd: dir }), 'load on node:dgram');
         assert.deepEqual(JSON.parse(r.stdout), {
-          batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,
+          batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false, originalDestination: false,
           mayFragment: true, icmpErrors: false, pacing: false, maxGsoSegments: 1,
         });
         const lines = r.stderr.trimEnd().split('\n');

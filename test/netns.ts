@@ -3,6 +3,7 @@
 // either host with `ip netns exec`.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { missingCommand } from './helpers';
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -18,6 +19,11 @@ export function netnsUnavailable(): string | null {
     return "needs iproute2's ip command (.ci/run installs it)";
   }
   return null;
+}
+
+/** Why nftables rules cannot be set here, or null when they can. */
+export function nftUnavailable(): string | null {
+  return missingCommand('nft', ['--version'], "needs nftables' nft command (.ci/run installs it)");
 }
 
 export interface Host { ns: string; v4: string; v6: string; dev: string }

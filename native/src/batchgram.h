@@ -74,6 +74,9 @@
 #ifndef SOF_TXTIME_REPORT_ERRORS  // linux/net_tstamp.h, Linux 4.19
 #define SOF_TXTIME_REPORT_ERRORS (1 << 1)
 #endif
+#ifndef IPV6_FREEBIND  // Linux 4.15 (include/uapi/linux/in6.h)
+#define IPV6_FREEBIND 78
+#endif
 
 // Every address slot is large enough for the largest family we speak.
 #define SOCKADDR_SLOT ((uint32_t)sizeof(struct sockaddr_in6))

@@ -24,6 +24,8 @@ export interface Capabilities {
   localAddress: boolean;
   /** SO_TIMESTAMPNS: each datagram's receive time (receiveTimestamps). */
   timestamps: boolean;
+  /** IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR: where each datagram was going (receiveOriginalDestination). */
+  originalDestination: boolean;
   /** The kernel may fragment a datagram above the path MTU; false with dontFragment. */
   mayFragment: boolean;
   /** IP_RECVERR / IPV6_RECVERR: ICMP errors arrive as 'icmpError' events (asked for with receiveErrors). */

@@ -243,6 +243,9 @@ export interface BindOptions extends EqualTail {
   pacing: boolean;
   ttl?: number;
   tos?: number;
+  /** IP_FREEBIND and IP_TRANSPARENT (IPV6_ ones on udp6, both on a dual-stack socket), set before bind. */
+  freebind: boolean;
+  transparent: boolean;
   /** Ask for UDP_SEGMENT (send offload) and UDP_GRO (receive offload) where the kernel has them. */
   gso: boolean;
   gro: boolean;
@@ -254,10 +257,11 @@ export interface BindOptions extends EqualTail {
   ipv6Only: boolean;
   recvSlotSize: number;
   sendQueueLimit: number;
-  /** Ask the kernel for each datagram's ECN bits, local address and interface, receive time. */
+  /** Ask the kernel for each datagram's ECN bits, local address and interface, receive time, original destination. */
   receiveEcn: boolean;
   receiveLocalAddress: boolean;
   receiveTimestamps: boolean;
+  receiveOriginalDestination: boolean;
   /** Read the error queue (IP_RECVERR / IPV6_RECVERR): ICMP errors reach unconnected sockets too. */
   receiveErrors: boolean;
 }

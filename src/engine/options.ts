@@ -70,5 +70,8 @@ export function engineOptions(r: EngineRequest, batching: boolean): BindOptions 
     mark: r.mark, bindToDevice: r.bindToDevice, ttl: r.ttl, tos: r.tos,
     dontFragment: r.dontFragment ?? false,
     pacing: r.pacing ?? false,
+    freebind: r.freebind ?? false,
+    transparent: r.transparent ?? false,
+    receiveOriginalDestination: r.receiveOriginalDestination ?? false,
   };
 }

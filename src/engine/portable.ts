@@ -18,7 +18,7 @@ class PortableEngine implements Engine {
   // node:dgram reports none of the per-datagram metadata either.
   readonly capabilities = new CapabilityState({
     batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false,
-    mayFragment: true, icmpErrors: false, pacing: false,
+    originalDestination: false, mayFragment: true, icmpErrors: false, pacing: false,
   }, 1);
   readonly #counts = emptyCounts();
   readonly #sock: Socket;
@@ -186,8 +186,7 @@ export function openPortable(o: BindOptions, host: EngineHost): Promise<Portable
   }
   // Nor are these raw socket options: refused, never quietly left unset.
   const raw: string[] = (['mark', 'bindToDevice', 'ttl', 'tos'] as const).filter((k) => o[k] !== undefined);
-  if (o.dontFragment) raw.push('dontFragment');
-  if (o.pacing) raw.push('pacing');
+  for (const k of ['dontFragment', 'freebind', 'transparent', 'pacing'] as const) if (o[k]) raw.push(k);
   if (raw.length > 0) return Promise.reject(unsupported(`${raw.join(', ')} need the batch path (Linux with the native addon)`));
   const sock = nodeCreateSocket({
     type: o.type,

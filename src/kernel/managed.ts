@@ -21,6 +21,8 @@ const MANAGED: ReadonlyArray<[level: number, name: number, option: string, inste
   [IPPROTO_IP, abi.IP_PKTINFO, 'IP_PKTINFO', "the option 'receiveLocalAddress'"],
   [IPPROTO_IPV6, abi.IPV6_RECVPKTINFO, 'IPV6_RECVPKTINFO', "the option 'receiveLocalAddress'"],
   [SOL_SOCKET, abi.SO_TIMESTAMPNS, 'SO_TIMESTAMPNS', "the option 'receiveTimestamps'"],
+  [IPPROTO_IP, abi.IP_RECVORIGDSTADDR, 'IP_RECVORIGDSTADDR', "the option 'receiveOriginalDestination'"],
+  [IPPROTO_IPV6, abi.IPV6_RECVORIGDSTADDR, 'IPV6_RECVORIGDSTADDR', "the option 'receiveOriginalDestination'"],
   [SOL_SOCKET, abi.SO_RXQ_OVFL, 'SO_RXQ_OVFL', "the option 'rxqOverflowMetric'"],
   [IPPROTO_IP, abi.IP_MTU_DISCOVER, 'IP_MTU_DISCOVER', "the option 'dontFragment'"],
   [IPPROTO_IPV6, abi.IPV6_MTU_DISCOVER, 'IPV6_MTU_DISCOVER', "the option 'dontFragment'"],

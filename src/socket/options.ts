@@ -77,6 +77,18 @@ export interface BatchSocketOptions {
    * events, on unconnected sockets too, and never as 'error'; `capabilities.icmpErrors` says whether the kernel does.
    */
   receiveErrors?: boolean;
+  /** IP_FREEBIND / IPV6_FREEBIND: bind an address this host does not have (yet), as one a failover moves here later. */
+  freebind?: boolean;
+  /**
+   * IP_TRANSPARENT / IPV6_TRANSPARENT, for transparent proxies (TPROXY): take the datagrams the firewall diverts
+   * to this socket whatever their destination, bind any address and send from any address. Needs CAP_NET_ADMIN.
+   */
+  transparent?: boolean;
+  /**
+   * Report where each datagram was going before a TPROXY rule diverted it here (`originalDestination`);
+   * `capabilities.originalDestination` says whether the kernel does.
+   */
+  receiveOriginalDestination?: boolean;
 }
 
 export const boolOpt = (o: BatchSocketOptions, k: keyof BatchSocketOptions, dflt: boolean): boolean => {
@@ -235,6 +247,9 @@ export function resolveOptions(o: BatchSocketOptions, b: NativeBinding | null): 
     dontFragment: boolOpt(o, 'dontFragment', false),
     pacing: boolOpt(o, 'pacing', false),
     receiveErrors: boolOpt(o, 'receiveErrors', false),
+    freebind: boolOpt(o, 'freebind', false),
+    transparent: boolOpt(o, 'transparent', false),
+    receiveOriginalDestination: boolOpt(o, 'receiveOriginalDestination', false),
   }, batching);
   return { batching, options };
 }

@@ -2,13 +2,15 @@
 // segment size to the kernel (UDP_SEGMENT), the GRO segment size back from it
 // (UDP_GRO), the receive-queue drop counter (SO_RXQ_OVFL), and, where a socket
 // asks for them, each datagram's ECN bits (IP_TOS, IPV6_TCLASS), the local
-// address and interface it arrived on (IP_PKTINFO, IPV6_PKTINFO) and its
-// receive time (SCM_TIMESTAMPNS); and the errors of the error queue
+// address and interface it arrived on (IP_PKTINFO, IPV6_PKTINFO), its
+// receive time (SCM_TIMESTAMPNS) and its original destination
+// (IP_ORIGDSTADDR, IPV6_ORIGDSTADDR); and the errors of the error queue
 // (IP_RECVERR, IPV6_RECVERR). Functions read and write in place over a
 // DataView so the receive path allocates nothing.
 import { ControlMessageError } from '../errors';
 import { abi } from './abi';
 import { HOST_LITTLE_ENDIAN } from './byteorder';
+import { readSockaddr, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, sockaddrFields, type SockaddrFields } from './sockaddr';
 
 /** struct cmsghdr's size and the alignment of CMSG_ALIGN on this machine. */
 export interface CmsgLayout { headerSize: number; align: number }
@@ -34,16 +36,18 @@ export const CONTROL_BUFFER_SIZE = Math.max(64, MIN_CONTROL_MESSAGE_SIZE);
 const IN_PKTINFO_SIZE = 12, IN6_PKTINFO_SIZE = 20;
 
 /** What a socket asks the kernel to report with each received message, beyond GRO and the drop counter. */
-export interface ReceiveMetadata { ecn: boolean; localAddress: boolean; timestamps: boolean }
+export interface ReceiveMetadata { ecn: boolean; localAddress: boolean; timestamps: boolean; originalDestination: boolean }
 
 /**
  * Control bytes a received message needs for what the socket asked for: one
  * traffic-class message (IP_TOS is one byte, IPV6_TCLASS an int), the larger
- * packet-info form, and a struct timespec, beside GRO and the drop counter.
+ * packet-info form, a struct timespec and the larger sockaddr, beside GRO
+ * and the drop counter.
  */
 export function receiveControlSize(m: ReceiveMetadata, l: CmsgLayout = NATIVE_LAYOUT): number {
   const size = cmsgSpace(4, l) + cmsgSpace(4, l) + (m.ecn ? cmsgSpace(4, l) : 0) +
-    (m.localAddress ? cmsgSpace(IN6_PKTINFO_SIZE, l) : 0) + (m.timestamps ? cmsgSpace(abi.SIZEOF_TIMESPEC, l) : 0);
+    (m.localAddress ? cmsgSpace(IN6_PKTINFO_SIZE, l) : 0) + (m.timestamps ? cmsgSpace(abi.SIZEOF_TIMESPEC, l) : 0) +
+    (m.originalDestination ? cmsgSpace(SOCKADDR_IN6_SIZE, l) : 0);
   // Spare room for one more message: a buffer cut short (MSG_CTRUNC) would
   // drop the last one silently, and the worst case above fits it exactly.
   return Math.max(CONTROL_BUFFER_SIZE, size + (size > MIN_CONTROL_MESSAGE_SIZE ? cmsgSpace(IN6_PKTINFO_SIZE, l) : 0));
@@ -110,12 +114,20 @@ export interface ReceivedControl {
   packetInfo: PacketInfo;
   /** SCM_TIMESTAMPNS in nanoseconds since the epoch, -1n when there is none. */
   timestamp: bigint;
+  /**
+   * IP_ORIGDSTADDR or IPV6_ORIGDSTADDR (whichever comes first: the kernel
+   * sends the one of the datagram's family) was found and written to originalDestination.
+   */
+  hasOriginalDestination: boolean;
+  /** Where the datagram was going before a TPROXY rule diverted it here: its IP header's destination and port. */
+  originalDestination: SockaddrFields;
 }
 
 export function receivedControl(): ReceivedControl {
   return {
     groSegmentSize: 0, rxqOverflows: -1, ecn: -1, hasPacketInfo: false,
     packetInfo: { family: 4, address: new Uint8Array(16), interfaceIndex: 0 }, timestamp: -1n,
+    hasOriginalDestination: false, originalDestination: sockaddrFields(),
   };
 }
 
@@ -130,7 +142,7 @@ export function readReceiveControl(v: DataView, start: number, end: number, into
   l: CmsgLayout = NATIVE_LAYOUT, timespecSize: number = abi.SIZEOF_TIMESPEC): void {
   const dataAt = alignUp(l.headerSize, l.align);
   const off = lenBytes(l);
-  let gro = -1, rxq = -1, tos = -1, tclass = -1, pkt4 = -1, pkt6 = -1, ts = -1;
+  let gro = -1, rxq = -1, tos = -1, tclass = -1, pkt4 = -1, pkt6 = -1, ts = -1, dst = -1, dstLen = 0;
   for (let at = start; end - at > l.headerSize;) {
     const len = checkedLen(v, start, at, end, l);
     const level = v.getInt32(at + off, HOST_LITTLE_ENDIAN);
@@ -144,9 +156,11 @@ export function readReceiveControl(v: DataView, start: number, end: number, into
     } else if (level === abi.IPPROTO_IP) {
       if (type === abi.IP_TOS && tos < 0 && dataLen >= 1) tos = data;
       else if (type === abi.IP_PKTINFO && pkt4 < 0 && dataLen >= IN_PKTINFO_SIZE) pkt4 = data;
+      else if (type === abi.IP_ORIGDSTADDR && dst < 0 && dataLen >= SOCKADDR_IN_SIZE) { dst = data; dstLen = dataLen; }
     } else if (level === abi.IPPROTO_IPV6) {
       if (type === abi.IPV6_TCLASS && tclass < 0 && dataLen >= 4) tclass = data;
       else if (type === abi.IPV6_PKTINFO && pkt6 < 0 && dataLen >= IN6_PKTINFO_SIZE) pkt6 = data;
+      else if (type === abi.IPV6_ORIGDSTADDR && dst < 0 && dataLen >= SOCKADDR_IN6_SIZE) { dst = data; dstLen = dataLen; }
     }
     at += alignUp(len, l.align);
   }
@@ -165,6 +179,8 @@ export function readReceiveControl(v: DataView, start: number, end: number, into
     for (let i = 0; i < 4; i++) info.address[i] = v.getUint8(pkt4 + 8 + i);
     info.interfaceIndex = v.getInt32(pkt4, HOST_LITTLE_ENDIAN);
   }
+  // The sockaddr's own family says which it is.
+  into.hasOriginalDestination = dst >= 0 && readSockaddr(v, dst, dst + dstLen, into.originalDestination);
   if (ts < 0) into.timestamp = -1n;
   else if (timespecSize === 16) {
     into.timestamp = v.getBigInt64(ts, HOST_LITTLE_ENDIAN) * 1_000_000_000n + v.getBigInt64(ts + 8, HOST_LITTLE_ENDIAN);
@@ -175,12 +191,10 @@ export function readReceiveControl(v: DataView, start: number, end: number, into
 
 /** struct sock_extended_err (linux/errqueue.h): errno (u32), origin, type, code, pad (u8), info, data (u32). */
 const EXTENDED_ERROR_SIZE = 16;
-/** sockaddr_in, sockaddr_in6: the offender's address follows the error (SO_EE_OFFENDER). */
-const SOCKADDR_IN_SIZE = 16, SOCKADDR_IN6_SIZE = 28;
-
 /**
  * Control bytes an error-queue message needs beyond what the socket's other
- * options add: the error and the larger offender address.
+ * options add: the error and the larger offender address, a sockaddr that
+ * follows it (SO_EE_OFFENDER).
  */
 export const ERROR_CONTROL_SIZE = cmsgSpace(EXTENDED_ERROR_SIZE + SOCKADDR_IN6_SIZE);
 

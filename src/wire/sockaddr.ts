@@ -124,7 +124,12 @@ export function toV4Mapped(a: ParsedAddress): ParsedAddress {
   return { family: 6, bytes, scopeId: 0, v4mapped: true };
 }
 
-/** Writes a sockaddr for `a`:`port` at `at` and returns its length (16 or 28). */
+/** sizeof(struct sockaddr_in)... */
+export const SOCKADDR_IN_SIZE = 16;
+/** ...and sizeof(struct sockaddr_in6). */
+export const SOCKADDR_IN6_SIZE = 28;
+
+/** Writes a sockaddr for `a`:`port` at `at` and returns its length (SOCKADDR_IN_SIZE or SOCKADDR_IN6_SIZE). */
 export function encodeSockaddr(out: Uint8Array, at: number, a: ParsedAddress, port: number): number {
   const v = new DataView(out.buffer, out.byteOffset + at, abi.SOCKADDR_SLOT);
   out.fill(0, at, at + abi.SOCKADDR_SLOT);
@@ -132,12 +137,12 @@ export function encodeSockaddr(out: Uint8Array, at: number, a: ParsedAddress, po
   if (a.family === 4) {
     v.setUint16(0, abi.AF_INET, HOST_LITTLE_ENDIAN);
     out.set(a.bytes, at + 4);
-    return 16;
+    return SOCKADDR_IN_SIZE;
   }
   v.setUint16(0, abi.AF_INET6, HOST_LITTLE_ENDIAN);
   out.set(a.bytes, at + 8);
   v.setUint32(24, a.scopeId, HOST_LITTLE_ENDIAN);
-  return 28;
+  return SOCKADDR_IN6_SIZE;
 }
 
 function hex(n: number): string { return n.toString(16); }
@@ -202,4 +207,35 @@ export function decodeSockaddr(b: Uint8Array, at: number): SocketAddress {
     return { address, family: 'IPv6', port };
   }
   throw new RangeError(`unexpected address family ${fam}`);
+}
+
+/** A sockaddr's fields as readSockaddr fills them: the address in the first 4 or 16 bytes of `address`. */
+export interface SockaddrFields { family: 4 | 6; address: Uint8Array; port: number; scopeId: number }
+
+/** Fields to fill, with room for either family. */
+export function sockaddrFields(): SockaddrFields {
+  return { family: 4, address: new Uint8Array(16), port: 0, scopeId: 0 };
+}
+
+/**
+ * Reads the sockaddr_in or sockaddr_in6 in `v[at, end)` into `into` without
+ * allocating, and returns true; false, leaving `into` as it was, when its
+ * family is neither or the bytes are too few for it.
+ */
+export function readSockaddr(v: DataView, at: number, end: number, into: SockaddrFields): boolean {
+  if (end - at < 2) return false;
+  const fam = v.getUint16(at, HOST_LITTLE_ENDIAN);
+  if (fam === abi.AF_INET && end - at >= SOCKADDR_IN_SIZE) {
+    into.family = 4;
+    for (let i = 0; i < 4; i++) into.address[i] = v.getUint8(at + 4 + i);
+    into.scopeId = 0;
+  } else if (fam === abi.AF_INET6 && end - at >= SOCKADDR_IN6_SIZE) {
+    into.family = 6;
+    for (let i = 0; i < 16; i++) into.address[i] = v.getUint8(at + 8 + i);
+    into.scopeId = v.getUint32(at + 24, HOST_LITTLE_ENDIAN);
+  } else {
+    return false;
+  }
+  into.port = v.getUint16(at + 2, false);
+  return true;
 }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { abi } from '../../src/wire/abi';
 import { index } from '../helpers';
 
 const linux = process.platform === 'linux';
@@ -40,9 +41,10 @@ function inherited(script: string): Record<string, unknown> {
 }
 
 describe('BatchSocket.adopt', { skip: !linux }, () => {
-  it('takes over a bound UDP socket as it is: its address, its family, batching; closing it closes the descriptor', () => {
+  it('takes over a bound UDP socket as it is: its address, its family, batching, options set after bind; closing it closes the descriptor', () => {
     const out = inherited(`
-      const s = await BatchSocket.adopt(10, { recvBufferSize: 1 << 20, receiveLocalAddress: true });
+      const s = await BatchSocket.adopt(10, { recvBufferSize: 1 << 20, receiveLocalAddress: true, receiveOriginalDestination: true, freebind: true });
+      out.freebind = s.getSocketOption(0, ${abi.IP_FREEBIND});
       out.address = s.address().address;
       out.samePort = s.address().port === port4;
       out.type = s.type;
@@ -52,6 +54,7 @@ describe('BatchSocket.adopt', { skip: !linux }, () => {
       await s.writeBatchTo([Buffer.from('one'), Buffer.from('two')], '127.0.0.1', port4);
       const batch = await got;
       out.received = batch.map((d) => d.data.toString() + '@' + d.localAddress);
+      out.destinations = batch.map((d) => d.originalDestination.port === port4 && d.originalDestination.address);
       out.again = await fails(BatchSocket.adopt(10));
       await s.close();
       out.openAfterClose = isOpen(10);
@@ -62,7 +65,7 @@ describe('BatchSocket.adopt', { skip: !linux }, () => {
     `);
     assert.deepEqual(out, {
       address: '127.0.0.1', samePort: true, type: 'udp4', batching: true, bufferAtLeast: true,
-      received: ['one@127.0.0.1', 'two@127.0.0.1'],
+      received: ['one@127.0.0.1', 'two@127.0.0.1'], destinations: ['127.0.0.1', '127.0.0.1'], freebind: 1,
       again: 'EEXIST open Error',
       openAfterClose: false, type6: 'udp6', samePort6: true,
     });

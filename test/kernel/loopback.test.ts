@@ -33,7 +33,7 @@ for (const type of ['udp4', 'udp6'] as const) {
       it('delivers a mixed batch complete, in order, byte-exact, from the sender', async () => {
         const { rx, tx, address } = await pair(type, offload);
         assert.deepEqual(rx.capabilities, {
-          batching: true, txOffload: offload, rxOffload: offload, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false, mayFragment: true, icmpErrors: false, pacing: false,
+          batching: true, txOffload: offload, rxOffload: offload, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false, originalDestination: false, mayFragment: true, icmpErrors: false, pacing: false,
           maxGsoSegments: offload ? gsoSegmentLimit() : 1,
         });
         const sizes = mixedSizes(type === 'udp4' ? 65507 : 65527);
@@ -348,7 +348,7 @@ describe('portable path (batching: false)', () => {
     const tx = await BatchSocket.bind({ address: '127.0.0.1', batching: false });
     open.push(rx, tx);
     assert.deepEqual(tx.capabilities, {
-      batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false, mayFragment: true, icmpErrors: false, pacing: false,
+      batching: false, txOffload: false, rxOffload: false, rxqOverflowCounter: false, ecn: false, localAddress: false, timestamps: false, originalDestination: false, mayFragment: true, icmpErrors: false, pacing: false,
       maxGsoSegments: 1,
     });
     assert.equal(tx.batchSize, 1);

@@ -1,6 +1,6 @@
 // Per-datagram metadata on real loopback sockets: ECN bits, the local address
-// and interface, the kernel's receive time, and the ECN and source address a
-// write sends with. One ECN sender is python3, which sets IP_TOS /
+// and interface, the kernel's receive time, the original destination, and the
+// ECN and source address a write sends with. One ECN sender is python3, which sets IP_TOS /
 // IPV6_TCLASS and UDP_SEGMENT socket-wide, independent of batchgram's own
 // per-message control data.
 import assert from 'node:assert/strict';
@@ -65,19 +65,24 @@ describe('per-datagram metadata', { skip: !linux }, () => {
   }
 
   it('reads 0 for unmarked datagrams, and reports nothing that was not asked for', async () => {
-    const marked = await bind({ address: '127.0.0.1', receiveEcn: true, receiveLocalAddress: true, receiveTimestamps: true });
+    const marked = await bind({
+      address: '127.0.0.1', receiveEcn: true, receiveLocalAddress: true, receiveTimestamps: true, receiveOriginalDestination: true,
+    });
     const plain = await bind({ address: '127.0.0.1' });
     const tx = await bind({ address: '127.0.0.1' });
-    assert.deepEqual([plain.capabilities.ecn, plain.capabilities.localAddress, plain.capabilities.timestamps], [false, false, false]);
+    const { ecn, localAddress, timestamps, originalDestination } = plain.capabilities;
+    assert.deepEqual([ecn, localAddress, timestamps, originalDestination], [false, false, false, false]);
     const views: unknown[][] = [];
-    plain.on('view', (v) => { for (let i = 0; i < v.count; i++) views.push([v.ecn(i), v.localAddress(i), v.interfaceIndex(i), v.timestamp(i)]); });
+    plain.on('view', (v) => {
+      for (let i = 0; i < v.count; i++) views.push([v.ecn(i), v.localAddress(i), v.interfaceIndex(i), v.timestamp(i), v.originalDestination(i)]);
+    });
     const [a, b] = [collect(marked, 3), collect(plain, 3)];
     for (const s of [marked, plain]) await tx.writeBatchTo([Buffer.from('x'), Buffer.from('y'), Buffer.from('z')], '127.0.0.1', s.address().port);
     assert.deepEqual((await a).map((d) => d.ecn), [0, 0, 0]);
     for (const d of await b) {
-      assert.deepEqual([d.ecn, d.localAddress, d.interfaceIndex, d.timestamp], [undefined, undefined, undefined, undefined]);
+      assert.deepEqual([d.ecn, d.localAddress, d.interfaceIndex, d.timestamp, d.originalDestination], new Array(5).fill(undefined));
     }
-    assert.deepEqual(views, new Array(3).fill([undefined, undefined, undefined, undefined]));
+    assert.deepEqual(views, new Array(3).fill(new Array(5).fill(undefined)));
   });
 
   it('tells a wildcard socket the local address and interface each datagram arrived on', async () => {
@@ -98,6 +103,55 @@ describe('per-datagram metadata', { skip: !linux }, () => {
     const got = await arriving;
     assert.deepEqual(seen(got), [`six ::1 ${loIndex()}`, `four ::ffff:127.0.0.1 ${loIndex()}`]);
     assert.equal(got[1].address, '::ffff:127.0.0.1');
+  });
+
+  // [socket, bound to, sent to, reported]: a dual-stack socket reports an IPv4 destination IPv4-mapped, as its senders.
+  const destinations = [
+    ['udp4', '0.0.0.0', '127.0.0.3', '127.0.0.3'], ['udp6', '::', '::1', '::1'], ['udp6', '::', '127.0.0.2', '::ffff:127.0.0.2'],
+    ['udp6 IPv6-only', '::', '::1', '::1'],
+  ] as const;
+  for (const [type, bound, to, reported] of destinations) {
+    for (const offload of [true, false]) {
+      it(`${type} bound to ${bound}, offload ${offload ? 'on' : 'off'}: each datagram sent to ${to} knows where it was going`, async () => {
+        const rx = await bind({
+          type: type === 'udp4' ? 'udp4' : 'udp6', address: bound, ipv6Only: type === 'udp6 IPv6-only', receiveOriginalDestination: true, offload,
+        });
+        const tx = await bind({ type: to.includes(':') ? 'udp6' : 'udp4', offload });
+        assert.equal(rx.capabilities.originalDestination, true);
+        const port = rx.address().port;
+        const seen: unknown[] = [];
+        rx.on('view', (v) => { for (let i = 0; i < v.count; i++) seen.push(v.originalDestination(i)); });
+        // Ten equal datagrams (one GSO message, one GRO message with offload) and a shorter one.
+        const arriving = collect(rx, 11);
+        await tx.writeBatchTo([...Array.from({ length: 10 }, () => Buffer.alloc(300)), Buffer.alloc(7)], to, port);
+        const got = await arriving;
+        const want = { address: reported, family: reported.includes(':') ? 'IPv6' : 'IPv4', port };
+        for (const d of got) assert.deepEqual(d.originalDestination, want);
+        assert.deepEqual(seen, got.map((d) => d.originalDestination));
+        assert.ok(Object.isFrozen(got[0].originalDestination), 'shared, so frozen');
+        if (offload) assert.ok(rx.stats().messagesIn < rx.stats().datagramsIn, 'GRO coalesced');
+      });
+    }
+  }
+
+  it('reuses the last original destination only while it repeats', async () => {
+    const rx = await bind({ address: '0.0.0.0', receiveOriginalDestination: true, offload: false });
+    const tx = await bind({ address: '127.0.0.1' });
+    const order = ['127.0.0.1', '127.0.0.1', '127.0.0.3', '127.0.0.1', '127.0.0.4', '127.0.0.4'];
+    const arriving = collect(rx, order.length);
+    for (const [i, to] of order.entries()) await tx.writeBatchTo([Buffer.from([i])], to, rx.address().port);
+    const got = (await arriving).sort((a, b) => a.data[0] - b.data[0]);
+    assert.deepEqual(got.map((d) => d.originalDestination!.address), order);
+    assert.equal(got[0].originalDestination, got[1].originalDestination, 'one object while it repeats');
+  });
+
+  it('the portable path reports no original destination, and says so', async () => {
+    const rx = await bind({ address: '127.0.0.1', batching: false, receiveOriginalDestination: true });
+    const tx = await bind({ address: '127.0.0.1' });
+    assert.equal(rx.capabilities.originalDestination, false);
+    const arriving = collect(rx, 1);
+    await tx.writeBatchTo([Buffer.from('x')], '127.0.0.1', rx.address().port);
+    assert.equal((await arriving)[0].originalDestination, undefined);
   });
 
   it('stamps each datagram with the kernel\'s receive time: near the wall clock, never going back', async () => {

@@ -1,14 +1,17 @@
 // Socket options: the bind options that set routing marks, device binding,
-// TTL and TOS, and the escape hatch for any other, read back from the kernel.
+// TTL and TOS, free and transparent binding, and the escape hatch for any
+// other, read back from the kernel.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
-import { BatchSocket } from '../../src/index';
+import { BatchSocket, type BatchSocketOptions } from '../../src/index';
 import { abi } from '../../src/wire/abi';
-import { bindClosedAfter, collect } from '../helpers';
+import { bindClosedAfter, collect, index } from '../helpers';
 
 const linux = process.platform === 'linux';
+const root = process.getuid?.() === 0;
 const bind = bindClosedAfter();
 
 // Receives `count` datagrams on loopback and prints each one's TOS byte (IPv4) or traffic class (IPv6).
@@ -97,7 +100,8 @@ describe('socket options', { skip: !linux }, () => {
       [{ mark: -1 }, 'ERR_OUT_OF_RANGE'], [{ mark: 2 ** 32 }, 'ERR_OUT_OF_RANGE'], [{ ttl: 0 }, 'ERR_OUT_OF_RANGE'],
       [{ ttl: 256 }, 'ERR_OUT_OF_RANGE'], [{ tos: 256 }, 'ERR_OUT_OF_RANGE'], [{ bindToDevice: '' }, 'ERR_INVALID_ARG_VALUE'],
       [{ bindToDevice: 'x'.repeat(16) }, 'ERR_INVALID_ARG_VALUE'], [{ bindToDevice: 3 }, 'ERR_INVALID_ARG_TYPE'],
-      [{ bindToDevice: 'nosuchdev0' }, 'ENODEV'],
+      [{ bindToDevice: 'nosuchdev0' }, 'ENODEV'], [{ freebind: 1 }, 'ERR_INVALID_ARG_TYPE'],
+      [{ transparent: 'yes' }, 'ERR_INVALID_ARG_TYPE'], [{ receiveOriginalDestination: null }, 'ERR_INVALID_ARG_TYPE'],
     ];
     for (const [options, code] of binds) await assert.rejects(BatchSocket.bind({ address: '127.0.0.1', ...options }), { code }, JSON.stringify(options));
     s.setSocketOption(abi.IPPROTO_IP, abi.IP_TTL, 5);
@@ -113,6 +117,8 @@ describe('socket options', { skip: !linux }, () => {
       [abi.IPPROTO_IP, abi.IP_RECVTOS, /'receiveEcn'/], [abi.IPPROTO_IPV6, abi.IPV6_RECVTCLASS, /'receiveEcn'/],
       [abi.IPPROTO_IP, abi.IP_PKTINFO, /'receiveLocalAddress'/], [abi.IPPROTO_IPV6, abi.IPV6_RECVPKTINFO, /'receiveLocalAddress'/],
       [abi.SOL_SOCKET, abi.SO_TIMESTAMPNS, /'receiveTimestamps'/], [abi.SOL_SOCKET, abi.SO_RXQ_OVFL, /'rxqOverflowMetric'/],
+      [abi.IPPROTO_IP, abi.IP_RECVORIGDSTADDR, /'receiveOriginalDestination'/],
+      [abi.IPPROTO_IPV6, abi.IPV6_RECVORIGDSTADDR, /'receiveOriginalDestination'/],
       [abi.IPPROTO_IP, abi.IP_MTU_DISCOVER, /'dontFragment'/], [abi.IPPROTO_IPV6, abi.IPV6_MTU_DISCOVER, /'dontFragment'/],
       [abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, /'dontFragment'/], [abi.SOL_SOCKET, abi.SO_TXTIME, /'pacing'/],
     ];
@@ -137,6 +143,83 @@ describe('socket options', { skip: !linux }, () => {
   it('the portable path refuses them instead of leaving them unset', async () => {
     const s = await bind({ address: '127.0.0.1', batching: false });
     assert.throws(() => s.setSocketOption(abi.IPPROTO_IP, abi.IP_TTL, 3), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });
-    await assert.rejects(BatchSocket.bind({ address: '127.0.0.1', batching: false, ttl: 3 }), { code: 'ERR_BATCHGRAM_UNSUPPORTED' });
+    for (const option of ['ttl', 'freebind', 'transparent'] as const) {
+      await assert.rejects(BatchSocket.bind({ address: '127.0.0.1', batching: false, [option]: option === 'ttl' ? 3 : true }),
+        { code: 'ERR_BATCHGRAM_UNSUPPORTED' }, option);
+    }
+  });
+});
+
+describe('binding an address the host does not have', { skip: !linux }, () => {
+  // Where the administrator lets every socket do it, binding one proves nothing about the options.
+  const anyAddress = linux && ['ipv4', 'ipv6'].some((f) => readFileSync(`/proc/sys/net/${f}/ip_nonlocal_bind`, 'utf8').trim() !== '0');
+  const skip = anyAddress ? 'net.ipv4/ipv6.ip_nonlocal_bind lets every socket here bind any address' : false;
+
+  // TEST-NET-1 and the IPv6 documentation prefix, which no host has.
+  const cases: Array<[string, BatchSocketOptions, string]> = [
+    ['udp4', { address: '192.0.2.1' }, 'EADDRNOTAVAIL'],
+    ['udp4', { address: '192.0.2.1', freebind: true }, 'bound'],
+    ['udp6', { type: 'udp6', address: '2001:db8::1' }, 'EADDRNOTAVAIL'],
+    ['udp6', { type: 'udp6', address: '2001:db8::1', freebind: true }, 'bound'],
+    ['udp6 IPv6-only', { type: 'udp6', address: '2001:db8::1', ipv6Only: true, freebind: true }, 'bound'],
+    ['dual-stack', { type: 'udp6', address: '::ffff:192.0.2.1' }, 'EADDRNOTAVAIL'],
+    ['dual-stack', { type: 'udp6', address: '::ffff:192.0.2.1', freebind: true }, 'bound'],
+  ];
+  if (root) {
+    cases.push(
+      ['udp4', { address: '192.0.2.1', transparent: true }, 'bound'],
+      ['udp6', { type: 'udp6', address: '2001:db8::1', transparent: true }, 'bound'],
+      ['dual-stack', { type: 'udp6', address: '::ffff:192.0.2.1', transparent: true }, 'bound'],
+    );
+  }
+  it('freebind (and transparent, as root) bind it; without them it is EADDRNOTAVAIL', { skip }, async () => {
+    for (const [what, options, want] of cases) {
+      const got = await BatchSocket.bind(options).then(async (s) => {
+        assert.equal(s.address().address, options.address, what);
+        await s.close();
+        return 'bound';
+      }, (e: Error & { code?: string; syscall?: string }) => `${e.code}${e.syscall === 'bind' ? '' : ` in ${e.syscall}`}`);
+      assert.equal(got, want, `${what} ${JSON.stringify(options)}`);
+    }
+  });
+
+  it('sets the option of the socket\'s family, as the kernel reads it back', { skip: !root && 'transparent needs CAP_NET_ADMIN: run as root' }, async () => {
+    const read = async (options: BatchSocketOptions, level: number, name: number) => {
+      const s = await BatchSocket.bind({ address: options.type === 'udp6' ? '::' : '0.0.0.0', ...options });
+      try {
+        return s.getSocketOption(level, name);
+      } finally {
+        await s.close();
+      }
+    };
+    const { IPPROTO_IP: IP, IPPROTO_IPV6: IP6 } = abi;
+    const cases: Array<[BatchSocketOptions, number, number, number]> = [
+      [{}, IP, abi.IP_FREEBIND, 0], [{}, IP, abi.IP_TRANSPARENT, 0],
+      [{ freebind: true }, IP, abi.IP_FREEBIND, 1], [{ transparent: true }, IP, abi.IP_TRANSPARENT, 1],
+      [{ type: 'udp6', freebind: true }, IP6, abi.IPV6_FREEBIND, 1], [{ type: 'udp6', transparent: true }, IP6, abi.IPV6_TRANSPARENT, 1],
+      [{ type: 'udp6', ipv6Only: true, transparent: true }, IP6, abi.IPV6_TRANSPARENT, 1],
+    ];
+    for (const [options, level, name, want] of cases) assert.equal(await read(options, level, name), want, `${JSON.stringify(options)} ${level}/${name}`);
+  });
+
+  it('transparent without CAP_NET_ADMIN fails bind with EPERM, naming the option', { skip: !root && 'needs root to run a process without it' }, () => {
+    // nobody, in a process of its own: this one keeps its capabilities.
+    const script = `const { BatchSocket } = require(${JSON.stringify(index)});
+      const shape = (e) => [e.code, e.errno, e.syscall, e.constructor.name].join(' ');
+      (async () => {
+        const out = [];
+        for (const type of ['udp4', 'udp6']) out.push(await BatchSocket.bind({ type, transparent: true }).then(() => 'bound', shape));
+        out.push(await BatchSocket.bind({ type: 'udp6', ipv6Only: true, transparent: true }).then(() => 'bound', shape));
+        const s = await BatchSocket.bind({ address: '127.0.0.1', freebind: true });
+        out.push(s.getSocketOption(0, ${abi.IP_FREEBIND}));
+        await s.close();
+        console.log(JSON.stringify(out));
+      })();`;
+    const r = spawnSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [
+      'EPERM -1 setsockopt IP_TRANSPARENT Error', 'EPERM -1 setsockopt IP_TRANSPARENT Error', 'EPERM -1 setsockopt IPV6_TRANSPARENT Error',
+      1, // freebind needs no privilege
+    ]);
   });
 });

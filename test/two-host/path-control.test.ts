@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { missingCommand } from '../helpers';
-import { NodeProgram, netnsUnavailable, TwoHosts } from '../netns';
+import { NodeProgram, netnsUnavailable, nftUnavailable, TwoHosts } from '../netns';
 import { spawn } from 'node:child_process';
 
 
@@ -56,7 +55,7 @@ const refusedScript = `
   })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
-const skip = netnsUnavailable() ?? missingCommand('nft', ['--version'], "needs nftables' nft command (.ci/run installs it)");
+const skip = netnsUnavailable() ?? nftUnavailable();
 if (skip) console.log(`# path control tests skipped: ${skip}`);
 
 describe('a destination a local firewall rule refuses', { skip: skip ?? false }, () => {

@@ -5,6 +5,7 @@ import {
   NATIVE_LAYOUT, readReceiveControl, receivedControl, type CmsgLayout, type PacketInfo,
 } from '../../src/wire/cmsg';
 import { abi } from '../../src/wire/abi';
+import type { Family } from '../../src/wire/sockaddr';
 
 const scratch = receivedControl();
 
@@ -53,4 +54,16 @@ export function readTimestamp(v: DataView, start: number, end: number, l: CmsgLa
   timespecSize: number = abi.SIZEOF_TIMESPEC): bigint {
   readReceiveControl(v, start, end, scratch, l, timespecSize);
   return scratch.timestamp;
+}
+
+/**
+ * The message's original destination (IPV6_ORIGDSTADDR or IP_ORIGDSTADDR, a
+ * sockaddr) as [family, address bytes, port, scope], or null when it carries none.
+ */
+export function readOriginalDestination(v: DataView, start: number, end: number,
+  l: CmsgLayout = NATIVE_LAYOUT): [Family, number[], number, number] | null {
+  readReceiveControl(v, start, end, scratch, l);
+  if (!scratch.hasOriginalDestination) return null;
+  const { family, address, port, scopeId } = scratch.originalDestination;
+  return [family === 4 ? 'IPv4' : 'IPv6', [...address.subarray(0, family === 4 ? 4 : 16)], port, scopeId];
 }

@@ -10,7 +10,7 @@ import {
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
 import { icmpErrorOf } from '../../src/engine/linux/errqueue';
-import { readEcn, readGroSegmentSize, readPacketInfo, readRxqOverflows, readTimestamp } from './cmsg-fields';
+import { readEcn, readGroSegmentSize, readOriginalDestination, readPacketInfo, readRxqOverflows, readTimestamp } from './cmsg-fields';
 import { abi } from '../../src/wire/abi';
 import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
 
@@ -181,6 +181,39 @@ describe('per-datagram metadata, in both cmsghdr layouts', () => {
         if (family === 4) assert.deepEqual([[...got.packetInfo.address.subarray(0, 4)], got.packetInfo.interfaceIndex], [[127, 0, 0, 3], 3], what);
       }
     });
+    it(`${name}: the original destination from IP_ORIGDSTADDR or IPV6_ORIGDSTADDR, each a sockaddr`, () => {
+      // struct sockaddr_in / sockaddr_in6, by hand: family (host order), port (network order), address.
+      const in4 = (port: number, ...address: number[]) => {
+        const b = new Uint8Array(16);
+        new DataView(b.buffer).setUint16(0, abi.AF_INET, le);
+        new DataView(b.buffer).setUint16(2, port, false);
+        b.set(address, 4);
+        return b;
+      };
+      const in6 = (port: number, last: number, scope: number, family: number = abi.AF_INET6) => {
+        const b = new Uint8Array(28);
+        const v = new DataView(b.buffer);
+        v.setUint16(0, family, le);
+        v.setUint16(2, port, false);
+        b.set([0x20, 0x01, 0x0d, 0xb8], 8);
+        b[23] = last;
+        v.setUint32(24, scope, le);
+        return b;
+      };
+      const dst4 = (b: Uint8Array) => msg(abi.IPPROTO_IP, abi.IP_ORIGDSTADDR, b);
+      const dst6 = (b: Uint8Array) => msg(abi.IPPROTO_IPV6, abi.IPV6_ORIGDSTADDR, b);
+      const db8 = (last: number) => [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), last];
+      const cases: Array<[string, Uint8Array, ReturnType<typeof readOriginalDestination>]> = [
+        ['IPv4, after GRO', cat(groMsg, dst4(in4(5000, 192, 0, 2, 1))), ['IPv4', [192, 0, 2, 1], 5000, 0]],
+        ['IPv6 with its scope, before GRO', cat(dst6(in6(65535, 7, 3)), groMsg), ['IPv6', db8(7), 65535, 3]],
+        ['none', groMsg, null],
+        ['nothing at all', new Uint8Array(0), null],
+        ['a message too short for a sockaddr is skipped', cat(dst4(bytes(2, 0, 0x13, 0x88)), dst6(in6(53, 1, 0))), ['IPv6', db8(1), 53, 0]],
+        ['the first counts', cat(dst4(in4(1, 10, 0, 0, 1)), dst6(in6(2, 2, 0))), ['IPv4', [10, 0, 0, 1], 1, 0]],
+        ['a sockaddr of another family is none', dst6(in6(53, 1, 0, abi.AF_UNIX)), null],
+      ];
+      for (const [what, b, want] of cases) assert.deepEqual(readOriginalDestination(view(b), 0, b.length, l), want, what);
+    });
     it(`${name}: a malformed header anywhere is a ControlMessageError, even after all that was wanted`, () => {
       const bad = msg(abi.SOL_UDP, abi.UDP_GRO, u32(1));
       new DataView(bad.buffer).setUint32(l.headerSize === 16 && !le ? 4 : 0, 1, le); // cmsg_len = 1
@@ -188,9 +221,10 @@ describe('per-datagram metadata, in both cmsghdr layouts', () => {
     });
     it(`${name}: the receive buffer holds everything a socket may ask for`, () => {
       const all = cat(groMsg, msg(abi.SOL_SOCKET, abi.SO_RXQ_OVFL, u32(1)), msg(abi.IPPROTO_IPV6, abi.IPV6_TCLASS, u32(1)),
-        msg(abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, in6), msg(abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespec(1n, 1n, abi.SIZEOF_TIMESPEC)));
-      assert.ok(receiveControlSize({ ecn: true, localAddress: true, timestamps: true }, l) >= all.length);
-      assert.equal(receiveControlSize({ ecn: false, localAddress: false, timestamps: false }, l), CONTROL_BUFFER_SIZE);
+        msg(abi.IPPROTO_IPV6, abi.IPV6_PKTINFO, in6), msg(abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS, timespec(1n, 1n, abi.SIZEOF_TIMESPEC)),
+        msg(abi.IPPROTO_IPV6, abi.IPV6_ORIGDSTADDR, new Uint8Array(28)));
+      assert.ok(receiveControlSize({ ecn: true, localAddress: true, timestamps: true, originalDestination: true }, l) >= all.length);
+      assert.equal(receiveControlSize({ ecn: false, localAddress: false, timestamps: false, originalDestination: false }, l), CONTROL_BUFFER_SIZE);
     });
   }
 });

@@ -6,27 +6,41 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ControlMessageError, GeneveError } from '../../src/errors';
-import { cmsgSpace, findControlData, NATIVE_LAYOUT, writeControl } from '../../src/wire/cmsg';
-import { readGroSegmentSize, readRxqOverflows } from './cmsg-fields';
+import { cmsgLen, cmsgSpace, findControlData, NATIVE_LAYOUT, writeControl } from '../../src/wire/cmsg';
+import { readGroSegmentSize, readOriginalDestination, readRxqOverflows } from './cmsg-fields';
 import { GeneveHeader } from '../../src/wire/geneve';
 import { abi } from '../../src/wire/abi';
 import { rng } from '../fuzz';
 import { HOST_LITTLE_ENDIAN as le } from '../../src/wire/byteorder';
 
 
+/** The level and type of each kind of control message readReceiveControl reads. */
+const KINDS: Array<[number, number]> = [
+  [abi.SOL_UDP, abi.UDP_GRO], [abi.SOL_SOCKET, abi.SO_RXQ_OVFL], [abi.SOL_SOCKET, abi.SCM_TIMESTAMPNS],
+  [abi.IPPROTO_IP, abi.IP_TOS], [abi.IPPROTO_IP, abi.IP_PKTINFO], [abi.IPPROTO_IP, abi.IP_ORIGDSTADDR],
+  [abi.IPPROTO_IPV6, abi.IPV6_TCLASS], [abi.IPPROTO_IPV6, abi.IPV6_PKTINFO], [abi.IPPROTO_IPV6, abi.IPV6_ORIGDSTADDR],
+];
+
 /** Random bytes, often shaped like control messages with lying lengths. */
 function controlBytes(r: () => number): Uint8Array {
   const b = new Uint8Array(Math.floor(r() * 160));
   for (let i = 0; i < b.length; i++) b[i] = Math.floor(r() * 256);
   const v = new DataView(b.buffer);
-  // Plausible headers at aligned places, with lengths from tiny to huge.
+  // Plausible headers at aligned places, with lengths from tiny to huge
+  // (44: a 64-bit header and a sockaddr_in6).
+  const lengths = [0, 1, 15, 16, 20, 24, 32, 44, 4096, 0xffffffff];
   for (let at = 0; at + NATIVE_LAYOUT.headerSize <= b.length && r() < 0.8; at += cmsgSpace(4)) {
-    const len = [0, 1, 15, 16, 20, 24, 4096, 0xffffffff][Math.floor(r() * 8)];
-    v.setUint32(at + (le ? 0 : 4), len, le);
+    v.setUint32(at + (le ? 0 : 4), lengths[Math.floor(r() * lengths.length)], le);
     if (NATIVE_LAYOUT.headerSize === 16) v.setUint32(at + (le ? 4 : 0), r() < 0.9 ? 0 : 1, le);
     if (r() < 0.5) {
-      v.setInt32(at + 8, r() < 0.5 ? abi.SOL_UDP : abi.SOL_SOCKET, le);
-      v.setInt32(at + 12, r() < 0.5 ? abi.UDP_GRO : abi.SO_RXQ_OVFL, le);
+      const [level, type] = KINDS[Math.floor(r() * KINDS.length)];
+      v.setInt32(at + 8, level, le);
+      v.setInt32(at + 12, type, le);
+      // A sockaddr's family where an original destination's data starts, else it is never read.
+      const data = at + cmsgLen(0);
+      if ((type === abi.IP_ORIGDSTADDR || type === abi.IPV6_ORIGDSTADDR) && data + 2 <= b.length) {
+        v.setUint16(data, r() < 0.5 ? abi.AF_INET : abi.AF_INET6, le);
+      }
     }
   }
   return b;
@@ -44,6 +58,8 @@ describe('parsers under random input', () => {
       try {
         const gro = readGroSegmentSize(v, start, end);
         const rxq = readRxqOverflows(v, start, end);
+        const dst = readOriginalDestination(v, start, end);
+        assert.ok(dst === null || (Number.isInteger(dst[2]) && dst[1].length === (dst[0] === 'IPv4' ? 4 : 16)));
         const at = findControlData(v, start, end, abi.SOL_UDP, abi.UDP_GRO, 4);
         assert.ok(Number.isInteger(gro) && Number.isInteger(rxq));
         assert.ok(at === -1 || (at >= start && at + 4 <= end), `data at ${at} outside [${start}, ${end})`);

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { SocketAddress as NodeSocketAddress } from 'node:net';
 import { describe, it } from 'node:test';
-import { decodeSockaddr, encodeSockaddr, formatAddress, parseAddress, toV4Mapped } from '../../src/wire/sockaddr';
+import {
+  decodeSockaddr, encodeSockaddr, formatAddress, parseAddress, readSockaddr, sockaddrFields, toV4Mapped,
+} from '../../src/wire/sockaddr';
+import { abi } from '../../src/wire/abi';
+import { HOST_LITTLE_ENDIAN } from '../../src/wire/byteorder';
 
 const addresses = [
   '127.0.0.1', '0.0.0.0', '255.255.255.255', '::', '::1', '1::', 'fe80::1', '2001:db8::1', '2001:db8:0:0:1:0:0:1',
@@ -24,6 +28,23 @@ describe('sockaddr', () => {
       assert.equal(formatAddress(a), back.address);
     });
   }
+
+  it('reads each sockaddr in place as decodeSockaddr reads it, scope included; too short or of another family is none', () => {
+    const into = sockaddrFields();
+    const b = new Uint8Array(28);
+    const v = new DataView(b.buffer);
+    for (const text of [...addresses, 'fe80::1%3']) {
+      const a = parseAddress(text)!;
+      const len = encodeSockaddr(b, 0, a, 4242);
+      assert.equal(readSockaddr(v, 0, len, into), true, text);
+      const read = formatAddress({ family: into.family, bytes: into.address.subarray(0, into.family === 4 ? 4 : 16), scopeId: into.scopeId, v4mapped: false });
+      assert.deepEqual([read, into.port], [decodeSockaddr(b, 0).address, 4242], text);
+      assert.equal(readSockaddr(v, 0, len - 1, into), false, `${text} cut short`);
+    }
+    v.setUint16(0, abi.AF_UNIX, HOST_LITTLE_ENDIAN);
+    assert.equal(readSockaddr(v, 0, 28, into), false);
+    assert.equal(readSockaddr(v, 0, 1, into), false);
+  });
 
   it('rejects what is not an IP literal', () => {
     for (const bad of ['localhost', '', '1.2.3', '256.1.1.1', ':::', '1::2::3', 'fe80::1%no-such-if0']) {

@@ -49,9 +49,10 @@ function setInt(b: NativeBinding, s: SocketHandle, level: number, opt: number, v
 
 /**
  * The options a socket takes before bind or after: routing mark and device
- * (set before bind, so that bind and every send already obey them), TTL,
- * TOS, don't-fragment and buffer sizes. `v6Only`: a udp6 socket that takes
- * no IPv4 traffic, which needs no IPv4 option.
+ * (set before bind, so that bind and every send already obey them), free and
+ * transparent binding (before bind, which they change), TTL, TOS,
+ * don't-fragment and buffer sizes. `v6Only`: a udp6 socket that takes no
+ * IPv4 traffic, which needs no IPv4 option.
  */
 function setSocketOptions(b: NativeBinding, s: SocketHandle, o: BindOptions, v6Only: boolean): void {
   if (o.mark !== undefined) setInt(b, s, abi.SOL_SOCKET, abi.SO_MARK, o.mark | 0, 'SO_MARK');
@@ -60,17 +61,24 @@ function setSocketOptions(b: NativeBinding, s: SocketHandle, o: BindOptions, v6O
     const r = b.setsockoptBytes(s, abi.SOL_SOCKET, abi.SO_BINDTODEVICE, name, name.length);
     if (r < 0) throwSystemError(r, 'setsockopt SO_BINDTODEVICE');
   }
-  // On a dual-stack socket the IPv4 option too, for datagrams to IPv4 peers.
-  const both = (v4: number, v6: number, value: number, name: string) => {
-    if (!v6Only) setInt(b, s, abi.IPPROTO_IP, v4, value, name);
-    if (o.type === 'udp6') setInt(b, s, abi.IPPROTO_IPV6, v6, value, name);
+  // On a dual-stack socket the IPv4 option too, for its IPv4 traffic.
+  const both = (v4: number, v4Name: string, v6: number, v6Name: string, value: number) => {
+    if (!v6Only) setInt(b, s, abi.IPPROTO_IP, v4, value, v4Name);
+    if (o.type === 'udp6') setInt(b, s, abi.IPPROTO_IPV6, v6, value, v6Name);
   };
-  if (o.ttl !== undefined) both(abi.IP_TTL, abi.IPV6_UNICAST_HOPS, o.ttl, 'TTL');
-  if (o.tos !== undefined) both(abi.IP_TOS, abi.IPV6_TCLASS, o.tos, 'TOS');
+  // Either lets bind take an address the host does not have (the kernel keeps
+  // one flag of each for both families). After bind they still count:
+  // TRANSPARENT is what TPROXY looks for in the socket a datagram is diverted
+  // to, and what lets an IPv4 send leave from a foreign source address; an
+  // IPv6 one may with either.
+  if (o.freebind) both(abi.IP_FREEBIND, 'IP_FREEBIND', abi.IPV6_FREEBIND, 'IPV6_FREEBIND', 1);
+  if (o.transparent) both(abi.IP_TRANSPARENT, 'IP_TRANSPARENT', abi.IPV6_TRANSPARENT, 'IPV6_TRANSPARENT', 1);
+  if (o.ttl !== undefined) both(abi.IP_TTL, 'IP_TTL', abi.IPV6_UNICAST_HOPS, 'IPV6_UNICAST_HOPS', o.ttl);
+  if (o.tos !== undefined) both(abi.IP_TOS, 'IP_TOS', abi.IPV6_TCLASS, 'IPV6_TCLASS', o.tos);
   // Don't fragment, as QUIC's path MTU discovery needs (quinn-udp and quic-go set the same): PROBE
   // sets DF and ignores the route's cached MTU, so a probe larger than the path fails with EMSGSIZE.
   if (o.dontFragment) {
-    both(abi.IP_MTU_DISCOVER, abi.IPV6_MTU_DISCOVER, abi.IP_PMTUDISC_PROBE, 'MTU_DISCOVER');
+    both(abi.IP_MTU_DISCOVER, 'IP_MTU_DISCOVER', abi.IPV6_MTU_DISCOVER, 'IPV6_MTU_DISCOVER', abi.IP_PMTUDISC_PROBE);
     if (o.type === 'udp6') setInt(b, s, abi.IPPROTO_IPV6, abi.IPV6_DONTFRAG, 1, 'IPV6_DONTFRAG');
   }
   if (o.recvBufferSize !== undefined) setBufferSize(b, s, abi.SO_RCVBUFFORCE, abi.SO_RCVBUF, o.recvBufferSize, 'SO_RCVBUF');
@@ -105,18 +113,23 @@ export function adoptLinux(b: NativeBinding, fd: number, o: BindOptions, host: E
  * Asks the kernel for the per-datagram metadata the options want; each is on
  * where the kernel accepted every option it takes. A dual-stack socket needs
  * the IPv4 option too for the TOS of its IPv4 datagrams (as quinn-udp sets
- * both); IPV6_RECVPKTINFO covers them already, with IPv4-mapped addresses.
+ * both) and for their original destination; IPV6_RECVPKTINFO covers them
+ * already, with IPv4-mapped addresses.
  */
 function enableReceiveMetadata(b: NativeBinding, s: SocketHandle, o: BindOptions): ReceiveMetadata {
   const on = (level: number, name: number, what: string) => supported(b.setsockopt(s, level, name, 1), `setsockopt ${what}`);
   const v6 = o.type === 'udp6';
   const tos = () => on(abi.IPPROTO_IP, abi.IP_RECVTOS, 'IP_RECVTOS');
+  const origDst4 = () => on(abi.IPPROTO_IP, abi.IP_RECVORIGDSTADDR, 'IP_RECVORIGDSTADDR');
   return {
     ecn: o.receiveEcn && (v6 ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVTCLASS, 'IPV6_RECVTCLASS') && (o.ipv6Only || tos()) : tos()),
     localAddress: o.receiveLocalAddress && (v6
       ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVPKTINFO, 'IPV6_RECVPKTINFO')
       : on(abi.IPPROTO_IP, abi.IP_PKTINFO, 'IP_PKTINFO')),
     timestamps: o.receiveTimestamps && on(abi.SOL_SOCKET, abi.SO_TIMESTAMPNS, 'SO_TIMESTAMPNS'),
+    originalDestination: o.receiveOriginalDestination && (v6
+      ? on(abi.IPPROTO_IPV6, abi.IPV6_RECVORIGDSTADDR, 'IPV6_RECVORIGDSTADDR') && (o.ipv6Only || origDst4())
+      : origDst4()),
   };
 }
 
@@ -166,7 +179,8 @@ function configure(b: NativeBinding, s: SocketHandle, o: BindOptions, host: Engi
     icmpErrors, pacing: enablePacing(b, s, o, icmpErrors),
   }, tx ? gsoSegmentLimit() : 1);
   return new LinuxEngine(b, s, capabilities,
-    { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, counter, metadata },
+    { batchSize: o.batchSize, slotSize: rx ? Math.max(GRO_SLOT_SIZE, o.recvSlotSize) : o.recvSlotSize, counter, metadata,
+      family: o.type === 'udp4' ? 4 : 6 },
     { batchSize: o.batchSize, neverGsoEqualTail: o.neverGsoEqualTail, gsoSentinel: o.gsoSentinel, sendQueueLimit: o.sendQueueLimit },
     host);
 }

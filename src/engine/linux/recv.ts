@@ -15,7 +15,7 @@ import { mapPages } from '../../kernel/pages';
 import { enableGro } from '../../kernel/support';
 import { segmentCount } from '../../offload/segments';
 import { readReceiveControl, receiveControlSize, receivedControl, type ReceiveMetadata } from '../../wire/cmsg';
-import { decodeSockaddr, formatAddress, type SocketAddress } from '../../wire/sockaddr';
+import { decodeSockaddr, formatAddress, sockaddrFields, toV4Mapped, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
 import { GRO_SLOT_SIZE } from '../../limits';
 import { HOST_LITTLE_ENDIAN } from '../../wire/byteorder';
 import type { CapabilityState } from '../capabilities';
@@ -62,6 +62,8 @@ export interface ReceiverConfig {
   counter: Counter | undefined;
   /** What the kernel reports with each message, as the socket asked and the kernel accepted. */
   metadata: ReceiveMetadata;
+  /** The socket's family: a udp6 socket reports an IPv4 original destination IPv4-mapped, as it does its senders. */
+  family: 4 | 6;
 }
 
 export class Receiver {
@@ -102,6 +104,9 @@ export class Receiver {
   // The last local address's bytes and text: a server's datagrams mostly arrive on one.
   readonly #localKey = new Uint8Array(17);
   #localText = '';
+  // The last original destination's fields and what they make: a proxy's datagrams mostly went to a few.
+  readonly #destinationKey = sockaddrFields();
+  #destination: Readonly<SocketAddress> | null = null;
 
   readonly #subject: () => Subject;
   /** Takes an ICMP error a read returned; true when the error queue reports it (receiveErrors). */
@@ -134,6 +139,22 @@ export class Receiver {
       this.#localText = formatAddress({ family, bytes: address.subarray(0, n), scopeId: 0, v4mapped: false });
     }
     return this.#localText;
+  }
+
+  // Frozen, as the datagrams that went there share it.
+  #originalDestination(): Readonly<SocketAddress> {
+    const f = this.#control.originalDestination, key = this.#destinationKey;
+    const n = f.family === 4 ? 4 : 16;
+    let same = this.#destination !== null && key.family === f.family && key.port === f.port && key.scopeId === f.scopeId;
+    for (let i = 0; same && i < n; i++) same = key.address[i] === f.address[i];
+    if (same) return this.#destination!;
+    key.family = f.family;
+    key.port = f.port;
+    key.scopeId = f.scopeId;
+    key.address.set(f.address);
+    const read: ParsedAddress = { family: f.family, bytes: f.address.slice(0, n), scopeId: f.scopeId, v4mapped: false };
+    const a = this.#config.family === 6 ? toV4Mapped(read) : read;
+    return (this.#destination = Object.freeze({ address: formatAddress(a), family: a.family === 4 ? 'IPv4' : 'IPv6', port: f.port }));
   }
 
   /** Registers the receive memory, once (again after a change of slot size). */
@@ -309,7 +330,7 @@ export class Receiver {
     const { view, meta, controlView } = recv;
     const rx = this.#gro;
     const size = this.#controlSize;
-    const { ecn, localAddress, timestamps } = this.#config.metadata;
+    const { ecn, localAddress, timestamps, originalDestination } = this.#config.metadata;
     const control = this.#control;
     let datagrams = 0, bytes = 0;
     let overflows = -1; // the newest SO_RXQ_OVFL value of this read
@@ -323,7 +344,8 @@ export class Receiver {
       if (control.rxqOverflows >= 0) overflows = control.rxqOverflows;
       if ((flags & abi.MSG_CTRUNC) !== 0) this.#counts.controlTruncated++;
       // A message without the data asked for reads as unmarked (ECN 0), an
-      // empty local address, interface 0 and time 0: the kernel always sends them.
+      // empty local address, interface 0, time 0 and no original destination:
+      // the kernel always sends them.
       if (ecn) view.messageEcn![m] = Math.max(0, control.ecn);
       if (localAddress) {
         const found = control.hasPacketInfo;
@@ -331,6 +353,7 @@ export class Receiver {
         view.messageInterfaceIndex![m] = found ? control.packetInfo.interfaceIndex : 0;
       }
       if (timestamps) view.messageTimestamp![m] = control.timestamp < 0n ? 0n : control.timestamp;
+      if (originalDestination) view.messageOriginalDestination![m] = control.hasOriginalDestination ? this.#originalDestination() : undefined;
       view.messageOffsets[m] = m * this.#slotSize;
       view.messageLengths[m] = len;
       view.segmentSizes[m] = seg > 0 && seg < len ? seg : 0;
