@@ -218,8 +218,8 @@ export class BatchSocket extends EventEmitter<BatchSocketEvents> {
    * is open; `capabilities.txOffload` and `rxOffload` say at once what the
    * kernel gave. Turning GSO back on after the kernel refused it (EIO,
    * GSODisabledError) is the caller's call. `neverGsoEqualTail` and
-   * `gsoSentinel` change the equal-tail workaround for every message planned
-   * from now on, queued writes included. BATCHGRAM_DISABLE_GSO / _GRO=1 keep
+   * `gsoSentinel` change the equal-tail workaround for the messages planned
+   * from now on. BATCHGRAM_DISABLE_GSO / _GRO=1 keep
    * a direction off, BATCHGRAM_NEVER_GSO_EQUAL_TAIL=1 the workaround on,
    * whatever is asked; the portable path has no offload.
    */

@@ -116,9 +116,8 @@ export class Sender {
 
   /**
    * Turns the equal-tail workaround on or off for the messages planned from
-   * now on, writes already queued included (Tailscale reads its knob on
-   * every write): a kernel or driver found to mishandle them is worked
-   * around without reopening the socket.
+   * now on (Tailscale reads its knob on every write): a kernel or driver
+   * found to mishandle them is worked around without reopening the socket.
    */
   setEqualTail(o: Partial<EqualTail>): void {
     if (o.neverGsoEqualTail !== undefined) this.#neverGsoEqualTail = o.neverGsoEqualTail;
