@@ -115,7 +115,8 @@ describe('pacing (SO_TXTIME)', { skip: binding === null ? 'needs the batch path'
       `;
       const log = join(dir, 'log');
       const r = spawnSync(process.execPath, ['-e', script], {
-        encoding: 'utf8', env: { ...process.env, LD_PRELOAD: join(dir, 'shim.so'), TXTIME_LOG: log },
+        // After what is preloaded already: the sanitizer run's runtime must come first.
+        encoding: 'utf8', env: { ...process.env, LD_PRELOAD: [process.env.LD_PRELOAD, join(dir, 'shim.so')].filter(Boolean).join(' '), TXTIME_LOG: log },
       });
       assert.equal(r.status, 0, r.stderr);
       // The process's other sendmmsg calls (the GSO probe's) are not the test's.
