@@ -243,10 +243,13 @@ export function readExtendedError(v: DataView, start: number, end: number, l: Cm
 
 /**
  * Control bytes one message to send may need: its UDP_SEGMENT (a u16), a
- * traffic class (an int), a source address (the larger pktinfo) and a send
- * time (a u64).
+ * traffic class (an int), a source address (the larger pktinfo), and on a
+ * socket with pacing a send time (a u64). Every socket holds this much per
+ * batch slot, so only a paced one pays for the time.
  */
-export const SEND_CONTROL_SIZE = cmsgSpace(2) + cmsgSpace(4) + cmsgSpace(IN6_PKTINFO_SIZE) + cmsgSpace(8);
+export function sendControlSize(pacing: boolean, l: CmsgLayout = NATIVE_LAYOUT): number {
+  return cmsgSpace(2, l) + cmsgSpace(4, l) + cmsgSpace(IN6_PKTINFO_SIZE, l) + (pacing ? cmsgSpace(8, l) : 0);
+}
 
 const intData = new Uint8Array(4);
 const intView = new DataView(intData.buffer);

@@ -45,7 +45,14 @@ describe('lifecycle', { skip: !linux }, () => {
     assert.equal(r.status, 0, r.out);
     const { fds, grown } = JSON.parse(r.out.trim().split('\n').pop()!);
     assert.equal(fds, 0, 'descriptors');
-    if (!sanitized) assert.ok(grown < 64 << 20, `resident memory outside V8's heap grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+    // What this guards against is native memory close() leaves behind: a
+    // receive arena per socket (megabytes at these options) would be gigabytes.
+    // From Node 22 on the figure also holds the closed sockets' JavaScript
+    // buffers that wait for finalizers, which this loop never lets run: on
+    // Node 24 here 45-54 MiB before issue 24's options and 55-81 after (Node
+    // 20: 33 either way), and no more after 20 000 cycles than after 10 000.
+    const limit = Number(process.versions.node.split('.')[0]) >= 22 ? 96 : 64;
+    if (!sanitized) assert.ok(grown < limit << 20, `resident memory outside V8's heap grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
     console.log(`resident memory outside V8's heap after 10 000 cycles: ${grown >= 0 ? '+' : ''}${(grown / 2 ** 20).toFixed(1)} MiB`);
   });
 
@@ -119,7 +126,9 @@ describe('lifecycle', { skip: !linux }, () => {
     `, 120_000, ['--expose-gc']);
     assert.equal(r.status, 0, r.out);
     const { grown } = JSON.parse(r.out.trim().split('\n').pop()!);
-    assert.ok(grown < 20 << 20, `resident memory outside V8's heap grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+    // Fragmentation grew it by 26 to 44 MiB; the mapped blocks leave 5-16 (Node 20: 13-16; Node 24: 5-8 before
+    // issue 24's options, 11-21 after, the allocator's response to a few more small blocks per socket).
+    assert.ok(grown < 24 << 20, `resident memory outside V8's heap grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
     console.log(`resident memory outside V8's heap after 3 000 varied cycles: ${grown >= 0 ? '+' : ''}${(grown / 2 ** 20).toFixed(1)} MiB`);
   });
 

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import {
   cmsgLen, type CmsgLayout, cmsgSpace, CONTROL_BUFFER_SIZE, findControlData, MIN_CONTROL_MESSAGE_SIZE, NATIVE_LAYOUT,
   ErrorOrigin, type PacketInfo, readExtendedError, readReceiveControl,
-  receiveControlSize, receivedControl, SEND_CONTROL_SIZE, writeControl, writePacketInfo, writeTxTime,
+  receiveControlSize, receivedControl, sendControlSize, writeControl, writePacketInfo, writeTxTime,
   writeTrafficClass, writeUdpSegment,
 } from '../../src/wire/cmsg';
 import { ControlMessageError } from '../../src/errors';
@@ -231,13 +231,13 @@ describe('per-datagram metadata, in both cmsghdr layouts', () => {
 
 describe('header fields to send, in both cmsghdr layouts', () => {
   for (const l of [{ headerSize: 16, align: 8 }, { headerSize: 12, align: 4 }]) {
-    it(`${l.headerSize}-byte header: traffic class, source address and interface round-trip, within SEND_CONTROL_SIZE`, () => {
-      const b = new Uint8Array(SEND_CONTROL_SIZE * 2).fill(0xee);
+    it(`${l.headerSize}-byte header: traffic class, source address and interface round-trip, within sendControlSize`, () => {
+      const b = new Uint8Array(sendControlSize(true, l) * 2).fill(0xee);
       const v = view(b);
       let len = writeUdpSegment(v, 0, 1200, l);
       len += writeTrafficClass(v, len, true, 2, l);
       len += writePacketInfo(v, len, 4, Uint8Array.of(127, 0, 0, 5), 0x01020304, l);
-      assert.ok(len <= SEND_CONTROL_SIZE);
+      assert.ok(len <= sendControlSize(false, l));
       assert.equal(readEcn(v, 0, len, l), 2);
       const at = findControlData(v, 0, len, abi.IPPROTO_IP, abi.IP_PKTINFO, 12, l);
       const ifindex = le ? [4, 3, 2, 1] : [1, 2, 3, 4];
@@ -253,7 +253,8 @@ describe('header fields to send, in both cmsghdr layouts', () => {
       const t = writeTxTime(v, 0, 0x0102030405060708n, l);
       const tAt = findControlData(v, 0, t, abi.SOL_SOCKET, abi.SCM_TXTIME, 8, l);
       assert.equal(new DataView(b.buffer).getBigUint64(tAt, le), 0x0102030405060708n);
-      assert.ok(writeUdpSegment(v, 0, 1, l) + writeTrafficClass(v, 0, false, 0, l) + writePacketInfo(v, 0, 6, six, 0, l) + t <= SEND_CONTROL_SIZE);
+      const most = writeUdpSegment(v, 0, 1, l) + writeTrafficClass(v, 0, false, 0, l) + writePacketInfo(v, 0, 6, six, 0, l);
+      assert.ok(most <= sendControlSize(false, l) && most + t <= sendControlSize(true, l));
     });
   }
 });

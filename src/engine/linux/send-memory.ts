@@ -8,11 +8,9 @@ import { abi } from '../../wire/abi';
 import { allocBlock, releaseBlock } from '../../kernel/pages';
 import { throwSystemError } from '../../errors';
 import { SENTINEL, type MessagePlan } from '../../offload/gso';
-import { SEND_CONTROL_SIZE, writePacketInfo, writeTrafficClass, writeTxTime, writeUdpSegment } from '../../wire/cmsg';
+import { sendControlSize, writePacketInfo, writeTrafficClass, writeTxTime, writeUdpSegment } from '../../wire/cmsg';
 import { encodeSockaddr, type ParsedAddress } from '../../wire/sockaddr';
 import type { SendHeader, WriteJob } from '../contract';
-
-const CONTROL_SIZE = SEND_CONTROL_SIZE;
 
 /** Iovecs per batch slot a send ring starts with (see #makeRing). */
 const INITIAL_IOVECS_PER_SLOT = 2;
@@ -44,6 +42,8 @@ export class SendMemory {
   readonly #namedLengths: Int32Array;
   readonly #controls: Uint8Array;
   readonly #controlView: DataView;
+  /** Control bytes per message (sendControlSize). */
+  readonly #controlSize: number;
   readonly #msgDesc: Int32Array;
   #iovDesc: Int32Array;
   /**
@@ -56,15 +56,17 @@ export class SendMemory {
   /** A write's ECN is written; false once the kernel refused it (the sender's #failed). */
   writesEcn = true;
 
-  constructor(b: NativeBinding, batchSize: number) {
+  /** `pacing`: the socket's messages may carry a send time, which needs control room of its own. */
+  constructor(b: NativeBinding, batchSize: number, pacing: boolean) {
     this.#addon = b;
     this.#batchSize = batchSize;
+    this.#controlSize = sendControlSize(pacing);
     const slots = batchSize;
     this.#names = new Uint8Array(slots * abi.SOCKADDR_SLOT);
     this.#named = new Array<ParsedAddress | null>(slots).fill(null);
     this.#namedPorts = new Int32Array(slots);
     this.#namedLengths = new Int32Array(slots);
-    this.#controls = new Uint8Array(slots * CONTROL_SIZE);
+    this.#controls = new Uint8Array(slots * this.#controlSize);
     this.#controlView = new DataView(this.#controls.buffer);
     this.#msgDesc = new Int32Array(slots * abi.SEND_MSG_FIELDS);
     this.#iovDesc = new Int32Array(0);
@@ -78,7 +80,7 @@ export class SendMemory {
   // plans that need more (reserveIovecs).
   #makeRing(iovs: number): SendRing {
     const iovDesc = new Int32Array(allocBlock(this.#addon, iovs * abi.SEND_IOV_FIELDS * Int32Array.BYTES_PER_ELEMENT));
-    const ring = this.#addon.sendRing(this.#batchSize, iovs, this.#names, this.#controls, CONTROL_SIZE,
+    const ring = this.#addon.sendRing(this.#batchSize, iovs, this.#names, this.#controls, this.#controlSize,
       this.#msgDesc, iovDesc);
     if (typeof ring === 'number') throwSystemError(ring, 'sendRing');
     this.#iovDesc = iovDesc;
@@ -111,7 +113,7 @@ export class SendMemory {
       const first = plan.first[m];
       const g = w.job.messages;
       const to = g === undefined ? undefined : g.to[g.of[first]];
-      const controlLen = this.#control(to === undefined ? w.job.header : to.header, m * CONTROL_SIZE, plan.segment[m]);
+      const controlLen = this.#control(to === undefined ? w.job.header : to.header, m * this.#controlSize, plan.segment[m]);
       let end = this.#iovecs(w, first, first + plan.count[m], iov);
       // The sentinel's index in sources is the datagram count.
       if (plan.sentinel[m]) describeIovec(this.#iovDesc, end++, w.lengths.length, 0, SENTINEL.length);

@@ -108,7 +108,7 @@ export class Sender {
     this.#counts = counts;
     this.#host = host;
     this.#config = o;
-    this.#memory = new SendMemory(b, o.batchSize);
+    this.#memory = new SendMemory(b, o.batchSize, caps.pacing);
     this.#plan = new MessagePlan(o.batchSize);
     this.#neverGsoEqualTail = o.neverGsoEqualTail;
     this.#sentinel = new Uint8Array([o.gsoSentinel]);
