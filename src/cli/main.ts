@@ -3,7 +3,7 @@
 // parses and checks arguments (node:util parseArgs), prints help, and hands
 // over to probe.ts, sendrecv.ts and bench/harness.ts. A bad
 // argument costs one line on stderr and exit status 2, never a stack trace.
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -271,11 +271,17 @@ Options:
 };
 
 const MAIN_HELP = `Usage: batchgram <command> [options]
+       batchgram --version
 
 Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(6)}  ${c.summary}`).join('\n')}
 
 Run 'batchgram <command> --help' for a command's options.`;
+
+/** The package's version, from its package.json (three levels above dist/src/cli, in a clone and installed alike). */
+function version(): string {
+  return (JSON.parse(readFileSync(resolve(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 // --- Entry ------------------------------------------------------------------
 
@@ -285,18 +291,34 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(MAIN_HELP + '\n');
     return 0;
   }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
   if (!Object.hasOwn(COMMANDS, name)) throw new UsageError(`unknown command '${name}'`);
   const cmd = COMMANDS[name];
-  const { values, positionals } = parseArgs({
-    args: rest, strict: true, allowPositionals: true,
-    options: { ...cmd.options, help: { type: 'boolean', short: 'h' } },
-  });
+  const { values, positionals } = parseOptions(rest, cmd.options);
   if (values.help === true) {
     process.stdout.write(cmd.help + '\n');
     return 0;
   }
   if (positionals.length > cmd.positionals) throw new UsageError(`unexpected argument '${positionals[cmd.positionals]}'`);
   return cmd.run(values, positionals);
+}
+
+/**
+ * A command's options and positionals. An unknown option is our one line:
+ * parseArgs' own text goes on about positionals starting with '-', with a
+ * quote it never closes.
+ */
+function parseOptions(args: string[], options: OptionSpec) {
+  try {
+    return parseArgs({ args, strict: true, allowPositionals: true, options: { ...options, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    const unknown = (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'([^']*)'/.exec((err as Error).message) : null;
+    if (unknown !== null) throw new UsageError(`unknown option '${unknown[1]}'`);
+    throw err;
+  }
 }
 
 /** parseArgs reports mistakes as TypeErrors with an ERR_PARSE_ARGS_* code. */

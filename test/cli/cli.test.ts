@@ -331,6 +331,9 @@ describe('README', () => {
       const r = await run([command, '--help']);
       usage.push(...r.stdout.split('\n\n')[0].split('\n').map((l) => `npx ${l.replace(/^Usage: /, '').trim()}`));
     }
+    // Then the main help's usage lines but its first (`batchgram <command> [options]`): --version.
+    const main = await run([]);
+    usage.push(...main.stdout.split('\n\n')[0].split('\n').slice(1).map((l) => `npx ${l.trim()}`));
     assert.deepEqual(block[1].trim().split('\n'), usage);
   });
 });
@@ -344,6 +347,14 @@ describe('arguments', () => {
       assert.match(r.stdout, new RegExp(`^Usage: batchgram ${cmd}`));
     });
   }
+
+  test('--version and -v print the package\'s version', async () => {
+    const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8'));
+    for (const flag of ['--version', '-v']) {
+      const r = await run([flag]);
+      assert.deepEqual([r.status, r.stdout, r.stderr], [0, `${version}\n`, ''], flag);
+    }
+  });
 
   test('no command prints the command list', async () => {
     const r = await run([]);
@@ -363,7 +374,8 @@ describe('arguments', () => {
     ['negative duration, separate', ['send', '127.0.0.1:5201', '--duration', '-2'], /--duration/],
     ['unknown peer', ['bench', '--peer', 'rust'], /--peer must be 'same' or 'c'/],
     ['unknown implementation', ['bench', '--impl', 'dgram,quic'], /unknown implementation 'quic'/],
-    ['unknown option', ['probe', '--verbose'], /Unknown option '--verbose'/],
+    ['unknown option', ['probe', '--verbose'], /^batchgram: unknown option '--verbose'$/],
+    ['unknown short option', ['bench', '-x'], /^batchgram: unknown option '-x'$/],
     ['--rate with --max', ['send', '127.0.0.1:5201', '--rate', '10', '--max'], /exclude each other/],
     ['recv without --bind', ['recv'], /recv needs --bind/],
     ['extra argument', ['probe', 'now'], /unexpected argument 'now'/],
