@@ -126,9 +126,11 @@ describe('lifecycle', { skip: !linux }, () => {
     `, 120_000, ['--expose-gc']);
     assert.equal(r.status, 0, r.out);
     const { grown } = JSON.parse(r.out.trim().split('\n').pop()!);
-    // Fragmentation grew it by 26 to 44 MiB; the mapped blocks leave 5-16 (Node 20: 13-16; Node 24: 5-8 before
-    // issue 24's options, 11-21 after, the allocator's response to a few more small blocks per socket).
-    assert.ok(grown < 24 << 20, `resident memory outside V8's heap grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+    // Fragmentation grew it by 26 to 44 MiB; the mapped blocks leave 13-16 on Node 20, where the limit guards
+    // against its return. Newer lines spread wider from run to run (Node 22: 14-28, before issue 24's options
+    // as after; Node 24: 5-8 before, 11-21 after), so their limit leaves room for that.
+    const limit = Number(process.versions.node.split('.')[0]) >= 22 ? 32 : 24;
+    assert.ok(grown < limit << 20, `resident memory outside V8's heap grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
     console.log(`resident memory outside V8's heap after 3 000 varied cycles: ${grown >= 0 ? '+' : ''}${(grown / 2 ** 20).toFixed(1)} MiB`);
   });
 
