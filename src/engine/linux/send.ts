@@ -13,7 +13,7 @@ import { pathKey, RefusedSegments } from '../../offload/refused-segments';
 import { formatAddress } from '../../wire/sockaddr';
 import { settleWithinBudget } from '../budget';
 import type { CapabilityState } from '../capabilities';
-import { writeTooLarge, type EqualTail, type SendHeader, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
+import { writeTooLarge, type EqualTail, type TrafficCounts, type WriteError, type WriteJob } from '../contract';
 import { SendMemory, type DescribedWrite } from './send-memory';
 
 const { EAGAIN, EINVAL, EIO, ENOBUFS, EPERM } = constants.errno;
@@ -269,12 +269,14 @@ export class Sender {
   #failed(w: PendingWrite, r: number, sent: number): Failure {
     const plan = this.#plan;
     const { job, segments } = w;
+    // The message's recipient: its own (writeMessages) or the write's, with its destination and header fields.
+    const to = job.messages ? job.messages.to[job.messages.of[plan.first[sent]]] : job;
     if (this.#ecnTrial !== 0) {
       // Refused without ECN too: ECN was not the cause, and stays on.
       this.#ecnTrial = 0;
       this.#memory.writesEcn = true;
     } else if ((r === -EINVAL || r === -EIO) && plan.segment[sent] === 0 && this.#memory.writesEcn &&
-      this.#headerOf(w, sent)?.ecn !== undefined) {
+      to.header?.ecn !== undefined) {
       // Some kernels and sandboxes refuse the IP_TOS / IPV6_TCLASS control
       // message; quinn-udp sends without it from then on, and so do we once
       // the same message leaves without it (#ecnTrial). A GSO message's
@@ -299,7 +301,6 @@ export class Sender {
       w.singlesUntil = segments !== undefined ? plan.datagrams[sent] : plan.first[sent] + plan.count[sent];
       return Failure.Replan;
     }
-    const to = job.messages ? job.messages.to[job.messages.of[plan.first[sent]]] : job;
     const err: WriteError = systemError(r, 'sendmmsg', to.dest ? formatAddress(to.dest) : undefined, to.dest ? to.port : undefined);
     if (r === -EPERM && job.datagramErrors === undefined) {
       // A local rule dropped the message (a netfilter DROP or REJECT in
@@ -340,12 +341,6 @@ export class Sender {
     this.#ecnTrial = 0;
     this.#caps.refuseEcn();
     publish(channels.ecnDisabled, () => ({ ...this.#host.subject(), cause: systemError(r, 'sendmmsg') }));
-  }
-
-  // The header fields of plan message `m`: its recipient's (writeMessages), or the write's.
-  #headerOf(w: PendingWrite, m: number): SendHeader | undefined {
-    const g = w.job.messages;
-    return g === undefined ? w.job.header : g.to[g.of[this.#plan.first[m]]].header;
   }
 
   // The plan's limits for the write's datagrams: the destination's payload
