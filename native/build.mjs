@@ -70,12 +70,18 @@ if (missing.length > 0) fail(`no ${missing.join(', ')} on PATH`);
 const noHeaders = headersMissing(nodedir);
 if (noHeaders !== null) fail(noHeaders);
 
+// The install step is quiet when it works: node-gyp's progress (some 40 lines
+// of 'gyp info' and make) says nothing to someone installing a dependency.
+// When it fails, all of it is printed, the compiler's errors included.
 const r = spawnSync(process.execPath, [nodeGyp(), 'rebuild', `--nodedir=${nodedir}`, ...gypArgs], {
   cwd: here,
-  stdio: ['ignore', 'inherit', 'pipe'],
+  stdio: ['ignore', install ? 'pipe' : 'inherit', 'pipe'],
   encoding: 'utf8',
 });
-process.stderr.write(r.stderr ?? '');
+if (!install || r.status !== 0) {
+  process.stdout.write(r.stdout ?? '');
+  process.stderr.write(r.stderr ?? '');
+}
 if (r.status !== 0) {
   // The compiler's first complaint says more than node-gyp's summary at the end.
   const first = (r.stderr ?? '').split('\n').find((l) => /\berror\b/i.test(l)) ?? `node-gyp exited with ${r.status}`;

@@ -370,4 +370,16 @@ describe('native/build.mjs', { skip: process.platform === 'linux' ? false : 'Lin
     assert.match(r.stderr, new RegExp(`-Dnode_root_dir=${nodedir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'`));
     assert.ok(existsSync(join(dir, 'build', 'Release', 'batchgram.node')));
   });
+
+  it('as the install step: silent when the build works, all of its output when it fails', () => {
+    const quiet = ok(run(process.execPath, [join(dir, 'build.mjs'), '--install']), 'install step');
+    assert.deepEqual([quiet.stdout, quiet.stderr], ['', '']);
+    assert.ok(existsSync(join(dir, 'build', 'Release', 'batchgram.node')));
+    // A compiler that fails every file: the install still succeeds (the package runs on node:dgram), and says why.
+    const failed = ok(run(process.execPath, [join(dir, 'build.mjs'), '--install'], { env: cleanEnv({ CC: 'false' }) }), 'failed build');
+    assert.match(failed.stdout, /CC\(target\) Release\/obj\.target\/batchgram\/src\/\w+\.o/);
+    assert.match(failed.stderr, /^gyp info /m);
+    assert.match(failed.stderr, /\nbatchgram: could not build the native addon: compiling failed: make: \*\*\* .* Error 1\n$/);
+    assert.match(readFileSync(join(dir, 'build', 'install-failure.txt'), 'utf8'), /^compiling failed: make: /);
+  });
 });
