@@ -3,8 +3,11 @@
 // 22, 24 and the newest. dgram's Socket grows from line to line (bindSync and
 // connectSync in 24) and the drop-in's socket implements it, so a member it
 // lacks breaks the user's build, never ours (which compiles against 20 and
-// skips library checks). Each line is installed from the registry once, into
-// .cache/types-node/<line>, and reused from there.
+// skips library checks). Each line compiles in each way a project resolves
+// modules: nodenext as ESM and as CommonJS, commonjs, bundler, and the node10
+// resolution TypeScript 7 removed but projects on TypeScript 5 still use (it
+// reads package.json's "types", not "exports"). Each @types/node line, and
+// TypeScript 5, is installed from the registry once, into .cache/, and reused.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,17 +39,28 @@ new BatchSocket();
 new SocketGroup();
 `;
 
-/** The directory holding @types/node of `line`, installed on first use. */
-function typesNode(line: string): string {
-  const dir = join(repo, '.cache', 'types-node', line);
-  if (!existsSync(join(dir, 'node_modules', '@types', 'node', 'package.json'))) {
+/** The directory of .cache/<name> holding `spec`, installed from the registry on first use. */
+function cached(name: string, spec: string, installed: string): string {
+  const dir = join(repo, '.cache', name);
+  if (!existsSync(join(dir, 'node_modules', installed, 'package.json'))) {
     mkdirSync(dir, { recursive: true });
-    const r = spawnSync('npm', ['install', '--prefix', dir, '--no-audit', '--no-fund', '--prefer-offline', `@types/node@${line}`],
+    const r = spawnSync('npm', ['install', '--prefix', dir, '--no-audit', '--no-fund', '--prefer-offline', spec],
       { encoding: 'utf8', timeout: 300_000 });
-    assert.equal(r.status, 0, `npm install @types/node@${line}:\n${r.stdout}\n${r.stderr}`);
+    assert.equal(r.status, 0, `npm install ${spec}:\n${r.stdout}\n${r.stderr}`);
   }
   return dir;
 }
+
+/** How a project resolves modules: its file, compiler options, and the TypeScript that compiles it. */
+interface Resolution { file: string; options: Record<string, unknown>; typescript5?: true }
+
+const RESOLUTIONS: Record<string, Resolution> = {
+  'nodenext, ESM': { file: 'use.mts', options: { module: 'nodenext', moduleResolution: 'nodenext' } },
+  'nodenext, CommonJS': { file: 'use.cts', options: { module: 'nodenext', moduleResolution: 'nodenext' } },
+  commonjs: { file: 'use.ts', options: { module: 'commonjs' } },
+  bundler: { file: 'use.ts', options: { module: 'preserve', moduleResolution: 'bundler' } },
+  'node10, TypeScript 5': { file: 'use.ts', options: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }, typescript5: true },
+};
 
 // The sanitizer run (BATCHGRAM_ADDON set) is about the addon; the declarations are checked once, here.
 const skip = process.env.BATCHGRAM_ADDON ? 'the sanitizer run checks the addon, not the declarations' : false;
@@ -65,21 +79,20 @@ describe('the declarations in a strict project, with each @types/node line', { s
   after(() => rmSync(work, { recursive: true, force: true }));
 
   for (const line of LINES) {
-    it(`@types/node@${line}: compiles, and a misuse is still an error`, () => {
-      const types = typesNode(line);
-      const version = JSON.parse(readFileSync(join(types, 'node_modules', '@types', 'node', 'package.json'), 'utf8')).version;
-      const project = join(work, line);
-      mkdirSync(project);
-      writeFileSync(join(project, 'use.ts'), USE);
-      writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
-        compilerOptions: {
-          module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, skipLibCheck: false, noEmit: true,
-          types: ['node'], typeRoots: [join(types, 'node_modules', '@types')],
-        },
-        files: ['use.ts'],
-      }));
-      const r = spawnSync(tsc, ['-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8', timeout: 120_000 });
-      assert.equal(r.status, 0, `tsc with @types/node ${version}:\n${r.stdout}\n${r.stderr}`);
-    });
+    for (const [how, { file, options, typescript5 }] of Object.entries(RESOLUTIONS)) {
+      it(`@types/node@${line}, ${how}: compiles, and a misuse is still an error`, () => {
+        const types = join(cached(join('types-node', line), `@types/node@${line}`, '@types/node'), 'node_modules', '@types');
+        const version = JSON.parse(readFileSync(join(types, 'node', 'package.json'), 'utf8')).version;
+        const compiler = typescript5 ? join(cached('typescript-5', 'typescript@5', 'typescript'), 'node_modules', '.bin', 'tsc') : tsc;
+        const project = mkdtempSync(join(work, `${line}-`));
+        writeFileSync(join(project, file), USE);
+        writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+          compilerOptions: { ...options, target: 'es2022', strict: true, skipLibCheck: false, noEmit: true, types: ['node'], typeRoots: [types] },
+          files: [file],
+        }));
+        const r = spawnSync(compiler, ['-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8', timeout: 120_000 });
+        assert.equal(r.status, 0, `tsc (${how}) with @types/node ${version}:\n${r.stdout}\n${r.stderr}`);
+      });
+    }
   }
 });
