@@ -126,6 +126,15 @@ function throughput(event: Throughput['event'], datagrams: number, bytes: number
   };
 }
 
+/**
+ * Where the `k`th whole interval ends, in seconds: a product, not a sum of
+ * steps, and to the microsecond, so 3 intervals of 0.3 s end at 0.9, not at
+ * 0.8999999999999999.
+ */
+function boundary(k: number, interval: number): number {
+  return Math.round(k * interval * 1e6) / 1e6;
+}
+
 /** One report: a JSON line, or a text line with the counts after the throughput. */
 function print(json: boolean, r: Throughput, verb: string, extra = ''): void {
   if (json) {
@@ -182,23 +191,27 @@ export async function runRecv(o: RecvOptions): Promise<number> {
   const started = process.hrtime.bigint();
   let mark = totals();
   let reported = 0; // seconds after the first datagram that reports have covered
-  const ticker = setInterval(() => {
-    const now = process.hrtime.bigint();
-    if (o.duration !== undefined && seconds(started, now) >= o.duration) return finish();
-    if (datagrams === 0) return;
-    if (o.idle > 0 && seconds(last, now) >= o.idle) return finish();
-    if (seconds(first, now) - reported < o.interval) return;
+  let full = 0; // whole intervals reported
+  /** Reports what arrived from `reported` to `end` seconds after the first datagram. */
+  const report = (end: number): void => {
     const t = totals();
     // lost: the change in datagrams missing; below zero when late ones filled earlier gaps.
     const r = {
-      ...throughput('interval', t.datagrams - mark.datagrams, t.bytes - mark.bytes, reported, reported + o.interval),
+      ...throughput('interval', t.datagrams - mark.datagrams, t.bytes - mark.bytes, reported, end),
       lost: t.missing - mark.missing, reordered: t.reordered - mark.reordered, duplicates: t.duplicates - mark.duplicates,
       jitterMs: jitter.value / 1e6,
     };
     print(o.json, r, 'received',
       `  lost ${r.lost}  reordered ${r.reordered}  dup ${r.duplicates}  jitter ${r.jitterMs.toFixed(3)} ms`);
     mark = t;
-    reported += o.interval;
+    reported = end;
+  };
+  const ticker = setInterval(() => {
+    const now = process.hrtime.bigint();
+    if (o.duration !== undefined && seconds(started, now) >= o.duration) return finish();
+    if (datagrams === 0) return;
+    if (o.idle > 0 && seconds(last, now) >= o.idle) return finish();
+    if (seconds(first, now) >= boundary(full + 1, o.interval)) report(boundary(++full, o.interval));
   }, TICK_MS);
 
   try {
@@ -206,6 +219,8 @@ export async function runRecv(o: RecvOptions): Promise<number> {
   } finally {
     clearInterval(ticker);
   }
+  // The intervals cover the whole run: what arrived after the last full one is a shorter one.
+  if (datagrams > mark.datagrams) report(Math.max(reported, seconds(first, last)));
   const kernelDrops = sock.stats().rxqOverflows;
   await sock.close();
 
@@ -249,15 +264,17 @@ export async function runSend(o: SendOptions): Promise<number> {
   const duration = o.duration ?? (o.count === undefined ? DEFAULT_SEND_SECONDS : Infinity);
 
   const start = process.hrtime.bigint();
-  let sent = 0, writes = 0, mark = 0, reported = 0;
+  let sent = 0, writes = 0, mark = 0, reported = 0, full = 0;
+  /** Reports what was sent from `reported` to `end` seconds after the start. */
+  const report = (end: number): void => {
+    print(o.json, throughput('interval', sent - mark, (sent - mark) * o.size, reported, end), 'sent');
+    mark = sent;
+    reported = end;
+  };
   for (;;) {
     const elapsed = seconds(start, process.hrtime.bigint());
     if (stopped || elapsed >= duration || sent === o.count) break;
-    if (elapsed - reported >= o.interval) {
-      print(o.json, throughput('interval', sent - mark, (sent - mark) * o.size, reported, reported + o.interval), 'sent');
-      mark = sent;
-      reported += o.interval;
-    }
+    if (elapsed >= boundary(full + 1, o.interval)) report(boundary(++full, o.interval));
     const n = due(o, sent, elapsed, bufs.length);
     if (n === 0) {
       // Ahead of the pace (only pacing can make nothing due): sleep until
@@ -277,6 +294,10 @@ export async function runSend(o: SendOptions): Promise<number> {
   }
   const end = seconds(start, process.hrtime.bigint());
   await sock.close();
+  // The intervals cover the whole run (--duration 3: 0-1, 1-2 and 2-3), the
+  // last one shorter where the run stopped between two; a sliver with nothing
+  // sent (the loop's last check falling just past a report) is not one.
+  if (sent > mark || end - reported >= o.interval / 10) report(end);
   print(o.json, throughput('done', sent, sent * o.size, 0, end), 'sent');
   return 0;
 }

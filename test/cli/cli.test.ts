@@ -426,6 +426,44 @@ describe('SequenceTracker', () => {
   }
 });
 
+describe('send and recv intervals cover the whole run', () => {
+  /** The interval lines, checked to follow one another from 0 to the total's end, and the total. */
+  function intervals(lines: Record<string, unknown>[]): { ends: number[]; total: Record<string, unknown> } {
+    const total = lines.at(-1)!;
+    assert.equal(total.event, 'done');
+    const shown = lines.slice(0, -1).filter((l) => l.event === 'interval');
+    assert.deepEqual(shown.map((l) => l.start), [0, ...shown.slice(0, -1).map((l) => l.end)]);
+    assert.equal(shown.reduce((sum, l) => sum + (l.datagrams as number), 0), total.datagrams);
+    return { ends: shown.map((l) => l.end as number), total };
+  }
+
+  test('send --duration 2 --interval 0.5: four intervals, the last ending with the run', async () => {
+    const r = await run(['send', '127.0.0.1:9', '--duration', '2', '--interval', '0.5', '--rate', '1000', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const { ends, total } = intervals(jsonLines(r.stdout));
+    assert.deepEqual(ends.slice(0, 3), [0.5, 1, 1.5]);
+    assert.equal(ends.length, 4);
+    assert.equal(ends[3], total.end);
+    assert.ok(ends[3] >= 2, `${ends[3]}`);
+  });
+
+  test('--count: what came after the last full interval is a shorter one, on both sides', async () => {
+    const rx = new NodeProgram(spawn(process.execPath, [CLI, 'recv', '--bind', '127.0.0.1:0', '--count', '1000', '--interval', '0.3', '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const listening = await rx.next();
+    const tx = await run(['send', `127.0.0.1:${listening.port}`, '--count', '1000', '--rate', '1000', '--interval', '0.3', '--json']);
+    assert.equal(tx.status, 0, tx.stderr);
+    const sent = intervals(jsonLines(tx.stdout));
+    assert.deepEqual([sent.ends.slice(0, 3), sent.total.datagrams], [[0.3, 0.6, 0.9], 1000]);
+    const got: Record<string, unknown>[] = [];
+    do got.push(await rx.next()); while (got.at(-1)!.event !== 'done');
+    assert.equal(await rx.exited, 0);
+    const received = intervals(got);
+    assert.equal(received.total.datagrams, 1000);
+    assert.ok(received.ends.length >= 4, `${received.ends}`);
+  });
+});
+
 describe('send and recv across two network namespaces', () => {
   const skip = netnsUnavailable() ?? false;
   if (skip) console.log(`# send/recv namespace tests skipped: ${skip}`);
