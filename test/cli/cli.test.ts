@@ -6,7 +6,7 @@ import * as dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { legend } from '../../src/cli/bench/report';
+import { legend, noisy, svgChart } from '../../src/cli/bench/report';
 import type { BenchRow } from '../../src/cli/bench/report';
 import { NODE_IMPLS, type ChildCounts, type Impl } from '../../src/cli/bench/protocol';
 import { BatchSocket } from '../../src/index';
@@ -88,6 +88,30 @@ describe('bench', () => {
     assert.ok(gso.tx.messages < gso.tx.datagrams, 'gso coalesces sends');
     assert.ok(gso.rx.messages < gso.rx.datagrams, 'gso receives coalesced messages');
     assert.ok(Math.abs(gso.vsDgram - gso.rxDatagramsPerSecond / dgram.rxDatagramsPerSecond) < 1e-9);
+  });
+
+  test('--json: each row says how noisy it was; other work (a CPU hog) shows, and the run\'s length', async () => {
+    const ARGS = ['bench', '--duration', '2', '--impl', 'dgram', '--json'];
+    const quiet = await run(ARGS);
+    assert.equal(quiet.status, 0, quiet.stderr);
+    const hog = spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore' });
+    let busy: Result;
+    try {
+      busy = await run(ARGS);
+    } finally {
+      hog.kill();
+    }
+    assert.equal(busy.status, 0, busy.stderr);
+    const [a, b] = [quiet, busy].map((r) => JSON.parse(r.stdout) as { seconds: number; rows: BenchRow[] });
+    const [q, h] = [a.rows[0], b.rows[0]];
+    assert.ok(a.seconds >= 2 && Number.isInteger(a.seconds), `${a.seconds}`);
+    // Two rounds at least in a 2 s run: a spread, whatever it is.
+    assert.ok(q.spread !== null && q.spread >= 0, `${q.spread}`);
+    // On an idle machine the hog shares two cores with the run's two processes: 0.5-0.7 of one. On a machine
+    // already busy it takes a share from the others, less but still seen. The run's own processes and this one
+    // never count: were they, both figures would be near the cores there are.
+    assert.ok(q.otherCores !== null && h.otherCores !== null && h.otherCores >= 0.3 && h.otherCores >= q.otherCores + 0.15,
+      `without the hog ${q.otherCores}, with it ${h.otherCores}`);
   });
 
   test('--workers 2 --json: socket groups of 1 and 2 workers, each handling what the paced C sender offers', async () => {
@@ -295,6 +319,7 @@ describe('bench, first contact', () => {
     assert.match(r.stdout, /^dgram +1200 /m);
     assert.doesNotMatch(r.stdout, /^(mmsg|c-gso) /m);
     assert.match(r.stdout, /^interrupted: 1 of 3 runs measured$/m);
+    assert.match(r.stdout, /^1 run in \d+ s\.$/m);
     assert.match(r.stdout, /^loss %: /m);
     assert.doesNotMatch(r.stdout, /×C rx\/tx:|relay|--peer c/, 'no legend for what did not run');
   });
@@ -311,6 +336,28 @@ describe('bench, first contact', () => {
     ['DNS-like request/response', ['dns-dgram', 'dns-compat'], 'same', [/^dns-dgram, dns-compat: /m], [/^rr-dgram/m]],
     ['writeMessages with its C reference', ['gso-zero', 'gso-msgs', 'c-gso'], 'same', [/gso-zero, gso-msgs vs c-gso/], [/rr-dgram/]],
   ];
+  test('noise: the rows with a spread of 10% or more, or other work of 0.2 cores or more, and nothing when none', () => {
+    const at = (impl: Impl, spread: number | null, otherCores: number | null) => ({ ...row(impl), spread, otherCores });
+    assert.deepEqual(noisy([at('dgram', 0.02, 0.1), at('gso', null, null), at('c-gso', 0.099, 0.19)]), []);
+    const lines = noisy([at('dgram', 0.25, 0.1), at('gso', 0.1, 0.6), at('c-gso', 0.03, 1.25)]);
+    assert.equal(lines[0], 'noisy: the rate spread 10% or more over the rounds of dgram 1200 B (25%), gso 1200 B (10%).');
+    assert.match(lines[1], /^noisy: other work kept some of the \d+ cores busy during gso 1200 B \(0\.6\), c-gso 1200 B \(1\.3\)\.$/);
+    assert.match(lines[2], /run again on an idle machine/);
+  });
+
+  test('--svg: a bar of what was received before a pale one of what was offered, and the loss above', () => {
+    const measured = (impl: Impl, rx: number, offered: number) =>
+      ({ ...row(impl), rxDatagramsPerSecond: rx, offeredDatagramsPerSecond: offered, loss: 1 - rx / offered });
+    const svg = svgChart([measured('dgram', 0.2e6, 0.25e6), measured('gso', 1.2e6, 1.2e6)], ['dgram', 'gso'], [1200]);
+    // The axis tops at 1.2 M over 240 px: 0.25 M is 50 px high, 0.2 M 40.
+    const bars = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="22" height="([\d.]+)" fill="(#\w+)"( fill-opacity="0.3")?\/>/g)]
+      .map((m) => [+(+m[1]).toFixed(6), m[2], m[3] !== undefined]);
+    assert.deepEqual(bars, [[50, '#8c8c8c', true], [40, '#8c8c8c', false], [240, '#f58518', true], [240, '#f58518', false]]);
+    assert.match(svg, />0\.20<tspan x="[\d.]+" dy="-10">−20%<\/tspan><\/text>/);
+    assert.match(svg, />1\.20<\/text>/, 'no loss, no label');
+    assert.match(svg, /pale: offered/);
+  });
+
   for (const [name, impls, peer, present, absent] of cases) {
     test(`legend: ${name}`, () => {
       const text = legend(impls.map(row), peer).join('\n');

@@ -9,14 +9,15 @@
 // Started from the far end, stopped from the near end, each stage draining
 // into one that still reads; the figure is what reaches the final receiver.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { C_IMPLS, C_MATCH, isCImpl, isCost, isRelay, type CImpl, type CostImpl, type ChildCounts, type ChildEvent, type Impl, type NodeImpl, type RelayImpl, RELAY_IMPLS } from './protocol';
-import { compare, costSummary, fixed, groupTable, legend, machine, row, svgChart, table, type BenchRow, type GroupRow, type Measured } from './report';
+import { compare, costSummary, fixed, groupTable, legend, machine, noisy, row, svgChart, table, type BenchRow, type GroupRow, type Measured } from './report';
 import { stopSignal } from '../common';
+import { cpuTicks, otherCores, spread, type CpuTicks, type Sample } from './noise';
 
 export { IMPLS, type Impl } from './protocol';
 
@@ -120,6 +121,13 @@ function relayCommand(impl: RelayImpl, rest: string[]): [string, string[]] {
 
 /** Children still running, so that Ctrl-C can end them at once. */
 const live = new Set<Child>();
+/** Called once no child runs any more. */
+const whenNoneLive: (() => void)[] = [];
+
+/** Resolves once every child has exited and been reaped, when its CPU time counts in this process's children's. */
+function noneLive(): Promise<void> {
+  return live.size === 0 ? Promise.resolve() : new Promise((resolve) => whenNoneLive.push(resolve));
+}
 
 /** A child process read line by line; it never outlives a timeout or the harness. */
 class Child {
@@ -151,6 +159,7 @@ class Child {
 
   #close(how: string): void {
     live.delete(this);
+    if (live.size === 0) for (const resolve of whenNoneLive.splice(0)) resolve();
     this.#closed ??= how;
     this.#notify();
   }
@@ -280,6 +289,17 @@ async function measureRelay(impl: RelayImpl, size: number, duration: number,
   }
 }
 
+// --- Noise ------------------------------------------------------------------
+
+/** The CPU counters now, or null where /proc cannot be read (not Linux). */
+function readTicks(): CpuTicks | null {
+  try {
+    return cpuTicks(readFileSync('/proc/stat', 'utf8'), readFileSync('/proc/self/stat', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 // --- Progress ---------------------------------------------------------------
 
 /** A live line on a terminal, one plain line per finished run otherwise; on stderr, so stdout stays the result. */
@@ -328,27 +348,39 @@ export async function runBench(o: BenchOptions): Promise<number> {
     stopped = true;
     for (const child of live) child.kill();
   });
+  const started = performance.now();
   for (const size of o.sizes) {
     for (const impl of o.impls) {
       if (stopped) break;
       progress.start(`[${rows.length + 1}/${total}] ${impl} ${size} B`, isRelay(impl) ? 'forwarded' : 'received');
-      const result = await measure(impl, size, o.duration, o.peer, (d) => progress.update(d, o.duration)).catch((err: Error) => err);
+      const samples: Sample[] = [];
+      const before = readTicks();
+      const result = await measure(impl, size, o.duration, o.peer, (d) => {
+        samples.push({ at: performance.now(), datagrams: d });
+        progress.update(d, o.duration);
+      }).catch((err: Error) => err);
+      await noneLive();
+      const after = readTicks();
       if (stopped) {
         progress.finish(null);
         break;
       }
-      rows.push(row(impl, size, result));
+      rows.push(row(impl, size, result, {
+        spread: spread(samples), otherCores: before === null || after === null ? null : otherCores(before, after, cpus().length),
+      }));
       progress.finish(rows[rows.length - 1]);
     }
   }
   compare(rows);
+  const seconds = Math.round((performance.now() - started) / 1e3);
   const note = stopped ? `interrupted: ${rows.length} of ${total} runs measured` : null;
   if (o.json) {
     process.stdout.write(JSON.stringify({
-      machine: machine(), options: { sizes: o.sizes, duration: o.duration, impls: o.impls, peer: o.peer }, interrupted: stopped, rows,
+      machine: machine(), options: { sizes: o.sizes, duration: o.duration, impls: o.impls, peer: o.peer }, interrupted: stopped, seconds, rows,
     }, null, 2) + '\n');
   } else {
-    process.stdout.write(`${table(rows)}\n\n${[...legend(rows, o.peer), ...(note === null ? [] : [note])].join('\n')}\n`);
+    const lines = [...legend(rows, o.peer), ...noisy(rows), `${rows.length} run${rows.length === 1 ? '' : 's'} in ${seconds} s.`, ...(note === null ? [] : [note])];
+    process.stdout.write(`${table(rows)}\n\n${lines.join('\n')}\n`);
   }
   if (o.svg !== undefined) {
     // The chart is of datagrams/s: the cost rows are not in it.

@@ -8,6 +8,7 @@ import {
   C_MATCH, costKind, dgramMatch, isCost, isRelay, serverKind, SOCKETS_HELD, type ChildCounts, type CostImpl, type CostKind,
   type Impl,
 } from './protocol';
+import { BUSY_CORES, NOISY_SPREAD, ROUND_MS } from './noise';
 
 /**
  * What the processes of one run reported; `relay` only in a relay run. With
@@ -50,8 +51,15 @@ export interface BenchRow {
   vsCOffered: number | null;
   /** Cost rows (costKind): their figures; null for the others. */
   costs: Cost[] | null;
+  /** The receiver's rate between rounds of the run: (max - min) / median (noise.ts); null if too short, or a cost row. */
+  spread: number | null;
+  /** Average cores that other work on the machine kept busy during the run; null where unknown. */
+  otherCores: number | null;
   error: string | null;
 }
+
+/** The signs of noise measured around one run. */
+export type Noise = Pick<BenchRow, 'spread' | 'otherCores'>;
 
 /** One figure of a cost row, in seconds or bytes, and its ratio to the same figure of the row's node:dgram twin. */
 export interface Cost {
@@ -101,13 +109,13 @@ const ratio = (a: number | null, b: number | null | undefined): number | null =>
   (a !== null && b !== null && b !== undefined && b > 0 ? a / b : null);
 
 /** The row of one (implementation, size) run, or of its failure. */
-export function row(impl: Impl, size: number, r: Measured | Error): BenchRow {
+export function row(impl: Impl, size: number, r: Measured | Error, noise: Noise): BenchRow {
   if (r instanceof Error) {
     return {
       impl, size, rx: null, tx: null, relay: null, rxDatagramsPerSecond: null, rxGbitPerSecond: null,
       offeredDatagramsPerSecond: null, offeredGbitPerSecond: null, loss: null, cpuRxPerMillion: null,
       cpuTxPerMillion: null, cpuRelayPerMillion: null, vsDgram: null, rssVsDgram: null, vsC: null, vsCOffered: null,
-      costs: null, error: r.message,
+      costs: null, ...noise, error: r.message,
     };
   }
   const { rx, tx, relay = null, fed = tx } = r;
@@ -127,6 +135,7 @@ export function row(impl: Impl, size: number, r: Measured | Error): BenchRow {
     costs: kind === null ? null : COST_FIGURES[kind].map(({ figure, target }) => ({
       figure, value: costValue(figure, rx, tx), vsDgram: null, target: compat ? target : null, met: null,
     })),
+    ...noise,
     error: null,
   };
 }
@@ -168,6 +177,7 @@ const COLUMNS: { title: string; cell: (r: BenchRow) => string }[] = [
   { title: 'rss ×dgram', cell: (r) => times(r.rssVsDgram) },
   { title: '×C rx', cell: (r) => times(r.vsC) },
   { title: '×C tx', cell: (r) => times(r.vsCOffered) },
+  { title: 'spread %', cell: (r) => fixed(r.spread, 0, 0.01) },
 ];
 
 /** Lines of cells: the first (and, with `leftTwo`, the second) left-aligned, the others right-aligned. */
@@ -240,6 +250,10 @@ export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
     const pairs = [...byC].map(([c, impls]) => `${impls.join(', ')} vs ${c}`).join('; ');
     lines.push(`×C rx/tx: rx and offered over the C reference making the same calls (${pairs}).`);
   }
+  if ([...ran].some((i) => !isCost(i))) {
+    lines.push(`spread %: how far the receiver's rate moved between the ${ROUND_MS} ms rounds of its run, (max - min) / median;`,
+      `from ${NOISY_SPREAD * 100}% on, the row's figures are noisy.`);
+  }
   lines.push('—: not measured, or no baseline in this run.');
   if ([...ran].some(isRelay)) {
     lines.push('relay, c-relay: C sender (gso) → relay → C receiver (gso); rx is what reached the receiver, i.e. forwarded;',
@@ -269,6 +283,26 @@ export function legend(rows: readonly BenchRow[], peer: Peer): string[] {
   return lines;
 }
 
+/**
+ * The rows whose figures are noisy, and why: their rate spread over the run's
+ * rounds, or other work kept the machine busy while they ran. No lines when
+ * none is.
+ */
+export function noisy(rows: readonly BenchRow[]): string[] {
+  const name = (r: BenchRow) => `${r.impl} ${r.size} B`;
+  const spread = rows.filter((r) => r.spread !== null && r.spread >= NOISY_SPREAD);
+  const busy = rows.filter((r) => r.otherCores !== null && r.otherCores >= BUSY_CORES);
+  const lines: string[] = [];
+  if (spread.length > 0) {
+    lines.push(`noisy: the rate spread ${NOISY_SPREAD * 100}% or more over the rounds of ${spread.map((r) => `${name(r)} (${fixed(r.spread, 0, 0.01)}%)`).join(', ')}.`);
+  }
+  if (busy.length > 0) {
+    lines.push(`noisy: other work kept some of the ${cpus().length} cores busy during ${busy.map((r) => `${name(r)} (${fixed(r.otherCores, 1)})`).join(', ')}.`);
+  }
+  if (lines.length > 0) lines.push('Compare such figures with care, or run again on an idle machine (a longer --duration evens out a spread).');
+  return lines;
+}
+
 /** The machine a run was made on. */
 export function machine() {
   const c = cpus();
@@ -290,21 +324,25 @@ function niceCeiling(v: number): number {
 }
 
 /**
- * A self-contained SVG bar chart of received datagrams/s (for relays:
- * forwarded end to end): a group per size, a bar per implementation.
+ * A self-contained SVG bar chart of datagrams/s, a group per size and a bar
+ * per implementation: received (for relays: forwarded end to end) solid, in
+ * front of a pale bar of what was offered, with the rate received and the
+ * loss written above. A rate without its loss would praise a receiver that
+ * kept up with a slow sender and hide one that dropped half a fast one's.
  */
 export function svgChart(rows: BenchRow[], impls: readonly Exclude<Impl, CostImpl>[], sizes: readonly number[]): string {
-  const bar = 26, gap = 36, left = 64, top = 48, plotH = 240, legendW = 120;
+  const bar = 26, gap = 36, left = 64, top = 76, plotH = 240, legendW = 120;
   const groupW = impls.length * bar + gap;
   // Wide enough for the title and subtitle however few bars there are.
   const width = Math.max(600, left + sizes.length * groupW + legendW), height = top + plotH + 56;
-  const max = niceCeiling(Math.max(1e5, ...rows.map((r) => r.rxDatagramsPerSecond ?? 0)) / 1e6);
+  const max = niceCeiling(Math.max(1e5, ...rows.flatMap((r) => [r.rxDatagramsPerSecond ?? 0, r.offeredDatagramsPerSecond ?? 0])) / 1e6);
   const y = (mdps: number) => top + plotH - (mdps / max) * plotH;
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${left}" y="20" font-size="14" font-weight="bold">batchgram bench: datagrams/s received over loopback${impls.some(isRelay) ? ' (relays: forwarded)' : ''}</text>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">batchgram bench: datagrams/s over loopback</text>`,
     `<text x="${left}" y="36" fill="#555">${escapeXml(`${machine().cpuModel ?? ''} · Linux ${release()} · Node ${process.version}`)}</text>`,
+    `<text x="${left}" y="52">solid: received${impls.some(isRelay) ? ' (relays: forwarded)' : ''} · pale: offered · above: Mdatagrams/s received, −N%: the loss</text>`,
   ];
   for (let i = 0; i <= 5; i++) {
     const v = (max * i) / 5;
@@ -316,10 +354,13 @@ export function svgChart(rows: BenchRow[], impls: readonly Exclude<Impl, CostImp
     const x0 = left + g * groupW + gap / 2;
     impls.forEach((impl, i) => {
       const r = rows.find((q) => q.impl === impl && q.size === size);
-      const v = (r?.rxDatagramsPerSecond ?? 0) / 1e6;
-      const x = x0 + i * bar;
-      out.push(`<rect x="${x + 2}" y="${y(v)}" width="${bar - 4}" height="${top + plotH - y(v)}" fill="${COLORS[impl]}"/>`,
-        `<text x="${x + bar / 2}" y="${y(v) - 4}" text-anchor="middle" font-size="9">${r?.rxDatagramsPerSecond == null ? DASH : v.toFixed(2)}</text>`);
+      const v = (r?.rxDatagramsPerSecond ?? 0) / 1e6, offered = (r?.offeredDatagramsPerSecond ?? 0) / 1e6;
+      const x = x0 + i * bar, above = y(Math.max(v, offered)) - 4;
+      // Loss under 0.1% (none, on loopback, unless the receiver fell behind) is left out.
+      const loss = r?.loss == null || r.loss < 0.001 ? '' : `<tspan x="${x + bar / 2}" dy="-10">−${fixed(r.loss, r.loss < 0.1 ? 1 : 0, 0.01)}%</tspan>`;
+      out.push(`<rect x="${x + 2}" y="${y(offered)}" width="${bar - 4}" height="${top + plotH - y(offered)}" fill="${COLORS[impl]}" fill-opacity="0.3"/>`,
+        `<rect x="${x + 2}" y="${y(v)}" width="${bar - 4}" height="${top + plotH - y(v)}" fill="${COLORS[impl]}"/>`,
+        `<text x="${x + bar / 2}" y="${above}" text-anchor="middle" font-size="9">${r?.rxDatagramsPerSecond == null ? DASH : v.toFixed(2)}${loss}</text>`);
     });
     out.push(`<text x="${x0 + (impls.length * bar) / 2}" y="${top + plotH + 18}" text-anchor="middle">${size} B</text>`);
   });
