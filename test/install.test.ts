@@ -143,11 +143,11 @@ describe('the packed package, installed offline', { skip }, () => {
   after(() => rmSync(work, { recursive: true, force: true }));
 
   it('holds what users need and nothing else', () => {
-    const wanted = [/^(LICENSE|README\.md|BENCHMARKS\.md|package\.json)$/, /^bench\/udpref\.c$/,
+    const wanted = [/^(LICENSE|README\.md|BENCHMARKS\.md|CHANGELOG\.md|package\.json)$/, /^bench\/udpref\.c$/,
       /^native\/(src\/[a-z]+\.[ch]|binding\.gyp|build\.mjs|gyp\.mjs)$/, /^native\/prebuilds\/linux-(x64|arm64)\/batchgram\.glibc\.node$/,
       /^dist\/src\/([a-z]+\/)*[a-z-]+\.(js|d\.ts)$/];
     assert.deepEqual(files.filter((f) => !wanted.some((w) => w.test(f))), []);
-    for (const f of ['LICENSE', 'README.md', 'BENCHMARKS.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js',
+    for (const f of ['LICENSE', 'README.md', 'BENCHMARKS.md', 'CHANGELOG.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js',
       'native/prebuilds/linux-x64/batchgram.glibc.node']) {
       assert.ok(files.includes(f), `${f} is packed`);
     }

@@ -37,6 +37,22 @@ describe('package', () => {
   });
 });
 
+describe('package.json and CHANGELOG.md', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+  it('say where the project lives, one repository for all three addresses, and what it is about', () => {
+    const repo = /^git\+(https:\/\/github\.com\/[\w.-]+\/[\w.-]+)\.git$/.exec(pkg.repository?.url)?.[1];
+    assert.ok(repo !== undefined && pkg.repository.type === 'git', JSON.stringify(pkg.repository));
+    assert.deepEqual([pkg.homepage, pkg.bugs?.url], [`${repo}#readme`, `${repo}/issues`]);
+    assert.ok(Array.isArray(pkg.keywords) && pkg.keywords.includes('dgram') && pkg.keywords.includes('udp'), String(pkg.keywords));
+  });
+
+  it("the changelog has an entry for the package's version, newest first", () => {
+    const versions = [...readFileSync(join(root, 'CHANGELOG.md'), 'utf8').matchAll(/^## (\d+\.\d+\.\d+)\b/gm)].map((m) => m[1]);
+    assert.equal(versions[0], pkg.version);
+  });
+});
+
 describe('README', () => {
   it('links only to absolute addresses, which work on the registry page as well as in the repository, or to its headings', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
