@@ -1,14 +1,17 @@
 // The examples as a user runs them: `node examples/<file>` from the
 // repository's root, where 'batchgram' resolves to this package by its name
 // (package.json's "exports"), each in a process of its own talking over
-// loopback with the test's sockets or with another example.
+// loopback with the test's sockets or with another example. Then README's code
+// blocks: each one in JavaScript or TypeScript is either a whole program,
+// which runs here as copied and must end with status 0, or starts with
+// `// excerpt of examples/<file>` and its lines are that example's, in order.
 //
 // The sanitizer run keeps these tests: the examples' children inherit its
 // addon and runtimes, so the paths a user's first program takes are checked
 // for memory errors too.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { queryOfSize } from '../src/cli/bench/dns';
@@ -168,4 +171,40 @@ describe('examples, run as a user runs them', () => {
     assert.equal(workers.size, 2, `answered by the two workers: ${[...workers].join(', ')}`);
     await stopped(group);
   });
+});
+
+/** The code blocks of a Markdown text: language, first line's number, text. */
+function codeBlocks(markdown: string): { lang: string; line: number; code: string }[] {
+  return [...markdown.matchAll(/^( *)```(\S*)\n([\s\S]*?)^\1```$/gm)].map((m) => ({
+    lang: m[2], line: markdown.slice(0, m.index).split('\n').length, code: m[3].replace(new RegExp(`^${m[1]}`, 'gm'), ''),
+  }));
+}
+
+const RUNNABLE = new Set(['js', 'javascript', 'mjs', 'cjs', 'ts', 'typescript']);
+const EXCERPT = /^\/\/ excerpt of (\S+)\n/;
+
+describe("README's code blocks", () => {
+  const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+  for (const { lang, line, code } of codeBlocks(readme).filter((b) => RUNNABLE.has(b.lang))) {
+    const excerpt = EXCERPT.exec(code);
+    if (excerpt) {
+      it(`line ${line}: an excerpt of ${excerpt[1]}, line by line`, () => {
+        assert.ok(EXAMPLES.includes(excerpt[1]), `${excerpt[1]} is an example run above`);
+        const lines = readFileSync(join(repo, excerpt[1]), 'utf8').split('\n').map((l) => l.trim());
+        let at = 0;
+        for (const wanted of code.slice(excerpt[0].length).split('\n').map((l) => l.trim())) {
+          if (wanted === '' || wanted === '// ...') continue;
+          const found = lines.indexOf(wanted, at);
+          assert.ok(found >= 0, `README line ${line}'s block: "${wanted}" is not in ${excerpt[1]} after its line ${at}`);
+          at = found + 1;
+        }
+      });
+    } else {
+      // A whole program: TypeScript blocks among them are valid JavaScript too, so each runs as copied.
+      it(`line ${line}: a whole ${lang} program, which runs as copied and ends`, async () => {
+        const r = await run([`--input-type=${lang === 'cjs' ? 'commonjs' : 'module'}`, '-e', code]);
+        assert.equal(r.status, 0, `README line ${line}'s block is neither a program that runs nor marked "// excerpt of examples/<file>":\n${r.stdout}${r.stderr}`);
+      });
+    }
+  }
 });

@@ -4,11 +4,11 @@
 // query's id), so each worker's JavaScript runs on a core of its own.
 //
 // Run: node examples/group/main.js [port] [workers]
-//      (no port: any free one; workers: one per core. Stop: Ctrl-C)
+//      (no port: any free one; it prints which. Stop: Ctrl-C)
 const { bindGroup } = require('batchgram');
 
 const port = Number(process.argv[2] ?? 0);
-const workers = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
+const workers = Number(process.argv[3]) || undefined; // none given: one per core
 
 bindGroup({ module: require.resolve('./worker.js'), address: '127.0.0.1', port, workers, steering: { offset: 0, length: 2 } })
   .then((group) => {
