@@ -55,7 +55,7 @@ function server(file: string, args: string[] = []): Promise<{ port: number; stop
   const end = ended(child).finally(() => running.delete(child));
   return new Promise((resolve, reject) => {
     let out = '';
-    const onData = (s: Buffer) => {
+    const onData = (s: string) => {
       out += s;
       const m = /(?:listening on \S+:|serving on )(\d+)/.exec(out);
       if (!m) return;
