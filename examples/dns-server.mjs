@@ -14,9 +14,10 @@ const RECORDS = new Map([
 const TYPE_A = 1, CLASS_IN = 1, TTL = 300;
 const NXDOMAIN = 3;
 
-/** The answer to a query with one question (RFC 1035 §4.1), or null for anything else. */
+/** The answer to a standard query with one question (RFC 1035 §4.1), or null for anything else. */
 function answer(query) {
-  if (query.length < 12 || (query[2] & 0x80) !== 0 || query.readUInt16BE(4) !== 1) return null;
+  // The header's QR bit and opcode (query[2] & 0xf8) are 0 in a standard query.
+  if (query.length < 12 || (query[2] & 0xf8) !== 0 || query.readUInt16BE(4) !== 1) return null;
   const labels = [];
   let at = 12;
   while (at < query.length && query[at] !== 0) {
