@@ -123,7 +123,9 @@ const COMMANDS: Record<string, Command> = {
 Runs a receiver and a sender process on 127.0.0.1 for each implementation
 and datagram size, and prints datagrams/s and Gbit/s received and offered,
 loss, CPU seconds per million datagrams on each side, and ratios against
-node:dgram and against the C reference making the same system calls.
+node:dgram and against the C reference making the same system calls; and
+how noisy each row is: its rate's spread over the rounds of its run, and
+other work that kept the machine busy (a 'noisy:' line names such rows).
 
 Implementations: dgram (node:dgram), dgram-compat (the same dgram code on
 batchgram's createSocket), mmsg (batchgram, offload off),
@@ -156,7 +158,7 @@ Options:
   --peer same|c       what a Node implementation runs against: itself (default), or
                       the matching C program, to measure its receiver and sender alone
   --json              print the results as JSON
-  --svg FILE          also write a bar chart of datagrams/s received
+  --svg FILE          also write a bar chart of datagrams/s received and offered
   --workers N         measure socket groups of 1 to N workers (1-64) instead
   --work-us U         with --workers: CPU microseconds per datagram (default 10)
   -h, --help          show this help`,
