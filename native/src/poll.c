@@ -18,6 +18,22 @@
 // ends the process. JavaScript knows which runtime it runs on.
 #include "batchgram.h"
 
+// The prebuilt binaries load on glibc 2.28 (scripts/prebuild.mjs checks):
+// glibc 2.34 moved pthread_create, pthread_join and
+// pthread_attr_setstacksize into libc under a new version, which the
+// linker would pick, so they are bound to the versions every glibc has
+// (those of 2.28's libpthread, which the runtime has loaded).
+#if defined(__GLIBC__) && defined(__x86_64__)
+#define GLIBC_BASE "GLIBC_2.2.5"
+#elif defined(__GLIBC__) && defined(__aarch64__)
+#define GLIBC_BASE "GLIBC_2.17"
+#endif
+#ifdef GLIBC_BASE
+__asm__(".symver pthread_create,pthread_create@" GLIBC_BASE);
+__asm__(".symver pthread_join,pthread_join@" GLIBC_BASE);
+__asm__(".symver pthread_attr_setstacksize,pthread_attr_setstacksize@" GLIBC_BASE);
+#endif
+
 // Both means end here once nothing of theirs can call back any more: the
 // environment's cleanup hook is done, and the socket may be freed.
 static void poll_closed(sock_t* s) {
@@ -220,15 +236,17 @@ static int watch_start(napi_env env, sock_t* s) {
   // epoll_wait needs little stack: a small one keeps many sockets' threads
   // cheap. Every signal is blocked in the thread (it inherits the mask it
   // is made with), so that the process's signals go to the runtime's own.
+  // sigprocmask sets the calling thread's mask on Linux, as
+  // pthread_sigmask does, and has no version newer than glibc 2.28's.
   pthread_attr_t attr;
   sigset_t all, before;
   sigfillset(&all);
   int r = pthread_attr_init(&attr);
   if (r == 0) {
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_sigmask(SIG_SETMASK, &all, &before);
+    sigprocmask(SIG_SETMASK, &all, &before);
     r = pthread_create(&s->watch_thread, &attr, watch, s);
-    pthread_sigmask(SIG_SETMASK, &before, NULL);
+    sigprocmask(SIG_SETMASK, &before, NULL);
     pthread_attr_destroy(&attr);
   }
   if (r != 0) {
