@@ -20,8 +20,8 @@ interface Runtime {
   pkg: Record<string, string>;
   bin: string;
   version: string;
-  /** The command line that runs a script. */
-  run(bin: string, script: string): string[];
+  /** The command line that runs a script with its arguments. */
+  run(bin: string, script: string, args: string[]): string[];
   /** Whether each datagram's nextTicks and promise jobs run before the next one (see poll.c's on_watch). */
   jobsBetweenDatagrams: boolean;
 }
@@ -30,12 +30,12 @@ const RUNTIMES: Runtime[] = [
   {
     name: 'Bun', version: '1.4.5', bin: 'bin/bun', jobsBetweenDatagrams: true,
     pkg: { x64: '@oven/bun-linux-x64', arm64: '@oven/bun-linux-aarch64' },
-    run: (bin, script) => [bin, script],
+    run: (bin, script, args) => [bin, script, ...args],
   },
   {
     name: 'Deno', version: '2.9.6', bin: 'deno', jobsBetweenDatagrams: false,
     pkg: { x64: '@deno/linux-x64-glibc', arm64: '@deno/linux-arm64-glibc' },
-    run: (bin, script) => [bin, 'run', '-A', script],
+    run: (bin, script, args) => [bin, 'run', '-A', script, ...args],
   },
 ];
 
@@ -137,9 +137,9 @@ describe('under Bun and Deno: the batch path, the drop-in, and exit', { skip }, 
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  /** Runs a script under the runtime; its exit status, signal and last stdout line, parsed. */
-  function run(rt: Runtime, script: string): Record<string, unknown> {
-    const [cmd, ...args] = rt.run(install(rt), join(work, script));
+  /** Runs a script under the runtime, which must exit by itself with status 0; its output, parsed as JSON. */
+  function run(rt: Runtime, script: string, scriptArgs: string[] = []): Record<string, unknown> {
+    const [cmd, ...args] = rt.run(install(rt), join(work, script), scriptArgs);
     const r = spawnSync(cmd, args, {
       cwd: work, encoding: 'utf8', timeout: 60_000,
       // Deno: its cache in the project, never a network check for updates.
@@ -150,7 +150,7 @@ describe('under Bun and Deno: the batch path, the drop-in, and exit', { skip }, 
     assert.equal(r.status, 0, what);
     // The addon loaded: no line saying that batchgram fell back to node:dgram.
     assert.doesNotMatch(r.stderr, /batchgram: using node:dgram/, what);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+    return JSON.parse(r.stdout) as Record<string, unknown>;
   }
 
   for (const rt of RUNTIMES) {
@@ -168,6 +168,13 @@ describe('under Bun and Deno: the batch path, the drop-in, and exit', { skip }, 
 
     it(`${rt.name} ${rt.version}: sockets closed or unref'd with reads pending let the process end`, () => {
       assert.deepEqual(run(rt, 'pending.mjs'), { ended: true });
+    });
+
+    it(`${rt.name} ${rt.version}: batchgram probe names the runtime and its readiness thread`, () => {
+      const report = run(rt, join('node_modules', 'batchgram', 'dist', 'src', 'cli', 'main.js'), ['probe', '--json']);
+      assert.equal(report.runtime, `${rt.name} ${rt.version}`);
+      assert.equal(report.readiness, 'thread');
+      assert.equal((report.socket as { batching: boolean }).batching, true);
     });
   }
 });
