@@ -176,10 +176,14 @@ static const char HAND_OUT = 0;
 // A report, or a hand-out, on the main thread. env is NULL when the function
 // is being torn down with calls still queued: they are dropped, as after a
 // close. Bun 1.4 and Deno 2.9 run no promise jobs nor nextTicks when a
-// napi_make_callback returns, only between their tasks: so each hand-out is
-// a task of its own, queued to the thread-safe function by the call before
-// it, and a listener's jobs run before the next datagram as on Node.js
-// (other tasks, a timer's, may come in between, where on Node.js none do).
+// napi_make_callback returns, only between their tasks, so each hand-out is
+// a call of the thread-safe function of its own, queued by the call before
+// it. Bun runs each such call as a task: a listener's jobs run before the
+// next datagram, as on Node.js (whose thread-safe calls each have a callback
+// scope too), though another task (a timer's) may come in between, where on
+// Node.js none does. Deno 2.9 runs the calls queued while it runs its queue
+// in the same turn: its jobs run after every two or three datagrams (its own
+// node:dgram runs a read's nextTicks after all of its datagrams).
 static void on_watch(napi_env env, napi_value js_cb, void* context, void* data) {
   (void)js_cb;
   sock_t* s = context;
