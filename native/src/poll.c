@@ -8,9 +8,10 @@
 //   runtimes that load Node-API addons without running on libuv. Bun 1.x
 //   has no uv_poll (uv_poll_init_socket aborts the process). Deno 2.x has an
 //   imitation of it that cannot carry a socket: it reports once per
-//   uv_poll_start and never again, and calls uv_close's callback before
-//   uv_close returns (freeing our socket under sock_close_poll: a double
-//   free at exit, or a report delivered to freed memory).
+//   uv_poll_start and never again (a socket read once, then never), and
+//   calls uv_close's callback before uv_close returns, which freed our
+//   socket under sock_close_poll when its wrapper was finalized (the double
+//   free that aborted Deno 2.9.6 at exit).
 //
 // Whether the runtime's loop is libuv's is not something the addon can ask:
 // napi_get_uv_event_loop answers napi_ok in all three (Deno hands out its
