@@ -76,10 +76,13 @@ void sock_close_poll(sock_t* s) {
   }
 }
 
-// Calls the poll's callback in a callback scope of its own, which Node closes
-// by running the nextTicks and promise jobs it queued. Returns what the
-// callback returned, a count of datagrams waiting to be handed out (anything
-// but a positive number is 0), or -1 if it threw.
+// Calls the poll's callback: from uv_poll's callback by napi_make_callback,
+// in a callback scope of its own, which Node closes by running the nextTicks
+// and promise jobs it queued; from a thread-safe call by napi_call_function,
+// since that call has its scope and its async resource already (the
+// function's). Returns what the callback returned, a count of datagrams
+// waiting to be handed out (anything but a positive number is 0), or -1 if
+// it threw.
 static int64_t call_poll(sock_t* s, int status, int events) {
   napi_env env = s->env;
   napi_handle_scope scope;
@@ -90,7 +93,8 @@ static int64_t call_poll(sock_t* s, int status, int events) {
       // napi_make_callback converts its receiver to an object: pass the global.
       napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, status, &argv[0]) == napi_ok &&
       napi_create_int32(env, events, &argv[1]) == napi_ok) {
-    napi_status st = napi_make_callback(env, s->async_ctx, recv, cb, 2, argv, &result);
+    napi_status st = s->uv ? napi_make_callback(env, s->async_ctx, recv, cb, 2, argv, &result)
+                           : napi_call_function(env, recv, cb, 2, argv, &result);
     int64_t n;
     if (st == napi_ok) {
       if (napi_get_value_int64(env, result, &n) == napi_ok && n > 0) waiting = n;
@@ -307,9 +311,14 @@ napi_value js_poll_start(napi_env env, napi_callback_info info) {
     if (r != 0) return int_value(env, r);
   }
   s->poll_open = true;
-  napi_value name;
-  CALL(env, napi_create_string_utf8(env, "batchgram:socket", NAPI_AUTO_LENGTH, &name));
-  CALL(env, napi_async_init(env, argv[0], name, &s->async_ctx));
+  // An async context of our own only for napi_make_callback (see call_poll).
+  // Deno 2.9.6 ends the process with a V8 fatal error if one is destroyed
+  // by the environment's cleanup hook as an uncaught exception ends it.
+  if (uv) {
+    napi_value name;
+    CALL(env, napi_create_string_utf8(env, "batchgram:socket", NAPI_AUTO_LENGTH, &name));
+    CALL(env, napi_async_init(env, argv[0], name, &s->async_ctx));
+  }
   CALL(env, napi_create_reference(env, argv[1], 1, &s->callback));
   CALL(env, napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup));
   return int_value(env, 0);
