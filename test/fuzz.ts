@@ -125,7 +125,7 @@ export function fuzzNative(calls: number, seed: number, b: NativeBinding = bindi
     () => (r() < 0.3 ? b.close(sock() as SocketHandle) : 0),
     () => {
       const s = sock() as SocketHandle;
-      const ret = b.pollStart(s, (r() < 0.8 ? () => {} : any()) as () => void);
+      const ret = b.pollStart(s, (r() < 0.8 ? () => {} : any()) as () => void, (r() < 0.8 ? r() < 0.5 : any()) as boolean);
       if (ret === 0) b.pollUpdate(s, int(4));
       return ret;
     },
@@ -171,7 +171,7 @@ export function fuzzNative(calls: number, seed: number, b: NativeBinding = bindi
     // Only descriptors that are not this process's sockets: closing an
     // adopted socket closes the original, which would pull a descriptor out
     // from under another handle (a caller's mistake, not a memory one).
-    () => { const h = b.adopt((r() < 0.8 ? 100_000 + int(1000) : junk()) as number); return typeof h === 'object' ? b.close(h) : h; },
+    () => { const h = b.adopt((r() < 0.8 ? 100_000 + int(1000) : junk()) as number, (r() < 0.8 ? r() < 0.5 : any()) as boolean); return typeof h === 'object' ? b.close(h) : h; },
     () => {
       const p = b.mapPages((r() < 0.8 ? 1 + int(20_000) : any()) as number);
       if (typeof p === 'object') pages.push(p);

@@ -28,6 +28,11 @@ bool get_int(napi_env env, napi_value v, int64_t lo, int64_t hi, int64_t* out,
   return true;
 }
 
+bool get_bool(napi_env env, napi_value v, bool* out, const char* what) {
+  if (napi_get_value_bool(env, v, out) != napi_ok) return throw_type(env, what);
+  return true;
+}
+
 // A typed array of the wanted element type; the pointer and length are read
 // afresh on every call because JavaScript may detach or resize the buffer.
 bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, void** data,

@@ -1,5 +1,5 @@
 // batchgram's kernel boundary: UDP sockets, socket options, one recvmmsg and
-// one sendmmsg per call over memory that JavaScript registered once, and libuv
+// one sendmmsg per call over memory that JavaScript registered once, and
 // readiness calling back into JavaScript. Every decision about what to send or
 // how to read what arrived lives in TypeScript (src/); the addon only checks
 // that each index, offset and length stays inside memory it was given, then
@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -31,6 +32,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -152,13 +155,31 @@ typedef struct {
   uint64_t cookie;
   bool registered;
   napi_env env;
+  // Readiness (poll.c), by one of two means that JavaScript picks at
+  // pollStart: libuv's uv_poll on the runtime's loop, or a thread of our own
+  // waiting in epoll_wait and calling JavaScript through a thread-safe
+  // function (watch_*).
+  bool uv;            // the uv_poll; else the thread
   uv_poll_t poll;
-  bool poll_open;     // uv_poll_init succeeded and uv_close has not been called
-  bool poll_closing;  // uv_close called, its callback pending
+  bool poll_open;     // started, and not closed yet
+  bool poll_closing;  // closed: uv_close's callback, or the thread-safe function's finalizer, pending
   bool finalized;     // the JavaScript wrapper is gone
   napi_ref callback;
   napi_async_context async_ctx;
   napi_async_cleanup_hook_handle cleanup;
+  // The thread's side. Its epoll set holds the socket (EPOLLONESHOT: one
+  // report, then nothing until the main thread arms it again) and an
+  // eventfd that tells the thread to end. Only the main thread arms, and
+  // reads or writes any field but these four, which are fixed while the
+  // thread runs, and `reported`, which both touch atomically.
+  int watch_epfd;
+  int watch_stop;
+  pthread_t watch_thread;
+  napi_threadsafe_function watch_tsfn;
+  bool reported;          // the thread took an event that the main thread has not handled yet
+  int watch_events;       // the events JavaScript asked for (UV_READABLE...), 0 for none
+  int64_t watch_waiting;  // datagrams the last call said wait to be handed out
+  bool watch_registered;  // the socket is in the epoll set
 } sock_t;
 
 // A ring (rings.c), the first member of a receive ring's struct (recv.c) and
@@ -200,6 +221,7 @@ static inline bool throw_range(napi_env env, const char* what) {
 napi_value napi_failed(napi_env env);
 napi_value int_value(napi_env env, int64_t v);
 bool get_int(napi_env env, napi_value v, int64_t lo, int64_t hi, int64_t* out, const char* what);
+bool get_bool(napi_env env, napi_value v, bool* out, const char* what);
 bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* len, const char* what);
 bool get_typed_ref(napi_env env, napi_ref ref, napi_typedarray_type want, void** data, size_t* len, const char* what);
 bool unwrap(napi_env env, napi_value v, const napi_type_tag* tag, void** out, const char* what);

@@ -128,6 +128,7 @@ static napi_value sock_wrap(napi_env env, int fd, sock_t** out) {
   }
   s->fd = fd;
   s->adopted_fd = -1;
+  s->watch_epfd = s->watch_stop = -1;
   s->env = env;
   if (!sock_register(s)) {
     int err = errno;
@@ -206,23 +207,26 @@ static int watched_by_loop(napi_env env, int fd) {
   return 0;
 }
 
-// adopt(fd): a socket handle for a duplicate of an inherited UDP socket
-// (systemd socket activation, a parent process), or -errno: -EPROTOTYPE when
-// fd is a socket of another kind, -EEXIST when this process already uses
-// it (a socket of this addon, or one libuv watches). The duplicate is
+// adopt(fd, uvLoop): a socket handle for a duplicate of an inherited UDP
+// socket (systemd socket activation, a parent process), or -errno:
+// -EPROTOTYPE when fd is a socket of another kind, -EEXIST when this process
+// already uses it (a socket of this addon, or, where uvLoop says the
+// runtime's loop is libuv's, one it watches; see poll.c). The duplicate is
 // non-blocking; that flag belongs to the open file, so the original becomes
 // non-blocking too, as libuv makes it.
 napi_value js_adopt(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
+  napi_value argv[2];
   int64_t fd;
-  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], 0, INT_MAX, &fd, "fd must be a non-negative int"))
+  bool uv;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], 0, INT_MAX, &fd, "fd must be a non-negative int") ||
+      !get_bool(env, argv[1], &uv, "uvLoop must be a boolean"))
     return NULL;
   int kind[3];
   if (!socket_kind((int)fd, kind)) return int_value(env, -errno);
   if ((kind[0] != AF_INET && kind[0] != AF_INET6) || kind[1] != SOCK_DGRAM || kind[2] != IPPROTO_UDP)
     return int_value(env, -EPROTOTYPE);
   if (sock_is_open_here(socket_cookie((int)fd))) return int_value(env, -EEXIST);
-  int watched = watched_by_loop(env, (int)fd);
+  int watched = uv ? watched_by_loop(env, (int)fd) : 0;
   if (watched != 0) return int_value(env, watched);
   int dup = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return int_value(env, -errno);

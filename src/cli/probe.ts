@@ -5,6 +5,7 @@ import { platform, release } from 'node:os';
 import { BatchSocket, type SocketCapabilities } from '../index';
 import { addonStatus, type AddonStatus } from '../kernel/native';
 import { probeGsoSegments } from '../kernel/support';
+import { runtime, uvLoop } from '../kernel/runtime';
 
 /** /proc/sys/net/core/NAME as a number, or null where it cannot be read (not Linux, a sandbox). */
 function netCore(name: string): number | null {
@@ -29,6 +30,9 @@ interface ProbeReport {
   platform: string;
   /** The addon file in use, or why there is none (then sockets use node:dgram). */
   addon: AddonStatus;
+  /** The JavaScript runtime ('Node.js 22.23.0', 'Bun 1.4.5') and how the addon learns that a socket is ready there. */
+  runtime: string;
+  readiness: 'uv_poll' | 'thread';
   /** A fresh udp4 socket's capabilities, exactly as BatchSocket reports them. */
   socket: SocketCapabilities;
   gso128Segments: boolean | null;
@@ -42,7 +46,7 @@ export async function probe(values: { json?: string | boolean }): Promise<number
   const socket = sock.capabilities;
   await sock.close();
   const r: ProbeReport = {
-    kernel: release(), platform: platform(), addon: addonStatus, socket,
+    kernel: release(), platform: platform(), addon: addonStatus, runtime, readiness: uvLoop ? 'uv_poll' : 'thread', socket,
     gso128Segments: socket.txOffload ? probeGsoSegments(128) : null,
     ipv6: await ipv6Available(),
     buffers: {
@@ -59,6 +63,7 @@ export async function probe(values: { json?: string | boolean }): Promise<number
   const lines: [string, string][] = [
     ['kernel', `${r.platform} ${r.kernel}`],
     ['addon', r.addon.path ?? `none, so node:dgram: ${r.addon.reason}`],
+    ['runtime', `${r.runtime}, readiness from ${r.readiness === 'uv_poll' ? "libuv's uv_poll" : "the addon's own thread (no libuv loop)"}`],
     ['recvmmsg/sendmmsg', yes(socket.batching)],
     ['UDP_SEGMENT (GSO)', yes(socket.txOffload)],
     ['UDP_GRO', yes(socket.rxOffload)],

@@ -19,8 +19,11 @@ export interface NativeBinding {
   /** The kernel ABI values of the C headers it was built with, and its own contract's (see wire/abi.ts). */
   constants: Readonly<Record<string, number>>;
   socket(family: 4 | 6): SocketHandle | number;
-  /** A handle on a duplicate of an inherited UDP socket; -EPROTOTYPE for a socket of another kind. */
-  adopt(fd: number): SocketHandle | number;
+  /**
+   * A handle on a duplicate of an inherited UDP socket; -EPROTOTYPE for a socket of another kind, -EEXIST for one
+   * this process uses (the addon's, or one libuv watches where `uvLoop`: see runtime.ts).
+   */
+  adopt(fd: number, uvLoop: boolean): SocketHandle | number;
   /** Fills out[0..2] with the domain, type and protocol of any descriptor's socket. */
   socketKind(fd: number, out: Int32Array): number;
   bind(s: SocketHandle, addr: Uint8Array, len: number): number;
@@ -38,9 +41,10 @@ export interface NativeBinding {
   /**
    * Events: 1 readable, 2 writable, UV_PRIORITIZED (an error queued, with SO_SELECT_ERR_QUEUE); the callback gets
    * (status, events). While it returns a positive count it is called again with (POLL_HAND_OUT, 0), each call in
-   * a callback scope of its own (a call that throws counts as one of the count).
+   * a callback scope of its own (a call that throws counts as one of the count). Readiness comes from libuv's
+   * uv_poll where `uvLoop`, else from a thread of the addon's (runtime.ts says which).
    */
-  pollStart(s: SocketHandle, cb: (status: number, events: number) => number | void): number;
+  pollStart(s: SocketHandle, cb: (status: number, events: number) => number | void, uvLoop: boolean): number;
   pollUpdate(s: SocketHandle, events: number): number;
   pollRef(s: SocketHandle, ref: boolean): number;
   /** Per slot, meta receives [length, flags, address length, control length]. */

@@ -49,6 +49,8 @@ describe('probe', () => {
     await sock.close();
     assert.deepEqual(report.socket, own);
     assert.equal(typeof report.kernel, 'string');
+    assert.equal(report.runtime, `Node.js ${process.versions.node}`);
+    assert.equal(report.readiness, 'uv_poll');
     assert.equal(typeof report.ipv6, 'boolean');
     assert.ok(report.gso128Segments === null || typeof report.gso128Segments === 'boolean');
     for (const v of Object.values(report.buffers)) assert.ok(v === null || (typeof v === 'number' && v > 0));

@@ -178,10 +178,11 @@ describe('native boundary', { skip: binding === null }, () => {
 
   it('adopts only a UDP socket, and says what any descriptor is', () => {
     const file = openSync('/dev/null', 'r');
-    assert.equal(b.adopt(file), -constants.errno.ENOTSOCK);
-    assert.equal(b.adopt(100_000), -constants.errno.EBADF);
-    assert.throws(() => b.adopt(-1), RangeError);
-    assert.throws(() => b.adopt('3' as unknown as number), TypeError);
+    assert.equal(b.adopt(file, true), -constants.errno.ENOTSOCK);
+    assert.equal(b.adopt(100_000, true), -constants.errno.EBADF);
+    assert.throws(() => b.adopt(-1, true), RangeError);
+    assert.throws(() => b.adopt('3' as unknown as number, true), TypeError);
+    assert.throws(() => b.adopt(file, undefined as unknown as boolean), TypeError);
     const kind = new Int32Array(3);
     assert.equal(b.socketKind(file, kind), -constants.errno.ENOTSOCK);
     assert.throws(() => b.socketKind(file, new Int32Array(2)), RangeError);
@@ -197,7 +198,7 @@ describe('native boundary', { skip: binding === null }, () => {
     const node = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => node.bind(0, '127.0.0.1', resolve));
     for (const [what, port] of [['this addon\'s', ownPort], ['node:dgram\'s', node.address().port]] as const) {
-      assert.equal(b.adopt(fdOfUdpPort(port)), -constants.errno.EEXIST, what);
+      assert.equal(b.adopt(fdOfUdpPort(port), true), -constants.errno.EEXIST, what);
     }
     node.close();
     b.close(own);

@@ -6,6 +6,7 @@ import { throwSystemError } from '../../errors';
 import type { NativeBinding, SocketHandle } from '../../kernel/native';
 import { abi } from '../../wire/abi';
 import { enableRxqOverflowCounter, gsoSegmentLimit, probeOffload, supported } from '../../kernel/support';
+import { uvLoop } from '../../kernel/runtime';
 import { GRO_SLOT_SIZE } from '../../limits';
 import type { ReceiveMetadata } from '../../wire/cmsg';
 import { HOST_LITTLE_ENDIAN } from '../../wire/byteorder';
@@ -92,7 +93,7 @@ function setSocketOptions(b: NativeBinding, s: SocketHandle, o: BindOptions, v6O
  * own; the options settable after bind are set.
  */
 export function adoptLinux(b: NativeBinding, fd: number, o: BindOptions, host: EngineHost): LinuxEngine {
-  const s = b.adopt(fd);
+  const s = b.adopt(fd, uvLoop);
   if (typeof s === 'number') throwSystemError(s, 'open');
   try {
     const only = new Int32Array(1);

@@ -1,4 +1,5 @@
-// The batch path on Linux: a socket of the addon, readiness from uv_poll,
+// The batch path on Linux: a socket of the addon, readiness from uv_poll (or
+// the addon's thread where the runtime has no libuv loop: kernel/runtime.ts),
 // and the two sides that do the work, Receiver (recv.ts) and Sender
 // (send.ts), over memory registered once with the addon. bind.ts makes it.
 import { constants } from 'node:os';
@@ -6,6 +7,7 @@ import { systemError, throwSystemError } from '../../errors';
 import type { NativeBinding, SocketHandle } from '../../kernel/native';
 import { abi } from '../../wire/abi';
 import { gsoSegmentLimit, probeOffload } from '../../kernel/support';
+import { uvLoop } from '../../kernel/runtime';
 import type { CapabilityState } from '../capabilities';
 import { decodeSockaddr, encodeSockaddr, endpointText, formatAddress, type ParsedAddress, type SocketAddress } from '../../wire/sockaddr';
 import { emptyCounts, type Engine, type EngineHost, type IcmpError, type OffloadSettings, type SocketStats, type TrafficCounts, type WriteJob } from '../contract';
@@ -67,7 +69,7 @@ export class LinuxEngine implements Engine {
       shortSend: () => { if (this.#errors !== null) this.#takeErrors(this.#announceLater); },
     });
     this.#readTrafficClass();
-    const r = b.pollStart(s, (status, events) => this.#onPoll(status, events));
+    const r = b.pollStart(s, (status, events) => this.#onPoll(status, events), uvLoop);
     if (r < 0) throwSystemError(r, 'uv_poll_start');
     this.#updatePoll();
   }
