@@ -51,7 +51,7 @@ export interface BenchRow {
   vsCOffered: number | null;
   /** Cost rows (costKind): their figures; null for the others. */
   costs: Cost[] | null;
-  /** The receiver's rate between rounds of the run: (max - min) / median (noise.ts); null if too short, or a cost row. */
+  /** The rate of the run's progress reports between its rounds: (max - min) / median (noise.ts); null if too short. */
   spread: number | null;
   /** Average cores that other work on the machine kept busy during the run; null where unknown. */
   otherCores: number | null;
